@@ -1,0 +1,39 @@
+// Runs lint, typecheck and every package's tests through turbo, then prints one closing line,
+// `N passed, N failed`, summed from every tap run's summary.
+import { spawn } from 'node:child_process'
+
+const args = ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--concurrency=2', '--output-logs=full']
+const child = spawn('pnpm', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+const summary = /# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/
+let passed = 0
+let failed = 0
+let buffered = ''
+
+function scan(chunk) {
+  buffered += chunk
+  const lines = buffered.split('\n')
+  buffered = lines.pop() ?? ''
+  for (const line of lines) {
+    const match = summary.exec(line)
+    if (match) {
+      passed += Number(match[2])
+      failed += Number(match[3] ?? 0)
+    }
+  }
+}
+
+child.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk)
+  scan(chunk.toString())
+})
+child.stderr.on('data', (chunk) => {
+  process.stderr.write(chunk)
+  scan(chunk.toString())
+})
+child.on('close', (code) => {
+  scan('\n')
+  // A non-zero exit with no failing assertion (a lint error, a crash) still counts as one failure.
+  if (code !== 0 && failed === 0) failed = 1
+  console.log(`\n${passed} passed, ${failed} failed`)
+  process.exit(code ?? 1)
+})
