@@ -1,0 +1,172 @@
+import type { Envelope, ErrorFrame } from '@ws-warden/protocol'
+import { CloseCode, ErrorCode } from '@ws-warden/protocol'
+import type { RawData } from 'ws'
+import type { LiveConnection } from './connection.js'
+import { ForbiddenError, MessageError, WardenError } from './errors.js'
+import { takeToken } from './rate-limit.js'
+import type { Handler, HandlerContext } from './types.js'
+
+/** Messages that may wait behind a running async handler before new ones are dropped. */
+export const MAX_BACKLOG = 64
+/** At most one "rate_limited" error frame per connection per this many ms. */
+const RATE_ERROR_INTERVAL_MS = 1_000
+
+interface ResolvedHandler<TData> {
+  readonly permissions: readonly string[]
+  readonly handle: (context: HandlerContext<TData>) => void | Promise<void>
+}
+
+export interface DispatcherOptions<TData> {
+  readonly handlers: Readonly<Record<string, Handler<TData>>>
+  readonly maxMessageBytes: number
+  readonly messagesPerSecond: number
+  readonly messageBurst: number
+  readonly now: () => number
+  readonly context: (connection: LiveConnection<TData>, message: Envelope) => HandlerContext<TData>
+  readonly onMessage?: (connection: LiveConnection<TData>, type: string) => void
+  readonly onError: (error: unknown, connection: LiveConnection<TData>) => void
+}
+
+/** Builds the error frame for a failed message. Internal errors never leak their message. */
+export function errorFrame(error: unknown, type?: string): ErrorFrame {
+  const base =
+    error instanceof WardenError
+      ? { type: 'error' as const, code: error.code, message: error.message }
+      : { type: 'error' as const, code: ErrorCode.Internal, message: 'internal error' }
+  return type === undefined ? base : { ...base, for: type }
+}
+
+/**
+ * The per-message path: size check, the connection's token bucket (no I/O, before parsing),
+ * JSON parse, the handler allow-list, the handler's permissions, then the handler. A failure
+ * answers with an error frame and leaves the connection open. Handlers of one connection run one
+ * at a time, in arrival order.
+ */
+export class MessageDispatcher<TData> {
+  private readonly handlers = new Map<string, ResolvedHandler<TData>>()
+
+  constructor(private readonly options: DispatcherOptions<TData>) {
+    for (const [type, handler] of Object.entries(options.handlers)) {
+      if (typeof handler === 'function') {
+        this.handlers.set(type, { permissions: [], handle: handler })
+      } else if (handler && typeof handler.handle === 'function') {
+        this.handlers.set(type, { permissions: handler.permissions ?? [], handle: handler.handle })
+      } else {
+        throw new TypeError(`ws-warden: option handlers.${type} must be a function or { handle }`)
+      }
+    }
+  }
+
+  /** Entry point for every frame a socket receives. */
+  receive(connection: LiveConnection<TData>, data: RawData, isBinary: boolean): void {
+    const now = this.options.now()
+    connection.alive(now)
+    if (!connection.open) return
+    if (byteLength(data) > this.options.maxMessageBytes) {
+      connection.closeWith('server', CloseCode.MessageTooBig, ErrorCode.MessageTooBig)
+      return
+    }
+    const { messagesPerSecond, messageBurst } = this.options
+    if (!takeToken(connection, now, messagesPerSecond, messageBurst)) {
+      this.rateLimited(connection, now)
+      return
+    }
+    if (isBinary) {
+      connection.send(errorFrame(new MessageError(ErrorCode.BadMessage, 'binary frames are not accepted')))
+      return
+    }
+    const message = parse(toText(data))
+    if (message instanceof MessageError) {
+      connection.send(errorFrame(message))
+      return
+    }
+    if (connection.busy) {
+      const backlog = (connection.backlog ??= [])
+      if (backlog.length >= MAX_BACKLOG) {
+        this.rateLimited(connection, now)
+        return
+      }
+      backlog.push(() => this.dispatch(connection, message))
+      return
+    }
+    void this.dispatch(connection, message)
+  }
+
+  private dispatch(connection: LiveConnection<TData>, message: Envelope): Promise<void> | void {
+    const handler = this.handlers.get(message.type)
+    if (!handler) {
+      connection.send(
+        errorFrame(new MessageError(ErrorCode.UnknownType, 'unknown message type'), message.type),
+      )
+      return
+    }
+    const held = connection.principal.permissions
+    if (handler.permissions.some((permission) => !held.includes(permission))) {
+      connection.send(errorFrame(new ForbiddenError(), message.type))
+      return
+    }
+    this.options.onMessage?.(connection, message.type)
+    let result: void | Promise<void>
+    try {
+      result = handler.handle(this.options.context(connection, message))
+    } catch (error) {
+      this.failed(connection, error, message.type)
+      return
+    }
+    if (!(result instanceof Promise)) return
+    connection.busy = true
+    return result.then(
+      () => this.next(connection),
+      (error: unknown) => {
+        this.failed(connection, error, message.type)
+        return this.next(connection)
+      },
+    )
+  }
+
+  /** Runs the next queued message of a connection, if any. */
+  private next(connection: LiveConnection<TData>): Promise<void> | void {
+    connection.busy = false
+    const queued = connection.backlog?.shift()
+    if (queued && connection.open) return queued()
+  }
+
+  private failed(connection: LiveConnection<TData>, error: unknown, type: string): void {
+    if (!(error instanceof WardenError)) this.options.onError(error, connection)
+    connection.send(errorFrame(error, type))
+  }
+
+  private rateLimited(connection: LiveConnection<TData>, now: number): void {
+    if (now - connection.lastRateErrorAt < RATE_ERROR_INTERVAL_MS) return
+    connection.lastRateErrorAt = now
+    connection.send({ type: 'error', code: ErrorCode.RateLimited, message: 'too many messages' })
+  }
+}
+
+function byteLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, chunk) => sum + chunk.length, 0)
+  return data instanceof ArrayBuffer ? data.byteLength : data.length
+}
+
+function toText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8')
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
+  return Buffer.from(data).toString('utf8')
+}
+
+function parse(text: string): Envelope | MessageError {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return new MessageError(ErrorCode.BadJson, 'message is not valid JSON')
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return new MessageError(ErrorCode.BadMessage, 'message must be a JSON object')
+  }
+  const type = (value as { type?: unknown }).type
+  if (typeof type !== 'string' || type === '') {
+    return new MessageError(ErrorCode.BadMessage, 'message needs a string "type"')
+  }
+  return value as Envelope
+}

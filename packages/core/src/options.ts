@@ -1,0 +1,270 @@
+import type { TrustProxy } from './client-ip.js'
+import type { WardenStores } from './stores.js'
+import type { TokenOptions } from './tokens.js'
+import type {
+  Clock,
+  Connection,
+  DisconnectInfo,
+  Handler,
+  Logger,
+  Principal,
+  RejectInfo,
+  UpgradeRequest,
+} from './types.js'
+
+/** Limits. Every one has a default; set a number to change it. */
+export interface LimitOptions {
+  /**
+   * Connection attempts per client IP per window. Every attempt counts, failed ones included.
+   * @default 20
+   */
+  readonly connectAttemptsPerIp?: number
+  /**
+   * Connection attempts per user per window (counted once the token names the user).
+   * @default 20
+   */
+  readonly connectAttemptsPerUser?: number
+  /**
+   * The attempt window.
+   * @default 60000
+   */
+  readonly connectWindowMs?: number
+  /**
+   * Messages per second per connection (a token bucket in process; no store I/O).
+   * @default 20
+   */
+  readonly messagesPerSecond?: number
+  /**
+   * Messages a connection may send in one burst before the per-second rate applies.
+   * @default messagesPerSecond
+   */
+  readonly messageBurst?: number
+  /**
+   * Largest inbound message in bytes; a larger one closes the connection with 1009.
+   * @default 65536
+   */
+  readonly maxMessageBytes?: number
+  /**
+   * Live connections per user, across every instance sharing the session store.
+   * @default 10
+   */
+  readonly connectionsPerUser?: number
+  /**
+   * Live connections per client IP (IPv6 per /64), across instances.
+   * @default 100
+   */
+  readonly connectionsPerIp?: number
+  /**
+   * Live connections in total, across instances.
+   * @default 50000
+   */
+  readonly maxConnections?: number
+}
+
+export interface HeartbeatOptions {
+  /**
+   * How often every connection is pinged.
+   * @default 25000
+   */
+  readonly intervalMs?: number
+  /**
+   * How long a pong may take; a peer that misses it is terminated. At most `intervalMs`.
+   * @default 10000
+   */
+  readonly timeoutMs?: number
+}
+
+export interface SendOptions {
+  /**
+   * Bytes a connection may have buffered (sent but not yet written to the network) before it is
+   * closed as a slow consumer.
+   * @default 1048576
+   */
+  readonly maxBufferedBytes?: number
+  /**
+   * How long buffered bytes may stay unwritten before the connection is closed as a slow consumer.
+   * @default 5000
+   */
+  readonly timeoutMs?: number
+}
+
+export interface ShutdownOptions {
+  /**
+   * How long to wait for clients to complete the closing handshake before terminating them.
+   * @default 30000
+   */
+  readonly timeoutMs?: number
+  /**
+   * Closes are spread evenly over this window so clients do not all reconnect at once.
+   * @default 2000
+   */
+  readonly drainMs?: number
+  /**
+   * The close code sent to clients: 1012 (service restart, reconnect) or 1001 (going away).
+   * @default 1012
+   */
+  readonly closeCode?: number
+}
+
+/** Lifecycle hooks, in the order they run. Hooks must not throw; errors go to `onError`. */
+export interface WardenHooks<TData> {
+  /**
+   * After the token is verified, before permissions and caps: may return an enriched principal,
+   * or throw a `WardenError` (for example `ForbiddenError`) to reject the handshake.
+   */
+  readonly onAdmit?: (principal: Principal, request: UpgradeRequest) => Principal | Promise<Principal>
+  /** A handshake was rejected. Observe only. */
+  readonly onReject?: (info: RejectInfo) => void
+  /** A connection is attached and registered. */
+  readonly onConnect?: (connection: Connection<TData>) => void
+  /** A message passed the size and rate limits and parsed, before it is dispatched. */
+  readonly onMessage?: (connection: Connection<TData>, type: string) => void
+  /** A connection ended, for whatever cause. Runs once per connection. */
+  readonly onDisconnect?: (connection: Connection<TData>, info: DisconnectInfo) => void
+  /** A handler crashed, a store failed in the background, a hook threw. */
+  readonly onError?: (error: unknown, connection?: Connection<TData>) => void
+}
+
+/** Everything `createWarden` accepts. Only `tokens` is required. */
+export interface WardenOptions<TData = Record<string, unknown>> {
+  /** How connect tokens are signed and verified. */
+  readonly tokens: TokenOptions
+  /** The stores; each one left out is the in-process memory store. */
+  readonly stores?: WardenStores
+  /**
+   * This instance's id in the cluster (session records, broker messages).
+   * @default a random id
+   */
+  readonly instanceId?: string
+  /**
+   * Allowed `Origin` values, matched exactly. A request without `Origin` (not a browser) is
+   * allowed; its token is still required. `undefined` allows every origin.
+   * @default undefined
+   */
+  readonly origins?: readonly string[]
+  /**
+   * Proxies whose `X-Forwarded-For` is trusted (addresses or CIDRs). `false` uses the socket's address.
+   * @default false
+   */
+  readonly trustProxy?: TrustProxy
+  /** Permissions every connection needs, on every endpoint. @default [] */
+  readonly permissions?: readonly string[]
+  readonly limits?: LimitOptions
+  /** Heartbeat settings, or `false` to turn heartbeats off. */
+  readonly heartbeat?: HeartbeatOptions | false
+  readonly send?: SendOptions
+  readonly shutdown?: ShutdownOptions
+  /**
+   * How long any store call may take before it fails with `StoreUnavailableError`.
+   * @default 2000
+   */
+  readonly storeTimeoutMs?: number
+  /** The message handlers, by message `type`. A type not listed is never dispatched. */
+  readonly handlers?: Readonly<Record<string, Handler<TData>>>
+  /**
+   * Decides whether a connection may join a channel. Without it, any channel may be joined.
+   */
+  readonly authorizeChannel?: (
+    connection: Connection<TData>,
+    channel: string,
+  ) => boolean | Promise<boolean>
+  /** Creates a connection's `data` when it is attached. @default () => ({}) */
+  readonly createData?: (principal: Principal) => TData
+  readonly hooks?: WardenHooks<TData>
+  /** A pino-compatible logger. @default silent */
+  readonly logger?: Logger
+  /** Where time comes from. @default Date */
+  readonly clock?: Clock
+}
+
+/** Options with every default applied. */
+export interface ResolvedOptions {
+  readonly instanceId: string
+  readonly origins: ReadonlySet<string> | undefined
+  readonly permissions: readonly string[]
+  readonly limits: Required<LimitOptions>
+  readonly heartbeat: Required<HeartbeatOptions> | false
+  readonly send: Required<SendOptions>
+  readonly shutdown: Required<ShutdownOptions>
+  readonly storeTimeoutMs: number
+}
+
+function positiveInteger(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new TypeError(`ws-warden: option ${name} must be a positive integer, got ${String(value)}`)
+  }
+  return value
+}
+
+function stringList(name: string, value: unknown): readonly string[] | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
+    throw new TypeError(`ws-warden: option ${name} must be an array of non-empty strings`)
+  }
+  return value as string[]
+}
+
+/** Applies defaults and validates; every error names the option. */
+export function resolveOptions(options: WardenOptions<unknown>, randomId: () => string): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('ws-warden: options must be an object')
+  }
+  const limits = options.limits ?? {}
+  const rate = positiveInteger('limits.messagesPerSecond', limits.messagesPerSecond, 20)
+  const heartbeat =
+    options.heartbeat === false
+      ? false
+      : {
+          intervalMs: positiveInteger('heartbeat.intervalMs', options.heartbeat?.intervalMs, 25_000),
+          timeoutMs: positiveInteger('heartbeat.timeoutMs', options.heartbeat?.timeoutMs, 10_000),
+        }
+  if (heartbeat && heartbeat.timeoutMs > heartbeat.intervalMs) {
+    throw new TypeError('ws-warden: option heartbeat.timeoutMs must not exceed heartbeat.intervalMs')
+  }
+  const closeCode = options.shutdown?.closeCode ?? 1012
+  if (closeCode !== 1012 && closeCode !== 1001 && (closeCode < 4000 || closeCode > 4999)) {
+    throw new TypeError('ws-warden: option shutdown.closeCode must be 1012, 1001 or 4000-4999')
+  }
+  const instanceId = options.instanceId ?? randomId()
+  if (typeof instanceId !== 'string' || instanceId === '') {
+    throw new TypeError('ws-warden: option instanceId must be a non-empty string')
+  }
+  const origins = stringList('origins', options.origins)
+  return {
+    instanceId,
+    origins: origins && new Set(origins),
+    permissions: stringList('permissions', options.permissions) ?? [],
+    limits: {
+      connectAttemptsPerIp: positiveInteger('limits.connectAttemptsPerIp', limits.connectAttemptsPerIp, 20),
+      connectAttemptsPerUser: positiveInteger(
+        'limits.connectAttemptsPerUser',
+        limits.connectAttemptsPerUser,
+        20,
+      ),
+      connectWindowMs: positiveInteger('limits.connectWindowMs', limits.connectWindowMs, 60_000),
+      messagesPerSecond: rate,
+      messageBurst: positiveInteger('limits.messageBurst', limits.messageBurst, rate),
+      maxMessageBytes: positiveInteger('limits.maxMessageBytes', limits.maxMessageBytes, 65_536),
+      connectionsPerUser: positiveInteger('limits.connectionsPerUser', limits.connectionsPerUser, 10),
+      connectionsPerIp: positiveInteger('limits.connectionsPerIp', limits.connectionsPerIp, 100),
+      maxConnections: positiveInteger('limits.maxConnections', limits.maxConnections, 50_000),
+    },
+    heartbeat,
+    send: {
+      maxBufferedBytes: positiveInteger('send.maxBufferedBytes', options.send?.maxBufferedBytes, 1_048_576),
+      timeoutMs: positiveInteger('send.timeoutMs', options.send?.timeoutMs, 5_000),
+    },
+    shutdown: {
+      timeoutMs: positiveInteger('shutdown.timeoutMs', options.shutdown?.timeoutMs, 30_000),
+      drainMs: nonNegativeInteger('shutdown.drainMs', options.shutdown?.drainMs, 2_000),
+      closeCode,
+    },
+    storeTimeoutMs: positiveInteger('storeTimeoutMs', options.storeTimeoutMs, 2_000),
+  }
+}
+
+function nonNegativeInteger(name: string, value: unknown, fallback: number): number {
+  if (value === 0) return 0
+  return positiveInteger(name, value, fallback)
+}

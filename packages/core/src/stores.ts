@@ -1,0 +1,127 @@
+/**
+ * The store contracts. Each is small and separate, so a deployment can mix them (rate limits in
+ * Redis, sessions in PostgreSQL). Every method is async; missing data is `null` or `[]`; a
+ * failure rejects (the core turns a rejection or a slow answer into a `StoreUnavailableError`).
+ * Times are absolute epoch milliseconds, never relative TTLs.
+ */
+
+/** One live connection as every instance sees it through the store. */
+export interface SessionRecord {
+  /** Connection id, unique across the cluster. */
+  readonly id: string
+  readonly userId: string
+  /** The instance that holds the socket. */
+  readonly instanceId: string
+  /** The client's IP as admission resolved it, IPv6 masked to its /64 (the per-IP cap's key). */
+  readonly ip: string
+  /** Channels joined, in no particular order. */
+  readonly channels: readonly string[]
+  readonly connectedAt: number
+  /** Last proof of life (admission, pong, message); refreshed by batched `touch`. */
+  readonly lastSeenAt: number
+}
+
+/** Caps checked atomically with an insert. A missing field means "no cap". */
+export interface ConnectionCaps {
+  readonly perUser?: number
+  readonly perIp?: number
+  readonly total?: number
+}
+
+/** The answer of {@link SessionStore.add}. */
+export type AddSessionResult = { readonly ok: true } | { readonly ok: false; readonly limit: 'user' | 'ip' | 'total' }
+
+/** Counts across every instance that shares the store. */
+export interface SessionStats {
+  readonly connections: number
+  readonly users: number
+  /** Connections per channel, for channels with at least one member. */
+  readonly channels: Readonly<Record<string, number>>
+}
+
+/** Filter for {@link SessionStore.count}; fields combine with AND. */
+export interface SessionFilter {
+  readonly userId?: string
+  readonly ip?: string
+  readonly channel?: string
+}
+
+export interface SessionStore {
+  /**
+   * Inserts a record unless a cap would be exceeded, atomically: concurrent adds on any
+   * instance never push a count past its cap. A record with an existing id replaces it.
+   */
+  add(record: SessionRecord, caps?: ConnectionCaps): Promise<AddSessionResult>
+  /** Removes a record; true if it existed. Idempotent. */
+  remove(id: string): Promise<boolean>
+  get(id: string): Promise<SessionRecord | null>
+  listByUser(userId: string): Promise<SessionRecord[]>
+  listByChannel(channel: string): Promise<SessionRecord[]>
+  count(filter?: SessionFilter): Promise<number>
+  stats(): Promise<SessionStats>
+  /** Adds a channel to a record's set; a no-op for an unknown id. */
+  join(id: string, channel: string): Promise<void>
+  /** Removes a channel from a record's set; a no-op for an unknown id. */
+  leave(id: string, channel: string): Promise<void>
+  /** Sets `lastSeenAt` of many records in one call; unknown ids are ignored. */
+  touch(ids: readonly string[], at: number): Promise<void>
+  /** Removes records whose `lastSeenAt` is before `staleBefore`; returns how many. */
+  sweep(staleBefore: number): Promise<number>
+  /** Releases what the store created (not what it was given). */
+  close?(): Promise<void>
+}
+
+export interface TokenStore {
+  /**
+   * Records a token id as used. Resolves `true` exactly once per `jti` across every instance
+   * sharing the store, `false` for every later call until the record expires at `expiresAt`.
+   */
+  consume(jti: string, expiresAt: number): Promise<boolean>
+  /** Removes records that expired before `before`; returns how many. */
+  sweep(before: number): Promise<number>
+  close?(): Promise<void>
+}
+
+/** The answer of {@link RateLimitStore.hit}. */
+export interface RateLimitResult {
+  readonly allowed: boolean
+  /** Hits left in the current window (0 when not allowed). */
+  readonly remaining: number
+  /** Milliseconds until the window resets; 0 when allowed. */
+  readonly retryAfterMs: number
+}
+
+export interface RateLimitStore {
+  /**
+   * Counts one hit on `key` in a fixed window of `windowMs` that starts at the key's first hit,
+   * atomically across instances. The hit that makes the count exceed `limit` is refused, and so
+   * is every later one until the window ends. Refused hits still count.
+   */
+  hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult>
+  /** Removes records whose window ended before `before`; returns how many. */
+  sweep(before: number): Promise<number>
+  close?(): Promise<void>
+}
+
+/** Receives a payload published on a topic. */
+export type BrokerHandler = (payload: string) => void
+
+/**
+ * Publish/subscribe between instances. Topics are opaque strings; payloads are strings (JSON).
+ * A subscriber receives every payload published on its topic after `subscribe` resolved,
+ * including its own instance's (the core filters those out).
+ */
+export interface Broker {
+  publish(topic: string, payload: string): Promise<void>
+  /** Resolves once the subscription is active, with a function that ends it. */
+  subscribe(topic: string, handler: BrokerHandler): Promise<() => Promise<void>>
+  close?(): Promise<void>
+}
+
+/** The stores a warden uses. Any left out default to the in-process memory implementation. */
+export interface WardenStores {
+  readonly sessions?: SessionStore
+  readonly tokens?: TokenStore
+  readonly rateLimits?: RateLimitStore
+  readonly broker?: Broker
+}

@@ -1,0 +1,94 @@
+import type { IncomingMessage } from 'node:http'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { WebSocketServer } from 'ws'
+import type { WardenError } from './errors.js'
+import { RateLimitedError } from './errors.js'
+import type { Connection, EndpointOptions, UpgradeRequest } from './types.js'
+import type { Warden } from './warden.js'
+
+/** Seconds a client should wait after a 503, when the error does not say. */
+const DEFAULT_RETRY_AFTER_S = 5
+
+/** The `Retry-After` header value (seconds) for a rejection, or undefined when none applies. */
+export function retryAfterSeconds(error: WardenError): number | undefined {
+  if (error instanceof RateLimitedError) return Math.max(1, Math.ceil(error.retryAfterMs / 1000))
+  if (error.status === 503) return DEFAULT_RETRY_AFTER_S
+  return undefined
+}
+
+/** The core's request shape from a Node `IncomingMessage`. */
+export function toUpgradeRequest(request: IncomingMessage, userId?: string): UpgradeRequest {
+  return {
+    url: request.url ?? '/',
+    headers: request.headers,
+    remoteAddress: request.socket.remoteAddress,
+    ...(userId !== undefined && { userId }),
+  }
+}
+
+/**
+ * Answers an upgrade request with a plain HTTP error before any WebSocket exists: no 101, no
+ * socket state, no timers. The body is `{"error": "<code>"}`.
+ */
+export function rejectUpgrade(socket: Duplex, error: WardenError): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const body = JSON.stringify({ error: error.code })
+  const retryAfter = retryAfterSeconds(error)
+  const head = [
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}`,
+    'Connection: close',
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...(retryAfter === undefined ? [] : [`Retry-After: ${retryAfter}`]),
+  ]
+  socket.once('finish', () => socket.destroy())
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`)
+}
+
+/** Options of {@link handleUpgrade}. */
+export interface HandleUpgradeOptions<TData> {
+  readonly endpoint?: EndpointOptions
+  /** An already-authenticated user id from the framework, if any. */
+  readonly userId?: string
+  /** Called with each attached connection. */
+  readonly onConnection?: (connection: Connection<TData>, request: IncomingMessage) => void
+}
+
+/**
+ * Governs one HTTP upgrade on a `noServer` ws server: admission first (rejections are HTTP
+ * responses), then the WebSocket handshake and `warden.attach`. The building block of the
+ * Node, Express and Koa integrations.
+ */
+export async function handleUpgrade<TData>(
+  warden: Warden<TData>,
+  wss: WebSocketServer,
+  request: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  options: HandleUpgradeOptions<TData> = {},
+): Promise<Connection<TData> | undefined> {
+  const admission = await warden.admit(toUpgradeRequest(request, options.userId), options.endpoint)
+  if (!admission.ok) {
+    rejectUpgrade(socket, admission.error)
+    return undefined
+  }
+  if (socket.destroyed) {
+    admission.ticket.release()
+    return undefined
+  }
+  return new Promise((resolve) => {
+    socket.once('close', () => {
+      admission.ticket.release()
+      resolve(undefined)
+    })
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      const connection = warden.attach(ws, admission.ticket)
+      if (connection) options.onConnection?.(connection, request)
+      resolve(connection)
+    })
+  })
+}

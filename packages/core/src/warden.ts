@@ -1,0 +1,550 @@
+import type { Envelope } from '@ws-warden/protocol'
+import { CloseCode, limitCloseReason } from '@ws-warden/protocol'
+import { randomUUID } from 'node:crypto'
+import type { WebSocket } from 'ws'
+import { Admitter } from './admission.js'
+import { createClientIpResolver } from './client-ip.js'
+import type { ConnectionHost } from './connection.js'
+import { LiveConnection } from './connection.js'
+import { ForbiddenError, ShuttingDownError } from './errors.js'
+import { Heartbeat } from './heartbeat.js'
+import { silentLogger } from './logger.js'
+import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from './memory/index.js'
+import { MessageDispatcher } from './messages.js'
+import type { ResolvedOptions, WardenHooks, WardenOptions } from './options.js'
+import { resolveOptions } from './options.js'
+import { Registry } from './registry.js'
+import { drain } from './shutdown.js'
+import { guardStore } from './store-guard.js'
+import type { Broker, RateLimitStore, SessionStats, SessionStore, TokenStore } from './stores.js'
+import type { IssuedToken } from './tokens.js'
+import { ConnectTokens } from './tokens.js'
+import { TopicSubscriptions } from './topics.js'
+import type {
+  Admission,
+  Clock,
+  Connection,
+  DeliveryOptions,
+  DisconnectCause,
+  EndpointOptions,
+  Logger,
+  Principal,
+  ShutdownReport,
+  Ticket,
+  UpgradeRequest,
+} from './types.js'
+
+/** What a broker carries between instances. */
+interface FanoutPayload {
+  /** Origin instance: an instance ignores its own payloads (it delivered locally already). */
+  readonly o: string
+  /** The serialized frame to deliver. */
+  readonly d?: string
+  /** Connection ids excluded. */
+  readonly x?: readonly string[]
+  /** Control operation. */
+  readonly op?: 'disconnect'
+  readonly user?: string
+  readonly code?: number
+  readonly reason?: string
+}
+
+/** Counts of this instance and of the cluster (through the session store). */
+export interface WardenStats {
+  readonly instance: SessionStats
+  readonly cluster: SessionStats
+}
+
+const ALL_TOPIC = 'all'
+const CONTROL_TOPIC = 'control'
+const channelTopic = (channel: string): string => `channel:${channel}`
+const userTopic = (userId: string): string => `user:${userId}`
+
+/**
+ * The engine. Adapters call {@link Warden.admit} with the upgrade request, answer a rejection
+ * with its status, and hand the accepted socket to {@link Warden.attach}. Everything else
+ * (limits, heartbeats, fan-out, shutdown) happens here.
+ */
+export class Warden<TData = Record<string, unknown>> {
+  readonly instanceId: string
+  /** Options `ws` must be given (`maxPayload`, no permessage-deflate); adapters pass them on. */
+  readonly wsOptions: { readonly maxPayload: number; readonly perMessageDeflate: false }
+
+  private readonly options: ResolvedOptions
+  private readonly hooks: WardenHooks<TData>
+  private readonly logger: Logger
+  private readonly clock: Clock
+  private readonly tokens: ConnectTokens
+  private readonly sessions: SessionStore
+  private readonly tokenStore: TokenStore
+  private readonly rateLimits: RateLimitStore
+  private readonly broker: Broker | undefined
+  private readonly ownedStores: { close?(): Promise<void> }[] = []
+  private readonly registry = new Registry<LiveConnection<TData>>()
+  private readonly admitter: Admitter
+  private readonly dispatcher: MessageDispatcher<TData>
+  private readonly heartbeat: Heartbeat | undefined
+  private readonly topics: TopicSubscriptions | undefined
+  private readonly host: ConnectionHost<TData>
+  private readonly createData: (principal: Principal) => TData
+  private readonly authorizeChannel: WardenOptions<TData>['authorizeChannel']
+  /** Store writes started in the background (removals, joins), awaited on shutdown. */
+  private readonly inFlight = new Set<Promise<unknown>>()
+  private closing: Promise<ShutdownReport> | undefined
+  private brokerReady: Promise<void> = Promise.resolve()
+
+  constructor(options: WardenOptions<TData>) {
+    this.options = resolveOptions(options as WardenOptions<unknown>, randomUUID)
+    this.instanceId = this.options.instanceId
+    this.hooks = options.hooks ?? {}
+    this.logger = options.logger ?? silentLogger
+    this.clock = options.clock ?? Date
+    this.tokens = new ConnectTokens(options.tokens, this.clock)
+    this.createData = options.createData ?? (() => ({}) as TData)
+    this.authorizeChannel = options.authorizeChannel
+    const stores = options.stores ?? {}
+    this.sessions = stores.sessions ?? this.own(new MemorySessionStore())
+    this.tokenStore = stores.tokens ?? this.own(new MemoryTokenStore({ clock: this.clock }))
+    this.rateLimits = stores.rateLimits ?? this.own(new MemoryRateLimitStore({ clock: this.clock }))
+    this.broker = stores.broker
+    this.wsOptions = { maxPayload: this.options.limits.maxMessageBytes, perMessageDeflate: false }
+
+    const resolveIp = createClientIpResolver(options.trustProxy ?? false)
+    this.admitter = new Admitter({
+      options: this.options,
+      tokens: this.tokens,
+      sessions: this.sessions,
+      tokenStore: this.tokenStore,
+      rateLimits: this.rateLimits,
+      hooks: {
+        ...(this.hooks.onAdmit && { onAdmit: this.hooks.onAdmit }),
+        onReject: (info) => {
+          if (info.error.status >= 500 && info.error.cause !== undefined) this.reportError(info.error)
+          this.logger.info(
+            { event: 'reject', reason: info.error.code, status: info.error.status, userId: info.userId },
+            'connection rejected',
+          )
+          this.safely(() => this.hooks.onReject?.(info))
+        },
+      },
+      resolveIp,
+      guard: (store, operation) => guardStore(store, this.options.storeTimeoutMs, operation),
+      now: () => this.clock.now(),
+      isClosing: () => this.closing !== undefined,
+      dropReservation: (id) => this.background(this.guard('sessions', () => this.sessions.remove(id))),
+    })
+
+    this.host = {
+      maxBufferedBytes: this.options.send.maxBufferedBytes,
+      sendTimeoutMs: this.options.send.timeoutMs,
+      now: () => this.clock.now(),
+      ended: (connection, cause, code) => this.ended(connection, cause, code),
+    }
+    const { limits } = this.options
+    this.dispatcher = new MessageDispatcher<TData>({
+      handlers: options.handlers ?? {},
+      maxMessageBytes: limits.maxMessageBytes,
+      messagesPerSecond: limits.messagesPerSecond,
+      messageBurst: limits.messageBurst,
+      now: () => this.clock.now(),
+      context: (connection, message) => ({
+        connection,
+        message,
+        warden: this,
+        reply: (reply: Envelope) => connection.send(reply),
+      }),
+      ...(this.hooks.onMessage && { onMessage: this.hooks.onMessage }),
+      onError: (error, connection) => this.reportError(error, connection),
+    })
+
+    if (this.options.heartbeat) {
+      const { intervalMs, timeoutMs } = this.options.heartbeat
+      this.heartbeat = new Heartbeat(intervalMs, timeoutMs, this.pulse(), () => this.clock.now())
+      this.heartbeat.start()
+    }
+    if (this.broker) {
+      this.topics = new TopicSubscriptions(this.broker, (topic) => (payload) => this.fromBroker(topic, payload))
+      this.brokerReady = Promise.all([
+        this.topics.acquire(ALL_TOPIC),
+        this.topics.acquire(CONTROL_TOPIC),
+      ]).then(() => undefined)
+      this.brokerReady.catch((error: unknown) => this.reportError(error))
+    }
+  }
+
+  /** Resolves once broker subscriptions are active (at once without a broker). */
+  ready(): Promise<void> {
+    return this.brokerReady
+  }
+
+  /** True once shutdown has begun. */
+  get isClosing(): boolean {
+    return this.closing !== undefined
+  }
+
+  /**
+   * Issues a single-use connect token for a principal that the application has already
+   * authenticated (the token endpoint). The token is short-lived (`tokens.ttlSeconds`).
+   */
+  issueToken(principal: Principal, options?: { ttlSeconds?: number }): Promise<IssuedToken> {
+    return this.tokens.issue(principal, options)
+  }
+
+  /**
+   * Runs the admission pipeline on an upgrade request. Resolves to a ticket or to the error to
+   * answer with (its `status` before the upgrade, its `closeCode` after). Never rejects.
+   */
+  admit(request: UpgradeRequest, endpoint?: EndpointOptions): Promise<Admission> {
+    return this.admitter.admit(request, endpoint)
+  }
+
+  /**
+   * Takes over an upgraded socket admitted with `ticket`. Listeners are attached synchronously,
+   * so no early message is lost. Returns undefined (and closes the socket) if the ticket expired,
+   * was already used, or the warden is shutting down.
+   */
+  attach(socket: WebSocket, ticket: Ticket): Connection<TData> | undefined {
+    const pending = this.admitter.claim(ticket)
+    if (!pending || this.closing) {
+      const error = this.closing ? new ShuttingDownError() : undefined
+      socket.close(error?.closeCode ?? CloseCode.Unauthorized, error?.code ?? 'ticket_expired')
+      if (pending) this.background(this.guard('sessions', () => this.sessions.remove(pending.id)))
+      return undefined
+    }
+    const connection = new LiveConnection<TData>({
+      id: pending.id,
+      principal: pending.principal,
+      ip: pending.ip,
+      socket,
+      data: this.createData(pending.principal),
+      host: this.host,
+      burst: this.options.limits.messageBurst,
+    })
+    socket.on('message', (data, isBinary) => this.dispatcher.receive(connection, data, isBinary))
+    socket.on('pong', () => connection.alive(this.clock.now()))
+    socket.on('close', (code) => connection.socketClosed(code))
+    socket.on('error', (error) => {
+      this.logger.debug({ event: 'socket_error', connectionId: connection.id, err: error.message })
+      connection.cutOff('error')
+    })
+    const firstOfUser = this.registry.add(connection)
+    if (firstOfUser && this.topics) this.subscribe(userTopic(connection.userId))
+    this.logger.info(
+      { event: 'connect', connectionId: connection.id, userId: connection.userId, connections: this.registry.size },
+      'connection opened',
+    )
+    this.safely(() => this.hooks.onConnect?.(connection))
+    return connection
+  }
+
+  /** A connection of this instance, by id. */
+  get(id: string): Connection<TData> | undefined {
+    return this.registry.get(id)
+  }
+
+  /** Every connection of this instance. */
+  connections(): IterableIterator<Connection<TData>> {
+    return this.registry.all()
+  }
+
+  /** This instance's connections of one user. */
+  connectionsOf(userId: string): ReadonlySet<Connection<TData>> {
+    return this.registry.ofUser(userId)
+  }
+
+  /**
+   * Adds a connection to a channel, after the `authorizeChannel` check (rejects with
+   * `ForbiddenError`). Resolves once the membership is recorded and this instance receives the
+   * channel's messages from other instances.
+   */
+  async join(connection: Connection<TData>, channel: string): Promise<void> {
+    const live = this.live(connection)
+    if (!live || live.channels.has(channel)) return
+    if (this.authorizeChannel && !(await this.authorizeChannel(live, channel))) {
+      throw new ForbiddenError('not allowed to join this channel')
+    }
+    if (!live.open || live.channels.has(channel)) return
+    live.channels.add(channel)
+    const first = this.registry.join(live, channel)
+    const writes: Promise<unknown>[] = [this.guard('sessions', () => this.sessions.join(live.id, channel))]
+    if (first && this.topics) writes.push(this.topics.acquire(channelTopic(channel)))
+    await Promise.all(writes)
+  }
+
+  /** Removes a connection from a channel. */
+  async leave(connection: Connection<TData>, channel: string): Promise<void> {
+    const live = this.live(connection)
+    if (!live || !live.channels.delete(channel)) return
+    const emptied = this.registry.leave(live, channel)
+    const writes: Promise<unknown>[] = [this.guard('sessions', () => this.sessions.leave(live.id, channel))]
+    if (emptied && this.topics) writes.push(this.topics.release(channelTopic(channel)))
+    await Promise.all(writes)
+  }
+
+  /** Sends to one connection of this instance. */
+  send(connectionId: string, message: Envelope): boolean {
+    return this.registry.get(connectionId)?.send(message) ?? false
+  }
+
+  /**
+   * Sends to every connection of a user, on every instance. Resolves to the number of local
+   * deliveries.
+   */
+  toUser(userId: string, message: Envelope, options?: DeliveryOptions): Promise<number> {
+    return this.fanout(userTopic(userId), this.registry.ofUser(userId), message, options)
+  }
+
+  /** Sends to every member of a channel, on every instance. */
+  toChannel(channel: string, message: Envelope, options?: DeliveryOptions): Promise<number> {
+    return this.fanout(channelTopic(channel), this.registry.inChannel(channel), message, options)
+  }
+
+  /** Sends to every connection, on every instance. */
+  broadcast(message: Envelope, options?: DeliveryOptions): Promise<number> {
+    return this.fanout(ALL_TOPIC, this.registry.all(), message, options)
+  }
+
+  /** Closes every connection of a user, on every instance. */
+  async disconnectUser(userId: string, code: number = CloseCode.Forbidden, reason = ''): Promise<void> {
+    this.closeUser(userId, code, reason)
+    if (this.broker) {
+      const payload: FanoutPayload = { o: this.instanceId, op: 'disconnect', user: userId, code, reason }
+      await this.guard('broker', () => this.broker!.publish(CONTROL_TOPIC, JSON.stringify(payload)))
+    }
+  }
+
+  /** Counts for this instance and, through the session store, for the cluster. */
+  async stats(): Promise<WardenStats> {
+    const cluster = await this.guard('sessions', () => this.sessions.stats())
+    return {
+      instance: {
+        connections: this.registry.size,
+        users: this.registry.userCount,
+        channels: this.registry.channelCounts(),
+      },
+      cluster,
+    }
+  }
+
+  /**
+   * Graceful shutdown: admits nobody (503), closes every connection with `shutdown.closeCode`
+   * spread over `shutdown.drainMs`, waits up to `shutdown.timeoutMs`, terminates the rest,
+   * removes their records and closes the stores it created. Idempotent: every call returns the
+   * same report.
+   */
+  close(): Promise<ShutdownReport> {
+    this.closing ??= this.shutdown()
+    return this.closing
+  }
+
+  // --- internal ---
+
+  private async shutdown(): Promise<ShutdownReport> {
+    const started = this.clock.now()
+    this.heartbeat?.stop()
+    this.admitter.releaseAll()
+    let errors = 0
+    const countError = (error: unknown): void => {
+      errors++
+      this.reportError(error)
+    }
+    const { closeCode, drainMs, timeoutMs } = this.options.shutdown
+    const result = await drain([...this.registry.all()], {
+      drainMs,
+      timeoutMs,
+      close: (connection) => connection.closeWith('shutdown', closeCode, 'server shutting down'),
+      terminate: (connection) => connection.cutOff('shutdown'),
+      isEnded: (connection) => this.registry.get(connection.id) !== connection,
+    })
+    while (this.inFlight.size > 0) {
+      await Promise.allSettled([...this.inFlight])
+    }
+    await this.topics?.releaseAll()
+    for (const store of this.ownedStores) {
+      await store.close?.().catch(countError)
+    }
+    const report: ShutdownReport = {
+      closed: result.closed,
+      terminated: result.terminated,
+      errors: errors + this.backgroundErrors,
+      durationMs: this.clock.now() - started,
+    }
+    this.logger.info({ event: 'shutdown', ...report }, 'shutdown complete')
+    return report
+  }
+
+  private backgroundErrors = 0
+
+  /** The one removal path, for every way a connection ends. */
+  private ended(connection: LiveConnection<TData>, cause: DisconnectCause, socketCode: number): void {
+    const { lastOfUser, emptiedChannels } = this.registry.remove(connection)
+    this.background(this.guard('sessions', () => this.sessions.remove(connection.id)))
+    if (this.topics) {
+      if (lastOfUser) this.unsubscribe(userTopic(connection.userId))
+      for (const channel of emptiedChannels) this.unsubscribe(channelTopic(channel))
+    }
+    const code = cause === 'heartbeat' ? CloseCode.HeartbeatTimeout : socketCode
+    this.logger.info(
+      {
+        event: 'disconnect',
+        connectionId: connection.id,
+        userId: connection.userId,
+        cause,
+        code,
+        connections: this.registry.size,
+      },
+      'connection closed',
+    )
+    this.safely(() => this.hooks.onDisconnect?.(connection, { cause, code }))
+  }
+
+  /** The heartbeat's view of this warden. */
+  private pulse(): { ping(now: number): void; check(now: number): void } {
+    return {
+      ping: (now) => {
+        const ids: string[] = []
+        for (const connection of this.registry.all()) {
+          if (!connection.open) continue
+          ids.push(connection.id)
+          connection.awaitingPong = true
+          connection.socket.ping()
+        }
+        if (ids.length > 0) this.background(this.guard('sessions', () => this.sessions.touch(ids, now)))
+      },
+      check: (now) => {
+        for (const connection of this.registry.all()) {
+          if (connection.awaitingPong) {
+            connection.cutOff('heartbeat')
+            continue
+          }
+          if (connection.backloggedSince !== 0) connection.checkBacklog(now)
+        }
+      },
+    }
+  }
+
+  private async fanout(
+    topic: string,
+    targets: Iterable<LiveConnection<TData>>,
+    message: Envelope,
+    options?: DeliveryOptions,
+  ): Promise<number> {
+    const text = JSON.stringify(message)
+    const delivered = this.deliver(targets, Buffer.from(text), options?.except)
+    if (this.broker) {
+      const payload: FanoutPayload = options?.except
+        ? { o: this.instanceId, d: text, x: options.except }
+        : { o: this.instanceId, d: text }
+      await this.guard('broker', () => this.broker!.publish(topic, JSON.stringify(payload)))
+    }
+    return delivered
+  }
+
+  /** Sends one frame, serialized once, to every target not excluded. */
+  private deliver(
+    targets: Iterable<LiveConnection<TData>>,
+    frame: Buffer,
+    except: readonly string[] | undefined,
+  ): number {
+    const excluded = except && except.length > 0 ? new Set(except) : undefined
+    let delivered = 0
+    for (const connection of targets) {
+      if (excluded?.has(connection.id)) continue
+      if (connection.sendFrame(frame)) delivered++
+    }
+    return delivered
+  }
+
+  private fromBroker(topic: string, raw: string): void {
+    let payload: FanoutPayload
+    try {
+      payload = JSON.parse(raw) as FanoutPayload
+    } catch (error) {
+      this.reportError(error)
+      return
+    }
+    if (payload.o === this.instanceId) return
+    if (payload.op === 'disconnect') {
+      if (payload.user !== undefined) this.closeUser(payload.user, payload.code, payload.reason)
+      return
+    }
+    if (payload.d === undefined) return
+    this.deliver(this.localTargets(topic), Buffer.from(payload.d), payload.x)
+  }
+
+  /** This instance's connections addressed by a topic. */
+  private localTargets(topic: string): Iterable<LiveConnection<TData>> {
+    if (topic === ALL_TOPIC) return this.registry.all()
+    if (topic.startsWith('channel:')) return this.registry.inChannel(topic.slice(8))
+    if (topic.startsWith('user:')) return this.registry.ofUser(topic.slice(5))
+    return []
+  }
+
+  private closeUser(userId: string, code = CloseCode.Forbidden as number, reason = ''): void {
+    for (const connection of [...this.registry.ofUser(userId)]) {
+      connection.close(code, limitCloseReason(reason))
+    }
+  }
+
+  private subscribe(topic: string): void {
+    this.background(this.topics!.acquire(topic))
+  }
+
+  private unsubscribe(topic: string): void {
+    this.background(this.topics!.release(topic))
+  }
+
+  private live(connection: Connection<TData>): LiveConnection<TData> | undefined {
+    const live = this.registry.get(connection.id)
+    return live === connection ? live : undefined
+  }
+
+  private guard<T>(store: string, operation: () => Promise<T>): Promise<T> {
+    return guardStore(store, this.options.storeTimeoutMs, operation)
+  }
+
+  /** Tracks a background store write; its failure goes to `onError`, never unhandled. */
+  private background(work: Promise<unknown>): void {
+    const tracked = work.then(
+      () => undefined,
+      (error: unknown) => {
+        this.backgroundErrors++
+        this.reportError(error)
+      },
+    )
+    this.inFlight.add(tracked)
+    void tracked.finally(() => this.inFlight.delete(tracked))
+  }
+
+  private reportError(error: unknown, connection?: Connection<TData>): void {
+    this.logger.error(
+      { event: 'error', connectionId: connection?.id, err: error instanceof Error ? error.message : String(error) },
+      'ws-warden error',
+    )
+    const hook = this.hooks.onError
+    if (!hook) return
+    try {
+      hook(error, connection)
+    } catch {
+      // A throwing error hook has nowhere left to report to.
+    }
+  }
+
+  private safely(run: () => void): void {
+    try {
+      run()
+    } catch (error) {
+      this.reportError(error)
+    }
+  }
+
+  private own<TStore extends { close?(): Promise<void> }>(store: TStore): TStore {
+    this.ownedStores.push(store)
+    return store
+  }
+}
+
+/** Creates a warden; see {@link WardenOptions}. Throws `TypeError` naming a bad option. */
+export function createWarden<TData = Record<string, unknown>>(options: WardenOptions<TData>): Warden<TData> {
+  return new Warden<TData>(options)
+}

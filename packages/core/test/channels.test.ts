@@ -1,0 +1,117 @@
+import t from 'tap'
+import type { Connection } from '../src/index.js'
+import { ForbiddenError, MemoryBroker, MemorySessionStore } from '../src/index.js'
+import { startServer, until } from './helpers/server.js'
+
+/** The server-side connection of the last client that connected. */
+async function newest(connections: Connection[], count: number): Promise<Connection> {
+  await until(() => connections.length >= count)
+  return connections[count - 1]!
+}
+
+t.test('channel, user and broadcast delivery on one instance, with exclusions', async (t) => {
+  const { connect, warden, connections } = await startServer(t)
+  const a1 = await connect('alice')
+  const a2 = await connect('alice')
+  const b = await connect('bob')
+  const [ca1, ca2, cb] = [await newest(connections, 1), await newest(connections, 2), await newest(connections, 3)]
+  await warden.join(ca1, 'room')
+  await warden.join(cb, 'room')
+  t.same([...ca1.channels], ['room'])
+
+  t.equal(await warden.toChannel('room', { type: 'm', n: 1 }), 2)
+  t.equal(await warden.toChannel('room', { type: 'm', n: 2 }, { except: [cb.id] }), 1)
+  t.equal(await warden.toUser('alice', { type: 'u' }), 2)
+  t.equal(await warden.broadcast({ type: 'all' }, { except: [ca2.id] }), 2)
+  t.equal(warden.send(cb.id, { type: 'direct' }), true)
+  t.equal(warden.send('nobody', { type: 'direct' }), false)
+
+  await b.next((m) => m.type === 'direct')
+  await a1.next((m) => m.type === 'all')
+  await a2.next((m) => m.type === 'u')
+  t.same(a1.ofType('m').map((m) => m.n), [1, 2])
+  t.same(b.ofType('m').map((m) => m.n), [1])
+  t.same(a2.ofType('m'), [], 'not a member')
+  t.same(a2.ofType('all'), [], 'excluded from the broadcast')
+
+  await warden.leave(ca1, 'room')
+  t.equal(await warden.toChannel('room', { type: 'm', n: 3 }), 1)
+  const stats = await warden.stats()
+  t.same(stats.instance, { connections: 3, users: 2, channels: { room: 1 } })
+  t.same(stats.cluster, { connections: 3, users: 2, channels: { room: 1 } })
+})
+
+t.test('authorizeChannel guards joins', async (t) => {
+  const { connect, warden, connections } = await startServer(t, {
+    authorizeChannel: (connection, channel) =>
+      channel !== 'staff' || connection.principal.permissions.includes('chat.moderate'),
+  })
+  await connect({ userId: 'u', permissions: [] })
+  await connect({ userId: 'admin', permissions: ['chat.moderate'] })
+  const [user, admin] = [await newest(connections, 1), await newest(connections, 2)]
+  await t.rejects(warden.join(user, 'staff'), ForbiddenError)
+  await warden.join(admin, 'staff')
+  t.same([...user.channels], [])
+  t.same([...admin.channels], ['staff'])
+})
+
+t.test('two instances sharing a broker and a session store act as one', async (t) => {
+  const broker = new MemoryBroker()
+  const sessions = new MemorySessionStore()
+  const one = await startServer(t, { stores: { broker, sessions }, instanceId: 'one' })
+  const two = await startServer(t, { stores: { broker, sessions }, instanceId: 'two' })
+  await one.warden.ready()
+  await two.warden.ready()
+  const alice1 = await one.connect('alice')
+  const bob2 = await two.connect('bob')
+  const alice2 = await two.connect('alice')
+  const [cAlice1, cBob2, cAlice2] = [
+    await newest(one.connections, 1),
+    await newest(two.connections, 1),
+    await newest(two.connections, 2),
+  ]
+  await one.warden.join(cAlice1, 'room')
+  await two.warden.join(cBob2, 'room')
+
+  await one.warden.toChannel('room', { type: 'm', n: 1 })
+  await two.warden.toChannel('room', { type: 'm', n: 2 }, { except: [cAlice1.id] })
+  await one.warden.toUser('alice', { type: 'u' })
+  await two.warden.broadcast({ type: 'all' })
+  await bob2.next((m) => m.type === 'all')
+  await alice1.next((m) => m.type === 'all')
+  await alice2.next((m) => m.type === 'all')
+  await alice2.next((m) => m.type === 'u')
+
+  t.same(alice1.ofType('m').map((m) => m.n), [1], 'excluded on another instance too')
+  t.same(bob2.ofType('m').map((m) => m.n), [1, 2], 'exactly once each')
+  t.same(alice2.ofType('m'), [], 'not a member')
+  t.equal(alice1.ofType('u').length, 1)
+  t.equal(alice2.ofType('u').length, 1)
+  t.equal(bob2.ofType('all').length, 1)
+
+  const stats = await one.warden.stats()
+  t.same(stats.instance.connections, 1)
+  t.same(stats.cluster, { connections: 3, users: 2, channels: { room: 2 } })
+  t.equal(cAlice2.channels.size, 0)
+
+  await one.warden.disconnectUser('alice', 4003, 'kicked')
+  t.equal((await alice1.closed).code, 4003)
+  t.equal((await alice2.closed).code, 4003, 'closed on the other instance as well')
+  t.equal(bob2.socket.readyState, bob2.socket.OPEN)
+})
+
+t.test('an instance stops receiving a channel once its last member leaves', async (t) => {
+  const broker = new MemoryBroker()
+  const one = await startServer(t, { stores: { broker }, instanceId: 'one' })
+  const two = await startServer(t, { stores: { broker }, instanceId: 'two' })
+  const client = await two.connect('bob')
+  const connection = await newest(two.connections, 1)
+  await two.warden.join(connection, 'room')
+  await one.warden.toChannel('room', { type: 'm', n: 1 })
+  await client.next((m) => m.type === 'm')
+  await two.warden.leave(connection, 'room')
+  await one.warden.toChannel('room', { type: 'm', n: 2 })
+  await two.warden.broadcast({ type: 'marker' })
+  await client.next((m) => m.type === 'marker')
+  t.same(client.ofType('m').map((m) => m.n), [1])
+})

@@ -1,0 +1,147 @@
+import t from 'tap'
+import { once } from 'node:events'
+import type { DisconnectInfo } from '../src/index.js'
+import { MemorySessionStore } from '../src/index.js'
+import { startServer, until } from './helpers/server.js'
+
+t.test('a peer that stops answering pings is cut off and removed', async (t) => {
+  const sessions = new MemorySessionStore()
+  const ended: DisconnectInfo[] = []
+  const { connect, warden } = await startServer(t, {
+    stores: { sessions },
+    heartbeat: { intervalMs: 60, timeoutMs: 40 },
+    hooks: { onDisconnect: (_c, info) => ended.push(info) },
+  })
+  const dead = await connect('dead', { autoPong: false })
+  const alive = await connect('alive')
+  const started = Date.now()
+  const { code } = await dead.closed
+  t.equal(code, 1006, 'terminated without a close frame')
+  t.ok(Date.now() - started < 2_000)
+  await until(() => ended.length === 1)
+  t.same(ended, [{ cause: 'heartbeat', code: 4108 }])
+  await until(() => [...warden.connections()].length === 1)
+  t.equal(await sessions.count({ userId: 'dead' }), 0, 'its record is gone from the store')
+  // A few more cycles: the live peer answers pings and stays.
+  await new Promise((resolve) => setTimeout(resolve, 250))
+  t.equal(alive.socket.readyState, alive.socket.OPEN)
+  t.equal(await sessions.count({ userId: 'alive' }), 1)
+})
+
+t.test('pings refresh lastSeenAt in one batched touch per cycle', async (t) => {
+  const sessions = new MemorySessionStore()
+  const touches: number[] = []
+  const original = sessions.touch.bind(sessions)
+  sessions.touch = async (ids, at) => {
+    touches.push(ids.length)
+    return original(ids, at)
+  }
+  const { connect } = await startServer(t, { stores: { sessions }, heartbeat: { intervalMs: 50, timeoutMs: 20 } })
+  await connect('a')
+  await connect('b')
+  await connect('c')
+  await until(() => touches.length >= 2)
+  t.equal(touches[1], 3, 'three sessions touched in one call')
+})
+
+t.test('a slow consumer is cut off; sends never block and others keep receiving', async (t) => {
+  const ended: DisconnectInfo[] = []
+  const { connect, warden } = await startServer(t, {
+    send: { maxBufferedBytes: 256 * 1024 },
+    hooks: { onDisconnect: (_c, info) => ended.push(info) },
+  })
+  const slow = await connect('slow')
+  const fast = await connect('fast')
+  await until(() => [...warden.connections()].length === 2)
+  const slowConnection = [...warden.connections()].find((c) => c.userId === 'slow')
+  t.ok(slowConnection)
+  for (const connection of warden.connections()) await warden.join(connection, 'room')
+  // The slow client stops reading: its TCP window fills, then the server's buffer grows.
+  ;(slow.socket as unknown as { _socket: { pause(): void } })._socket.pause()
+  const payload = 'x'.repeat(64 * 1024)
+  let deliveries = 0
+  for (let i = 0; i < 1000 && slowConnection!.open; i++) {
+    deliveries += await warden.toChannel('room', { type: 'bulk', payload })
+    if (i % 20 === 0) await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.notOk(slowConnection!.open, 'the slow consumer was cut off')
+  await until(() => ended.length === 1)
+  t.equal(ended[0]?.cause, 'slow_consumer')
+  t.ok(deliveries > 0)
+  await warden.toChannel('room', { type: 'after' })
+  t.ok(await fast.next((m) => m.type === 'after'), 'the fast client still receives')
+})
+
+t.test('graceful shutdown closes every connection with 1012 and reports counts', async (t) => {
+  const sessions = new MemorySessionStore()
+  const { connect, warden } = await startServer(t, {
+    stores: { sessions },
+    shutdown: { drainMs: 100, timeoutMs: 2_000 },
+  })
+  const clients = await Promise.all(['a', 'b', 'c', 'd'].map((user) => connect(user)))
+  await until(() => [...warden.connections()].length === 4)
+  const first = warden.close()
+  t.equal(warden.close(), first, 'close is idempotent')
+  const report = await first
+  const codes = await Promise.all(clients.map(async (client) => (await client.closed).code))
+  t.same(codes, [1012, 1012, 1012, 1012])
+  t.equal(report.closed, 4)
+  t.equal(report.terminated, 0)
+  t.equal(report.errors, 0)
+  t.equal(await sessions.count(), 0, 'records removed')
+})
+
+t.test('shutdown terminates peers that never finish the closing handshake', async (t) => {
+  const { connect, warden } = await startServer(t, { shutdown: { drainMs: 0, timeoutMs: 200 } })
+  const stuck = await connect('stuck')
+  const fine = await connect('fine')
+  await until(() => [...warden.connections()].length === 2)
+  // A paused client never reads the close frame, so never answers it.
+  ;(stuck.socket as unknown as { _socket: { pause(): void } })._socket.pause()
+  const report = await warden.close()
+  t.equal(report.closed, 1)
+  t.equal(report.terminated, 1)
+  t.equal((await fine.closed).code, 1012)
+  t.equal([...warden.connections()].length, 0)
+})
+
+t.test('shutdown before anything connected reports zeros', async (t) => {
+  const { warden } = await startServer(t)
+  const report = await warden.close()
+  t.same({ ...report, durationMs: 0 }, { closed: 0, terminated: 0, errors: 0, durationMs: 0 })
+})
+
+t.test('a connection can be closed by the server with a code', async (t) => {
+  const ended: DisconnectInfo[] = []
+  const { connect, warden } = await startServer(t, { hooks: { onDisconnect: (_c, info) => ended.push(info) } })
+  const client = await connect('a')
+  await until(() => [...warden.connections()].length === 1)
+  const [connection] = [...warden.connections()]
+  connection!.close(4003, 'x'.repeat(300))
+  const { code, reason } = await client.closed
+  t.equal(code, 4003)
+  t.equal(reason.length, 123)
+  await until(() => ended.length === 1)
+  t.same(ended, [{ cause: 'server', code: 4003 }])
+  t.equal(connection!.send({ type: 'late' }), false, 'sending to a closed connection reports false')
+})
+
+t.test('the client closing runs the same removal path', async (t) => {
+  const sessions = new MemorySessionStore()
+  const ended: DisconnectInfo[] = []
+  const { connect, warden } = await startServer(t, {
+    stores: { sessions },
+    hooks: { onDisconnect: (_c, info) => ended.push(info) },
+  })
+  const client = await connect('a')
+  await until(() => [...warden.connections()].length === 1)
+  await warden.join([...warden.connections()][0]!, 'room')
+  client.socket.close(1000)
+  await once(client.socket, 'close')
+  await until(() => ended.length === 1)
+  t.same(ended, [{ cause: 'client', code: 1000 }])
+  await until(() => [...warden.connections()].length === 0)
+  t.same((await warden.stats()).instance, { connections: 0, users: 0, channels: {} })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(await sessions.count(), 0, 'its record is gone')
+})
