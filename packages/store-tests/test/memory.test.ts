@@ -1,0 +1,28 @@
+import t from 'tap'
+import {
+  MemoryBroker,
+  MemoryRateLimitStore,
+  MemorySessionStore,
+  MemoryTokenStore,
+} from '@ws-warden/core'
+import { storeConformance } from '../src/index.js'
+
+const kinds = await storeConformance({
+  register: (name, fn) => void t.test(name, async () => fn()),
+  createStores: async () => {
+    const stores = {
+      sessions: new MemorySessionStore(),
+      tokens: new MemoryTokenStore(),
+      rateLimits: new MemoryRateLimitStore(),
+      broker: new MemoryBroker(),
+    }
+    return {
+      ...stores,
+      cleanup: async () => {
+        await Promise.all(Object.values(stores).map((store) => store.close()))
+      },
+    }
+  },
+})
+
+t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'broker'], 'every group runs on memory')
