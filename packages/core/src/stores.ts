@@ -118,10 +118,27 @@ export interface Broker {
   close?(): Promise<void>
 }
 
+/** Releases a lock; resolves once it is released. Idempotent. */
+export type ReleaseLock = () => Promise<void>
+
+/**
+ * Named, expiring mutual exclusion across instances (so that of many instances only one sweeps
+ * at a time). A holder that crashes loses the lock when its `ttlMs` runs out.
+ */
+export interface LockStore {
+  /**
+   * Takes the lock `name` for at most `ttlMs`. Resolves a release function, or `null` at once if
+   * another holder has it (never waits for it).
+   */
+  acquire(name: string, ttlMs: number): Promise<ReleaseLock | null>
+  close?(): Promise<void>
+}
+
 /** The stores a warden uses. Any left out default to the in-process memory implementation. */
 export interface WardenStores {
   readonly sessions?: SessionStore
   readonly tokens?: TokenStore
   readonly rateLimits?: RateLimitStore
   readonly broker?: Broker
+  readonly locks?: LockStore
 }

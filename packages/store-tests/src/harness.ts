@@ -1,4 +1,4 @@
-import type { Broker, RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core'
+import type { Broker, LockStore, RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core'
 
 /** A fresh, isolated set of stores: one call per test. */
 export interface ConformanceStores {
@@ -6,6 +6,7 @@ export interface ConformanceStores {
   readonly tokens?: TokenStore | undefined
   readonly rateLimits?: RateLimitStore | undefined
   readonly broker?: Broker | undefined
+  readonly locks?: LockStore | undefined
   /** Runs after each test, pass or fail: close the stores and drop their data here. */
   readonly cleanup?: (() => Promise<void>) | undefined
 }
@@ -31,7 +32,7 @@ export interface ConformanceOptions {
 }
 
 /** The stores the suite knows, by their key in {@link ConformanceStores}. */
-export type StoreKind = 'sessions' | 'tokens' | 'rateLimits' | 'broker'
+export type StoreKind = 'sessions' | 'tokens' | 'rateLimits' | 'broker' | 'locks'
 
 type StoreOf<K extends StoreKind> = NonNullable<ConformanceStores[K]>
 

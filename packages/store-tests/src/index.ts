@@ -22,19 +22,27 @@
  * @packageDocumentation
  */
 import { brokerConformance } from './broker.js'
+import { lockConformance } from './locks.js'
 import type { ConformanceOptions, StoreKind } from './harness.js'
 import { rateLimitConformance } from './rate-limits.js'
 import { sessionConformance } from './sessions.js'
 import { tokenConformance } from './tokens.js'
 
 export type { ConformanceOptions, ConformanceStores, StoreKind } from './harness.js'
-export { brokerConformance, rateLimitConformance, sessionConformance, tokenConformance }
+export {
+  brokerConformance,
+  lockConformance,
+  rateLimitConformance,
+  sessionConformance,
+  tokenConformance,
+}
 
 const groups: Record<StoreKind, (options: ConformanceOptions) => void> = {
   sessions: sessionConformance,
   tokens: tokenConformance,
   rateLimits: rateLimitConformance,
   broker: brokerConformance,
+  locks: lockConformance,
 }
 
 /**
@@ -59,7 +67,7 @@ export async function storeConformance(options: ConformanceOptions): Promise<Sto
   const kinds = (Object.keys(groups) as StoreKind[]).filter((kind) => probe[kind] !== undefined)
   if (kinds.length === 0) {
     throw new Error(
-      'ws-warden: createStores returned no store (sessions, tokens, rateLimits or broker)',
+      'ws-warden: createStores returned no store (sessions, tokens, rateLimits, broker or locks)',
     )
   }
   for (const kind of kinds) groups[kind](options)

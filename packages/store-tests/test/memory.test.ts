@@ -1,6 +1,7 @@
 import t from 'tap'
 import {
   MemoryBroker,
+  MemoryLockStore,
   MemoryRateLimitStore,
   MemorySessionStore,
   MemoryTokenStore,
@@ -15,6 +16,7 @@ const kinds = await storeConformance({
       tokens: new MemoryTokenStore(),
       rateLimits: new MemoryRateLimitStore(),
       broker: new MemoryBroker(),
+      locks: new MemoryLockStore(),
     }
     return {
       ...stores,
@@ -25,4 +27,4 @@ const kinds = await storeConformance({
   },
 })
 
-t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'broker'], 'every group runs on memory')
+t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'broker', 'locks'], 'every group runs on memory')
