@@ -1,0 +1,103 @@
+import t from 'tap'
+import { ConfigError, parseConfig } from '../src/config.js'
+import { start } from '../src/start.js'
+
+t.test('defaults follow the contract', async (t) => {
+  const config = parseConfig({})
+  t.match(config, {
+    host: '127.0.0.1',
+    port: 3000,
+    adapter: 'fastify',
+    store: 'memory',
+    redisUrl: 'redis://127.0.0.1:6379',
+    databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+    prefix: 'ws_warden',
+    tokenSecretGenerated: true,
+    allowedOrigins: undefined,
+    connectLimit: 20,
+    messageRate: 20,
+    maxMessageBytes: 65_536,
+    maxConnectionsPerUser: 5,
+    heartbeatIntervalMs: 25_000,
+    heartbeatTimeoutMs: 10_000,
+    tokenTtlS: 60,
+    sweepIntervalMs: 300_000,
+  })
+  t.ok(Buffer.byteLength(config.tokenSecret) >= 32, 'the random secret is long enough')
+  t.not(parseConfig({}).tokenSecret, config.tokenSecret, 'and random per start')
+  t.equal(parseConfig({ WARDEN_STORE: 'mysql' }).databaseUrl, 'mysql://root@127.0.0.1:3306/test')
+})
+
+t.test('values are read', async (t) => {
+  const config = parseConfig({
+    PORT: '0',
+    HOST: '0.0.0.0',
+    WARDEN_TOKEN_SECRET: 's'.repeat(32),
+    WARDEN_ALLOWED_ORIGINS: 'https://a.example,http://localhost:8080',
+    WARDEN_PREFIX: 'chat_1',
+    WARDEN_CONNECT_LIMIT: '5',
+    DATABASE_URL: 'mysql://root@db:3306/chat',
+  })
+  t.match(config, {
+    port: 0,
+    host: '0.0.0.0',
+    tokenSecret: 's'.repeat(32),
+    tokenSecretGenerated: false,
+    allowedOrigins: ['https://a.example', 'http://localhost:8080'],
+    prefix: 'chat_1',
+    connectLimit: 5,
+    databaseUrl: 'mysql://root@db:3306/chat',
+  })
+})
+
+t.test('a bad value is a one-line error naming the variable', async (t) => {
+  const cases: [Record<string, string>, string][] = [
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ WARDEN_ADAPTER: 'hapi' }, 'WARDEN_ADAPTER'],
+    [{ WARDEN_STORE: 'mongo' }, 'WARDEN_STORE'],
+    [{ WARDEN_TOKEN_SECRET: 'short' }, 'WARDEN_TOKEN_SECRET'],
+    [{ WARDEN_CONNECT_LIMIT: '0' }, 'WARDEN_CONNECT_LIMIT'],
+    [{ WARDEN_MESSAGE_RATE: '1.5' }, 'WARDEN_MESSAGE_RATE'],
+    [{ WARDEN_MAX_MESSAGE_BYTES: '-1' }, 'WARDEN_MAX_MESSAGE_BYTES'],
+    [{ WARDEN_MAX_CONNECTIONS_PER_USER: 'many' }, 'WARDEN_MAX_CONNECTIONS_PER_USER'],
+    [{ WARDEN_HEARTBEAT_INTERVAL_MS: '1e3' }, 'WARDEN_HEARTBEAT_INTERVAL_MS'],
+    [{ WARDEN_HEARTBEAT_TIMEOUT_MS: '30000' }, 'WARDEN_HEARTBEAT_TIMEOUT_MS'],
+    [{ WARDEN_TOKEN_TTL_S: '7200' }, 'WARDEN_TOKEN_TTL_S'],
+    [{ WARDEN_SWEEP_INTERVAL_MS: 'soon' }, 'WARDEN_SWEEP_INTERVAL_MS'],
+    [{ WARDEN_ALLOWED_ORIGINS: 'https://a.example/path' }, 'WARDEN_ALLOWED_ORIGINS'],
+    [{ WARDEN_ALLOWED_ORIGINS: 'not a url' }, 'WARDEN_ALLOWED_ORIGINS'],
+    [{ WARDEN_ALLOWED_ORIGINS: 'ftp://a.example' }, 'WARDEN_ALLOWED_ORIGINS'],
+    [{ WARDEN_PREFIX: 'drop table;' }, 'WARDEN_PREFIX'],
+    [{ REDIS_URL: 'http://127.0.0.1:6379' }, 'REDIS_URL'],
+    [{ REDIS_URL: '::' }, 'REDIS_URL'],
+    [{ WARDEN_STORE: 'postgres', DATABASE_URL: 'mysql://root@db/x' }, 'DATABASE_URL'],
+  ]
+  for (const [env, variable] of cases) {
+    t.throws(() => parseConfig(env), { name: 'ConfigError', variable }, JSON.stringify(env))
+    try {
+      parseConfig(env)
+    } catch (error) {
+      t.match((error as Error).message, new RegExp(`^${variable}: [^\\n]+$`))
+    }
+  }
+})
+
+t.test('adapters and stores that do not exist yet are named, not started', async (t) => {
+  const secret = { WARDEN_TOKEN_SECRET: 's'.repeat(32), PORT: '0' }
+  for (const adapter of ['express', 'koa']) {
+    await t.rejects(start(parseConfig({ ...secret, WARDEN_ADAPTER: adapter })), {
+      name: 'ConfigError',
+      variable: 'WARDEN_ADAPTER',
+      message: `WARDEN_ADAPTER: '${adapter}' is not available yet; use fastify`,
+    })
+  }
+  for (const store of ['redis', 'postgres', 'mysql']) {
+    await t.rejects(start(parseConfig({ ...secret, WARDEN_STORE: store })), {
+      name: 'ConfigError',
+      variable: 'WARDEN_STORE',
+      message: `WARDEN_STORE: '${store}' is not available yet; use memory`,
+    })
+  }
+  t.ok(new ConfigError('X', 'y') instanceof Error)
+})

@@ -1,0 +1,165 @@
+import t from 'tap'
+import type { Test } from 'tap'
+import type { ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import WebSocket from 'ws'
+import { Client, SECRET, until } from './helpers.js'
+
+const main = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+
+interface Demo {
+  readonly child: ChildProcess
+  readonly stdout: () => string
+  readonly stderr: () => string
+  readonly exited: Promise<number | null>
+}
+
+/** Runs src/main.ts in a child process, with the TypeScript loader this test runs under. */
+function run(t: Test, env: Record<string, string>): Demo {
+  const child = spawn(process.execPath, [...process.execArgv, main], {
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()))
+  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()))
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  return { child, stdout: () => out, stderr: () => err, exited }
+}
+
+/** Waits, at most `ms`, for a promise. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<T>((_resolve, reject) =>
+      setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref(),
+    ),
+  ])
+}
+
+t.test('a bad setting stops start-up with one line naming the variable, exit 1', async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ PORT: 'abc' }, /^ws-warden demo: PORT: must be an integer from 0 to 65535; got 'abc'\n$/],
+    [
+      { WARDEN_ADAPTER: 'express' },
+      /^ws-warden demo: WARDEN_ADAPTER: 'express' is not available yet; use fastify\n$/,
+    ],
+    [{ WARDEN_STORE: 'redis' }, /^ws-warden demo: WARDEN_STORE: 'redis' is not available yet/],
+  ]
+  await Promise.all(
+    cases.map(async ([env, line]) => {
+      const demo = run(t, env)
+      t.equal(await within(30_000, demo.exited), 1, JSON.stringify(env))
+      t.match(demo.stderr(), line)
+    }),
+  )
+})
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  t.test(`${signal}: clients get 1012, the process exits 0`, async (t) => {
+    const demo = run(t, { WARDEN_TOKEN_SECRET: SECRET })
+    await within(
+      20_000,
+      until(() => /listening on http:\/\//.test(demo.stdout()), 20_000),
+    )
+    const base = /listening on (http:\/\/\S+)/.exec(demo.stdout())?.[1] ?? ''
+    const login = await fetch(`${base}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"user":"alice"}',
+    })
+    const cookie = login.headers.get('set-cookie')?.split(';')[0] ?? ''
+    const issued = await fetch(`${base}/api/ws-token`, { method: 'POST', headers: { cookie } })
+    const { token } = (await issued.json()) as { token: string }
+    const socket = new WebSocket(`${base.replace('http', 'ws')}/ws?ws_token=${token}`)
+    t.teardown(() => socket.terminate())
+    const client = await Client.start(socket)
+    t.equal(client.status, 101)
+    await client.next((m) => m.type === 'welcome')
+
+    demo.child.kill(signal)
+    t.equal((await within(10_000, client.closed)).code, 1012)
+    t.equal(await within(10_000, demo.exited), 0)
+
+    const lines = demo.stdout().split('\n')
+    const printed = lines.indexOf(`ws-warden demo listening on ${base}`)
+    const connected = lines.findIndex((line) => line.includes('"event":"connect"'))
+    t.ok(printed >= 0 && printed < connected, 'the URL is printed, before any connection')
+    const events = lines.flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>]
+      } catch {
+        return []
+      }
+    })
+    t.match(
+      events.find((e) => e.event === 'connect'),
+      { userId: 'alice', connections: 1 },
+    )
+    t.match(
+      events.find((e) => e.event === 'disconnect'),
+      { userId: 'alice', code: 1012 },
+    )
+    t.notOk(demo.stdout().includes(token), 'no log line carries the token')
+  })
+}
+
+t.test('without WARDEN_TOKEN_SECRET a random secret is used, with a warning', async (t) => {
+  const demo = run(t, {})
+  await within(
+    20_000,
+    until(() => /WARDEN_TOKEN_SECRET is not set/.test(demo.stdout()), 20_000),
+  )
+  demo.child.kill('SIGTERM')
+  t.equal(await within(10_000, demo.exited), 0)
+})
+
+t.test('a second signal during shutdown exits at once, with 1', async (t) => {
+  const demo = run(t, { WARDEN_TOKEN_SECRET: SECRET })
+  await within(
+    20_000,
+    until(() => /listening on http:\/\//.test(demo.stdout()), 20_000),
+  )
+  const base = /listening on (http:\/\/\S+)/.exec(demo.stdout())?.[1] ?? ''
+  const login = await fetch(`${base}/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"user":"alice"}',
+  })
+  const cookie = login.headers.get('set-cookie')?.split(';')[0] ?? ''
+  const issued = await fetch(`${base}/api/ws-token`, { method: 'POST', headers: { cookie } })
+  const { token } = (await issued.json()) as { token: string }
+  const socket = new WebSocket(`${base.replace('http', 'ws')}/ws?ws_token=${token}`)
+  t.teardown(() => socket.terminate())
+  const client = await Client.start(socket)
+  await client.next((m) => m.type === 'welcome')
+  // A client that stops reading never completes the closing handshake: shutdown waits for it.
+  ;(socket as unknown as { _socket: { pause(): void } })._socket.pause()
+  demo.child.kill('SIGTERM')
+  await within(
+    10_000,
+    until(() => demo.stdout().includes('"event":"signal"'), 10_000),
+  )
+  demo.child.kill('SIGTERM')
+  t.equal(await within(10_000, demo.exited), 1)
+  t.match(demo.stderr(), 'ws-warden demo: SIGTERM again, exiting now')
+})
+
+t.test('a port in use stops start-up with the reason, exit 1', async (t) => {
+  const blocker = createServer()
+  blocker.listen(0, '127.0.0.1')
+  await once(blocker, 'listening')
+  t.teardown(() => blocker.close())
+  const { port } = blocker.address() as AddressInfo
+  const demo = run(t, { WARDEN_TOKEN_SECRET: SECRET, PORT: String(port) })
+  t.equal(await within(20_000, demo.exited), 1)
+  t.match(demo.stderr(), /^ws-warden demo: Error: listen EADDRINUSE/)
+})

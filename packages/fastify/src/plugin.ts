@@ -1,0 +1,211 @@
+import type { WebsocketPluginOptions } from '@fastify/websocket'
+import websocket from '@fastify/websocket'
+import type { Connection, EndpointOptions, Ticket, Warden } from '@ws-warden/core'
+import { CloseCode, retryAfterSeconds, TOKEN_QUERY_PARAM, toUpgradeRequest } from '@ws-warden/core'
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  FastifyTypeProvider,
+  FastifyTypeProviderDefault,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerBase,
+  RawServerDefault,
+  RouteGenericInterface,
+  RouteHandlerMethod,
+  RouteOptions,
+} from 'fastify'
+import fp from 'fastify-plugin'
+import type { WebSocket } from 'ws'
+
+/** A governed route's `warden` option: `true`, or the endpoint's own admission settings. */
+export type WardenRouteOptions = EndpointOptions
+
+/** The handler of a governed route: it receives the attached connection, never a bare socket. */
+export type GovernedHandler<TRequest = FastifyRequest> = (
+  this: FastifyInstance,
+  connection: Connection,
+  request: TRequest,
+) => void | Promise<void>
+
+/** `ws` server options the plugin passes on; the warden owns the payload and compression ones. */
+export type WebSocketServerOptions = Omit<
+  NonNullable<WebsocketPluginOptions['options']>,
+  'maxPayload' | 'perMessageDeflate' | 'noServer' | 'server'
+>
+
+/** Options of the `@ws-warden/fastify` plugin. */
+export interface WardenPluginOptions {
+  /** The warden that governs this app's `warden` routes. It is closed when the app closes. */
+  readonly warden: Warden
+  /**
+   * Reads an already-authenticated user from the upgrade request (a session cookie, say), so
+   * per-user attempt limits apply before the token is verified and a token issued to someone
+   * else is refused.
+   * @default undefined (the token alone names the user)
+   */
+  readonly getUserId?: (request: FastifyRequest) => string | undefined | Promise<string | undefined>
+  /** Extra `@fastify/websocket` options. `maxPayload` and `perMessageDeflate` come from the warden. */
+  readonly websocket?: {
+    readonly options?: WebSocketServerOptions
+    readonly errorHandler?: WebsocketPluginOptions['errorHandler']
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The warden registered with `@ws-warden/fastify`. */
+    warden: Warden
+  }
+  // One type parameter, as @fastify/websocket declares it: declarations must agree to merge.
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  interface RouteShorthandOptions<RawServer extends RawServerBase = RawServerDefault> {
+    /**
+     * Governs a `websocket: true` route: admission runs before the upgrade, and the handler
+     * receives the warden's connection.
+     * @default false
+     */
+    warden?: boolean | WardenRouteOptions
+  }
+  interface RouteShorthandMethod<
+    RawServer extends RawServerBase = RawServerDefault,
+    RawRequest extends RawRequestDefaultExpression<RawServer> =
+      RawRequestDefaultExpression<RawServer>,
+    RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+    TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+    Logger extends FastifyBaseLogger = FastifyBaseLogger,
+  > {
+    <RouteGeneric extends RouteGenericInterface = RouteGenericInterface>(
+      path: string,
+      options: RouteShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric> & {
+        websocket: true
+        warden: true | WardenRouteOptions
+      },
+      handler: GovernedHandler<FastifyRequest<RouteGeneric, RawServer, RawRequest>>,
+    ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>
+  }
+}
+
+const fail = (message: string): never => {
+  throw new TypeError(`@ws-warden/fastify: ${message}`)
+}
+
+/** ws options the warden decides: its message limit, and no compression (memory per socket). */
+const WARDEN_WS_OPTIONS = ['maxPayload', 'perMessageDeflate', 'noServer', 'server']
+
+function validate({ warden, getUserId, websocket: extras }: WardenPluginOptions): void {
+  if (typeof warden?.admit !== 'function' || typeof warden.attach !== 'function') {
+    fail('option warden must be a Warden (from createWarden)')
+  }
+  if (getUserId !== undefined && typeof getUserId !== 'function') {
+    fail('option getUserId must be a function')
+  }
+  if (extras === undefined) return
+  if (typeof extras !== 'object' || extras === null) fail('option websocket must be an object')
+  if ('preClose' in extras) fail('option websocket.preClose is not supported (the warden closes)')
+  const owned = WARDEN_WS_OPTIONS.find((key) => key in (extras.options ?? {}))
+  if (owned) fail(`option websocket.options.${owned} is not supported (the warden sets it)`)
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string'
+const tokenInUrl = new RegExp(`([?&]${TOKEN_QUERY_PARAM}=)[^&#]*`, 'g')
+
+/** Fastify's default request serializer, with the connect token cut out of the URL. */
+function withoutToken(request: FastifyRequest): Record<string, unknown> {
+  return {
+    method: request.method,
+    url: request.url.replace(tokenInUrl, '$1[redacted]'),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket.remotePort,
+  }
+}
+
+async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptions): Promise<void> {
+  validate(options)
+  if (fastify.hasDecorator('websocketServer')) {
+    fail('@fastify/websocket is already registered; this plugin registers it itself')
+  }
+  const { warden, getUserId } = options
+  const tickets = new WeakMap<FastifyRequest, Ticket>()
+
+  /** Admission, the last pre-handler before the upgrade: a rejection is an HTTP answer, not a 101. */
+  const admit = (endpoint: EndpointOptions) =>
+    async function admitUpgrade(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      if (!request.ws) return // a plain GET: @fastify/websocket answers it with a 404
+      const userId = getUserId ? await getUserId(request) : undefined
+      const admission = await warden.admit(toUpgradeRequest(request.raw, userId), endpoint)
+      if (!admission.ok) {
+        const { error } = admission
+        const retryAfter = retryAfterSeconds(error)
+        if (retryAfter !== undefined) void reply.header('retry-after', retryAfter)
+        return reply.code(error.status).send({ error: error.code })
+      }
+      const { ticket } = admission
+      tickets.set(request, ticket)
+      // A no-op once attached: this frees the reservation of an upgrade that never completed.
+      request.raw.socket.once('close', () => ticket.release())
+    }
+
+  /** Attaches synchronously, before the user's handler can await anything. */
+  const attach = (handler: GovernedHandler) =>
+    function governedHandler(this: FastifyInstance, socket: WebSocket, request: FastifyRequest) {
+      const ticket = tickets.get(request)
+      /* c8 ignore next -- only if another plugin removed the admission hook: fail closed */
+      if (!ticket) return socket.close(CloseCode.InternalError)
+      const connection = warden.attach(socket, ticket)
+      if (connection) return handler.call(this, connection, request)
+    }
+
+  fastify.decorate('warden', warden)
+  // Added before @fastify/websocket's own onRoute hook, so it wraps the user's handler.
+  fastify.addHook('onRoute', (route: RouteOptions) => {
+    const setting = route.warden
+    if (setting === undefined || setting === false) return
+    const methods = [route.method].flat()
+    if (methods.every((method) => method === 'HEAD')) return
+    if (route.websocket !== true) fail(`route ${route.url}: option warden needs websocket: true`)
+    const permissions: unknown = setting === true ? [] : setting?.permissions
+    if (
+      (setting !== true && (typeof setting !== 'object' || setting === null)) ||
+      (permissions !== undefined && !(Array.isArray(permissions) && permissions.every(isString)))
+    ) {
+      fail(`route ${route.url}: option warden must be true or { permissions: string[] }`)
+    }
+    const endpoint = setting === true ? {} : setting
+    route.handler = attach(
+      route.handler as unknown as GovernedHandler,
+    ) as unknown as RouteHandlerMethod
+    route.preHandler = [...[route.preHandler ?? []].flat(), admit(endpoint)]
+    const serializers = route.logSerializers ?? {}
+    if (!serializers.req) {
+      route.logSerializers = Object.assign(Object.create(serializers) as object, {
+        req: withoutToken,
+      })
+    }
+  })
+
+  const errorHandler = options.websocket?.errorHandler
+  await fastify.register(websocket, {
+    ...(errorHandler && { errorHandler }),
+    options: { ...options.websocket?.options, ...warden.wsOptions },
+    preClose: async () => {
+      await warden.close()
+      // Ungoverned websocket routes' clients: the warden does not know them.
+      for (const client of fastify.websocketServer.clients) client.close(CloseCode.GoingAway)
+      fastify.websocketServer.close()
+    },
+  })
+  fastify.addHook('onClose', async () => {
+    await warden.close()
+  })
+}
+
+/**
+ * The `@ws-warden/fastify` plugin: registers `@fastify/websocket` with the warden's limits,
+ * decorates `fastify.warden`, governs every route declared with `websocket: true, warden: ...`,
+ * and shuts the warden down (close code 1012 by default) when the app closes.
+ */
+export const wardenFastify = fp(wardenPlugin, { fastify: '5.x', name: '@ws-warden/fastify' })
