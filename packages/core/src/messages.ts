@@ -58,7 +58,7 @@ export class MessageDispatcher<TData> {
   }
 
   /** Entry point for every frame a socket receives. */
-  receive(connection: LiveConnection<TData>, data: RawData, isBinary: boolean): void {
+  receive(connection: LiveConnection<TData>, data: RawData | Blob, isBinary: boolean): void {
     const now = this.options.now()
     connection.alive(now)
     if (!connection.open) return
@@ -75,7 +75,8 @@ export class MessageDispatcher<TData> {
       connection.send(errorFrame(new MessageError(ErrorCode.BadMessage, 'binary frames are not accepted')))
       return
     }
-    const message = parse(toText(data))
+    // ws 8 hands every text frame over as one Buffer, whatever the socket's binaryType.
+    const message = parse((data as Buffer).toString('utf8'))
     if (message instanceof MessageError) {
       connection.send(errorFrame(message))
       return
@@ -124,11 +125,18 @@ export class MessageDispatcher<TData> {
     )
   }
 
-  /** Runs the next queued message of a connection, if any. */
+  /**
+   * Runs a connection's queued messages in order until one of them starts an async handler (which
+   * calls this again when it settles). Sync handlers and rejected messages do not stall the queue.
+   */
   private next(connection: LiveConnection<TData>): Promise<void> | void {
     connection.busy = false
-    const queued = connection.backlog?.shift()
-    if (queued && connection.open) return queued()
+    for (;;) {
+      const queued = connection.open ? connection.backlog?.shift() : undefined
+      if (!queued) return
+      const pending = queued()
+      if (pending) return pending
+    }
   }
 
   private failed(connection: LiveConnection<TData>, error: unknown, type: string): void {
@@ -143,15 +151,10 @@ export class MessageDispatcher<TData> {
   }
 }
 
-function byteLength(data: RawData): number {
+/** A frame's size for every `binaryType`: Buffer, ArrayBuffer, Buffer[] (fragments) or Blob. */
+function byteLength(data: RawData | Blob): number {
   if (Array.isArray(data)) return data.reduce((sum, chunk) => sum + chunk.length, 0)
-  return data instanceof ArrayBuffer ? data.byteLength : data.length
-}
-
-function toText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8')
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
-  return Buffer.from(data).toString('utf8')
+  return data instanceof Blob ? data.size : data.byteLength
 }
 
 function parse(text: string): Envelope | MessageError {

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { WebSocketServer } from 'ws'
 import type { WardenError } from './errors.js'
 import { RateLimitedError } from './errors.js'
-import type { Connection, EndpointOptions, UpgradeRequest } from './types.js'
+import type { Connection, EndpointOptions, Ticket, UpgradeRequest } from './types.js'
 import type { Warden } from './warden.js'
 
 /** Seconds a client should wait after a 503, when the error does not say. */
@@ -76,19 +76,34 @@ export async function handleUpgrade<TData>(
     rejectUpgrade(socket, admission.error)
     return undefined
   }
+  const connection = await acceptUpgrade(warden, wss, admission.ticket, request, socket, head)
+  if (connection) options.onConnection?.(connection, request)
+  return connection
+}
+
+/**
+ * Completes the WebSocket handshake of an admitted request and attaches the socket with its
+ * ticket. Resolves to undefined (the ticket released) if the socket closed first or `ws` refused
+ * the handshake. For integrations that run admission themselves and answer rejections their own
+ * way (the Express and Koa adapters route the upgrade through the framework's middleware first).
+ */
+export function acceptUpgrade<TData>(
+  warden: Warden<TData>,
+  wss: WebSocketServer,
+  ticket: Ticket,
+  request: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): Promise<Connection<TData> | undefined> {
   if (socket.destroyed) {
-    admission.ticket.release()
-    return undefined
+    ticket.release()
+    return Promise.resolve(undefined)
   }
   return new Promise((resolve) => {
     socket.once('close', () => {
-      admission.ticket.release()
+      ticket.release()
       resolve(undefined)
     })
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      const connection = warden.attach(ws, admission.ticket)
-      if (connection) options.onConnection?.(connection, request)
-      resolve(connection)
-    })
+    wss.handleUpgrade(request, socket, head, (ws) => resolve(warden.attach(ws, ticket)))
   })
 }

@@ -79,7 +79,7 @@ export class Warden<TData = Record<string, unknown>> {
   private readonly tokenStore: TokenStore
   private readonly rateLimits: RateLimitStore
   private readonly broker: Broker | undefined
-  private readonly ownedStores: { close?(): Promise<void> }[] = []
+  private readonly ownedStores: { close(): Promise<void> }[] = []
   private readonly registry = new Registry<LiveConnection<TData>>()
   private readonly admitter: Admitter
   private readonly dispatcher: MessageDispatcher<TData>
@@ -343,11 +343,6 @@ export class Warden<TData = Record<string, unknown>> {
     const started = this.clock.now()
     this.heartbeat?.stop()
     this.admitter.releaseAll()
-    let errors = 0
-    const countError = (error: unknown): void => {
-      errors++
-      this.reportError(error)
-    }
     const { closeCode, drainMs, timeoutMs } = this.options.shutdown
     const result = await drain([...this.registry.all()], {
       drainMs,
@@ -356,17 +351,15 @@ export class Warden<TData = Record<string, unknown>> {
       terminate: (connection) => connection.cutOff('shutdown'),
       isEnded: (connection) => this.registry.get(connection.id) !== connection,
     })
-    while (this.inFlight.size > 0) {
-      await Promise.allSettled([...this.inFlight])
-    }
+    await this.settle()
     await this.topics?.releaseAll()
-    for (const store of this.ownedStores) {
-      await store.close?.().catch(countError)
-    }
+    // Closed last, once every write is done; a failure is counted like any background error.
+    for (const store of this.ownedStores) this.background(store.close())
+    await this.settle()
     const report: ShutdownReport = {
       closed: result.closed,
       terminated: result.terminated,
-      errors: errors + this.backgroundErrors,
+      errors: this.backgroundErrors,
       durationMs: this.clock.now() - started,
     }
     this.logger.info({ event: 'shutdown', ...report }, 'shutdown complete')
@@ -503,6 +496,11 @@ export class Warden<TData = Record<string, unknown>> {
     return guardStore(store, this.options.storeTimeoutMs, operation)
   }
 
+  /** Waits for every background write, including those started while waiting. */
+  private async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
+  }
+
   /** Tracks a background store write; its failure goes to `onError`, never unhandled. */
   private background(work: Promise<unknown>): void {
     const tracked = work.then(
@@ -538,7 +536,7 @@ export class Warden<TData = Record<string, unknown>> {
     }
   }
 
-  private own<TStore extends { close?(): Promise<void> }>(store: TStore): TStore {
+  private own<TStore extends { close(): Promise<void> }>(store: TStore): TStore {
     this.ownedStores.push(store)
     return store
   }

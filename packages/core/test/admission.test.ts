@@ -1,7 +1,7 @@
 import t from 'tap'
-import type { RateLimitStore, SessionStore } from '../src/index.js'
+import type { RateLimitStore, SessionStore, WardenError } from '../src/index.js'
 import { MemorySessionStore, ForbiddenError } from '../src/index.js'
-import { startServer } from './helpers/server.js'
+import { startManualServer, startServer, until } from './helpers/server.js'
 
 t.test('a valid token connects; the session is recorded in the store', async (t) => {
   const sessions = new MemorySessionStore()
@@ -42,7 +42,10 @@ t.test('the reason code reaches onReject; the token never does', async (t) => {
   await open(`${url}?ws_token=${token}x`)
   t.same(rejected, ['token_replayed', 'token_invalid'])
   t.ok(logged.length > 0)
-  t.notOk(logged.some((line) => line.includes(token)), 'no log line carries the token')
+  t.notOk(
+    logged.some((line) => line.includes(token)),
+    'no log line carries the token',
+  )
 })
 
 t.test('origin allow-list: exact match, a missing Origin is allowed', async (t) => {
@@ -80,7 +83,9 @@ t.test('the 21st attempt from one IP within a minute gets 429 with Retry-After',
 })
 
 t.test('connect attempts per user are limited too', async (t) => {
-  const { connect } = await startServer(t, { limits: { connectAttemptsPerUser: 2, connectionsPerUser: 5 } })
+  const { connect } = await startServer(t, {
+    limits: { connectAttemptsPerUser: 2, connectionsPerUser: 5 },
+  })
   t.equal((await connect('alice')).status, 101)
   t.equal((await connect('alice')).status, 101)
   t.equal((await connect('alice')).status, 429)
@@ -125,7 +130,10 @@ t.test('a store that hangs fails closed with 503 within the store timeout', asyn
     hit: () => new Promise(() => {}),
     sweep: async () => 0,
   }
-  const { connect, warden } = await startServer(t, { stores: { rateLimits: hanging }, storeTimeoutMs: 50 })
+  const { connect, warden } = await startServer(t, {
+    stores: { rateLimits: hanging },
+    storeTimeoutMs: 50,
+  })
   const client = await connect('alice')
   t.equal(client.status, 503)
   t.equal([...warden.connections()].length, 0)
@@ -139,23 +147,35 @@ t.test('a store that throws fails closed with 503 and reports the error', async 
       throw new Error('connection refused')
     },
   })
-  const { connect } = await startServer(t, { stores: { sessions: broken }, hooks: { onError: (e) => errors.push(e) } })
+  const { connect } = await startServer(t, {
+    stores: { sessions: broken },
+    hooks: { onError: (e) => errors.push(e) },
+  })
   t.equal((await connect('alice')).status, 503)
   t.equal(errors.length, 1)
 })
 
 t.test('shutting down: new handshakes get 503', async (t) => {
-  const { connect, warden } = await startServer(t)
+  const errors: unknown[] = []
+  const { connect, warden } = await startServer(t, { hooks: { onError: (e) => errors.push(e) } })
+  t.equal(warden.isClosing, false)
   await warden.close()
+  t.equal(warden.isClosing, true)
   const client = await connect('alice')
   t.equal(client.status, 503)
+  t.equal(client.retryAfter, '5')
+  t.same(errors, [], 'a refusal by design is not an error')
 })
 
 t.test('a ticket that is never attached is released and frees its slot', async (t) => {
   const sessions = new MemorySessionStore()
   const { warden } = await startServer(t, { stores: { sessions } })
   const { token } = await warden.issueToken({ userId: 'alice', permissions: [] })
-  const admission = await warden.admit({ url: `/ws?ws_token=${token}`, headers: {}, remoteAddress: '10.0.0.1' })
+  const admission = await warden.admit({
+    url: `/ws?ws_token=${token}`,
+    headers: {},
+    remoteAddress: '10.0.0.1',
+  })
   t.ok(admission.ok)
   t.equal(await sessions.count(), 1)
   if (admission.ok) admission.ticket.release()
@@ -174,4 +194,124 @@ t.test('an already-authenticated user must match the token', async (t) => {
   })
   t.equal(admission.ok, false)
   if (!admission.ok) t.equal(admission.error.code, 'token_invalid')
+})
+
+t.test('endpoint permissions apply on top of the warden-wide ones', async (t) => {
+  const sessions = new MemorySessionStore()
+  const { warden } = await startServer(t, { permissions: ['chat.read'], stores: { sessions } })
+  const endpoint = { permissions: ['chat.moderate'] }
+  const admit = async (permissions: string[]) => {
+    const { token } = await warden.issueToken({ userId: 'mod', permissions })
+    return warden.admit(
+      { url: `/ws?ws_token=${token}`, headers: {}, remoteAddress: '10.0.0.3' },
+      endpoint,
+    )
+  }
+  const reader = await admit(['chat.read'])
+  t.equal(reader.ok, false)
+  if (!reader.ok) t.match(reader.error, { code: 'forbidden', status: 403, closeCode: 4003 })
+  const moderatorOnly = await admit(['chat.moderate'])
+  t.equal(moderatorOnly.ok, false, 'the warden-wide permission is still required')
+  const both = await admit(['chat.read', 'chat.moderate'])
+  t.equal(both.ok, true)
+  t.equal(await sessions.count(), 1, 'only the admitted request holds a reservation')
+  if (both.ok) both.ticket.release()
+})
+
+t.test('a query string without ws_token is a missing token', async (t) => {
+  const rejected: string[] = []
+  const { open, url } = await startServer(t, {
+    hooks: { onReject: ({ error }) => rejected.push(error.code) },
+  })
+  t.equal((await open(`${url}?room=lobby`)).status, 401)
+  t.same(rejected, ['token_missing'])
+})
+
+t.test('an onAdmit hook that crashes: 500, and the crash reaches onError', async (t) => {
+  const crash = new Error('profile service down')
+  const errors: unknown[] = []
+  const rejected: WardenError[] = []
+  const { connect, warden } = await startServer(t, {
+    hooks: {
+      onAdmit: () => {
+        throw crash
+      },
+      onReject: ({ error }) => rejected.push(error),
+      onError: (error) => errors.push(error),
+    },
+  })
+  const client = await connect('alice')
+  t.equal(client.status, 500)
+  t.equal(client.retryAfter, undefined)
+  t.match(rejected, [{ code: 'internal', status: 500, closeCode: 1011, message: 'internal error' }])
+  t.equal(errors.length, 1)
+  t.equal(errors[0], rejected[0], 'the wrapped error, its cause attached')
+  t.equal(rejected[0]?.cause, crash)
+  t.equal([...warden.connections()].length, 0)
+})
+
+t.test('attach takes only the ticket admission handed out, and only once', async (t) => {
+  const sessions = new MemorySessionStore()
+  const { admit, pair, warden } = await startManualServer(t, { stores: { sessions } })
+
+  await t.test('a released ticket: closed with 4101', async (t) => {
+    const admission = await admit('alice')
+    if (!admission.ok) throw admission.error
+    admission.ticket.release()
+    const { client, socket } = await pair()
+    t.equal(warden.attach(socket, admission.ticket), undefined)
+    t.same(await client.closed, { code: 4101, reason: 'ticket_expired' })
+    t.equal(await sessions.count({ userId: 'alice' }), 0)
+  })
+
+  await t.test('a copy of a live ticket: refused, and the real one still attaches', async (t) => {
+    const admission = await admit('bob')
+    if (!admission.ok) throw admission.error
+    const forged = { ...admission.ticket }
+    const first = await pair()
+    t.equal(warden.attach(first.socket, forged), undefined)
+    t.equal((await first.client.closed).code, 4101)
+    const second = await pair()
+    const connection = warden.attach(second.socket, admission.ticket)
+    t.equal(connection?.userId, 'bob')
+    t.equal(warden.attach(second.socket, admission.ticket), undefined, 'a ticket attaches once')
+    t.equal(warden.get(admission.ticket.id), connection)
+    t.equal(await sessions.count({ userId: 'bob' }), 1)
+  })
+})
+
+t.test('shutdown releases the tickets still waiting for their upgrade', async (t) => {
+  const sessions = new MemorySessionStore()
+  const { admit, pair, warden } = await startManualServer(t, { stores: { sessions } })
+  const admission = await admit('alice')
+  if (!admission.ok) throw admission.error
+  t.equal(await sessions.count(), 1)
+  await warden.close()
+  t.equal(await sessions.count(), 0, 'the reservation is gone')
+  const { client, socket } = await pair()
+  t.equal(warden.attach(socket, admission.ticket), undefined)
+  t.same(await client.closed, { code: 1012, reason: 'shutting_down' })
+})
+
+t.test('a handshake admitted while shutdown begins is closed with 1012', async (t) => {
+  const sessions = new MemorySessionStore()
+  let opened: () => void = () => {}
+  const gate = new Promise<void>((resolve) => (opened = resolve))
+  let adding = false
+  const add = sessions.add.bind(sessions)
+  sessions.add = async (record, caps) => {
+    adding = true
+    await gate
+    return add(record, caps)
+  }
+  const { connect, warden } = await startServer(t, { stores: { sessions } })
+  const connecting = connect('alice')
+  await until(() => adding)
+  const closing = warden.close()
+  opened()
+  const client = await connecting
+  t.same(await client.closed, { code: 1012, reason: 'shutting_down' })
+  await closing
+  await until(async () => (await sessions.count()) === 0)
+  t.equal([...warden.connections()].length, 0, 'it never became a connection')
 })

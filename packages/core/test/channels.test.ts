@@ -14,7 +14,11 @@ t.test('channel, user and broadcast delivery on one instance, with exclusions', 
   const a1 = await connect('alice')
   const a2 = await connect('alice')
   const b = await connect('bob')
-  const [ca1, ca2, cb] = [await newest(connections, 1), await newest(connections, 2), await newest(connections, 3)]
+  const [ca1, ca2, cb] = [
+    await newest(connections, 1),
+    await newest(connections, 2),
+    await newest(connections, 3),
+  ]
   await warden.join(ca1, 'room')
   await warden.join(cb, 'room')
   t.same([...ca1.channels], ['room'])
@@ -29,8 +33,14 @@ t.test('channel, user and broadcast delivery on one instance, with exclusions', 
   await b.next((m) => m.type === 'direct')
   await a1.next((m) => m.type === 'all')
   await a2.next((m) => m.type === 'u')
-  t.same(a1.ofType('m').map((m) => m.n), [1, 2])
-  t.same(b.ofType('m').map((m) => m.n), [1])
+  t.same(
+    a1.ofType('m').map((m) => m.n),
+    [1, 2],
+  )
+  t.same(
+    b.ofType('m').map((m) => m.n),
+    [1],
+  )
   t.same(a2.ofType('m'), [], 'not a member')
   t.same(a2.ofType('all'), [], 'excluded from the broadcast')
 
@@ -82,8 +92,16 @@ t.test('two instances sharing a broker and a session store act as one', async (t
   await alice2.next((m) => m.type === 'all')
   await alice2.next((m) => m.type === 'u')
 
-  t.same(alice1.ofType('m').map((m) => m.n), [1], 'excluded on another instance too')
-  t.same(bob2.ofType('m').map((m) => m.n), [1, 2], 'exactly once each')
+  t.same(
+    alice1.ofType('m').map((m) => m.n),
+    [1],
+    'excluded on another instance too',
+  )
+  t.same(
+    bob2.ofType('m').map((m) => m.n),
+    [1, 2],
+    'exactly once each',
+  )
   t.same(alice2.ofType('m'), [], 'not a member')
   t.equal(alice1.ofType('u').length, 1)
   t.equal(alice2.ofType('u').length, 1)
@@ -113,5 +131,117 @@ t.test('an instance stops receiving a channel once its last member leaves', asyn
   await one.warden.toChannel('room', { type: 'm', n: 2 })
   await two.warden.broadcast({ type: 'marker' })
   await client.next((m) => m.type === 'marker')
-  t.same(client.ofType('m').map((m) => m.n), [1])
+  t.same(
+    client.ofType('m').map((m) => m.n),
+    [1],
+  )
+})
+
+/** A session store that counts channel writes. */
+function countingSessions() {
+  const sessions = new MemorySessionStore()
+  const writes = { join: 0, leave: 0 }
+  const join = sessions.join.bind(sessions)
+  const leave = sessions.leave.bind(sessions)
+  sessions.join = async (id, channel) => {
+    writes.join++
+    return join(id, channel)
+  }
+  sessions.leave = async (id, channel) => {
+    writes.leave++
+    return leave(id, channel)
+  }
+  return { sessions, writes }
+}
+
+t.test('joining twice, even concurrently, records the membership once', async (t) => {
+  const { sessions, writes } = countingSessions()
+  let authorizations = 0
+  const { connect, warden, connections } = await startServer(t, {
+    stores: { sessions },
+    authorizeChannel: async () => {
+      authorizations++
+      await new Promise((resolve) => setImmediate(resolve))
+      return true
+    },
+  })
+  await connect('alice')
+  const connection = await newest(connections, 1)
+  await Promise.all([warden.join(connection, 'room'), warden.join(connection, 'room')])
+  t.equal(authorizations, 2, 'both were authorized before either joined')
+  await warden.join(connection, 'room')
+  t.equal(authorizations, 2, 'a member is not authorized again')
+  t.equal(writes.join, 1)
+  t.same([...connection.channels], ['room'])
+  t.same((await warden.stats()).cluster.channels, { room: 1 })
+})
+
+t.test('a connection that closes while being authorized does not join', async (t) => {
+  const { sessions, writes } = countingSessions()
+  let allow: (allowed: boolean) => void = () => {}
+  const { connect, warden, connections } = await startServer(t, {
+    stores: { sessions },
+    authorizeChannel: () => new Promise<boolean>((resolve) => (allow = resolve)),
+  })
+  const client = await connect('alice')
+  const connection = await newest(connections, 1)
+  const joining = warden.join(connection, 'room')
+  connection.close(4000)
+  allow(true)
+  await joining
+  t.same([...connection.channels], [])
+  t.equal(writes.join, 0)
+  t.equal((await client.closedWithin()).code, 4000)
+})
+
+t.test('join and leave ignore what is not a live member', async (t) => {
+  const { sessions, writes } = countingSessions()
+  let authorizations = 0
+  const { connect, warden, connections } = await startServer(t, {
+    stores: { sessions },
+    authorizeChannel: () => {
+      authorizations++
+      return true
+    },
+  })
+  const client = await connect('alice')
+  const connection = await newest(connections, 1)
+  await warden.leave(connection, 'never-joined')
+  t.equal(writes.leave, 0, 'leaving a channel it is not in writes nothing')
+  const impostor = Object.create(connection) as Connection
+  t.equal(impostor.id, connection.id)
+  await warden.join(impostor, 'room')
+  await warden.leave(impostor, 'room')
+  t.same([...connection.channels], [], 'an object with the same id is not the connection')
+  client.socket.close()
+  await until(() => warden.get(connection.id) === undefined)
+  await warden.join(connection, 'room')
+  t.same([...connection.channels], [], 'an ended connection joins nothing')
+  t.equal(authorizations, 0)
+  t.same(writes, { join: 0, leave: 0 })
+})
+
+t.test('broker payloads an instance cannot use are dropped; bad JSON is reported', async (t) => {
+  const thrownIntoBroker: unknown[] = []
+  const broker = new MemoryBroker({ onError: (error) => thrownIntoBroker.push(error) })
+  const errors: unknown[] = []
+  const { connect, warden, connections } = await startServer(t, {
+    stores: { broker },
+    instanceId: 'one',
+    hooks: { onError: (error) => errors.push(error) },
+  })
+  await warden.ready()
+  const client = await connect('alice')
+  await newest(connections, 1)
+  await broker.publish('all', '{not json')
+  await broker.publish('all', JSON.stringify({ o: 'two' }))
+  await broker.publish('control', JSON.stringify({ o: 'two', op: 'disconnect' }))
+  await broker.publish('control', JSON.stringify({ o: 'two', d: '{"type":"stray"}' }))
+  await broker.publish('all', JSON.stringify({ o: 'two', d: '{"type":"marker"}' }))
+  await client.next((m) => m.type === 'marker')
+  t.same(client.messages, [{ type: 'marker' }], 'only the well-formed delivery arrived')
+  t.equal(client.socket.readyState, client.socket.OPEN, 'a disconnect naming no user closes no one')
+  t.equal(errors.length, 1)
+  t.type(errors[0], SyntaxError)
+  t.same(thrownIntoBroker, [], 'nothing was thrown back into the broker')
 })

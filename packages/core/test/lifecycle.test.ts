@@ -1,8 +1,13 @@
 import t from 'tap'
 import { once } from 'node:events'
-import type { DisconnectInfo } from '../src/index.js'
+import type { Connection, DisconnectInfo, Handler } from '../src/index.js'
 import { MemorySessionStore } from '../src/index.js'
 import { startServer, until } from './helpers/server.js'
+
+/** A client that stops reading: nothing sent to it is consumed, not even a close frame. */
+function stopReading(socket: unknown): void {
+  ;(socket as { _socket: { pause(): void } })._socket.pause()
+}
 
 t.test('a peer that stops answering pings is cut off and removed', async (t) => {
   const sessions = new MemorySessionStore()
@@ -36,7 +41,10 @@ t.test('pings refresh lastSeenAt in one batched touch per cycle', async (t) => {
     touches.push(ids.length)
     return original(ids, at)
   }
-  const { connect } = await startServer(t, { stores: { sessions }, heartbeat: { intervalMs: 50, timeoutMs: 20 } })
+  const { connect } = await startServer(t, {
+    stores: { sessions },
+    heartbeat: { intervalMs: 50, timeoutMs: 20 },
+  })
   await connect('a')
   await connect('b')
   await connect('c')
@@ -113,7 +121,9 @@ t.test('shutdown before anything connected reports zeros', async (t) => {
 
 t.test('a connection can be closed by the server with a code', async (t) => {
   const ended: DisconnectInfo[] = []
-  const { connect, warden } = await startServer(t, { hooks: { onDisconnect: (_c, info) => ended.push(info) } })
+  const { connect, warden } = await startServer(t, {
+    hooks: { onDisconnect: (_c, info) => ended.push(info) },
+  })
   const client = await connect('a')
   await until(() => [...warden.connections()].length === 1)
   const [connection] = [...warden.connections()]
@@ -144,4 +154,150 @@ t.test('the client closing runs the same removal path', async (t) => {
   t.same((await warden.stats()).instance, { connections: 0, users: 0, channels: {} })
   await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(await sessions.count(), 0, 'its record is gone')
+})
+
+t.test('a close code ws cannot send drops the socket instead', async (t) => {
+  const ended: DisconnectInfo[] = []
+  const { connect, connections } = await startServer(t, {
+    hooks: { onDisconnect: (_c, info) => ended.push(info) },
+  })
+  const client = await connect('a')
+  await until(() => connections.length === 1)
+  connections[0]?.close(1005) // reserved by RFC 6455: never sent in a close frame
+  t.equal((await client.closedWithin()).code, 1006)
+  await until(() => ended.length === 1)
+  t.same(ended, [{ cause: 'server', code: 1006 }])
+})
+
+t.test('onConnect sees each connection; a throwing hook is reported, not fatal', async (t) => {
+  const seen: Connection[] = []
+  const errors: unknown[] = []
+  const echo: Handler = ({ reply }) => void reply({ type: 'echo' })
+  const { connect, warden } = await startServer(t, {
+    handlers: { echo },
+    hooks: {
+      onConnect: (connection) => {
+        seen.push(connection)
+        if (connection.userId === 'bob') throw new Error('hook bug')
+      },
+      onError: (error) => errors.push(error),
+    },
+  })
+  await connect('alice')
+  const bob = await connect('bob')
+  await until(() => seen.length === 2)
+  t.same(
+    seen.map((connection) => connection.userId),
+    ['alice', 'bob'],
+  )
+  t.match(errors, [{ message: 'hook bug' }])
+  t.equal(warden.get(seen[1]!.id), seen[1])
+  t.equal(warden.get('nobody'), undefined)
+  t.same([...warden.connectionsOf('bob')], [seen[1]])
+  t.equal(warden.connectionsOf('carol').size, 0)
+  bob.send({ type: 'echo' })
+  t.ok(await bob.next((m) => m.type === 'echo'), "bob's connection works")
+})
+
+t.test('a connection that is closing is neither pinged nor touched', async (t) => {
+  const sessions = new MemorySessionStore()
+  const touched: string[][] = []
+  const touch = sessions.touch.bind(sessions)
+  sessions.touch = async (ids, at) => {
+    touched.push([...ids])
+    return touch(ids, at)
+  }
+  let closedAt = -1
+  const { connect, connections, warden } = await startServer(t, {
+    stores: { sessions },
+    heartbeat: { intervalMs: 300, timeoutMs: 150 },
+    handlers: {
+      leave: ({ connection }) => {
+        closedAt = touched.length
+        connection.close(4000)
+      },
+    },
+  })
+  const leaving = await connect('leaving')
+  await connect('staying')
+  await until(() => connections.length === 2)
+  const [gone, kept] = connections as [Connection, Connection]
+  // Right after answering a ping (the pong goes out first), ask to be closed, then stop reading:
+  // the close frame is never answered, so the connection stays closing, with no ping pending.
+  leaving.socket.once('ping', () => {
+    leaving.send({ type: 'leave' })
+    stopReading(leaving.socket)
+  })
+  await until(() => closedAt !== -1 && touched.length >= closedAt + 2, 3_000)
+  t.equal(gone.open, false)
+  for (const ids of touched.slice(closedAt)) t.same(ids, [kept.id])
+  t.equal(warden.get(gone.id), gone, 'still registered: no ping, so no missed pong')
+})
+
+t.test('the heartbeat sweep cuts off a peer whose bytes sit unread too long', async (t) => {
+  let now = Date.now()
+  const ended: DisconnectInfo[] = []
+  const { connect, connections } = await startServer(t, {
+    clock: { now: () => now },
+    heartbeat: { intervalMs: 400, timeoutMs: 200 },
+    send: { maxBufferedBytes: 64 * 1024 * 1024, timeoutMs: 1_000 },
+    limits: { messagesPerSecond: 1_000 },
+    handlers: { noop: () => {} },
+    hooks: { onDisconnect: (_c, info) => ended.push(info) },
+  })
+  const client = await connect('reader')
+  await until(() => connections.length === 1)
+  const connection = connections[0]!
+  stopReading(client.socket)
+  // 32 MiB it never reads: more than the kernel buffers of both ends hold.
+  const payload = 'x'.repeat(64 * 1024)
+  let accepted = 0
+  for (let i = 0; i < 512; i++) if (connection.send({ type: 'bulk', payload })) accepted++
+  t.equal(accepted, 512, 'within the buffered-bytes bound and the send timeout')
+  // Time passes with no further send: only the sweep can notice.
+  now += 5_000
+  // The peer keeps talking, so it counts as alive between ping and check; it just does not read.
+  const talking = setInterval(() => client.send({ type: 'noop' }), 10)
+  t.teardown(() => clearInterval(talking))
+  await until(() => ended.length === 1, 5_000)
+  t.same(ended, [{ cause: 'slow_consumer', code: 1006 }])
+})
+
+t.test('shutdown waits for store writes in flight and counts those that failed', async (t) => {
+  const sessions = new MemorySessionStore()
+  const remove = sessions.remove.bind(sessions)
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let removing = 0
+  sessions.remove = async (id) => {
+    const call = ++removing
+    await gate
+    if (call === 1) throw new Error('connection reset')
+    return remove(id)
+  }
+  const errors: unknown[] = []
+  const { connect, connections, warden } = await startServer(t, {
+    stores: { sessions },
+    shutdown: { drainMs: 0 },
+    hooks: { onError: (error) => errors.push(error) },
+  })
+  await connect('a')
+  await connect('b')
+  await until(() => connections.length === 2)
+  let reported = false
+  const closing = warden.close().then((report) => {
+    reported = true
+    return report
+  })
+  await until(() => removing === 2 && [...warden.connections()].length === 0)
+  // Longer than a drain tick: a shutdown that did not wait would have reported by now.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal(reported, false, 'no report while removals are pending')
+  release()
+  const report = await closing
+  t.match(report, { closed: 2, terminated: 0, errors: 1 })
+  t.match(errors, [
+    { code: 'store_unavailable', store: 'sessions', message: 'sessions store failed' },
+  ])
+  t.equal(await sessions.count(), 1, 'the failed removal left its record behind')
 })

@@ -1,7 +1,8 @@
 import t from 'tap'
-import { ErrorCode } from '../src/index.js'
-import type { Handler } from '../src/index.js'
-import { startServer, until } from './helpers/server.js'
+import type { Test } from 'tap'
+import { createWarden, ErrorCode } from '../src/index.js'
+import type { DisconnectInfo, Handler, Logger } from '../src/index.js'
+import { SECRET, startManualServer, startServer, until } from './helpers/server.js'
 
 const echo: Handler = ({ message, reply }) => {
   reply({ type: 'echo', n: message.n })
@@ -49,7 +50,13 @@ t.test('bad input gets an error frame and the connection stays usable', async (t
 
 t.test('handler permissions are checked per message type', async (t) => {
   const { connect } = await startServer(t, {
-    handlers: { announce: { permissions: ['chat.moderate'], handle: ({ reply }) => void reply({ type: 'ok' }) } },
+    handlers: {
+      announce: {
+        permissions: ['chat.moderate'],
+        handle: ({ reply }) => void reply({ type: 'ok' }),
+      },
+      ping: { handle: ({ reply }) => void reply({ type: 'pong' }) },
+    },
   })
   const user = await connect({ userId: 'u', permissions: [] })
   const admin = await connect({ userId: 'admin', permissions: ['chat.moderate'] })
@@ -62,6 +69,8 @@ t.test('handler permissions are checked per message type', async (t) => {
     for: 'announce',
   })
   t.ok(await admin.next((m) => m.type === 'ok'))
+  user.send({ type: 'ping' })
+  t.ok(await user.next((m) => m.type === 'pong'), '{ handle } without permissions is open to all')
 })
 
 t.test('a crashing handler answers with an error frame; the connection survives', async (t) => {
@@ -112,7 +121,10 @@ t.test('async handlers of one connection run one at a time, in order', async (t)
 })
 
 t.test('an oversize message closes the connection with 1009', async (t) => {
-  const { connect } = await startServer(t, { limits: { maxMessageBytes: 1024 }, handlers: { echo } })
+  const { connect } = await startServer(t, {
+    limits: { maxMessageBytes: 1024 },
+    handlers: { echo },
+  })
   const client = await connect()
   const other = await connect('bob')
   client.send({ type: 'echo', pad: 'x'.repeat(2000) })
@@ -141,6 +153,225 @@ t.test('a message flood is limited in process; others are unaffected', async (t)
   calm.send({ type: 'echo', n: 1 })
   await calm.next((m) => m.type === 'echo')
   t.ok(handled >= 10 && handled < 50, `about one burst handled, not 200 (${handled})`)
-  t.equal(flooder.ofType('error').length, 1, 'error frames are throttled, not one per dropped message')
+  t.equal(
+    flooder.ofType('error').length,
+    1,
+    'error frames are throttled, not one per dropped message',
+  )
   t.equal(flooder.socket.readyState, flooder.socket.OPEN, 'the flooder stays connected')
+})
+
+t.test('queued messages all run, in order, after the async handler ahead of them', async (t) => {
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const { connect } = await startServer(t, {
+    limits: { messagesPerSecond: 1_000 },
+    handlers: {
+      slow: async ({ reply }) => {
+        await gate
+        reply({ type: 'slow-done' })
+      },
+      mark: ({ message, reply }) => {
+        reply({ type: 'marked', n: message.n })
+      },
+      echo,
+    },
+  })
+  const client = await connect()
+  client.send({ type: 'slow' })
+  // 64 messages wait behind it (sync handlers and an unknown type among them) ...
+  for (let n = 0; n < 63; n++) client.send(n === 30 ? { type: 'nope' } : { type: 'mark', n })
+  client.send({ type: 'mark', n: 63 })
+  // ... and the 65th finds the queue full: it is dropped and answered with rate_limited.
+  client.send({ type: 'mark', n: 64 })
+  t.match(await client.next((m) => m.type === 'error'), {
+    code: 'rate_limited',
+    message: 'too many messages',
+  })
+  t.same(client.ofType('marked'), [], 'nothing ran while the async handler was busy')
+  release()
+  await client.next((m) => m.type === 'marked' && m.n === 63)
+  const expected = [...Array(64).keys()].filter((n) => n !== 30)
+  t.same(
+    client.ofType('marked').map((m) => m.n),
+    expected,
+    'every queued message ran, in arrival order',
+  )
+  t.equal(client.ofType('slow-done').length, 1)
+  t.same(
+    client.ofType('error').map((m) => m.code),
+    ['rate_limited', 'unknown_type'],
+  )
+  client.send({ type: 'echo', n: 'after' })
+  t.same(await client.next((m) => m.type === 'echo'), { type: 'echo', n: 'after' })
+})
+
+t.test('a handler that is neither a function nor { handle } is refused by name', async (t) => {
+  for (const handler of [42, null, {}, { handle: 'nope' }]) {
+    t.throws(
+      () =>
+        createWarden({
+          tokens: { secret: SECRET },
+          handlers: { join: handler as unknown as Handler },
+        }),
+      new TypeError('ws-warden: option handlers.join must be a function or { handle }'),
+      JSON.stringify(handler),
+    )
+  }
+})
+
+t.test('messages that arrive once the server is closing are not dispatched', async (t) => {
+  let echoed = 0
+  const { connect } = await startServer(t, {
+    handlers: {
+      bye: ({ connection }) => connection.close(4000, 'bye'),
+      echo: (context) => {
+        echoed++
+        return echo(context)
+      },
+    },
+  })
+  const client = await connect()
+  client.send({ type: 'bye' })
+  client.send({ type: 'echo', n: 1 })
+  t.same(await client.closedWithin(), { code: 4000, reason: 'bye' })
+  t.equal(echoed, 0)
+  t.same(client.messages, [])
+})
+
+/** `ws` 8.18+ also accepts 'blob', which @types/ws does not list yet. */
+type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments' | 'blob'
+
+/** A client whose server-side socket uses `binaryType`, on a ws server without `maxPayload`. */
+async function binarySetup(t: Test, binaryType: BinaryType) {
+  const ended: DisconnectInfo[] = []
+  const { admit, pair, warden } = await startManualServer(t, {
+    limits: { maxMessageBytes: 1024 },
+    handlers: { echo },
+    hooks: { onDisconnect: (_c, info) => ended.push(info) },
+  })
+  const admission = await admit()
+  if (!admission.ok) throw admission.error
+  const { client, socket } = await pair()
+  Reflect.set(socket, 'binaryType', binaryType)
+  t.equal(socket.binaryType, binaryType)
+  t.ok(warden.attach(socket, admission.ticket))
+  return { client, ended }
+}
+
+t.test('the size limit holds even when ws is not given warden.wsOptions', async (t) => {
+  const { client, ended } = await binarySetup(t, 'nodebuffer')
+  client.send({ type: 'echo', n: 1 })
+  await client.next((m) => m.type === 'echo')
+  client.send({ type: 'echo', pad: 'x'.repeat(2_000) })
+  t.same(await client.closedWithin(), { code: 1009, reason: 'message_too_big' })
+  await until(() => ended.length === 1)
+  t.same(ended, [{ cause: 'server', code: 1009 }])
+})
+
+t.test('binary frames, whatever the socket binaryType', async (t) => {
+  for (const binaryType of ['nodebuffer', 'arraybuffer', 'fragments', 'blob'] as const) {
+    await t.test(binaryType, async (t) => {
+      const { client } = await binarySetup(t, binaryType)
+      client.socket.send(Buffer.alloc(1_000), { binary: true })
+      t.match(await client.next((m) => m.type === 'error'), {
+        code: ErrorCode.BadMessage,
+        message: 'binary frames are not accepted',
+      })
+      // Two fragments of one message: 'fragments' hands them over as an array.
+      client.socket.send(Buffer.alloc(600), { binary: true, fin: false })
+      client.socket.send(Buffer.alloc(600), { binary: true, fin: true })
+      t.same(
+        await client.closedWithin(),
+        { code: 1009, reason: 'message_too_big' },
+        'over the limit: 1009',
+      )
+      t.equal(client.ofType('error').length, 1)
+    })
+  }
+})
+
+t.test('without an onError hook a crash is logged and still answered', async (t) => {
+  const logged: Record<string, unknown>[] = []
+  const log = (entry: object) => void logged.push(entry as Record<string, unknown>)
+  const logger: Logger = { debug: log, info: log, warn: log, error: log, child: () => logger }
+  const { connect } = await startServer(t, {
+    logger,
+    handlers: {
+      boom: () => {
+        throw new Error('secret internals')
+      },
+      odd: () => {
+        throw 'not an Error'
+      },
+      echo,
+    },
+  })
+  const client = await connect()
+  client.send({ type: 'boom' })
+  client.send({ type: 'odd' })
+  client.send({ type: 'echo', n: 1 })
+  await client.next((m) => m.type === 'echo')
+  t.same(
+    client.ofType('error').map((m) => [m.code, m.message, m.for]),
+    [
+      ['internal', 'internal error', 'boom'],
+      ['internal', 'internal error', 'odd'],
+    ],
+  )
+  t.same(
+    logged.filter((entry) => entry.event === 'error').map((entry) => entry.err),
+    ['secret internals', 'not an Error'],
+  )
+})
+
+t.test('an onError hook that throws changes nothing for the connection', async (t) => {
+  let calls = 0
+  const { connect } = await startServer(t, {
+    handlers: {
+      boom: () => {
+        throw new Error('crash')
+      },
+      echo,
+    },
+    hooks: {
+      onError: () => {
+        calls++
+        throw new Error('the hook crashed too')
+      },
+    },
+  })
+  const client = await connect()
+  client.send({ type: 'boom' })
+  client.send({ type: 'echo', n: 3 })
+  t.same(await client.next((m) => m.type === 'echo'), { type: 'echo', n: 3 })
+  t.match(client.ofType('error'), [{ code: 'internal', for: 'boom' }])
+  t.equal(calls, 1)
+})
+
+t.test('a connection that closes drops the messages queued behind a handler', async (t) => {
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let marked = 0
+  const { connect, connections } = await startServer(t, {
+    handlers: {
+      slow: async () => {
+        await gate
+      },
+      mark: () => {
+        marked++
+      },
+    },
+  })
+  const client = await connect()
+  client.send({ type: 'slow' })
+  client.send({ type: 'mark' })
+  client.send({ type: 'mark' })
+  // Bad JSON is answered at once, not queued: once its error is back, both marks are queued.
+  client.send('{not json')
+  await client.next((m) => m.code === ErrorCode.BadJson)
+  connections[0]?.close(4000, 'bye')
+  release()
+  t.same(await client.closedWithin(), { code: 4000, reason: 'bye' })
+  t.equal(marked, 0)
 })

@@ -2,8 +2,9 @@ import type { Test } from 'tap'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { ServerOptions } from 'ws'
 import WebSocket, { WebSocketServer } from 'ws'
-import type { Connection, Principal, WardenOptions } from '../../src/index.js'
+import type { Connection, EndpointOptions, Principal, WardenOptions } from '../../src/index.js'
 import { createWarden, handleUpgrade } from '../../src/index.js'
 
 export const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long'
@@ -45,13 +46,69 @@ export async function startServer<TData = Record<string, unknown>>(
     return open(`${url}?ws_token=${token}`, clientOptions)
   }
 
-  async function open(address: string, clientOptions: WebSocket.ClientOptions = {}): Promise<Client> {
+  async function open(
+    address: string,
+    clientOptions: WebSocket.ClientOptions = {},
+  ): Promise<Client> {
     const socket = new WebSocket(address, clientOptions)
     clients.add(socket)
     return Client.start(socket)
   }
 
   return { warden, url, port, connect, open, connections, server }
+}
+
+/**
+ * A warden behind an HTTP server that completes every WebSocket handshake without admission and
+ * hands the server's side of the socket to the test, which calls `admit` and `attach` itself (the
+ * way a custom integration would). `serverOptions` go to the `ws` server as they are: without
+ * `warden.wsOptions`, `ws` only applies its own 100 MiB `maxPayload`.
+ */
+export async function startManualServer<TData = Record<string, unknown>>(
+  t: Test,
+  options: Partial<WardenOptions<TData>> = {},
+  serverOptions: ServerOptions = {},
+) {
+  const warden = createWarden<TData>({ tokens: { secret: SECRET }, ...options })
+  const wss = new WebSocketServer({ ...serverOptions, noServer: true })
+  const accepted: WebSocket[] = []
+  const server = createServer((_req, res) => res.writeHead(404).end())
+  server.on('upgrade', (request, socket, head) => {
+    wss.handleUpgrade(request, socket, head, (ws) => accepted.push(ws))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  const url = `ws://127.0.0.1:${port}/ws`
+  const clients = new Set<WebSocket>()
+  t.teardown(async () => {
+    for (const client of clients) client.terminate()
+    for (const socket of accepted) socket.terminate()
+    await warden.close()
+    wss.close()
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+
+  /** Admits `principal` as if it came from 127.0.0.1; the token is issued for the occasion. */
+  async function admit(principal: Principal | string = 'alice', endpoint?: EndpointOptions) {
+    const who = typeof principal === 'string' ? { userId: principal, permissions: [] } : principal
+    const { token } = await warden.issueToken(who)
+    const request = { url: `/ws?ws_token=${token}`, headers: {}, remoteAddress: '127.0.0.1' }
+    return warden.admit(request, endpoint)
+  }
+
+  /** Opens a client and resolves with it and the server's side of its socket. */
+  async function pair(clientOptions: WebSocket.ClientOptions = {}) {
+    const before = accepted.length
+    const socket = new WebSocket(url, clientOptions)
+    clients.add(socket)
+    const client = await Client.start(socket)
+    await until(() => accepted.length > before)
+    return { client, socket: accepted[before] as WebSocket }
+  }
+
+  return { warden, url, admit, pair }
 }
 
 /** A test client that records what it receives and how it ended. */
@@ -85,6 +142,19 @@ export class Client {
     return client
   }
 
+  /** How the socket closed; throws if it is still open after `timeoutMs`. */
+  async closedWithin(timeoutMs = 2_000): Promise<{ code: number; reason: string }> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error('timed out waiting for the close')), timeoutMs)
+    })
+    try {
+      return await Promise.race([this.closed, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   send(message: unknown): void {
     this.socket.send(typeof message === 'string' ? message : JSON.stringify(message))
   }
@@ -115,10 +185,13 @@ export class Client {
   }
 }
 
-/** Resolves when `check` is true, polling; throws after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 2_000): Promise<void> {
+/** Resolves when `check` is (or resolves to) true, polling; throws after `timeoutMs`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 2_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error('timed out waiting for a condition')
     await new Promise((resolve) => setTimeout(resolve, 5))
   }

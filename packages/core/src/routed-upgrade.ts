@@ -1,0 +1,99 @@
+import { TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
+import type { IncomingMessage, Server } from 'node:http'
+import { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { WebSocketServer } from 'ws'
+import type { WardenError } from './errors.js'
+import type { Connection, EndpointOptions } from './types.js'
+import { acceptUpgrade, toUpgradeRequest } from './upgrade.js'
+import type { Warden } from './warden.js'
+
+/** An upgrade request on its way through a framework's middleware, with what the handshake needs. */
+interface RoutedUpgrade {
+  readonly socket: Socket
+  readonly head: Buffer
+  /** The URL with its connect token; `request.url` has the token cut out. */
+  readonly url: string
+  readonly response: ServerResponse
+}
+
+/**
+ * What {@link admitRoutedUpgrade} resolves to: the rejection to answer, or the connection
+ * (undefined if the socket closed first or `ws` refused the handshake).
+ */
+export type RoutedAdmission<TData> =
+  | { readonly ok: false; readonly error: WardenError }
+  | { readonly ok: true; readonly connection: Connection<TData> | undefined }
+
+const routed = new WeakMap<IncomingMessage, RoutedUpgrade>()
+const tokenInUrl = new RegExp(`([?&]${TOKEN_QUERY_PARAM}=)[^&#]*`, 'g')
+
+/**
+ * Sends every HTTP upgrade on `server` through `listener` (an Express app, Koa's
+ * `app.callback()`) as an ordinary request whose response writes to the socket. The framework's
+ * middleware runs, and may answer with any status, before anything is upgraded; a governed route
+ * then calls {@link admitRoutedUpgrade}. The connect token is cut out of `request.url` first, so
+ * middleware and access logs never see it. `server.close()` starts `warden.close()` too: open
+ * WebSockets would otherwise keep the server from ever closing.
+ */
+export function routeUpgrades<TData>(
+  warden: Warden<TData>,
+  wss: WebSocketServer,
+  server: Server,
+  listener: (request: IncomingMessage, response: ServerResponse) => unknown,
+): void {
+  server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    // Node hands the socket over without an error listener, and the middleware chain is async.
+    socket.on('error', () => socket.destroy())
+    const response = new ServerResponse(request)
+    response.assignSocket(socket)
+    response.shouldKeepAlive = false
+    response.once('finish', () => response.socket?.end())
+    routed.set(request, { socket, head, url: request.url ?? '/', response })
+    request.url = request.url?.replace(tokenInUrl, '$1[redacted]')
+    listener(request, response)
+  })
+  const close = server.close.bind(server)
+  server.close = (callback) => {
+    void warden.close().finally(() => wss.close())
+    return close(callback)
+  }
+}
+
+/** True for a request that {@link routeUpgrades} is routing and nobody has admitted yet. */
+export function isRoutedUpgrade(request: IncomingMessage): boolean {
+  return routed.has(request)
+}
+
+/**
+ * Admits a routed upgrade request (with its real URL) and, if admitted, completes the handshake
+ * and attaches the socket. A rejection is returned for the framework to answer (`error.status`,
+ * `retryAfterSeconds(error)`): nothing has been written yet. Once upgraded, the framework's
+ * response is marked finished with status 101, so access logs record it and `on-finished`
+ * listeners let go of the socket.
+ *
+ * @throws Error if the request is not a routed upgrade (check {@link isRoutedUpgrade} first).
+ */
+export async function admitRoutedUpgrade<TData>(
+  warden: Warden<TData>,
+  wss: WebSocketServer,
+  request: IncomingMessage,
+  options: { readonly endpoint?: EndpointOptions; readonly userId?: string | undefined } = {},
+): Promise<RoutedAdmission<TData>> {
+  const upgrade = routed.get(request)
+  if (!upgrade) throw new Error('ws-warden: not an upgrade request routed by routeUpgrades')
+  routed.delete(request)
+  const { socket, head, url, response } = upgrade
+  const admission = await warden.admit(
+    { ...toUpgradeRequest(request, options.userId), url },
+    options.endpoint,
+  )
+  if (!admission.ok) return admission
+  response.detachSocket(socket)
+  const connection = await acceptUpgrade(warden, wss, admission.ticket, request, socket, head)
+  if (connection) {
+    response.statusCode = 101
+    response.emit('finish')
+  }
+  return { ok: true, connection }
+}

@@ -1,0 +1,174 @@
+import t from 'tap'
+import {
+  ConnectionLimitError,
+  ForbiddenError,
+  isWardenError,
+  MessageError,
+  OriginNotAllowedError,
+  RateLimitedError,
+  ShuttingDownError,
+  StoreUnavailableError,
+  UnauthorizedError,
+  WardenError,
+} from '../src/errors.js'
+
+/** What adapters and clients read from an error: the protocol, not the message. */
+const wire = (error: WardenError) => ({
+  name: error.name,
+  code: error.code,
+  message: error.message,
+  status: error.status,
+  closeCode: error.closeCode,
+})
+
+t.test('each error carries its code, HTTP status and close code', async (t) => {
+  const cases: [WardenError, ReturnType<typeof wire>][] = [
+    [
+      new UnauthorizedError('token_expired', 'token expired'),
+      {
+        name: 'UnauthorizedError',
+        code: 'token_expired',
+        message: 'token expired',
+        status: 401,
+        closeCode: 4101,
+      },
+    ],
+    [
+      new ForbiddenError(),
+      {
+        name: 'ForbiddenError',
+        code: 'forbidden',
+        message: 'permission denied',
+        status: 403,
+        closeCode: 4003,
+      },
+    ],
+    [
+      new ForbiddenError('not in this room'),
+      {
+        name: 'ForbiddenError',
+        code: 'forbidden',
+        message: 'not in this room',
+        status: 403,
+        closeCode: 4003,
+      },
+    ],
+    [
+      new OriginNotAllowedError(),
+      {
+        name: 'OriginNotAllowedError',
+        code: 'origin_not_allowed',
+        message: 'origin not allowed',
+        status: 403,
+        closeCode: 1008,
+      },
+    ],
+    [
+      new RateLimitedError(1_000),
+      {
+        name: 'RateLimitedError',
+        code: 'rate_limited',
+        message: 'rate limited',
+        status: 429,
+        closeCode: 4129,
+      },
+    ],
+    [
+      new ConnectionLimitError('user'),
+      {
+        name: 'ConnectionLimitError',
+        code: 'connection_limit',
+        message: 'too many connections for this user',
+        status: 429,
+        closeCode: 4129,
+      },
+    ],
+    [
+      new ConnectionLimitError('ip'),
+      {
+        name: 'ConnectionLimitError',
+        code: 'connection_limit',
+        message: 'too many connections for this ip',
+        status: 429,
+        closeCode: 4129,
+      },
+    ],
+    [
+      new ConnectionLimitError('total'),
+      {
+        name: 'ConnectionLimitError',
+        code: 'server_full',
+        message: 'server full',
+        status: 503,
+        closeCode: 1013,
+      },
+    ],
+    [
+      new ShuttingDownError(),
+      {
+        name: 'ShuttingDownError',
+        code: 'shutting_down',
+        message: 'shutting down',
+        status: 503,
+        closeCode: 1012,
+      },
+    ],
+    [
+      new StoreUnavailableError('sessions', 'sessions store failed'),
+      {
+        name: 'StoreUnavailableError',
+        code: 'store_unavailable',
+        message: 'sessions store failed',
+        status: 503,
+        closeCode: 1013,
+      },
+    ],
+    [
+      new MessageError('bad_channel', 'no such channel'),
+      {
+        name: 'MessageError',
+        code: 'bad_channel',
+        message: 'no such channel',
+        status: 400,
+        closeCode: 4100,
+      },
+    ],
+  ]
+  for (const [error, expected] of cases) {
+    t.same(wire(error), expected, expected.name)
+    t.ok(
+      error instanceof WardenError && error instanceof Error,
+      `${expected.name} is a WardenError`,
+    )
+  }
+  t.equal(new ConnectionLimitError('ip').limit, 'ip')
+  t.equal(new StoreUnavailableError('rateLimits', 'x').store, 'rateLimits')
+})
+
+t.test('a cause is kept when given and absent otherwise', async (t) => {
+  const cause = new Error('ECONNREFUSED')
+  const withCause = new StoreUnavailableError('sessions', 'sessions store failed', { cause })
+  t.equal(withCause.cause, cause)
+  t.notOk('cause' in new StoreUnavailableError('sessions', 'sessions store failed'))
+  t.notOk('cause' in new WardenError('x', 'x', 500, 1011, {}))
+  t.equal(new ForbiddenError('no', { cause: 'hook said no' }).cause, 'hook said no')
+})
+
+t.test('retryAfterMs is a whole, non-negative number of milliseconds', async (t) => {
+  t.equal(new RateLimitedError(1_500).retryAfterMs, 1_500)
+  t.equal(new RateLimitedError(0.2).retryAfterMs, 1, 'rounded up, never early')
+  t.equal(new RateLimitedError(-30).retryAfterMs, 0)
+  t.equal(new RateLimitedError(10, 'too many messages').message, 'too many messages')
+})
+
+t.test('isWardenError tells deliberate errors from everything else', async (t) => {
+  t.equal(isWardenError(new ShuttingDownError()), true)
+  t.equal(isWardenError(new WardenError('custom', 'custom', 500, 1011)), true)
+  t.equal(isWardenError(new Error('plain')), false)
+  t.equal(
+    isWardenError({ code: 'forbidden', status: 403, closeCode: 4003 }),
+    false,
+    'no duck typing',
+  )
+  t.equal(isWardenError(undefined), false)
+})
