@@ -17,7 +17,7 @@ const engine = [
   'src/errors.ts',
   'src/rate-limit.ts',
 ]
-const integration = ['admission', 'messages', 'lifecycle', 'channels', 'warden']
+const integration = ['admission', 'messages', 'lifecycle', 'channels', 'warden', 'operations']
 
 export default function coverageMap(testFile) {
   const name = testFile.replace(/^test\//, '').replace(/\.test\.ts$/, '')

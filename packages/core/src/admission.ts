@@ -12,6 +12,7 @@ import {
 } from './errors.js'
 import type { ResolvedOptions, WardenHooks } from './options.js'
 import type { RateLimitStore, SessionRecord, SessionStore, TokenStore } from './stores.js'
+import type { ClaimedSession } from './resumption.js'
 import type { ConnectTokens } from './tokens.js'
 import type { Admission, EndpointOptions, Principal, Ticket, UpgradeRequest } from './types.js'
 
@@ -32,12 +33,21 @@ export interface AdmissionDeps {
   readonly isClosing: () => boolean
   /** Removes a reservation that never became a connection. */
   readonly dropReservation: (id: string) => void
+  /** Claims the session a request asks to resume (resumption on); undefined if it cannot. */
+  readonly claimSession?: (url: string, userId: string) => Promise<ClaimedSession | undefined>
+  /** Gives a claimed session back: its ticket was released without an upgrade. */
+  readonly unclaimSession?: (claimed: ClaimedSession) => void
 }
 
 /** A ticket that is still waiting for its upgrade. */
 export interface PendingTicket extends Ticket {
   readonly record: SessionRecord
   readonly timer: NodeJS.Timeout
+  readonly request: UpgradeRequest
+  /** The endpoint's own required permissions (re-checked at a token refresh). */
+  readonly endpointPermissions: readonly string[]
+  /** The session this connection resumes, claimed at admission. */
+  resumed: ClaimedSession | undefined
 }
 
 /**
@@ -76,8 +86,16 @@ export class Admitter {
       const principal = deps.hooks.onAdmit
         ? await deps.hooks.onAdmit(verified.principal, request)
         : verified.principal
-      this.checkPermissions(principal, endpoint)
-      const ticket = await this.reserve(principal, ip, verified.expiresAt)
+      checkPermissions(principal, deps.options.permissions, endpoint.permissions ?? [])
+      const ticket = await this.reserve(principal, ip, verified.expiresAt, request, endpoint)
+      if (deps.claimSession) {
+        try {
+          ticket.resumed = await deps.claimSession(request.url, principal.userId)
+        } catch (error) {
+          ticket.release()
+          throw error
+        }
+      }
       return { ok: true, ticket }
     } catch (caught) {
       const error = asWardenError(caught)
@@ -116,17 +134,13 @@ export class Admitter {
     if (!result.allowed) throw new RateLimitedError(result.retryAfterMs, 'too many connection attempts')
   }
 
-  private checkPermissions(principal: Principal, endpoint: EndpointOptions): void {
-    const held = principal.permissions
-    for (const required of this.deps.options.permissions) {
-      if (!held.includes(required)) throw new ForbiddenError()
-    }
-    for (const required of endpoint.permissions ?? []) {
-      if (!held.includes(required)) throw new ForbiddenError()
-    }
-  }
-
-  private async reserve(principal: Principal, ip: string, tokenExpiresAt: number): Promise<PendingTicket> {
+  private async reserve(
+    principal: Principal,
+    ip: string,
+    tokenExpiresAt: number,
+    request: UpgradeRequest,
+    endpoint: EndpointOptions,
+  ): Promise<PendingTicket> {
     const { deps } = this
     const now = deps.now()
     const record: SessionRecord = {
@@ -152,12 +166,39 @@ export class Admitter {
       this.pending.delete(record.id)
       clearTimeout(ticket.timer)
       deps.dropReservation(record.id)
+      if (ticket.resumed) deps.unclaimSession?.(ticket.resumed)
     }
     const timer = setTimeout(release, TICKET_TTL_MS)
     timer.unref()
-    const ticket: PendingTicket = { id: record.id, principal, ip, tokenExpiresAt, record, timer, release }
+    const ticket: PendingTicket = {
+      id: record.id,
+      principal,
+      ip,
+      tokenExpiresAt,
+      record,
+      timer,
+      release,
+      request,
+      endpointPermissions: endpoint.permissions ?? [],
+      resumed: undefined,
+    }
     this.pending.set(record.id, ticket)
     return ticket
+  }
+}
+
+/**
+ * Throws `ForbiddenError` unless the principal holds every permission of the warden (`global`)
+ * and of the endpoint.
+ */
+export function checkPermissions(
+  principal: Principal,
+  global: readonly string[],
+  endpoint: readonly string[],
+): void {
+  const held = principal.permissions
+  for (const required of [...global, ...endpoint]) {
+    if (!held.includes(required)) throw new ForbiddenError()
   }
 }
 

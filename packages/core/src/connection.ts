@@ -1,18 +1,30 @@
 import type { Envelope } from '@ws-warden/protocol'
 import { limitCloseReason } from '@ws-warden/protocol'
 import type { WebSocket } from 'ws'
-import type { Connection, DisconnectCause, Principal } from './types.js'
+import type { SessionHandle } from './resumption.js'
+import type { Connection, DisconnectCause, Principal, UpgradeRequest } from './types.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
 /** Text frames even when the payload is a shared Buffer (broadcasts serialize once). */
 const TEXT_FRAME = { binary: false } as const
+/** Frames a connection may hold while its session starts; past it, it is a slow consumer. */
+export const MAX_HELD_FRAMES = 4096
+
+/** A frame held back while a session starts, with its stream position if it has one. */
+interface HeldFrame {
+  readonly frame: string | Buffer
+  readonly stream: string | undefined
+  readonly seq: number | undefined
+}
 
 /** What a connection needs from its warden; kept narrow so the connection stays testable. */
 export interface ConnectionHost<TData> {
   readonly maxBufferedBytes: number
   readonly sendTimeoutMs: number
   now(): number
+  /** Called after each frame handed to the socket, with its size (metrics). */
+  sent?(bytes: number): void
   /** Called once, when the connection ends for any reason. */
   ended(connection: LiveConnection<TData>, cause: DisconnectCause, code: number): void
 }
@@ -24,7 +36,8 @@ export interface ConnectionHost<TData> {
  */
 export class LiveConnection<TData = Record<string, unknown>> implements Connection<TData> {
   readonly id: string
-  readonly principal: Principal
+  /** Replaced by a token refresh (permissions re-evaluated). */
+  principal: Principal
   readonly ip: string
   readonly connectedAt: number
   readonly channels = new Set<string>()
@@ -44,6 +57,18 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
   /** Messages waiting while an async handler runs; handlers see messages in order. */
   backlog: (() => Promise<void> | void)[] | undefined
   busy = false
+  /** The resumable session (resumption on). */
+  session: SessionHandle | undefined
+  tokenExpiresAt: number
+  /** When to ask for a token refresh (refresh on); Infinity when never. */
+  refreshAt = Infinity
+  refreshRequested = false
+  /** The upgrade request, kept for `onAdmit` at a token refresh (refresh on). */
+  request: UpgradeRequest | undefined
+  /** Permissions the connection's endpoint requires, re-checked at a token refresh. */
+  endpointPermissions: readonly string[] = []
+  /** Frames held back while the session starts (`$session` and the replay go first). */
+  private held: HeldFrame[] | undefined
 
   private state: 'open' | 'closing' | 'ended' = 'open'
   private closeCause: DisconnectCause = 'client'
@@ -57,6 +82,7 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
     data: TData
     host: ConnectionHost<TData>
     burst: number
+    tokenExpiresAt?: number
   }) {
     this.id = init.id
     this.principal = init.principal
@@ -68,6 +94,11 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
     this.lastSeenAt = this.connectedAt
     this.bucketTokens = init.burst
     this.bucketAt = this.connectedAt
+    this.tokenExpiresAt = init.tokenExpiresAt ?? Infinity
+  }
+
+  get sessionId(): string | undefined {
+    return this.session?.id
   }
 
   get userId(): string {
@@ -84,10 +115,20 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
 
   /**
    * Sends an already serialized frame (a string or a Buffer shared by a broadcast). Never blocks:
-   * a connection that cannot keep up is cut off instead of buffering without bound.
+   * a connection that cannot keep up is cut off instead of buffering without bound. A fan-out
+   * frame comes with its stream position, so that a frame held while the session starts can be
+   * recognized as already replayed.
    */
-  sendFrame(frame: string | Buffer): boolean {
+  sendFrame(frame: string | Buffer, stream?: string, seq?: number): boolean {
     if (this.state !== 'open') return false
+    if (this.held) {
+      if (this.held.length >= MAX_HELD_FRAMES) {
+        this.cutOff('slow_consumer')
+        return false
+      }
+      this.held.push({ frame, stream, seq })
+      return true
+    }
     const socket = this.socket
     if (socket.readyState !== OPEN) return false
     const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length
@@ -96,8 +137,28 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
       return false
     }
     socket.send(frame, TEXT_FRAME)
+    this.host.sent?.(size)
     this.checkBacklog(this.host.now())
     return this.state === 'open'
+  }
+
+  /** Holds every frame back until {@link release}: the session's first frames go first. */
+  hold(): void {
+    this.held ??= []
+  }
+
+  /**
+   * Sends `first`, then the frames held meanwhile, except those a stream position shows were
+   * already sent (at or below the stream's position in `floors`).
+   */
+  release(first: readonly string[], floors: ReadonlyMap<string, number>): void {
+    const held = this.held ?? []
+    this.held = undefined
+    for (const frame of first) this.sendFrame(frame)
+    for (const { frame, stream, seq } of held) {
+      if (stream !== undefined && seq !== undefined && seq <= (floors.get(stream) ?? 0)) continue
+      this.sendFrame(frame)
+    }
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 export { createWarden, Warden } from './warden.js'
 export type { WardenStats } from './warden.js'
+export type { SweeperOptions, SweepOptions, SweepReport, WardenObserver } from './sweep.js'
 export type {
   HeartbeatOptions,
   LimitOptions,

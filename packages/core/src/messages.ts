@@ -1,5 +1,5 @@
 import type { Envelope, ErrorFrame } from '@ws-warden/protocol'
-import { CloseCode, ErrorCode } from '@ws-warden/protocol'
+import { CloseCode, ErrorCode, isReservedType } from '@ws-warden/protocol'
 import type { RawData } from 'ws'
 import type { LiveConnection } from './connection.js'
 import { ForbiddenError, MessageError, WardenError } from './errors.js'
@@ -24,6 +24,11 @@ export interface DispatcherOptions<TData> {
   readonly now: () => number
   readonly context: (connection: LiveConnection<TData>, message: Envelope) => HandlerContext<TData>
   readonly onMessage?: (connection: LiveConnection<TData>, type: string) => void
+  /**
+   * Handles a reserved (`$`) frame: the core's own protocol, never dispatched to a handler, never
+   * queued behind one. Without it, reserved frames are answered as unknown types.
+   */
+  readonly reserved?: (connection: LiveConnection<TData>, message: Envelope) => void
   readonly onError: (error: unknown, connection: LiveConnection<TData>) => void
 }
 
@@ -47,6 +52,11 @@ export class MessageDispatcher<TData> {
 
   constructor(private readonly options: DispatcherOptions<TData>) {
     for (const [type, handler] of Object.entries(options.handlers)) {
+      if (isReservedType(type)) {
+        throw new TypeError(
+          `ws-warden: option handlers.${type}: types starting with $ are reserved`,
+        )
+      }
       if (typeof handler === 'function') {
         this.handlers.set(type, { permissions: [], handle: handler })
       } else if (handler && typeof handler.handle === 'function') {
@@ -81,6 +91,11 @@ export class MessageDispatcher<TData> {
       connection.send(errorFrame(message))
       return
     }
+    if (isReservedType(message.type)) {
+      if (this.options.reserved) this.options.reserved(connection, message)
+      else connection.send(unknownType(message.type))
+      return
+    }
     if (connection.busy) {
       const backlog = (connection.backlog ??= [])
       if (backlog.length >= MAX_BACKLOG) {
@@ -96,9 +111,7 @@ export class MessageDispatcher<TData> {
   private dispatch(connection: LiveConnection<TData>, message: Envelope): Promise<void> | void {
     const handler = this.handlers.get(message.type)
     if (!handler) {
-      connection.send(
-        errorFrame(new MessageError(ErrorCode.UnknownType, 'unknown message type'), message.type),
-      )
+      connection.send(unknownType(message.type))
       return
     }
     const held = connection.principal.permissions
@@ -126,6 +139,14 @@ export class MessageDispatcher<TData> {
   }
 
   /**
+   * Lets a connection's messages through again after the warden held them (`busy` set while its
+   * session starts), in the order they arrived.
+   */
+  resume(connection: LiveConnection<TData>): Promise<void> | void {
+    return this.next(connection)
+  }
+
+  /**
    * Runs a connection's queued messages in order until one of them starts an async handler (which
    * calls this again when it settles). Sync handlers and rejected messages do not stall the queue.
    */
@@ -149,6 +170,11 @@ export class MessageDispatcher<TData> {
     connection.lastRateErrorAt = now
     connection.send({ type: 'error', code: ErrorCode.RateLimited, message: 'too many messages' })
   }
+}
+
+/** The error frame for a message type nobody handles. */
+export function unknownType(type: string): ErrorFrame {
+  return errorFrame(new MessageError(ErrorCode.UnknownType, 'unknown message type'), type)
 }
 
 /** A frame's size for every `binaryType`: Buffer, ArrayBuffer, Buffer[] (fragments) or Blob. */

@@ -1,5 +1,11 @@
 import type { TrustProxy } from './client-ip.js'
+import type { RefreshOptions } from './refresh.js'
+import { resolveRefresh } from './refresh.js'
+import type { ResumptionOptions } from './resumption.js'
+import { resolveResumption } from './resumption.js'
 import type { WardenStores } from './stores.js'
+import type { SweeperOptions, SweepOptions } from './sweep.js'
+import { resolveSweep } from './sweep.js'
 import type { TokenOptions } from './tokens.js'
 import type {
   Clock,
@@ -9,8 +15,10 @@ import type {
   Logger,
   Principal,
   RejectInfo,
+  ResumeInfo,
   UpgradeRequest,
 } from './types.js'
+import type { ExpiredSession } from './stores.js'
 
 /** Limits. Every one has a default; set a number to change it. */
 export interface LimitOptions {
@@ -112,7 +120,10 @@ export interface WardenHooks<TData> {
    * After the token is verified, before permissions and caps: may return an enriched principal,
    * or throw a `WardenError` (for example `ForbiddenError`) to reject the handshake.
    */
-  readonly onAdmit?: (principal: Principal, request: UpgradeRequest) => Principal | Promise<Principal>
+  readonly onAdmit?: (
+    principal: Principal,
+    request: UpgradeRequest,
+  ) => Principal | Promise<Principal>
   /** A handshake was rejected. Observe only. */
   readonly onReject?: (info: RejectInfo) => void
   /** A connection is attached and registered. */
@@ -123,6 +134,14 @@ export interface WardenHooks<TData> {
   readonly onDisconnect?: (connection: Connection<TData>, info: DisconnectInfo) => void
   /** A handler crashed, a store failed in the background, a hook threw. */
   readonly onError?: (error: unknown, connection?: Connection<TData>) => void
+  /** A connection resumed its session; its replay is sent (resumption on). */
+  readonly onResume?: (connection: Connection<TData>, info: ResumeInfo) => void
+  /**
+   * A resumable session expired without being resumed (resumption on): its user did not come
+   * back within `resumption.ttlMs`. Fired once per session across instances, from the heartbeat's
+   * sweep (so up to one heartbeat interval late).
+   */
+  readonly onResumeExpired?: (session: ExpiredSession) => void
 }
 
 /** Everything `createWarden` accepts. Only `tokens` is required. */
@@ -159,6 +178,26 @@ export interface WardenOptions<TData = Record<string, unknown>> {
    * @default 2000
    */
   readonly storeTimeoutMs?: number
+  /**
+   * The in-process sweeper: removes stale session records, old token ids and rate-limit windows
+   * on a schedule, one instance at a time (through `stores.locks`). `false` turns it off (run
+   * `warden.sweep()` or the `ws-warden cleanup` CLI from cron instead).
+   */
+  readonly sweeper?: SweeperOptions | false
+  /**
+   * Session resumption: a client that reconnects within `ttlMs` with its resume credential gets
+   * its channels and data back and every fan-out frame it missed, in order. `true` for the
+   * defaults. Needs heartbeats (they keep live sessions resumable).
+   * @default false
+   */
+  readonly resumption?: ResumptionOptions | boolean
+  /**
+   * Token expiry on live connections with in-band refresh: the server asks for a fresh token
+   * before a connection's token expires and closes it (4101) if none comes within the grace
+   * period. `true` for the defaults. Needs heartbeats (their sweep drives it).
+   * @default false
+   */
+  readonly refresh?: RefreshOptions | boolean
   /** The message handlers, by message `type`. A type not listed is never dispatched. */
   readonly handlers?: Readonly<Record<string, Handler<TData>>>
   /**
@@ -187,12 +226,17 @@ export interface ResolvedOptions {
   readonly send: Required<SendOptions>
   readonly shutdown: Required<ShutdownOptions>
   readonly storeTimeoutMs: number
+  readonly resumption: Required<ResumptionOptions> | false
+  readonly refresh: Required<RefreshOptions> | false
+  readonly sweeper: (Required<SweepOptions> & { readonly intervalMs: number }) | false
 }
 
 function positiveInteger(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new TypeError(`ws-warden: option ${name} must be a positive integer, got ${String(value)}`)
+    throw new TypeError(
+      `ws-warden: option ${name} must be a positive integer, got ${String(value)}`,
+    )
   }
   return value
 }
@@ -206,7 +250,10 @@ function stringList(name: string, value: unknown): readonly string[] | undefined
 }
 
 /** Applies defaults and validates; every error names the option. */
-export function resolveOptions(options: WardenOptions<unknown>, randomId: () => string): ResolvedOptions {
+export function resolveOptions(
+  options: WardenOptions<unknown>,
+  randomId: () => string,
+): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('ws-warden: options must be an object')
   }
@@ -216,11 +263,17 @@ export function resolveOptions(options: WardenOptions<unknown>, randomId: () => 
     options.heartbeat === false
       ? false
       : {
-          intervalMs: positiveInteger('heartbeat.intervalMs', options.heartbeat?.intervalMs, 25_000),
+          intervalMs: positiveInteger(
+            'heartbeat.intervalMs',
+            options.heartbeat?.intervalMs,
+            25_000,
+          ),
           timeoutMs: positiveInteger('heartbeat.timeoutMs', options.heartbeat?.timeoutMs, 10_000),
         }
   if (heartbeat && heartbeat.timeoutMs > heartbeat.intervalMs) {
-    throw new TypeError('ws-warden: option heartbeat.timeoutMs must not exceed heartbeat.intervalMs')
+    throw new TypeError(
+      'ws-warden: option heartbeat.timeoutMs must not exceed heartbeat.intervalMs',
+    )
   }
   const closeCode = options.shutdown?.closeCode ?? 1012
   if (closeCode !== 1012 && closeCode !== 1001 && (closeCode < 4000 || closeCode > 4999)) {
@@ -236,7 +289,11 @@ export function resolveOptions(options: WardenOptions<unknown>, randomId: () => 
     origins: origins && new Set(origins),
     permissions: stringList('permissions', options.permissions) ?? [],
     limits: {
-      connectAttemptsPerIp: positiveInteger('limits.connectAttemptsPerIp', limits.connectAttemptsPerIp, 20),
+      connectAttemptsPerIp: positiveInteger(
+        'limits.connectAttemptsPerIp',
+        limits.connectAttemptsPerIp,
+        20,
+      ),
       connectAttemptsPerUser: positiveInteger(
         'limits.connectAttemptsPerUser',
         limits.connectAttemptsPerUser,
@@ -246,13 +303,21 @@ export function resolveOptions(options: WardenOptions<unknown>, randomId: () => 
       messagesPerSecond: rate,
       messageBurst: positiveInteger('limits.messageBurst', limits.messageBurst, rate),
       maxMessageBytes: positiveInteger('limits.maxMessageBytes', limits.maxMessageBytes, 65_536),
-      connectionsPerUser: positiveInteger('limits.connectionsPerUser', limits.connectionsPerUser, 10),
+      connectionsPerUser: positiveInteger(
+        'limits.connectionsPerUser',
+        limits.connectionsPerUser,
+        10,
+      ),
       connectionsPerIp: positiveInteger('limits.connectionsPerIp', limits.connectionsPerIp, 100),
       maxConnections: positiveInteger('limits.maxConnections', limits.maxConnections, 50_000),
     },
     heartbeat,
     send: {
-      maxBufferedBytes: positiveInteger('send.maxBufferedBytes', options.send?.maxBufferedBytes, 1_048_576),
+      maxBufferedBytes: positiveInteger(
+        'send.maxBufferedBytes',
+        options.send?.maxBufferedBytes,
+        1_048_576,
+      ),
       timeoutMs: positiveInteger('send.timeoutMs', options.send?.timeoutMs, 5_000),
     },
     shutdown: {
@@ -261,6 +326,19 @@ export function resolveOptions(options: WardenOptions<unknown>, randomId: () => 
       closeCode,
     },
     storeTimeoutMs: positiveInteger('storeTimeoutMs', options.storeTimeoutMs, 2_000),
+    resumption: resolveResumption(options.resumption, heartbeat !== false),
+    refresh: resolveRefresh(options.refresh, heartbeat !== false),
+    sweeper:
+      options.sweeper === false
+        ? false
+        : {
+            ...resolveSweep(
+              options.sweeper ?? {},
+              heartbeat ? heartbeat.intervalMs : 25_000,
+              'sweeper',
+            ),
+            intervalMs: positiveInteger('sweeper.intervalMs', options.sweeper?.intervalMs, 300_000),
+          },
   }
 }
 

@@ -26,6 +26,7 @@ export type RoutedAdmission<TData> =
   | { readonly ok: true; readonly connection: Connection<TData> | undefined }
 
 const routed = new WeakMap<IncomingMessage, RoutedUpgrade>()
+const governed = new WeakSet<Server>()
 const tokenInUrl = new RegExp(`([?&]${TOKEN_QUERY_PARAM}=)[^&#]*`, 'g')
 
 /**
@@ -35,6 +36,8 @@ const tokenInUrl = new RegExp(`([?&]${TOKEN_QUERY_PARAM}=)[^&#]*`, 'g')
  * then calls {@link admitRoutedUpgrade}. The connect token is cut out of `request.url` first, so
  * middleware and access logs never see it. `server.close()` starts `warden.close()` too: open
  * WebSockets would otherwise keep the server from ever closing.
+ *
+ * @throws Error if the server's upgrades are already routed (one app per server).
  */
 export function routeUpgrades<TData>(
   warden: Warden<TData>,
@@ -42,13 +45,16 @@ export function routeUpgrades<TData>(
   server: Server,
   listener: (request: IncomingMessage, response: ServerResponse) => unknown,
 ): void {
+  if (governed.has(server)) throw new Error('ws-warden: this server already routes its upgrades')
+  governed.add(server)
   server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
     // Node hands the socket over without an error listener, and the middleware chain is async.
     socket.on('error', () => socket.destroy())
     const response = new ServerResponse(request)
     response.assignSocket(socket)
     response.shouldKeepAlive = false
-    response.once('finish', () => response.socket?.end())
+    // Once answered (a rejection, a 404...) the socket closes; an upgraded one is detached first.
+    response.once('finish', () => response.socket?.destroySoon())
     routed.set(request, { socket, head, url: request.url ?? '/', response })
     request.url = request.url?.replace(tokenInUrl, '$1[redacted]')
     listener(request, response)

@@ -29,7 +29,8 @@ export interface ConnectionCaps {
 }
 
 /** The answer of {@link SessionStore.add}. */
-export type AddSessionResult = { readonly ok: true } | { readonly ok: false; readonly limit: 'user' | 'ip' | 'total' }
+export type AddSessionResult =
+  { readonly ok: true } | { readonly ok: false; readonly limit: 'user' | 'ip' | 'total' }
 
 /** Counts across every instance that shares the store. */
 export interface SessionStats {
@@ -134,6 +135,127 @@ export interface LockStore {
   close?(): Promise<void>
 }
 
+/** One frame in a stream's history. */
+export interface HistoryEntry {
+  /** Its place in the stream: a positive safe integer, increasing along the stream. */
+  readonly seq: number
+  /** The serialized frame (a JSON object's text, without `$s`/`$q`: the core adds them). */
+  readonly frame: string
+  /** Connection and session ids the frame was not for (`except` of the fan-out); absent if none. */
+  readonly except?: readonly string[]
+}
+
+/** The bounds of a stream's history, passed with every append (a deployment's settings). */
+export interface HistoryLimits {
+  /** Entries kept per stream; appending past it drops the oldest. */
+  readonly maxLength: number
+  /** How long an entry is kept after its append, in ms. */
+  readonly ttlMs: number
+}
+
+/** The answer of {@link HistoryStore.read}. */
+export interface HistoryRead {
+  /** The entries still held with `seq > afterSeq`, in ascending `seq`. */
+  readonly entries: HistoryEntry[]
+  /**
+   * False if any entry with `seq > afterSeq` was dropped (trimmed by `maxLength`, expired, or lost
+   * with the stream), so that `entries` is not everything that came after `afterSeq`.
+   */
+  readonly complete: boolean
+}
+
+/**
+ * Bounded per-stream history of fan-out frames, for resumption. A stream is a topic: `all`,
+ * `user:<id>` or `channel:<name>`.
+ *
+ * Sequence numbers are what make replay exact, so the contract is strict about them: across
+ * every instance sharing the store, `append` returns for each stream strictly increasing positive
+ * safe integers (gaps are allowed), and never a number at or below one it returned for the same
+ * stream before, even after the stream's entries all expired or the stream was evicted. Two
+ * appends never get the same `seq` for one stream. An append is visible to `read` once it
+ * resolves, and appends to one stream become visible in `seq` order (no reader may see seq 11
+ * while seq 10 of the same stream is still being written).
+ */
+export interface HistoryStore {
+  /**
+   * Appends a frame to a stream, drops what falls outside `limits`, and resolves to its `seq`.
+   * Atomic across instances.
+   */
+  append(
+    stream: string,
+    frame: string,
+    limits: HistoryLimits,
+    except?: readonly string[],
+  ): Promise<number>
+  /** The entries after `afterSeq` (0 for all) and whether none were dropped. */
+  read(stream: string, afterSeq: number): Promise<HistoryRead>
+  /**
+   * The stream's current position: at least every `seq` it has handed out for this stream, and
+   * below every `seq` a later `append` will return. For an unknown stream, any such value (0
+   * when the stream never existed).
+   */
+  head(stream: string): Promise<number>
+  /** Removes entries that expired before `before`; returns how many. Never removes live ones. */
+  sweep(before: number): Promise<number>
+  close?(): Promise<void>
+}
+
+/** A resumable session as the store keeps it. */
+export interface ResumableSession {
+  /** The session id (not a connection id: it survives resumptions). */
+  readonly id: string
+  readonly userId: string
+  /**
+   * The SHA-256 (base64url) of the resume credential bound to the user: never the credential.
+   * `claim` compares it in constant time.
+   */
+  readonly credentialHash: string
+  /** What the core restores (channels, positions, data), as opaque JSON text. */
+  readonly state: string
+  /** Epoch ms after which the session can no longer be claimed. */
+  readonly expiresAt: number
+}
+
+/** A session that expired unclaimed, as {@link ResumeStore.sweep} reports it. */
+export interface ExpiredSession {
+  readonly id: string
+  readonly userId: string
+  readonly expiresAt: number
+}
+
+/**
+ * Resumable sessions. A live connection's session is saved (and its expiry pushed forward by
+ * batched `touch`) so that it survives the instance that holds it; a reconnecting client claims it
+ * once with its credential.
+ */
+export interface ResumeStore {
+  /** Inserts or replaces the session with this id. */
+  save(session: ResumableSession): Promise<void>
+  /**
+   * Replaces the session with this id only if it is still there (not claimed, swept or removed),
+   * atomically; true if it was. A claimed session is never brought back by a late write.
+   */
+  update(session: ResumableSession): Promise<boolean>
+  /**
+   * Takes a session for resumption, atomically and once: if `id` exists, has not expired and its
+   * `credentialHash` equals the one given (compared in constant time), removes it and resolves it;
+   * otherwise resolves `null` and changes nothing. Of concurrent claims, on any instances, at most
+   * one resolves the session.
+   */
+  claim(id: string, credentialHash: string): Promise<ResumableSession | null>
+  /** Sets `expiresAt` of many sessions in one call; unknown ids are ignored. */
+  touch(ids: readonly string[], expiresAt: number): Promise<void>
+  /** Removes a session; true if it existed. Idempotent. */
+  remove(id: string): Promise<boolean>
+  /**
+   * Removes the sessions that expired before `before` and resolves them. Each expired session is
+   * resolved by exactly one call, across instances (the core fires `onResumeExpired` for it).
+   * Never removes a live one.
+   */
+  sweep(before: number): Promise<ExpiredSession[]>
+  close?(): Promise<void>
+}
+
 /** The stores a warden uses. Any left out default to the in-process memory implementation. */
 export interface WardenStores {
   readonly sessions?: SessionStore
@@ -141,4 +263,8 @@ export interface WardenStores {
   readonly rateLimits?: RateLimitStore
   readonly broker?: Broker
   readonly locks?: LockStore
+  /** Per-stream history of fan-out frames (resumption only). */
+  readonly history?: HistoryStore
+  /** Resumable sessions (resumption only). */
+  readonly resumes?: ResumeStore
 }

@@ -59,6 +59,7 @@ export type DisconnectCause =
   | 'slow_consumer' // too many bytes buffered, or a send that never completed
   | 'shutdown' // graceful shutdown
   | 'error' // the socket errored
+  | 'expired' // its token expired and was not refreshed (token refresh on)
 
 /** A live connection on this instance. */
 export interface Connection<TData = Record<string, unknown>> {
@@ -68,7 +69,20 @@ export interface Connection<TData = Record<string, unknown>> {
   readonly ip: string
   readonly connectedAt: number
   readonly channels: ReadonlySet<string>
-  /** Per-connection application data, created by the `createData` option. */
+  /**
+   * The resumable session this connection belongs to (resumption on): stable across
+   * resumptions, while the connection id is new for every socket. Undefined when resumption is off.
+   */
+  readonly sessionId: string | undefined
+  /**
+   * When the connection's token expires, epoch ms. With token refresh on, the connection is closed
+   * (4101) unless it refreshes in time; a refresh moves it.
+   */
+  readonly tokenExpiresAt: number
+  /**
+   * Per-connection application data, created by the `createData` option. With resumption on it is
+   * saved as JSON (keep it JSON-serializable) and restored by a resumption.
+   */
   data: TData
   /** True until the connection starts closing. */
   readonly open: boolean
@@ -137,6 +151,16 @@ export interface RejectInfo {
   readonly error: WardenError
   readonly ip: string
   readonly userId?: string
+}
+
+/** What a resumption restored, for the `onResume` hook. */
+export interface ResumeInfo {
+  /** Nothing missed was lost (history trimmed or expired, a channel refused). */
+  readonly complete: boolean
+  /** Frames replayed. */
+  readonly missed: number
+  /** Channels rejoined. */
+  readonly channels: readonly string[]
 }
 
 /** Information about an ended connection, for the `onDisconnect` hook. */

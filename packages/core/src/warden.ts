@@ -1,22 +1,49 @@
 import type { Envelope } from '@ws-warden/protocol'
-import { CloseCode, limitCloseReason } from '@ws-warden/protocol'
+import {
+  CloseCode,
+  ErrorCode,
+  FrameType,
+  limitCloseReason,
+  reconnectPolicy,
+  withPosition,
+} from '@ws-warden/protocol'
 import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
-import { Admitter } from './admission.js'
+import { Admitter, checkPermissions } from './admission.js'
 import { createClientIpResolver } from './client-ip.js'
 import type { ConnectionHost } from './connection.js'
 import { LiveConnection } from './connection.js'
 import { ForbiddenError, ShuttingDownError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { silentLogger } from './logger.js'
-import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from './memory/index.js'
-import { MessageDispatcher } from './messages.js'
+import {
+  MemoryHistoryStore,
+  MemoryLockStore,
+  MemoryRateLimitStore,
+  MemoryResumeStore,
+  MemorySessionStore,
+  MemoryTokenStore,
+} from './memory/index.js'
+import { MessageDispatcher, unknownType } from './messages.js'
 import type { ResolvedOptions, WardenHooks, WardenOptions } from './options.js'
 import { resolveOptions } from './options.js'
+import { TokenRefresh } from './refresh.js'
 import { Registry } from './registry.js'
+import type { ClaimedSession } from './resumption.js'
+import { Resumption } from './resumption.js'
 import { drain } from './shutdown.js'
 import { guardStore } from './store-guard.js'
-import type { Broker, RateLimitStore, SessionStats, SessionStore, TokenStore } from './stores.js'
+import { StoreUnavailableError } from './errors.js'
+import type {
+  Broker,
+  LockStore,
+  RateLimitStore,
+  SessionStats,
+  SessionStore,
+  TokenStore,
+} from './stores.js'
+import type { SweepOptions, SweepReport, WardenObserver } from './sweep.js'
+import { resolveSweep, SWEEP_LOCK } from './sweep.js'
 import type { IssuedToken } from './tokens.js'
 import { ConnectTokens } from './tokens.js'
 import { TopicSubscriptions } from './topics.js'
@@ -42,6 +69,8 @@ interface FanoutPayload {
   readonly d?: string
   /** Connection ids excluded. */
   readonly x?: readonly string[]
+  /** The frame's seq in the topic's stream (resumption on). */
+  readonly q?: number
   /** Control operation. */
   readonly op?: 'disconnect'
   readonly user?: string
@@ -79,6 +108,9 @@ export class Warden<TData = Record<string, unknown>> {
   private readonly tokenStore: TokenStore
   private readonly rateLimits: RateLimitStore
   private readonly broker: Broker | undefined
+  private readonly locks: LockStore
+  private readonly observers = new Set<WardenObserver>()
+  private sweepTimer: NodeJS.Timeout | undefined
   private readonly ownedStores: { close(): Promise<void> }[] = []
   private readonly registry = new Registry<LiveConnection<TData>>()
   private readonly admitter: Admitter
@@ -88,6 +120,8 @@ export class Warden<TData = Record<string, unknown>> {
   private readonly host: ConnectionHost<TData>
   private readonly createData: (principal: Principal) => TData
   private readonly authorizeChannel: WardenOptions<TData>['authorizeChannel']
+  private readonly resumption: Resumption<TData> | undefined
+  private readonly refresher: TokenRefresh | undefined
   /** Store writes started in the background (removals, joins), awaited on shutdown. */
   private readonly inFlight = new Set<Promise<unknown>>()
   private closing: Promise<ShutdownReport> | undefined
@@ -107,7 +141,39 @@ export class Warden<TData = Record<string, unknown>> {
     this.tokenStore = stores.tokens ?? this.own(new MemoryTokenStore({ clock: this.clock }))
     this.rateLimits = stores.rateLimits ?? this.own(new MemoryRateLimitStore({ clock: this.clock }))
     this.broker = stores.broker
+    this.locks = stores.locks ?? this.own(new MemoryLockStore({ clock: this.clock }))
     this.wsOptions = { maxPayload: this.options.limits.maxMessageBytes, perMessageDeflate: false }
+
+    if (this.options.resumption) {
+      // Resumption needs heartbeats (resolveOptions checks): they keep live sessions resumable.
+      const { intervalMs, timeoutMs } = this.options.heartbeat as {
+        intervalMs: number
+        timeoutMs: number
+      }
+      this.resumption = new Resumption<TData>({
+        options: this.options.resumption,
+        history: stores.history ?? this.own(new MemoryHistoryStore({ clock: this.clock })),
+        resumes: stores.resumes ?? this.own(new MemoryResumeStore({ clock: this.clock })),
+        guard: (store, operation) => this.guard(store, operation),
+        now: () => this.clock.now(),
+        liveMarginMs: intervalMs + timeoutMs,
+        rejoin: (connection, channel) => this.rejoin(connection, channel),
+      })
+    }
+    if (this.options.refresh) {
+      this.refresher = new TokenRefresh({
+        options: this.options.refresh,
+        tokens: this.tokens,
+        tokenStore: this.tokenStore,
+        guard: (store, operation) => this.guard(store, operation),
+        now: () => this.clock.now(),
+        checkPermissions: (principal, endpoint) =>
+          checkPermissions(principal, this.options.permissions, endpoint),
+        ...(this.hooks.onAdmit && { onAdmit: this.hooks.onAdmit }),
+        onError: (error, connection) =>
+          this.reportError(error, connection as LiveConnection<TData>),
+      })
+    }
 
     const resolveIp = createClientIpResolver(options.trustProxy ?? false)
     this.admitter = new Admitter({
@@ -119,19 +185,31 @@ export class Warden<TData = Record<string, unknown>> {
       hooks: {
         ...(this.hooks.onAdmit && { onAdmit: this.hooks.onAdmit }),
         onReject: (info) => {
-          if (info.error.status >= 500 && info.error.cause !== undefined) this.reportError(info.error)
+          if (info.error.status >= 500 && info.error.cause !== undefined)
+            this.reportError(info.error)
           this.logger.info(
-            { event: 'reject', reason: info.error.code, status: info.error.status, userId: info.userId },
+            {
+              event: 'reject',
+              reason: info.error.code,
+              status: info.error.status,
+              userId: info.userId,
+            },
             'connection rejected',
           )
           this.safely(() => this.hooks.onReject?.(info))
         },
       },
       resolveIp,
-      guard: (store, operation) => guardStore(store, this.options.storeTimeoutMs, operation),
+      guard: (store, operation) => this.guard(store, operation),
       now: () => this.clock.now(),
       isClosing: () => this.closing !== undefined,
-      dropReservation: (id) => this.background(this.guard('sessions', () => this.sessions.remove(id))),
+      dropReservation: (id) =>
+        this.background(this.guard('sessions', () => this.sessions.remove(id))),
+      ...(this.resumption && {
+        claimSession: (url: string, userId: string) => this.resumption!.claim(url, userId),
+        unclaimSession: (claimed: ClaimedSession) =>
+          this.background(this.resumption!.unclaim(claimed)),
+      }),
     })
 
     this.host = {
@@ -139,6 +217,9 @@ export class Warden<TData = Record<string, unknown>> {
       sendTimeoutMs: this.options.send.timeoutMs,
       now: () => this.clock.now(),
       ended: (connection, cause, code) => this.ended(connection, cause, code),
+      sent: (bytes) => {
+        for (const observer of this.observers) observer.sent?.(bytes)
+      },
     }
     const { limits } = this.options
     this.dispatcher = new MessageDispatcher<TData>({
@@ -155,6 +236,7 @@ export class Warden<TData = Record<string, unknown>> {
       }),
       ...(this.hooks.onMessage && { onMessage: this.hooks.onMessage }),
       onError: (error, connection) => this.reportError(error, connection),
+      reserved: (connection, message) => this.reserved(connection, message),
     })
 
     if (this.options.heartbeat) {
@@ -163,12 +245,80 @@ export class Warden<TData = Record<string, unknown>> {
       this.heartbeat.start()
     }
     if (this.broker) {
-      this.topics = new TopicSubscriptions(this.broker, (topic) => (payload) => this.fromBroker(topic, payload))
+      this.topics = new TopicSubscriptions(
+        this.broker,
+        (topic) => (payload) => this.fromBroker(topic, payload),
+      )
       this.brokerReady = Promise.all([
         this.topics.acquire(ALL_TOPIC),
         this.topics.acquire(CONTROL_TOPIC),
       ]).then(() => undefined)
       this.brokerReady.catch((error: unknown) => this.reportError(error))
+    }
+    if (this.options.sweeper) {
+      const sweeper = this.options.sweeper
+      this.sweepTimer = setInterval(() => {
+        this.sweepExclusive(sweeper).catch((error: unknown) => this.reportError(error))
+      }, sweeper.intervalMs)
+      this.sweepTimer.unref()
+    }
+  }
+
+  /**
+   * Watches what happens (admissions, connections, bytes, store errors, sweeps) without taking
+   * part: the feed of `@ws-warden/core/prometheus`. Returns a function that stops it.
+   */
+  observe(observer: WardenObserver): () => void {
+    this.observers.add(observer)
+    return () => void this.observers.delete(observer)
+  }
+
+  /**
+   * Removes stale records from the stores and returns how many of each kind. This instance's
+   * live sessions are touched first, so a sweep never removes them.
+   */
+  async sweep(options: SweepOptions = {}): Promise<SweepReport> {
+    const heartbeat = this.options.heartbeat
+    const settings = resolveSweep(options, heartbeat ? heartbeat.intervalMs : 25_000)
+    const started = this.clock.now()
+    const live = [...this.registry.all()].map((connection) => connection.id)
+    if (settings.sessions && live.length > 0) {
+      await this.guard('sessions', () => this.sessions.touch(live, started))
+    }
+    const [sessions, tokens, rateLimits] = await Promise.all([
+      settings.sessions
+        ? this.guard('sessions', () => this.sessions.sweep(started - settings.sessionStaleMs))
+        : 0,
+      settings.tokens
+        ? this.guard('tokens', () => this.tokenStore.sweep(started - settings.tokenAgeMs))
+        : 0,
+      settings.rateLimits
+        ? this.guard('rateLimits', () => this.rateLimits.sweep(started - settings.rateLimitAgeMs))
+        : 0,
+    ])
+    const report: SweepReport = {
+      sessions,
+      tokens,
+      rateLimits,
+      durationMs: this.clock.now() - started,
+    }
+    this.logger.info({ event: 'sweep', ...report }, 'sweep complete')
+    for (const observer of this.observers) observer.swept?.(report)
+    return report
+  }
+
+  /**
+   * Sweeps only if no other instance sharing the lock store is sweeping: resolves the report, or
+   * null when another instance holds the lock.
+   */
+  async sweepExclusive(options: SweepOptions = {}): Promise<SweepReport | null> {
+    const lockMs = Math.max(60_000, this.options.storeTimeoutMs * 10)
+    const release = await this.guard('locks', () => this.locks.acquire(SWEEP_LOCK, lockMs))
+    if (!release) return null
+    try {
+      return await this.sweep(options)
+    } finally {
+      await release().catch((error: unknown) => this.reportError(error))
     }
   }
 
@@ -194,8 +344,16 @@ export class Warden<TData = Record<string, unknown>> {
    * Runs the admission pipeline on an upgrade request. Resolves to a ticket or to the error to
    * answer with (its `status` before the upgrade, its `closeCode` after). Never rejects.
    */
-  admit(request: UpgradeRequest, endpoint?: EndpointOptions): Promise<Admission> {
-    return this.admitter.admit(request, endpoint)
+  async admit(request: UpgradeRequest, endpoint?: EndpointOptions): Promise<Admission> {
+    if (this.observers.size === 0) return this.admitter.admit(request, endpoint)
+    const started = performance.now()
+    const admission = await this.admitter.admit(request, endpoint)
+    const duration = performance.now() - started
+    for (const observer of this.observers) {
+      if (admission.ok) observer.admitted?.(duration)
+      else observer.rejected?.(admission.error.code, duration)
+    }
+    return admission
   }
 
   /**
@@ -209,18 +367,37 @@ export class Warden<TData = Record<string, unknown>> {
       const error = this.closing ? new ShuttingDownError() : undefined
       socket.close(error?.closeCode ?? CloseCode.Unauthorized, error?.code ?? 'ticket_expired')
       if (pending) this.background(this.guard('sessions', () => this.sessions.remove(pending.id)))
+      if (pending?.resumed) this.background(this.resumption!.unclaim(pending.resumed))
       return undefined
     }
+    const claimed = pending.resumed
+    const restored = claimed && 'd' in claimed.state
     const connection = new LiveConnection<TData>({
       id: pending.id,
       principal: pending.principal,
       ip: pending.ip,
       socket,
-      data: this.createData(pending.principal),
+      data: restored ? (claimed.state.d as TData) : this.createData(pending.principal),
       host: this.host,
       burst: this.options.limits.messageBurst,
+      tokenExpiresAt: pending.tokenExpiresAt,
     })
-    socket.on('message', (data, isBinary) => this.dispatcher.receive(connection, data, isBinary))
+    if (this.refresher) {
+      connection.endpointPermissions = pending.endpointPermissions
+      if (this.hooks.onAdmit) connection.request = pending.request
+      this.refresher.extend(connection, pending.tokenExpiresAt)
+    }
+    if (this.resumption) {
+      // Nothing goes out before `$session` (and the replay), and no message is handled before the
+      // session's channels are back: both wait until the session has started.
+      connection.session = this.resumption.handle(connection, claimed)
+      connection.hold()
+      connection.busy = true
+    }
+    socket.on('message', (data, isBinary) => {
+      if (this.observers.size > 0) this.observeReceived(data as Buffer)
+      this.dispatcher.receive(connection, data, isBinary)
+    })
     socket.on('pong', () => connection.alive(this.clock.now()))
     socket.on('close', (code) => connection.socketClosed(code))
     socket.on('error', (error) => {
@@ -230,10 +407,17 @@ export class Warden<TData = Record<string, unknown>> {
     const firstOfUser = this.registry.add(connection)
     if (firstOfUser && this.topics) this.subscribe(userTopic(connection.userId))
     this.logger.info(
-      { event: 'connect', connectionId: connection.id, userId: connection.userId, connections: this.registry.size },
+      {
+        event: 'connect',
+        connectionId: connection.id,
+        userId: connection.userId,
+        connections: this.registry.size,
+      },
       'connection opened',
     )
+    for (const observer of this.observers) observer.connected?.()
     this.safely(() => this.hooks.onConnect?.(connection))
+    if (this.resumption) this.startSession(connection, claimed)
     return connection
   }
 
@@ -266,9 +450,13 @@ export class Warden<TData = Record<string, unknown>> {
     if (!live.open || live.channels.has(channel)) return
     live.channels.add(channel)
     const first = this.registry.join(live, channel)
-    const writes: Promise<unknown>[] = [this.guard('sessions', () => this.sessions.join(live.id, channel))]
+    const writes: Promise<unknown>[] = [
+      this.guard('sessions', () => this.sessions.join(live.id, channel)),
+    ]
     if (first && this.topics) writes.push(this.topics.acquire(channelTopic(channel)))
     await Promise.all(writes)
+    // After the broker subscription: every later frame of the channel is delivered or replayable.
+    if (live.session) this.background(this.resumption!.joined(live, live.session, channel))
   }
 
   /** Removes a connection from a channel. */
@@ -276,9 +464,12 @@ export class Warden<TData = Record<string, unknown>> {
     const live = this.live(connection)
     if (!live || !live.channels.delete(channel)) return
     const emptied = this.registry.leave(live, channel)
-    const writes: Promise<unknown>[] = [this.guard('sessions', () => this.sessions.leave(live.id, channel))]
+    const writes: Promise<unknown>[] = [
+      this.guard('sessions', () => this.sessions.leave(live.id, channel)),
+    ]
     if (emptied && this.topics) writes.push(this.topics.release(channelTopic(channel)))
     await Promise.all(writes)
+    if (live.session) this.background(this.resumption!.left(live, live.session, channel))
   }
 
   /** Sends to one connection of this instance. */
@@ -305,10 +496,20 @@ export class Warden<TData = Record<string, unknown>> {
   }
 
   /** Closes every connection of a user, on every instance. */
-  async disconnectUser(userId: string, code: number = CloseCode.Forbidden, reason = ''): Promise<void> {
+  async disconnectUser(
+    userId: string,
+    code: number = CloseCode.Forbidden,
+    reason = '',
+  ): Promise<void> {
     this.closeUser(userId, code, reason)
     if (this.broker) {
-      const payload: FanoutPayload = { o: this.instanceId, op: 'disconnect', user: userId, code, reason }
+      const payload: FanoutPayload = {
+        o: this.instanceId,
+        op: 'disconnect',
+        user: userId,
+        code,
+        reason,
+      }
       await this.guard('broker', () => this.broker!.publish(CONTROL_TOPIC, JSON.stringify(payload)))
     }
   }
@@ -342,6 +543,7 @@ export class Warden<TData = Record<string, unknown>> {
   private async shutdown(): Promise<ShutdownReport> {
     const started = this.clock.now()
     this.heartbeat?.stop()
+    clearInterval(this.sweepTimer)
     this.admitter.releaseAll()
     const { closeCode, drainMs, timeoutMs } = this.options.shutdown
     const result = await drain([...this.registry.all()], {
@@ -369,9 +571,20 @@ export class Warden<TData = Record<string, unknown>> {
   private backgroundErrors = 0
 
   /** The one removal path, for every way a connection ends. */
-  private ended(connection: LiveConnection<TData>, cause: DisconnectCause, socketCode: number): void {
+  private ended(
+    connection: LiveConnection<TData>,
+    cause: DisconnectCause,
+    socketCode: number,
+  ): void {
     const { lastOfUser, emptiedChannels } = this.registry.remove(connection)
     this.background(this.guard('sessions', () => this.sessions.remove(connection.id)))
+    if (connection.session) {
+      // Kept for `resumption.ttlMs`, unless the end was meant to be final.
+      const final =
+        (cause === 'server' && reconnectPolicy(socketCode) === 'stop') ||
+        (cause === 'client' && socketCode === CloseCode.Normal)
+      this.background(this.resumption!.ended(connection, connection.session, final))
+    }
     if (this.topics) {
       if (lastOfUser) this.unsubscribe(userTopic(connection.userId))
       for (const channel of emptiedChannels) this.unsubscribe(channelTopic(channel))
@@ -388,6 +601,7 @@ export class Warden<TData = Record<string, unknown>> {
       },
       'connection closed',
     )
+    for (const observer of this.observers) observer.disconnected?.(cause)
     this.safely(() => this.hooks.onDisconnect?.(connection, { cause, code }))
   }
 
@@ -396,13 +610,18 @@ export class Warden<TData = Record<string, unknown>> {
     return {
       ping: (now) => {
         const ids: string[] = []
+        const sessions: string[] = []
         for (const connection of this.registry.all()) {
           if (!connection.open) continue
           ids.push(connection.id)
+          if (connection.session?.ready) sessions.push(connection.session.id)
           connection.awaitingPong = true
           connection.socket.ping()
+          this.refresher?.check(connection, now)
         }
-        if (ids.length > 0) this.background(this.guard('sessions', () => this.sessions.touch(ids, now)))
+        if (this.resumption) this.pulseSessions(this.resumption, sessions, now)
+        if (ids.length > 0)
+          this.background(this.guard('sessions', () => this.sessions.touch(ids, now)))
       },
       check: (now) => {
         for (const connection of this.registry.all()) {
@@ -411,6 +630,7 @@ export class Warden<TData = Record<string, unknown>> {
             continue
           }
           if (connection.backloggedSince !== 0) connection.checkBacklog(now)
+          this.refresher?.check(connection, now)
         }
       },
     }
@@ -422,12 +642,27 @@ export class Warden<TData = Record<string, unknown>> {
     message: Envelope,
     options?: DeliveryOptions,
   ): Promise<number> {
-    const text = JSON.stringify(message)
-    const delivered = this.deliver(targets, Buffer.from(text), options?.except)
+    let text = JSON.stringify(message)
+    let seq: number | undefined
+    if (this.resumption) {
+      // Recorded once per publish, before delivery, so that the frame carries its position.
+      // Without the history store the frame still goes out, unrecorded (and unreplayable).
+      seq = await this.resumption.append(topic, text, this.historyExcept(options?.except)).then(
+        (position) => position,
+        (error: unknown) => {
+          this.reportError(error)
+          return undefined
+        },
+      )
+      if (seq !== undefined) text = withPosition(text, topic, seq)
+    }
+    const delivered = this.deliver(targets, Buffer.from(text), options?.except, topic, seq)
     if (this.broker) {
-      const payload: FanoutPayload = options?.except
-        ? { o: this.instanceId, d: text, x: options.except }
-        : { o: this.instanceId, d: text }
+      const base: FanoutPayload =
+        seq === undefined
+          ? { o: this.instanceId, d: text }
+          : { o: this.instanceId, d: text, q: seq }
+      const payload: FanoutPayload = options?.except ? { ...base, x: options.except } : base
       await this.guard('broker', () => this.broker!.publish(topic, JSON.stringify(payload)))
     }
     return delivered
@@ -438,12 +673,14 @@ export class Warden<TData = Record<string, unknown>> {
     targets: Iterable<LiveConnection<TData>>,
     frame: Buffer,
     except: readonly string[] | undefined,
+    stream?: string,
+    seq?: number,
   ): number {
     const excluded = except && except.length > 0 ? new Set(except) : undefined
     let delivered = 0
     for (const connection of targets) {
       if (excluded?.has(connection.id)) continue
-      if (connection.sendFrame(frame)) delivered++
+      if (connection.sendFrame(frame, stream, seq)) delivered++
     }
     return delivered
   }
@@ -462,7 +699,7 @@ export class Warden<TData = Record<string, unknown>> {
       return
     }
     if (payload.d === undefined) return
-    this.deliver(this.localTargets(topic), Buffer.from(payload.d), payload.x)
+    this.deliver(this.localTargets(topic), Buffer.from(payload.d), payload.x, topic, payload.q)
   }
 
   /** This instance's connections addressed by a topic. */
@@ -471,6 +708,94 @@ export class Warden<TData = Record<string, unknown>> {
     if (topic.startsWith('channel:')) return this.registry.inChannel(topic.slice(8))
     if (topic.startsWith('user:')) return this.registry.ofUser(topic.slice(5))
     return []
+  }
+
+  /**
+   * A fan-out's exclusions as history records them: the connection ids, and the session ids of
+   * the excluded connections of this instance (a connection id changes with every resumption).
+   */
+  private historyExcept(except: readonly string[] | undefined): readonly string[] | undefined {
+    if (!except || except.length === 0) return undefined
+    const ids = [...except]
+    for (const id of except) {
+      const session = this.registry.get(id)?.sessionId
+      if (session !== undefined) ids.push(session)
+    }
+    return ids
+  }
+
+  /** Starts a new connection's session: `$session` and the replay first, then the rest. */
+  private startSession(
+    connection: LiveConnection<TData>,
+    claimed: ClaimedSession | undefined,
+  ): void {
+    const resumption = this.resumption!
+    const started = resumption.start(connection, connection.session!, claimed).then(
+      (start) => {
+        if (!start) return
+        connection.release(start.first, start.floors)
+        void this.dispatcher.resume(connection)
+        if (!start.resumed) return
+        const info = start.resumed
+        this.logger.info(
+          {
+            event: 'resume',
+            connectionId: connection.id,
+            sessionId: connection.sessionId,
+            userId: connection.userId,
+            missed: info.missed,
+            complete: info.complete,
+          },
+          'session resumed',
+        )
+        this.safely(() => this.hooks.onResume?.(connection, info))
+      },
+      (error: unknown) => {
+        // A store failed: the client may try again later, with the credential it still holds.
+        if (claimed) this.background(resumption.unclaim(claimed))
+        connection.closeWith('server', CloseCode.TryAgainLater, ErrorCode.StoreUnavailable)
+        throw error
+      },
+    )
+    this.background(started)
+  }
+
+  /** Rejoins a channel during a resumption; false if `authorizeChannel` now refuses it. */
+  private rejoin(connection: LiveConnection<TData>, channel: string): Promise<boolean> {
+    return this.join(connection, channel).then(
+      () => connection.channels.has(channel),
+      (error: unknown) => {
+        if (error instanceof ForbiddenError) return false
+        throw error
+      },
+    )
+  }
+
+  /** Keeps live sessions resumable and reports the ones that expired unclaimed. */
+  private pulseSessions(resumption: Resumption<TData>, sessions: string[], now: number): void {
+    if (sessions.length > 0) this.background(resumption.touch(sessions, now))
+    this.background(
+      resumption.sweep(now).then((expired) => {
+        for (const session of expired) {
+          this.logger.info(
+            { event: 'resume_expired', sessionId: session.id, userId: session.userId },
+            'resumable session expired',
+          )
+          this.safely(() => this.hooks.onResumeExpired?.(session))
+        }
+      }),
+    )
+  }
+
+  /** The core's own frames (`$ping`, `$refresh`); never dispatched to a handler. */
+  private reserved(connection: LiveConnection<TData>, message: Envelope): void {
+    if (message.type === FrameType.Ping) {
+      connection.send({ type: FrameType.Pong })
+    } else if (message.type === FrameType.Refresh && this.refresher) {
+      void this.refresher.handle(connection, message)
+    } else {
+      connection.send(unknownType(message.type))
+    }
   }
 
   private closeUser(userId: string, code = CloseCode.Forbidden as number, reason = ''): void {
@@ -493,7 +818,18 @@ export class Warden<TData = Record<string, unknown>> {
   }
 
   private guard<T>(store: string, operation: () => Promise<T>): Promise<T> {
-    return guardStore(store, this.options.storeTimeoutMs, operation)
+    const guarded = guardStore(store, this.options.storeTimeoutMs, operation)
+    if (this.observers.size === 0) return guarded
+    return guarded.catch((error: unknown) => {
+      if (error instanceof StoreUnavailableError) {
+        for (const observer of this.observers) observer.storeError?.(error.store)
+      }
+      throw error
+    })
+  }
+
+  private observeReceived(data: Buffer): void {
+    for (const observer of this.observers) observer.received?.(data.length)
   }
 
   /** Waits for every background write, including those started while waiting. */
@@ -516,7 +852,11 @@ export class Warden<TData = Record<string, unknown>> {
 
   private reportError(error: unknown, connection?: Connection<TData>): void {
     this.logger.error(
-      { event: 'error', connectionId: connection?.id, err: error instanceof Error ? error.message : String(error) },
+      {
+        event: 'error',
+        connectionId: connection?.id,
+        err: error instanceof Error ? error.message : String(error),
+      },
       'ws-warden error',
     )
     const hook = this.hooks.onError
@@ -543,6 +883,8 @@ export class Warden<TData = Record<string, unknown>> {
 }
 
 /** Creates a warden; see {@link WardenOptions}. Throws `TypeError` naming a bad option. */
-export function createWarden<TData = Record<string, unknown>>(options: WardenOptions<TData>): Warden<TData> {
+export function createWarden<TData = Record<string, unknown>>(
+  options: WardenOptions<TData>,
+): Warden<TData> {
   return new Warden<TData>(options)
 }

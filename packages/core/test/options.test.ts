@@ -29,6 +29,30 @@ t.test('defaults', async (t) => {
     send: { maxBufferedBytes: 1_048_576, timeoutMs: 5_000 },
     shutdown: { timeoutMs: 30_000, drainMs: 2_000, closeCode: 1012 },
     storeTimeoutMs: 2_000,
+    resumption: false,
+    refresh: false,
+    sweeper: {
+      sessions: true,
+      tokens: true,
+      rateLimits: true,
+      sessionStaleMs: 75_000,
+      tokenAgeMs: 300_000,
+      rateLimitAgeMs: 604_800_000,
+      intervalMs: 300_000,
+    },
+  })
+})
+
+t.test('the sweeper: off, or its stale age follows the heartbeat', async (t) => {
+  t.equal(resolve({ sweeper: false }).sweeper, false)
+  const sweeper = resolve({
+    heartbeat: { intervalMs: 1_000, timeoutMs: 500 },
+    sweeper: { intervalMs: 10 },
+  }).sweeper
+  t.match(sweeper, { sessionStaleMs: 3_000, intervalMs: 10 })
+  t.match(resolve({ heartbeat: false }).sweeper, { sessionStaleMs: 75_000 })
+  t.throws(() => resolve({ sweeper: { intervalMs: 0 } }), {
+    message: /sweeper\.intervalMs must be a positive integer/,
   })
 })
 

@@ -5,8 +5,33 @@
  * without pulling in `ws`, `jose` or a store. The server (`@ws-warden/core`) and the client
  * (`@ws-warden/client`) both import it; it is the one place the protocol is written down.
  *
+ * ## Frames
+ *
+ * Every message, in either direction, is a JSON text frame holding an object with a string
+ * `type` ({@link Envelope}). Types starting with `$` are reserved ({@link FrameType}): the server
+ * handles them itself and never dispatches them to application handlers; the client never emits
+ * them as messages.
+ *
+ * | frame | direction | when |
+ * |---|---|---|
+ * | `{"type":"$session","id","resume","ttlMs","resumed":false}` | server → client | first frame of every connection, when resumption is on |
+ * | `{"type":"$session",...,"resumed":true,"complete","missed","channels"}` | server → client | first frame after a resumption; the `missed` replayed frames follow it |
+ * | `{"type":"$refresh","expiresAt"}` | server → client | the connection's token expires soon (refresh on) |
+ * | `{"type":"$refresh","token"}` | client → server | a fresh connect token for the same user |
+ * | `{"type":"$refreshed","expiresAt"}` | server → client | the refresh was accepted |
+ * | `{"type":"$ping"}` / `{"type":"$pong"}` | client → server / back | liveness probe |
+ * | `{"type":"error","code","message","for"?}` | server → client | a message could not be handled |
+ *
+ * Fan-out frames (to a channel, a user, or everyone) carry their place in a stream in two extra
+ * fields, `"$s"` (the stream: `channel:<name>`, `user:<id>` or `all`) and `"$q"` (a positive
+ * integer that increases along the stream), so that a reconnecting client can say what it saw
+ * last ({@link withPosition}, {@link positionOf}, and the query parameters in `resume.ts`).
+ *
  * @packageDocumentation
  */
+
+export * from './frames.js'
+export * from './resume.js'
 
 /**
  * Close codes sent after the upgrade.

@@ -3,3 +3,5 @@ export { MemoryRateLimitStore, type MemoryRateLimitStoreOptions } from './rate-l
 export { MemorySessionStore, type MemorySessionStoreOptions } from './sessions.js'
 export { MemoryTokenStore, TokenStoreFullError, type MemoryTokenStoreOptions } from './tokens.js'
 export { MemoryLockStore, type MemoryLockStoreOptions } from './locks.js'
+export { MemoryHistoryStore, type MemoryHistoryStoreOptions } from './history.js'
+export { MemoryResumeStore, type MemoryResumeStoreOptions } from './resumes.js'

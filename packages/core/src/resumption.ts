@@ -1,0 +1,416 @@
+/**
+ * Session resumption: a client that lost its connection reconnects within a TTL with its resume
+ * credential and the last position it saw in each stream, and gets back its channels, its data and
+ * every fan-out frame it missed, in order, with no duplicates and nothing skipped, on any instance
+ * sharing the stores.
+ *
+ * How it works:
+ * - every fan-out frame is appended, once, to its stream's history (`HistoryStore`) and carries
+ *   its position (`$s`, `$q`);
+ * - each connection has a session whose state (channels, per-stream floors, data) is saved in the
+ *   `ResumeStore` when it starts, on join and leave, and when it ends; heartbeats push its expiry
+ *   forward, so that it outlives a crashed instance by the TTL;
+ * - a reconnect claims the session atomically (single use), rejoins the channels (re-authorized),
+ *   reads each stream after `max(floor, client position)` and replays before anything else: live
+ *   frames are held meanwhile and those already replayed are dropped.
+ */
+import type { Positions, SessionFrame } from '@ws-warden/protocol'
+import {
+  ALL_STREAM,
+  decodePositions,
+  FrameType,
+  parseResume,
+  POSITIONS_QUERY_PARAM,
+  RESUME_QUERY_PARAM,
+  userStream,
+  withPosition,
+} from '@ws-warden/protocol'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import type { LiveConnection } from './connection.js'
+import type { ResumeInfo } from './types.js'
+import { positiveInteger } from './memory/options.js'
+import type {
+  ExpiredSession,
+  HistoryLimits,
+  HistoryStore,
+  ResumableSession,
+  ResumeStore,
+} from './stores.js'
+
+/** Resumption settings. */
+export interface ResumptionOptions {
+  /**
+   * How long after its connection is lost a session can be resumed, and how long each stream's
+   * frames are kept for replay, in ms.
+   * @default 120000
+   */
+  readonly ttlMs?: number
+  /**
+   * Frames kept per stream (channel, user, everyone) for replay; older ones are dropped and a
+   * session that missed them resumes with `complete: false`.
+   * @default 1000
+   */
+  readonly maxMessages?: number
+}
+
+/** Resumption options with defaults applied, or `false`; a bad value throws a `TypeError`. */
+export function resolveResumption(
+  value: ResumptionOptions | boolean | undefined,
+  heartbeat: boolean,
+): Required<ResumptionOptions> | false {
+  if (value === undefined || value === false) return false
+  if (value !== true && (typeof value !== 'object' || value === null)) {
+    throw new TypeError('ws-warden: option resumption must be a boolean or an object')
+  }
+  if (!heartbeat) {
+    throw new TypeError('ws-warden: option resumption needs heartbeats (heartbeat is false)')
+  }
+  const options = value === true ? {} : value
+  return {
+    ttlMs: optional('resumption.ttlMs', options.ttlMs, 120_000),
+    maxMessages: optional('resumption.maxMessages', options.maxMessages, 1_000),
+  }
+}
+
+function optional(name: string, value: unknown, fallback: number): number {
+  return value === undefined ? fallback : positiveInteger(`option ${name}`, value)
+}
+
+/** What the core saves of a session (the `state` of a `ResumableSession`, as JSON). */
+export interface SessionState {
+  /** The connection id the session had last (fan-out exclusions name connection ids). */
+  readonly c: string
+  /** Channels joined. */
+  readonly ch: readonly string[]
+  /** Per stream: the position the session is known to have reached (joined at, or replayed to). */
+  readonly f: Readonly<Record<string, number>>
+  /** The connection's `data`. */
+  readonly d?: unknown
+}
+
+/** A session claimed at admission, waiting for its socket. */
+export interface ClaimedSession {
+  readonly record: ResumableSession
+  readonly state: SessionState
+  /** The client's last seen positions (only the session's own streams are read). */
+  readonly positions: Positions
+}
+
+/** A live connection's session. */
+export class SessionHandle {
+  readonly id: string
+  credential: string
+  credentialHash: string
+  /** Per stream: the position the session is known to have reached. */
+  readonly floors = new Map<string, number>()
+  /** Saved at least once: from then on, changes are written through. */
+  ready = false
+  /** Saves run one at a time, in order. */
+  saving: Promise<void> = Promise.resolve()
+
+  constructor(id: string, userId: string) {
+    this.id = id
+    this.credential = newCredential()
+    this.credentialHash = hashCredential(userId, this.credential)
+  }
+
+  /** A new credential (after a resumption: a credential is single use). */
+  rotate(userId: string): void {
+    this.credential = newCredential()
+    this.credentialHash = hashCredential(userId, this.credential)
+  }
+}
+
+/** Frames to send before anything held, and the floors that make held duplicates recognizable. */
+export interface SessionStart {
+  readonly first: string[]
+  readonly floors: ReadonlyMap<string, number>
+  /** Present for a resumption: what it restored. */
+  readonly resumed?: ResumeInfo
+}
+
+export interface ResumptionDeps<TData> {
+  readonly options: Required<ResumptionOptions>
+  readonly history: HistoryStore
+  readonly resumes: ResumeStore
+  readonly guard: <T>(store: string, operation: () => Promise<T>) => Promise<T>
+  readonly now: () => number
+  /** How much longer than the TTL a live session's expiry is pushed (one heartbeat cycle). */
+  readonly liveMarginMs: number
+  /** Rejoins a channel during a resumption (authorized, no new floor); false if refused. */
+  readonly rejoin: (connection: LiveConnection<TData>, channel: string) => Promise<boolean>
+}
+
+/** The resumption engine; the warden owns one when `resumption` is on. */
+export class Resumption<TData> {
+  readonly limits: HistoryLimits
+
+  constructor(private readonly deps: ResumptionDeps<TData>) {
+    this.limits = { maxLength: deps.options.maxMessages, ttlMs: deps.options.ttlMs }
+  }
+
+  get ttlMs(): number {
+    return this.deps.options.ttlMs
+  }
+
+  // --- admission ---
+
+  /**
+   * Claims the session named in the request's `ws_resume`, for `userId`. Undefined when the
+   * request names none, or when the claim fails (unknown, expired, used, another user's).
+   */
+  async claim(url: string, userId: string): Promise<ClaimedSession | undefined> {
+    const query = url.indexOf('?')
+    if (query === -1) return undefined
+    const params = new URLSearchParams(url.slice(query + 1))
+    const resume = parseResume(params.get(RESUME_QUERY_PARAM) ?? '')
+    if (!resume) return undefined
+    const { deps } = this
+    const hash = hashCredential(userId, resume.credential)
+    const record = await deps.guard('resumes', () => deps.resumes.claim(resume.id, hash))
+    if (!record) return undefined
+    const state = decodeState(record.state)
+    if (!state || record.userId !== userId) return undefined
+    const positions = decodePositions(params.get(POSITIONS_QUERY_PARAM) ?? '') ?? {}
+    return { record, state, positions }
+  }
+
+  /** Gives a claimed session back (its upgrade never happened), with its old credential. */
+  unclaim(claimed: ClaimedSession): Promise<void> {
+    return this.deps.guard('resumes', () => this.deps.resumes.save(claimed.record))
+  }
+
+  // --- a connection's session ---
+
+  /** The session of a new connection: the claimed one, or a fresh one. */
+  handle(connection: LiveConnection<TData>, claimed: ClaimedSession | undefined): SessionHandle {
+    return new SessionHandle(claimed?.record.id ?? randomUUID(), connection.userId)
+  }
+
+  /**
+   * Starts a connection's session: a fresh one records where each stream stands; a claimed one
+   * rejoins its channels and reads what was missed. Either saves the session, then returns the
+   * frames to send first (`$session`, then the replay). Store failures reject.
+   */
+  async start(
+    connection: LiveConnection<TData>,
+    session: SessionHandle,
+    claimed: ClaimedSession | undefined,
+  ): Promise<SessionStart | undefined> {
+    const streams = [ALL_STREAM, userStream(connection.userId)]
+    if (!claimed) {
+      const heads = await Promise.all(streams.map((stream) => this.head(stream)))
+      streams.forEach((stream, index) => session.floors.set(stream, heads[index] as number))
+      if (!connection.open) return undefined
+      await this.save(connection, session, 'insert')
+      const frame: SessionFrame = {
+        type: FrameType.Session,
+        id: session.id,
+        resume: session.credential,
+        ttlMs: this.ttlMs,
+        resumed: false,
+      }
+      return { first: [JSON.stringify(frame)], floors: session.floors }
+    }
+    const { state, positions } = claimed
+    const restored: string[] = []
+    let complete = true
+    for (const channel of state.ch) {
+      if (await this.deps.rejoin(connection, channel)) restored.push(channel)
+      else complete = false
+    }
+    for (const channel of restored) streams.push(`channel:${channel}`)
+    const excluded = new Set([state.c, session.id])
+    const replay: string[] = []
+    const reads = await Promise.all(
+      streams.map((stream) => {
+        const from = Math.max(state.f[stream] ?? 0, positions[stream] ?? 0)
+        return this.read(stream, from).then((read) => ({ stream, from, read }))
+      }),
+    )
+    for (const { stream, from, read } of reads) {
+      complete &&= read.complete
+      let floor = from
+      for (const entry of read.entries) {
+        floor = entry.seq
+        if (entry.except?.some((id) => excluded.has(id))) continue
+        replay.push(withPosition(entry.frame, stream, entry.seq))
+      }
+      session.floors.set(stream, Math.max(session.floors.get(stream) ?? 0, floor))
+    }
+    if (!connection.open) {
+      await this.unclaim(claimed)
+      return undefined
+    }
+    await this.save(connection, session, 'insert')
+    const frame: SessionFrame = {
+      type: FrameType.Session,
+      id: session.id,
+      resume: session.credential,
+      ttlMs: this.ttlMs,
+      resumed: true,
+      complete,
+      missed: replay.length,
+      channels: restored,
+    }
+    return {
+      first: [JSON.stringify(frame), ...replay],
+      floors: session.floors,
+      resumed: { complete, missed: replay.length, channels: restored },
+    }
+  }
+
+  /** A channel was joined: replay of it starts from its current position. */
+  async joined(
+    connection: LiveConnection<TData>,
+    session: SessionHandle,
+    channel: string,
+  ): Promise<void> {
+    const stream = `channel:${channel}`
+    const head = await this.head(stream)
+    if (!session.floors.has(stream)) session.floors.set(stream, head)
+    await this.save(connection, session, 'update')
+  }
+
+  /** A channel was left. */
+  async left(
+    connection: LiveConnection<TData>,
+    session: SessionHandle,
+    channel: string,
+  ): Promise<void> {
+    session.floors.delete(`channel:${channel}`)
+    await this.save(connection, session, 'update')
+  }
+
+  /**
+   * The connection ended: keep its session for `ttlMs` (a final snapshot of channels and data), or
+   * drop it when the end was final.
+   */
+  async ended(
+    connection: LiveConnection<TData>,
+    session: SessionHandle,
+    final: boolean,
+  ): Promise<void> {
+    if (!session.ready) return
+    if (final) {
+      await (session.saving = session.saving.then(() =>
+        this.deps
+          .guard('resumes', () => this.deps.resumes.remove(session.id))
+          .then(() => undefined),
+      ))
+      return
+    }
+    await this.save(connection, session, 'update', this.deps.now() + this.ttlMs)
+  }
+
+  /**
+   * Removes expired sessions (resolving them, for `onResumeExpired`) and expired history, from
+   * the heartbeat. Each expired session is resolved by one instance only.
+   */
+  async sweep(now: number): Promise<ExpiredSession[]> {
+    const { deps } = this
+    const [expired] = await Promise.all([
+      deps.guard('resumes', () => deps.resumes.sweep(now)),
+      deps.guard('history', () => deps.history.sweep(now)),
+    ])
+    return expired
+  }
+
+  /** Pushes the expiry of live sessions forward (from the heartbeat, batched). */
+  touch(sessions: readonly string[], now: number): Promise<void> {
+    const expiresAt = now + this.ttlMs + this.deps.liveMarginMs
+    return this.deps.guard('resumes', () => this.deps.resumes.touch(sessions, expiresAt))
+  }
+
+  // --- fan-out ---
+
+  /** Appends a fan-out frame to its stream; resolves its seq. */
+  append(stream: string, text: string, except: readonly string[] | undefined): Promise<number> {
+    const { history } = this.deps
+    return this.deps.guard('history', () => history.append(stream, text, this.limits, except))
+  }
+
+  // --- internal ---
+
+  private head(stream: string): Promise<number> {
+    return this.deps.guard('history', () => this.deps.history.head(stream))
+  }
+
+  private read(stream: string, afterSeq: number) {
+    return this.deps.guard('history', () => this.deps.history.read(stream, afterSeq))
+  }
+
+  /**
+   * Writes the session's current state, after any save already under way. `insert` creates it
+   * (and makes it ready); `update` only replaces a session still in the store, so that a session
+   * claimed elsewhere in the meantime is never brought back with its used credential.
+   */
+  private save(
+    connection: LiveConnection<TData>,
+    session: SessionHandle,
+    mode: 'insert' | 'update',
+    expiresAt = this.deps.now() + this.ttlMs + this.deps.liveMarginMs,
+  ): Promise<void> {
+    if (mode === 'update' && !session.ready) return session.saving
+    const { resumes } = this.deps
+    const write = async (): Promise<void> => {
+      const record: ResumableSession = {
+        id: session.id,
+        userId: connection.userId,
+        credentialHash: session.credentialHash,
+        state: encodeState(connection, session),
+        expiresAt,
+      }
+      if (mode === 'insert') {
+        await this.deps.guard('resumes', () => resumes.save(record))
+        session.ready = true
+      } else {
+        await this.deps.guard('resumes', () => resumes.update(record))
+      }
+    }
+    const next = session.saving.then(write, write)
+    session.saving = next.catch(() => undefined)
+    return next
+  }
+}
+
+/** A new resume credential: 32 random bytes, base64url. */
+export function newCredential(): string {
+  return randomBytes(32).toString('base64url')
+}
+
+/** The hash a store keeps of a credential, bound to its user. */
+export function hashCredential(userId: string, credential: string): string {
+  return createHash('sha256').update(userId).update('\n').update(credential).digest('base64url')
+}
+
+export function encodeState<TData>(
+  connection: LiveConnection<TData>,
+  session: SessionHandle,
+): string {
+  const state: SessionState = {
+    c: connection.id,
+    ch: [...connection.channels],
+    f: Object.fromEntries(session.floors),
+    d: connection.data,
+  }
+  return JSON.stringify(state)
+}
+
+/** Parses a saved state; undefined if it is not one. */
+export function decodeState(text: string): SessionState | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof value !== 'object' || value === null) return undefined
+  const { c, ch, f } = value as Partial<SessionState>
+  if (typeof c !== 'string' || !Array.isArray(ch) || typeof f !== 'object' || f === null) {
+    return undefined
+  }
+  if (!ch.every((channel) => typeof channel === 'string')) return undefined
+  if (!Object.values(f).every((seq) => typeof seq === 'number')) return undefined
+  return value as SessionState
+}
