@@ -1,0 +1,139 @@
+import type { Broker, BrokerHandler } from '@ws-warden/core'
+import type { Cluster, Redis } from 'ioredis'
+import { bounded, positive, storeOptions, whenReady } from './client.js'
+import type { RedisClient, RedisStoreOptions } from './client.js'
+
+/** Options of {@link RedisBroker}. */
+export interface RedisBrokerOptions extends RedisStoreOptions {
+  /**
+   * Receives the subscriber connection's errors (Redis down, reconnecting) and what a handler
+   * threw, with the topic when there is one. The broker never lets them crash the process.
+   * @default errors are ignored
+   */
+  readonly onError?: ((error: unknown, topic?: string) => void) | undefined
+  /**
+   * How long `subscribe` waits for the subscriber connection (and Redis' answer) before it
+   * rejects: a subscribe never hangs while Redis is away.
+   * @default 2000
+   */
+  readonly timeoutMs?: number | undefined
+}
+
+interface Subscription {
+  readonly handler: BrokerHandler
+  active: boolean
+}
+
+interface Topic {
+  readonly subscriptions: Set<Subscription>
+  /** Settles once Redis confirmed the SUBSCRIBE. */
+  readonly ready: Promise<unknown>
+}
+
+/**
+ * Publish/subscribe over Redis pub/sub: topic `t` is the channel `<prefix>:topic:<t>`. Publishes
+ * go through the given client; subscriptions through a connection of its own (`duplicate()`),
+ * which ioredis resubscribes when Redis comes back. Payloads published while Redis is away are
+ * lost (pub/sub has no history). Each Redis channel is subscribed once per broker, so a payload
+ * reaches each subscription once.
+ */
+export class RedisBroker implements Broker {
+  readonly #client: RedisClient
+  readonly #subscriber: RedisClient
+  readonly #prefix: string
+  readonly #timeoutMs: number
+  readonly #onError: (error: unknown, topic?: string) => void
+  readonly #topics = new Map<string, Topic>()
+
+  constructor(options: RedisBrokerOptions) {
+    const { client, prefix } = storeOptions('RedisBroker', options)
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new TypeError('ws-warden: RedisBroker option onError must be a function')
+    }
+    this.#client = client
+    this.#prefix = `${prefix}:topic:`
+    this.#timeoutMs = positive('RedisBroker option timeoutMs', options.timeoutMs, 2000)
+    this.#onError = options.onError ?? (() => {})
+    // An offline queue on the subscriber only ever holds UNSUBSCRIBEs (a SUBSCRIBE waits for
+    // `ready`): replayed after ioredis' resubscribe, they leave Redis in the state we want.
+    this.#subscriber = client.isCluster
+      ? (client as Cluster).duplicate()
+      : (client as Redis).duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null })
+    this.#subscriber.on('error', this.#report)
+    this.#subscriber.on('message', (channel: string, payload: string) => {
+      this.#deliver(channel, payload)
+    })
+  }
+
+  async publish(topic: string, payload: string): Promise<void> {
+    await this.#client.publish(this.#prefix + topic, payload)
+  }
+
+  async subscribe(topic: string, handler: BrokerHandler): Promise<() => Promise<void>> {
+    if (typeof handler !== 'function') {
+      throw new TypeError('ws-warden: subscribe(handler) must be a function')
+    }
+    const channel = this.#prefix + topic
+    let entry = this.#topics.get(channel)
+    if (entry === undefined) {
+      const ready = whenReady(this.#subscriber, this.#timeoutMs).then(() =>
+        bounded(this.#subscriber.subscribe(channel), this.#timeoutMs, 'Redis did not subscribe'),
+      )
+      entry = { subscriptions: new Set(), ready }
+      this.#topics.set(channel, entry)
+    }
+    const subscription: Subscription = { handler, active: true }
+    entry.subscriptions.add(subscription)
+    try {
+      await entry.ready
+    } catch (error) {
+      this.#end(channel, subscription, false)
+      throw error
+    }
+    return async () => this.#end(channel, subscription, true)
+  }
+
+  /** Ends every subscription and closes the subscriber connection (not the given client). */
+  async close(): Promise<void> {
+    for (const entry of this.#topics.values()) {
+      for (const subscription of entry.subscriptions) subscription.active = false
+    }
+    this.#topics.clear()
+    this.#subscriber.disconnect()
+  }
+
+  /** Ends one subscription; the last one of a channel unsubscribes it (if it was subscribed). */
+  #end(channel: string, subscription: Subscription, subscribed: boolean): void {
+    if (!subscription.active) return
+    subscription.active = false
+    // An active subscription is always in its channel's entry.
+    const { subscriptions } = this.#topics.get(channel) as Topic
+    subscriptions.delete(subscription)
+    if (subscriptions.size > 0) return
+    this.#topics.delete(channel)
+    if (subscribed) this.#subscriber.unsubscribe(channel).catch(this.#report)
+  }
+
+  #deliver(channel: string, payload: string): void {
+    const entry = this.#topics.get(channel)
+    /* c8 ignore next: a message of a channel unsubscribed a moment ago (a race) */
+    if (entry === undefined) return
+    const topic = channel.slice(this.#prefix.length)
+    for (const subscription of [...entry.subscriptions]) {
+      if (!subscription.active) continue
+      try {
+        subscription.handler(payload)
+      } catch (error) {
+        this.#report(error, topic)
+      }
+    }
+  }
+
+  readonly #report = (error: unknown, topic?: string): void => {
+    try {
+      this.#onError(error, topic)
+    } catch {
+      // A throwing onError has nowhere left to report to.
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import type { Cluster, Redis } from 'ioredis'
+
+/** An ioredis client: a `Redis` (standalone or Sentinel) or a `Cluster`. */
+export type RedisClient = Redis | Cluster
+
+/** Options every Redis store takes. */
+export interface RedisStoreOptions {
+  /** The ioredis client to use. The store never closes it: it belongs to the caller. */
+  readonly client: RedisClient
+  /**
+   * Prepended to every key and pub/sub channel, so several deployments can share one Redis.
+   * Non-empty, without `{` or `}` (the stores add hash tags of their own).
+   * @default 'ws_warden'
+   */
+  readonly prefix?: string | undefined
+}
+
+/** A reply of one of our scripts. */
+export type Reply = string | number | null | Reply[]
+
+type Script = (...args: (string | number)[]) => Promise<Reply>
+
+/** Validates the common options; returns the client and prefix. */
+export function storeOptions(
+  owner: string,
+  options: RedisStoreOptions | undefined,
+): { client: RedisClient; prefix: string } {
+  const client = options?.client
+  if (typeof client?.defineCommand !== 'function' || typeof client.duplicate !== 'function') {
+    throw new TypeError(`ws-warden: ${owner} option client must be an ioredis Redis or Cluster`)
+  }
+  const prefix = options?.prefix ?? 'ws_warden'
+  if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
+    throw new TypeError(`ws-warden: ${owner} option prefix must be a non-empty string without {}`)
+  }
+  return { client, prefix }
+}
+
+/** `value` if it is a positive integer (or `fallback` if it is undefined); else a TypeError. */
+export function positive(what: string, value: unknown, fallback?: number): number {
+  if (value === undefined && fallback !== undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new TypeError(`ws-warden: ${what} must be a positive integer, got ${String(value)}`)
+  }
+  return value
+}
+
+/**
+ * Defines a Lua script on the client (EVALSHA, falling back to EVAL once per connection) and
+ * returns a function that runs it. Redefining a name with the same script is harmless.
+ */
+export function defineScript(client: RedisClient, name: string, keys: number, lua: string): Script {
+  client.defineCommand(name, { numberOfKeys: keys, lua })
+  const script = (client as unknown as Record<string, Script>)[name] as Script
+  return script.bind(client)
+}
+
+/** Rejects with `what` if `promise` has not settled within `ms`. */
+export function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`ws-warden: ${what} within ${ms} ms`)), ms)
+    timer.unref()
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** Resolves once the client is ready (connecting a lazy one); rejects after `ms`. */
+export async function whenReady(client: RedisClient, ms: number): Promise<void> {
+  if (client.status === 'ready') return
+  if (client.status === 'end') throw new Error('ws-warden: the Redis connection is closed')
+  if (client.status === 'wait') client.connect().catch(() => {})
+  let onReady: (() => void) | undefined
+  const ready = new Promise<void>((resolve) => client.once('ready', (onReady = resolve)))
+  await bounded(ready, ms, 'Redis was not ready').finally(() => {
+    client.off('ready', onReady as () => void)
+  })
+}

@@ -1,0 +1,21 @@
+/**
+ * Redis stores and a pub/sub broker for ws-warden, so that many instances act as one.
+ *
+ * ```ts
+ * import { createWarden } from '@ws-warden/core'
+ * import { createRedisStores } from '@ws-warden/redis'
+ *
+ * const stores = await createRedisStores({ url: 'redis://127.0.0.1:6379' })
+ * const warden = createWarden({ tokens: { secret }, stores })
+ * // on shutdown: await warden.close(); await stores.close()
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { RedisBroker, type RedisBrokerOptions } from './broker.js'
+export type { RedisClient, RedisStoreOptions } from './client.js'
+export { RedisLockStore } from './locks.js'
+export { RedisRateLimitStore, type RedisRateLimitStoreOptions } from './rate-limits.js'
+export { RedisSessionStore, type RedisSessionStoreOptions } from './sessions.js'
+export { createRedisStores, type CreateRedisStoresOptions, type RedisStores } from './stores.js'
+export { RedisTokenStore } from './tokens.js'

@@ -1,0 +1,77 @@
+import type { RateLimitResult, RateLimitStore } from '@ws-warden/core'
+import { bounded, defineScript, positive, storeOptions } from './client.js'
+import type { RedisStoreOptions } from './client.js'
+import { HIT_WINDOW, SWEEP_EXPIRED } from './scripts.js'
+import { INDEX_RETENTION_MS } from './tokens.js'
+
+/** Options of {@link RedisRateLimitStore}. */
+export interface RedisRateLimitStoreOptions extends RedisStoreOptions {
+  /**
+   * Answer `allowed` when Redis fails or does not answer within `failOpenAfterMs` (fail open),
+   * instead of rejecting so that admission answers 503 (fail closed). The error goes to `onError`.
+   * @default false
+   */
+  readonly failOpen?: boolean | undefined
+  /**
+   * With `failOpen`, how long a hit waits for Redis before it is allowed anyway. Keep it below the
+   * warden's `storeTimeoutMs`.
+   * @default 1000
+   */
+  readonly failOpenAfterMs?: number | undefined
+  /** Receives the errors that `failOpen` turned into an allowed hit. @default ignored */
+  readonly onError?: ((error: unknown) => void) | undefined
+}
+
+/**
+ * Fixed-window counters in Redis: one Lua script per hit (`INCR`, and `PEXPIRE` on the window's
+ * first hit), so counts are atomic across instances and cost one round trip.
+ *
+ * Keys: `{<prefix>:rate}:win:<key>` and the expiry index `{<prefix>:rate}:expiry`.
+ */
+export class RedisRateLimitStore implements RateLimitStore {
+  readonly #hit
+  readonly #sweep
+  readonly #tag: string
+  readonly #failOpen: boolean
+  readonly #failOpenAfterMs: number
+  readonly #onError: (error: unknown) => void
+
+  constructor(options: RedisRateLimitStoreOptions) {
+    const owner = 'RedisRateLimitStore'
+    const { client, prefix } = storeOptions(owner, options)
+    if (options.onError !== undefined && typeof options.onError !== 'function') {
+      throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
+    }
+    this.#tag = `{${prefix}:rate}`
+    this.#failOpen = options.failOpen === true
+    this.#failOpenAfterMs = positive(
+      `${owner} option failOpenAfterMs`,
+      options.failOpenAfterMs,
+      1000,
+    )
+    this.#onError = options.onError ?? (() => {})
+    this.#hit = defineScript(client, 'wsWardenHitWindow', 2, HIT_WINDOW)
+    this.#sweep = defineScript(client, 'wsWardenSweepExpired', 1, SWEEP_EXPIRED)
+  }
+
+  async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
+    positive('hit(limit)', limit)
+    positive('hit(windowMs)', windowMs)
+    const keys = [`${this.#tag}:win:${key}`, `${this.#tag}:expiry`]
+    const hit = this.#hit(...keys, windowMs, key, INDEX_RETENTION_MS)
+    const reply = this.#failOpen
+      ? await bounded(hit, this.#failOpenAfterMs, 'rate limit hit did not answer').catch(
+          (error: unknown) => void this.#onError(error),
+        )
+      : await hit
+    if (reply === undefined) return { allowed: true, remaining: 0, retryAfterMs: 0 }
+    const [count, ttl] = reply as [number, number]
+    return count <= limit
+      ? { allowed: true, remaining: limit - count, retryAfterMs: 0 }
+      : { allowed: false, remaining: 0, retryAfterMs: Math.max(1, ttl) }
+  }
+
+  async sweep(before: number): Promise<number> {
+    return Number(await this.#sweep(`${this.#tag}:expiry`, before))
+  }
+}

@@ -1,0 +1,91 @@
+import { Redis, type RedisOptions } from 'ioredis'
+import { RedisBroker } from './broker.js'
+import { positive, whenReady, type RedisClient } from './client.js'
+import { RedisLockStore } from './locks.js'
+import { RedisRateLimitStore } from './rate-limits.js'
+import { RedisSessionStore } from './sessions.js'
+import { RedisTokenStore } from './tokens.js'
+
+/** Options of {@link createRedisStores}: a `client` or a `url`, not both. */
+export interface CreateRedisStoresOptions {
+  /** An ioredis `Redis` or `Cluster` client. The stores use it and never close it. */
+  readonly client?: RedisClient | undefined
+  /** A Redis URL (`redis://user:pass@host:6379/0`, `rediss://` for TLS): the stores own a client. */
+  readonly url?: string | undefined
+  /**
+   * ioredis options for the client made from `url`, over the defaults
+   * `{ enableOfflineQueue: false, maxRetriesPerRequest: 0 }` (fail fast while Redis is down).
+   * @default {}
+   */
+  readonly redisOptions?: Omit<RedisOptions, 'replyMapping'> | undefined
+  /** Prepended to every key and channel. @default 'ws_warden' */
+  readonly prefix?: string | undefined
+  /** Lifetime of session keys, refreshed by writes. @default 86400000 */
+  readonly sessionTtlMs?: number | undefined
+  /** Allow connect attempts when Redis fails (see {@link RedisRateLimitStore}). @default false */
+  readonly rateLimitFailOpen?: boolean | undefined
+  /** How long to wait for Redis when starting, and for a broker subscription. @default 5000 */
+  readonly connectTimeoutMs?: number | undefined
+  /** Receives connection errors and the errors fail-open swallowed. @default ignored */
+  readonly onError?: ((error: unknown) => void) | undefined
+}
+
+/** The stores of {@link createRedisStores}, ready for `createWarden({ stores })`. */
+export interface RedisStores {
+  readonly sessions: RedisSessionStore
+  readonly tokens: RedisTokenStore
+  readonly rateLimits: RedisRateLimitStore
+  readonly locks: RedisLockStore
+  readonly broker: RedisBroker
+  /** Closes the broker's subscriber and the client made from `url` (never a given client). */
+  close(): Promise<void>
+}
+
+/**
+ * Creates every Redis store over one client, and resolves once Redis answers (rejects after
+ * `connectTimeoutMs`, closing what it created).
+ */
+export async function createRedisStores(options: CreateRedisStoresOptions): Promise<RedisStores> {
+  const owner = 'createRedisStores'
+  if ((options?.client === undefined) === (options?.url === undefined)) {
+    throw new TypeError(`ws-warden: ${owner} needs one of the options client and url`)
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
+  }
+  const timeoutMs = positive(`${owner} option connectTimeoutMs`, options.connectTimeoutMs, 5000)
+  const onError = options.onError ?? (() => {})
+  let created: Redis | undefined
+  if (options.url !== undefined) {
+    if (typeof options.url !== 'string')
+      throw new TypeError(`ws-warden: ${owner} option url must be a string`)
+    const defaults = { enableOfflineQueue: false, maxRetriesPerRequest: 0 }
+    created = new Redis(options.url, { ...defaults, ...options.redisOptions, lazyConnect: true })
+    created.on('error', onError)
+  }
+  const client = (created ?? options.client) as RedisClient
+  const common = { client, prefix: options.prefix }
+  // A bad option throws here, before the (lazy) client made from `url` ever connects.
+  const stores = {
+    sessions: new RedisSessionStore({ ...common, ttlMs: options.sessionTtlMs }),
+    tokens: new RedisTokenStore(common),
+    rateLimits: new RedisRateLimitStore({
+      ...common,
+      failOpen: options.rateLimitFailOpen,
+      onError,
+    }),
+    locks: new RedisLockStore(common),
+    broker: new RedisBroker({ ...common, onError, timeoutMs }),
+  }
+  const close = async (): Promise<void> => {
+    await stores.broker.close()
+    created?.disconnect()
+  }
+  try {
+    await whenReady(client, timeoutMs)
+  } catch (error) {
+    await close()
+    throw error
+  }
+  return { ...stores, close }
+}
