@@ -83,17 +83,15 @@ t.test('a bad value is a one-line error naming the variable', async (t) => {
   }
 })
 
-t.test('adapters and stores that do not exist yet are named, not started', async (t) => {
+t.test('stores that do not exist yet are named, not started, on every adapter', async (t) => {
   const secret = { WARDEN_TOKEN_SECRET: 's'.repeat(32), PORT: '0' }
-  for (const adapter of ['express', 'koa']) {
-    await t.rejects(start(parseConfig({ ...secret, WARDEN_ADAPTER: adapter })), {
-      name: 'ConfigError',
-      variable: 'WARDEN_ADAPTER',
-      message: `WARDEN_ADAPTER: '${adapter}' is not available yet; use fastify`,
-    })
-  }
-  for (const store of ['redis', 'postgres', 'mysql']) {
-    await t.rejects(start(parseConfig({ ...secret, WARDEN_STORE: store })), {
+  for (const [store, adapter] of [
+    ['redis', 'fastify'],
+    ['postgres', 'express'],
+    ['mysql', 'koa'],
+  ] as const) {
+    const env = { ...secret, WARDEN_STORE: store, WARDEN_ADAPTER: adapter }
+    await t.rejects(start(parseConfig(env)), {
       name: 'ConfigError',
       variable: 'WARDEN_STORE',
       message: `WARDEN_STORE: '${store}' is not available yet; use memory`,

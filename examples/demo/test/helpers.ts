@@ -1,30 +1,40 @@
 import type { Test } from 'tap'
 import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
 import WebSocket from 'ws'
-import type { DemoConfig } from '../src/config.js'
+import type { Adapter, DemoConfig } from '../src/config.js'
 import { parseConfig } from '../src/config.js'
-import type { BuildOptions } from '../src/server.js'
-import { buildServer } from '../src/server.js'
+import type { StartOptions } from '../src/start.js'
+import { start } from '../src/start.js'
 
 export const SECRET = 'a-demo-test-secret-of-at-least-32-bytes'
 
-/** The demo on 127.0.0.1 and a free port, closed in teardown with every client it opened. */
+/** The adapter the tests run on: `WARDEN_ADAPTER`, Fastify by default. */
+export const ADAPTER = (process.env.WARDEN_ADAPTER ?? 'fastify') as Adapter
+
+/**
+ * The demo on 127.0.0.1 and a free port, on {@link ADAPTER} unless `env` names another, closed
+ * in teardown with every client it opened.
+ */
 export async function startDemo(
   t: Test,
   env: Record<string, string> = {},
-  options: BuildOptions = {},
+  options: StartOptions = {},
 ) {
-  const config: DemoConfig = parseConfig({ WARDEN_TOKEN_SECRET: SECRET, PORT: '0', ...env })
-  const app = await buildServer(config, { logger: false, ...options })
+  const config: DemoConfig = parseConfig({
+    WARDEN_TOKEN_SECRET: SECRET,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    WARDEN_ADAPTER: ADAPTER,
+    ...env,
+  })
+  const demo = await start(config, { logger: false, ...options })
   const sockets = new Set<WebSocket>()
   t.teardown(async () => {
     for (const socket of sockets) socket.terminate()
-    await app.close()
+    await demo.close()
   })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as AddressInfo
-  const base = `http://127.0.0.1:${port}`
+  const base = demo.url
+  const port = Number(new URL(base).port)
 
   /** `fetch` against the demo. */
   const http = (path: string, init?: RequestInit) => fetch(`${base}${path}`, init)
@@ -64,7 +74,7 @@ export async function startDemo(
     return client
   }
 
-  return { app, base, port, http, login, token, open, connect }
+  return { demo, base, port, http, login, token, open, connect }
 }
 
 /** A test client that records what it receives and how its handshake or connection ended. */

@@ -45,22 +45,22 @@ t.test('two tabs log in as two users and chat', async (t) => {
 })
 
 t.test('reconnects with a fresh token and re-joins; stops on a terminal close code', async (t) => {
-  const { base, app, http } = await startDemo(t)
+  const { base, demo, http } = await startDemo(t)
   const page = await openPage(t, base)
   await logIn(page, 'alice')
   page.get('channel-name').value = 'room-1'
   await page.submit('#channel')
   await until(() => page.log.includes('joined #room-1'))
 
-  await app.warden.disconnectUser('alice', 1012, 'restart')
+  await demo.warden.disconnectUser('alice', 1012, 'restart')
   await until(() => page.status === 'reconnecting')
   await until(() => page.status === 'connected')
   const stats = async () => (await (await http('/api/stats')).json()) as { channels: object }
   await until(async () => JSON.stringify((await stats()).channels) === '{"room-1":1}')
 
-  await app.warden.disconnectUser('alice', 4003, 'banned')
+  await demo.warden.disconnectUser('alice', 4003, 'banned')
   await until(() => page.status === 'disconnected')
   await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(page.status, 'disconnected', 'no reconnect after 4003')
-  t.equal([...app.warden.connections()].length, 0)
+  t.equal([...demo.warden.connections()].length, 0)
 })

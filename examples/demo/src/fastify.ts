@@ -1,0 +1,31 @@
+/** The demo on Fastify, with `@ws-warden/fastify`. */
+import { tokenRoute, wardenFastify } from '@ws-warden/fastify'
+import Fastify from 'fastify'
+import type { DemoRequest, RunningDemo, StartOptions } from './app.js'
+import { createDemoApp, TOKEN_PATH, WS_PATH } from './app.js'
+import type { DemoConfig } from './config.js'
+
+export async function startFastify(
+  config: DemoConfig,
+  options: StartOptions,
+): Promise<RunningDemo> {
+  const app = Fastify({ logger: options.logger === false ? false : { level: 'info' } })
+  const demo = createDemoApp(config, { logger: app.log, stores: options.stores })
+  await app.register(wardenFastify, { warden: demo.warden })
+  for (const route of demo.routes) {
+    app.route({
+      method: route.method,
+      url: route.path,
+      handler: async (request, reply) => {
+        const { status, type, headers = {}, body } = await route.handle(request as DemoRequest)
+        if (type) void reply.type(type)
+        return reply.code(status).headers(headers).send(body)
+      },
+    })
+  }
+  tokenRoute(app, { url: TOKEN_PATH, authenticate: (request) => demo.authenticate(request) })
+  app.get(WS_PATH, { websocket: true, warden: true }, (connection) => demo.greet(connection))
+  app.addHook('onClose', () => demo.close())
+  await app.listen({ host: config.host, port: config.port })
+  return { url: app.listeningOrigin, log: app.log, warden: demo.warden, close: () => app.close() }
+}

@@ -1,0 +1,128 @@
+import type { Connection, EndpointOptions, Warden } from '@ws-warden/core'
+import { admitRoutedUpgrade, CloseCode, isRoutedUpgrade, retryAfterSeconds } from '@ws-warden/core'
+import { routeUpgrades } from '@ws-warden/core'
+import type Koa from 'koa'
+import type { Context, Next } from 'koa'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { ServerOptions } from 'ws'
+import { WebSocketServer } from 'ws'
+
+/** A governed route's own admission settings: `{ permissions: [...] }`. */
+export type WardenRouteOptions = EndpointOptions
+
+/** The handler of a governed route: it receives the attached connection, never a bare socket. */
+export type GovernedHandler<TContext extends Context = Context> = (
+  connection: Connection,
+  ctx: TContext,
+) => void | Promise<void>
+
+/** A governed route's middleware, typed by the context it runs in (a router's, with `params`). */
+export type GovernedMiddleware<TContext extends Context = Context> = (
+  ctx: TContext,
+  next: Next,
+) => Promise<unknown>
+
+/** Options of {@link wardenKoa}. */
+export interface WardenKoaOptions {
+  /** The warden that governs the `ws` routes. The server's `close()` closes it. */
+  readonly warden: Warden
+  /** The HTTP(S) server to govern. @default the server `app.listen()` creates */
+  readonly server?: Server
+  /**
+   * Reads a user your own middleware already authenticated (`ctx.state.user`), so per-user
+   * attempt limits apply before the token is verified and a token issued to someone else is
+   * refused.
+   * @default undefined (the token alone names the user)
+   */
+  readonly getUserId?: (ctx: Context) => string | undefined | Promise<string | undefined>
+  /** Extra `ws` server options (`handleProtocols`...). @default {} */
+  readonly wsOptions?: Omit<
+    ServerOptions,
+    'noServer' | 'server' | 'port' | 'maxPayload' | 'perMessageDeflate'
+  >
+}
+
+/** What {@link wardenKoa} returns. */
+export interface WardenKoa {
+  /** The middleware of a governed WebSocket route: `router.get('/ws', ws(handler))`. */
+  ws<TContext extends Context = Context>(
+    handler: GovernedHandler<TContext>,
+  ): GovernedMiddleware<TContext>
+  ws<TContext extends Context = Context>(
+    options: WardenRouteOptions,
+    handler: GovernedHandler<TContext>,
+  ): GovernedMiddleware<TContext>
+  /** The `noServer` ws 8 server that completes governed handshakes. */
+  readonly wss: WebSocketServer
+}
+
+function fail(message: string): never {
+  throw new TypeError(`@ws-warden/koa: ${message}`)
+}
+const isEndpoint = (value: unknown): value is EndpointOptions => {
+  if (typeof value !== 'object' || value === null) return false
+  const permissions: unknown = (value as EndpointOptions).permissions ?? []
+  return Array.isArray(permissions) && permissions.every((item) => typeof item === 'string')
+}
+
+/**
+ * Governs a Koa app's WebSocket routes with `ws` 8. Every HTTP upgrade on the server goes through
+ * the app's middleware as an ordinary request whose response writes to the socket, so your own
+ * middleware runs first (`ctx.throw(401)` answers 401), and a `ws(...)` route's rejection is a
+ * real HTTP answer: the client never gets a 101. A plain GET passes on to the next middleware.
+ *
+ * @throws TypeError naming an invalid option.
+ */
+export function wardenKoa(app: Koa, options: WardenKoaOptions): WardenKoa {
+  const { warden, server, getUserId, wsOptions } = options ?? {}
+  if (typeof warden?.admit !== 'function') fail('option warden must be a Warden (createWarden)')
+  if (getUserId !== undefined && typeof getUserId !== 'function') {
+    fail('option getUserId must be a function')
+  }
+  const wss = new WebSocketServer({ ...wsOptions, ...warden.wsOptions, noServer: true })
+  // Composed at the first upgrade, once every middleware is registered.
+  let handle: ((request: IncomingMessage, response: ServerResponse) => unknown) | undefined
+  const listener = (request: IncomingMessage, response: ServerResponse) =>
+    (handle ??= app.callback())(request, response)
+  if (server) routeUpgrades(warden, wss, server, listener)
+  else {
+    const listen = app.listen.bind(app) as (...args: unknown[]) => Server
+    app.listen = ((...args: unknown[]) => {
+      const created = listen(...args)
+      routeUpgrades(warden, wss, created, listener)
+      return created
+    }) as Koa['listen']
+  }
+
+  function ws(
+    ...args: [GovernedHandler] | [WardenRouteOptions, GovernedHandler]
+  ): GovernedMiddleware {
+    const [endpoint, handler] = args.length === 1 ? [{}, args[0]] : args
+    if (!isEndpoint(endpoint) || typeof handler !== 'function') {
+      fail('use ws([{ permissions: string[] }], handler)')
+    }
+    return async function governedRoute(ctx, next) {
+      if (!isRoutedUpgrade(ctx.req)) return next()
+      const userId = getUserId ? await getUserId(ctx) : undefined
+      const admission = await admitRoutedUpgrade(warden, wss, ctx.req, { endpoint, userId })
+      if (!admission.ok) {
+        const { error } = admission
+        const retryAfter = retryAfterSeconds(error)
+        if (retryAfter !== undefined) ctx.set('Retry-After', String(retryAfter))
+        ctx.status = error.status
+        ctx.body = { error: error.code }
+        return
+      }
+      ctx.respond = false
+      const { connection } = admission
+      if (!connection) return
+      try {
+        await handler(connection, ctx)
+      } catch (error) {
+        connection.close(CloseCode.InternalError, 'internal error')
+        throw error
+      }
+    }
+  }
+  return { ws, wss }
+}
