@@ -1,0 +1,196 @@
+import { createRequire } from 'node:module'
+import type * as MySql from 'mysql2/promise'
+import type * as Pg from 'pg'
+import { mysql, postgres, type Dialect, type Hit } from './dialects.js'
+
+/** A row as both drivers return it: column name to value. */
+export type Row = Record<string, unknown>
+
+/** The part of a `pg.PoolClient` the stores use. */
+export interface PgClient {
+  query(config: {
+    text: string
+    values?: unknown[]
+    query_timeout?: number
+  }): Promise<{ rows: Row[]; rowCount: number | null }>
+  release(destroy?: boolean | Error): void
+  on(event: 'error', listener: (error: Error) => void): unknown
+  removeListener(event: 'error', listener: (error: Error) => void): unknown
+}
+
+/** The part of a `pg.Pool` the stores use: any `pg.Pool` fits. */
+export interface PgPool {
+  connect(): Promise<PgClient>
+  end(): Promise<void>
+}
+
+/** The part of a `mysql2/promise` pool connection the stores use. */
+export interface MySqlConnection {
+  query(options: { sql: string; values?: unknown[]; timeout?: number }): Promise<[unknown, unknown]>
+  release(): void
+  destroy(): void
+}
+
+/** The part of a `mysql2/promise` pool the stores use: any `mysql2` pool fits. */
+export interface MySqlPool {
+  getConnection(): Promise<MySqlConnection>
+  end(): Promise<void>
+}
+
+/** A callback-style `mysql2` pool; the stores use its `.promise()` wrapper. */
+export interface MySqlCallbackPool {
+  promise(): MySqlPool
+}
+
+/** A pool the user passes in: `pg.Pool`, or a `mysql2` pool of either flavour. */
+export type SqlPool = PgPool | MySqlPool | MySqlCallbackPool
+
+/** What one statement returned: rows, the affected (or returned) row count, MySQL's insert id. */
+export interface Result {
+  readonly rows: Row[]
+  readonly count: number
+  readonly insertId: number
+}
+
+/** Runs one statement with `?` placeholders. */
+export type Run = (sql: string, params?: readonly unknown[]) => Promise<Result>
+
+/** Thrown inside a transaction to roll it back and resolve `value` instead. */
+export class Rollback extends Error {
+  constructor(readonly value: unknown) {
+    super('rollback')
+  }
+}
+
+/**
+ * One database: its dialect, and statements run on the pool. Any failure destroys the
+ * connection it happened on instead of handing it back to the pool.
+ */
+export interface Database {
+  readonly dialect: Dialect
+  readonly run: Run
+  /**
+   * Runs `body` in a transaction on one connection, holding the named locks, and commits; a
+   * {@link Rollback} thrown by `body` rolls it back and resolves the rollback's value.
+   */
+  transaction<T>(locks: readonly string[], body: (run: Run) => Promise<T>): Promise<T>
+  /**
+   * Deletes the rows matching `where`, at most `batch` per statement (so that no statement
+   * holds many row locks for long), until a batch comes back short; returns how many in all.
+   */
+  sweep(
+    table: string,
+    key: string,
+    where: string,
+    params: unknown[],
+    batch: number,
+  ): Promise<number>
+  /** Counts one fixed-window hit, in one atomic statement. */
+  hit(table: string, name: string, now: number, windowMs: number): Promise<Hit>
+  /** Ends the pool. */
+  end(): Promise<void>
+}
+
+const require = createRequire(import.meta.url)
+
+/** Creates a pool from a `postgres://`, `postgresql://`, `mysql://` or `mariadb://` URL. */
+export function createPool(url: string, timeoutMs: number): PgPool | MySqlPool {
+  const scheme = /^([a-z]+):\/\//i.exec(url)?.[1]?.toLowerCase()
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    const pg = require('pg') as typeof Pg
+    const pool = new pg.Pool({
+      connectionString: url,
+      connectionTimeoutMillis: timeoutMs,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+    })
+    // An idle client that loses its server is dropped by the pool; the next query reports it.
+    pool.on('error', () => {})
+    return pool as unknown as PgPool
+  }
+  if (scheme === 'mysql' || scheme === 'mariadb') {
+    const driver = require('mysql2/promise') as typeof MySql
+    const uri = url.replace(/^mariadb:/i, 'mysql:')
+    return driver.createPool({ uri, connectTimeout: timeoutMs, enableKeepAlive: true })
+  }
+  throw new TypeError(
+    'ws-warden: url must start with postgres://, postgresql://, mysql:// or mariadb://',
+  )
+}
+
+/** Wraps a pool in the driver of its dialect, told apart by shape. */
+export function openDatabase(pool: SqlPool, namespace: string, timeoutMs: number): Database {
+  let dialect: Dialect
+  if ('promise' in pool && typeof pool.promise === 'function') {
+    dialect = mysql(pool.promise(), timeoutMs)
+  } else if ('getConnection' in pool) dialect = mysql(pool, timeoutMs)
+  else if ('connect' in pool) dialect = postgres(pool, timeoutMs)
+  else throw new TypeError('ws-warden: pool must be a pg.Pool or a mysql2 pool')
+  const session = async <T>(body: (run: Run) => Promise<T>): Promise<T> => {
+    const connection = await dialect.connect()
+    try {
+      const value = await body(connection.run)
+      connection.release(false)
+      return value
+    } catch (error) {
+      connection.release(true)
+      throw error
+    }
+  }
+  const run: Run = (sql, params) => session((run) => run(sql, params))
+  return {
+    dialect,
+    run,
+    transaction: <T>(locks: readonly string[], body: (run: Run) => Promise<T>) =>
+      session(async (run) => {
+        // Lock names are namespaced: PostgreSQL's are per database, MySQL's per server.
+        const names = locks.map((lock) => `${namespace}:${lock}`)
+        await dialect.begin(run, names)
+        let value: T
+        try {
+          value = await body(run)
+        } catch (error) {
+          if (!(error instanceof Rollback)) throw error
+          await dialect.end(run, names, 'ROLLBACK')
+          return error.value as T
+        }
+        await dialect.end(run, names, 'COMMIT')
+        return value
+      }),
+    async sweep(table, key, where, params, batch) {
+      const [sql, values] = dialect.deleteBatch(table, key, where, params, batch)
+      let total = 0
+      for (;;) {
+        const { count } = await run(sql, values)
+        total += count
+        if (count < batch) return total
+      }
+    },
+    hit: (table, name, now, windowMs) => dialect.hit(run, table, name, now, windowMs),
+    end: () => dialect.pool.end(),
+  }
+}
+
+/**
+ * Inserts a row keyed by `values[0]` unless a live one holds the key: true if it did. One
+ * `INSERT ... ON CONFLICT DO NOTHING` / `INSERT IGNORE` decides; only when the key is taken does
+ * a second statement delete the holder if it expired (`expires_at <= now`), and a third retry
+ * the insert, which a concurrent caller may win. Shared by token ids and locks.
+ */
+export async function claim(
+  db: Database,
+  table: string,
+  columns: readonly string[],
+  values: readonly unknown[],
+  now: number,
+): Promise<boolean> {
+  const insert = db.dialect.insertIgnore(
+    table,
+    columns.join(', '),
+    `VALUES (${values.map(() => '?').join(', ')})`,
+  )
+  if ((await db.run(insert, values)).count > 0) return true
+  const expired = `DELETE FROM ${table} WHERE ${columns[0]} = ? AND expires_at <= ?`
+  if ((await db.run(expired, [values[0], now])).count === 0) return false
+  return (await db.run(insert, values)).count > 0
+}

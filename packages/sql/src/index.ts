@@ -1,0 +1,82 @@
+/**
+ * ws-warden's stores on PostgreSQL (`pg`) and MySQL/MariaDB (`mysql2`), their migrations, and a
+ * broker over PostgreSQL `LISTEN/NOTIFY`.
+ *
+ * @packageDocumentation
+ */
+import { createPool } from './database.js'
+import { SqlLockStore } from './locks.js'
+import type { SqlStoreOptions } from './options.js'
+import { SqlRateLimitStore } from './rate-limits.js'
+import { SqlSessionStore } from './sessions.js'
+import { SqlTokenStore } from './tokens.js'
+
+export type {
+  MySqlCallbackPool,
+  MySqlConnection,
+  MySqlPool,
+  PgClient,
+  PgPool,
+  Row,
+  SqlPool,
+} from './database.js'
+export { migrate, migrations, type Migration, type MigrationReport } from './migrations.js'
+export { MAX_KEY_BYTES, type SqlConnectionOptions, type SqlStoreOptions } from './options.js'
+export {
+  MAX_PAYLOAD_BYTES,
+  PayloadTooLargeError,
+  PostgresBroker,
+  type PostgresBrokerOptions,
+} from './broker.js'
+export { SqlLockStore, SqlRateLimitStore, SqlSessionStore, SqlTokenStore }
+export type { SqlRateLimitStoreOptions } from './rate-limits.js'
+
+/** The four SQL stores over one pool, as {@link createSqlStores} returns them. */
+export interface SqlStores {
+  readonly sessions: SqlSessionStore
+  readonly tokens: SqlTokenStore
+  readonly rateLimits: SqlRateLimitStore
+  readonly locks: SqlLockStore
+  /** Closes the stores, and ends the pool if it was created from `url`. */
+  close(): Promise<void>
+}
+
+/** Options of {@link createSqlStores}. */
+export interface SqlStoresOptions extends SqlStoreOptions {
+  /**
+   * Allow connect attempts when the database fails or is slow (`failOpen` of
+   * {@link SqlRateLimitStore}); token consumption and connection caps always fail closed.
+   * @default false
+   */
+  readonly rateLimitFailOpen?: boolean | undefined
+  /** Receives the errors that `rateLimitFailOpen` turned into an allowed hit. @default ignored */
+  readonly onError?: ((error: unknown) => void) | undefined
+}
+
+/**
+ * The session, token, rate-limit and lock stores over one pool: yours (`pool`) or one created
+ * from `url`, which `close()` ends. Pass the result as the warden's `stores` (it ignores
+ * `close`), and run {@link migrate} first.
+ */
+export function createSqlStores(options: SqlStoresOptions): SqlStores {
+  const { url, pool } = options ?? {}
+  if (url !== undefined && pool !== undefined) {
+    throw new TypeError('ws-warden: createSqlStores needs exactly one of the options pool and url')
+  }
+  const created = typeof url === 'string' ? createPool(url, options.timeoutMs ?? 5_000) : undefined
+  const shared = { ...options, url: undefined, pool: created ?? pool }
+  try {
+    const stores = {
+      sessions: new SqlSessionStore(shared),
+      tokens: new SqlTokenStore(shared),
+      rateLimits: new SqlRateLimitStore({ ...shared, failOpen: options.rateLimitFailOpen }),
+      locks: new SqlLockStore(shared),
+    }
+    let closing: Promise<void> | undefined
+    const close = async () => void (await created?.end())
+    return { ...stores, close: () => (closing ??= close()) }
+  } catch (error) {
+    void created?.end().catch(() => {})
+    throw error
+  }
+}

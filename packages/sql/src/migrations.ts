@@ -1,0 +1,113 @@
+import { resolve, type Resolved, type SqlConnectionOptions } from './options.js'
+
+/** One schema version: its statements for each dialect, each idempotent on its own. */
+export interface Migration {
+  readonly version: number
+  readonly name: string
+  readonly postgres: (t: Resolved['tables'], index: (name: string) => string) => string[]
+  readonly mysql: (t: Resolved['tables']) => string[]
+}
+
+// PostgreSQL: text keys compared byte for byte (COLLATE "C"), times as epoch-ms bigints.
+// MySQL/MariaDB: VARBINARY keys, because every text collation either folds case and accents or
+// pads trailing spaces, and either would let two distinct token ids or channels collide.
+const text = 'text COLLATE "C" NOT NULL'
+const bin = 'VARBINARY(512) NOT NULL'
+
+/** The migrations shipped with this version of the package, oldest first. */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'sessions, tokens, rate limits, locks, counters',
+    postgres: (t, index) => [
+      `CREATE TABLE IF NOT EXISTS ${t.sessions} (id ${text} PRIMARY KEY, user_id ${text},
+        instance_id ${text}, ip ${text}, connected_at bigint NOT NULL, last_seen_at bigint NOT NULL)`,
+      `CREATE INDEX IF NOT EXISTS ${index('sessions_user_id_idx')} ON ${t.sessions} (user_id)`,
+      `CREATE INDEX IF NOT EXISTS ${index('sessions_ip_idx')} ON ${t.sessions} (ip)`,
+      `CREATE INDEX IF NOT EXISTS ${index('sessions_last_seen_at_idx')} ON ${t.sessions} (last_seen_at)`,
+      `CREATE TABLE IF NOT EXISTS ${t.channels} (
+        session_id ${text} REFERENCES ${t.sessions} (id) ON DELETE CASCADE,
+        channel ${text}, PRIMARY KEY (session_id, channel))`,
+      `CREATE INDEX IF NOT EXISTS ${index('session_channels_channel_idx')}
+        ON ${t.channels} (channel, session_id)`,
+      `CREATE TABLE IF NOT EXISTS ${t.tokens} (jti ${text} PRIMARY KEY, expires_at bigint NOT NULL)`,
+      `CREATE INDEX IF NOT EXISTS ${index('tokens_expires_at_idx')} ON ${t.tokens} (expires_at)`,
+      `CREATE TABLE IF NOT EXISTS ${t.rateLimits} (name ${text} PRIMARY KEY,
+        hits bigint NOT NULL, expires_at bigint NOT NULL)`,
+      `CREATE INDEX IF NOT EXISTS ${index('rate_limits_expires_at_idx')} ON ${t.rateLimits} (expires_at)`,
+      `CREATE TABLE IF NOT EXISTS ${t.locks} (name ${text} PRIMARY KEY, token ${text},
+        expires_at bigint NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${t.counters} (name ${text} PRIMARY KEY, value bigint NOT NULL)`,
+      `INSERT INTO ${t.counters} (name, value) VALUES ('sessions', 0) ON CONFLICT DO NOTHING`,
+    ],
+    mysql: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.sessions} (id ${bin}, user_id ${bin}, instance_id ${bin},
+        ip ${bin}, connected_at BIGINT NOT NULL, last_seen_at BIGINT NOT NULL, PRIMARY KEY (id),
+        KEY user_id_idx (user_id), KEY ip_idx (ip), KEY last_seen_at_idx (last_seen_at)
+      ) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${t.channels} (session_id ${bin}, channel ${bin},
+        PRIMARY KEY (session_id, channel), KEY channel_idx (channel, session_id),
+        FOREIGN KEY (session_id) REFERENCES ${t.sessions} (id) ON DELETE CASCADE
+      ) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${t.tokens} (jti ${bin}, expires_at BIGINT NOT NULL,
+        PRIMARY KEY (jti), KEY expires_at_idx (expires_at)) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${t.rateLimits} (name ${bin}, hits BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL, PRIMARY KEY (name), KEY expires_at_idx (expires_at)
+      ) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${t.locks} (name ${bin}, token ${bin},
+        expires_at BIGINT NOT NULL, PRIMARY KEY (name)) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${t.counters} (name ${bin}, value BIGINT NOT NULL,
+        PRIMARY KEY (name)) ENGINE=InnoDB`,
+      `INSERT IGNORE INTO ${t.counters} (name, value) VALUES ('sessions', 0)`,
+    ],
+  },
+]
+
+/** What {@link migrate} did. */
+export interface MigrationReport {
+  /** The versions applied by this call, oldest first; empty when already up to date. */
+  readonly applied: number[]
+  /** The schema version after the call. */
+  readonly version: number
+}
+
+/**
+ * Creates or upgrades the tables for `prefix` (and, on PostgreSQL, `schema`, created if
+ * missing). Idempotent; safe to run from several instances at once (they take turns under a
+ * lock); each applied version is recorded in the `<prefix>migrations` table. Nothing in this
+ * package migrates on its own: call this from a deploy step, a script or your startup code.
+ */
+export async function migrate(options: SqlConnectionOptions): Promise<MigrationReport> {
+  const resolved = resolve('migrate', options)
+  const { db, tables } = resolved
+  try {
+    return await db.transaction(['migrate'], async (run) => {
+      if (resolved.schema !== undefined) await run(`CREATE SCHEMA IF NOT EXISTS ${resolved.schema}`)
+      const bigint = db.dialect.name === 'postgres' ? 'bigint' : 'BIGINT'
+      await run(
+        `CREATE TABLE IF NOT EXISTS ${tables.migrations} (version integer PRIMARY KEY,
+          name varchar(200) NOT NULL, applied_at ${bigint} NOT NULL)`,
+      )
+      const { rows } = await run(`SELECT version FROM ${tables.migrations}`)
+      const done = new Set(rows.map((row) => Number(row.version)))
+      const applied: number[] = []
+      for (const migration of migrations) {
+        if (done.has(migration.version)) continue
+        const statements =
+          db.dialect.name === 'postgres'
+            ? migration.postgres(tables, resolved.bare)
+            : migration.mysql(tables)
+        for (const statement of statements) await run(statement)
+        await run(`INSERT INTO ${tables.migrations} (version, name, applied_at) VALUES (?, ?, ?)`, [
+          migration.version,
+          migration.name,
+          Date.now(),
+        ])
+        applied.push(migration.version)
+      }
+      return { applied, version: Math.max(0, ...done, ...applied) }
+    })
+  } finally {
+    if (resolved.owned) await db.end()
+  }
+}

@@ -1,0 +1,82 @@
+import t from 'tap'
+import type { SessionRecord } from '@ws-warden/core'
+import { createSqlStores, migrate } from '../src/index.js'
+import { recording, type Statement } from './helpers/recording.js'
+import { pgPool, randomName, reachable } from './helpers/servers.js'
+
+// Every statement the stores run, explained on PostgreSQL with sequential scans disabled: a
+// statement that still plans a Seq Scan has no index to use.
+const pool = pgPool()
+const schema = randomName('wsw_index_')
+t.teardown(async () => {
+  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {})
+  await pool.end()
+})
+
+const now = Date.now()
+const record = (id: string, fields: Partial<SessionRecord> = {}): SessionRecord => ({
+  id,
+  userId: 'u',
+  instanceId: 'i',
+  ip: '192.0.2.1',
+  channels: ['room'],
+  connectedAt: now,
+  lastSeenAt: now,
+  ...fields,
+})
+
+if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
+  t.test('every statement uses an index', async (t) => {
+    await migrate({ pool, schema })
+    const log: Statement[] = []
+    const past = createSqlStores({
+      pool: recording(pool, log),
+      schema,
+      clock: { now: () => now - 60_000 },
+    })
+    const stores = createSqlStores({ pool: recording(pool, log), schema })
+    const { sessions, tokens, rateLimits, locks } = stores
+
+    await sessions.add(record('a'), { perUser: 5, perIp: 5, total: 5 })
+    await sessions.add(record('b', { channels: [] }))
+    await sessions.get('a')
+    await sessions.listByUser('u')
+    await sessions.listByChannel('room')
+    await sessions.count({ userId: 'u', ip: '192.0.2.1', channel: 'room' })
+    await sessions.stats()
+    await sessions.join('b', 'room')
+    await sessions.leave('b', 'room')
+    await sessions.touch(['a', 'b'], now + 1)
+    await sessions.sweep(now)
+    await sessions.remove('a')
+    await past.tokens.consume('j', now - 30_000)
+    await tokens.consume('j', now + 60_000)
+    await tokens.consume('j', now + 60_000)
+    await tokens.sweep(now)
+    for (let i = 0; i < 3; i++) await rateLimits.hit('k', 2, 60_000)
+    await rateLimits.sweep(now)
+    const release = await locks.acquire('l', 1000)
+    await locks.acquire('l', 1000)
+    await release?.()
+
+    const explained = log.filter((s) => /^(SELECT|INSERT|UPDATE|DELETE)/.test(s.sql))
+    const unique = new Map(explained.map((s) => [s.sql, s]))
+    t.ok(unique.size >= 20, `${unique.size} distinct statements`)
+    const client = await pool.connect()
+    try {
+      await client.query('BEGIN')
+      await client.query('SET LOCAL enable_seqscan = off')
+      for (const { sql, values } of unique.values()) {
+        let n = 0
+        const text = `EXPLAIN ${sql.replace(/\?/g, () => `$${++n}`)}`
+        const plan = (await client.query({ text, values })).rows
+          .map((row) => row['QUERY PLAN'])
+          .join('\n')
+        t.notMatch(plan, /Seq Scan/, sql)
+      }
+    } finally {
+      await client.query('ROLLBACK')
+      client.release()
+    }
+  })
+}
