@@ -1,6 +1,12 @@
-// Runs lint, typecheck and every package's tests through turbo, then prints one closing line,
-// `N passed, N failed`, summed from every tap run's summary.
-import { spawn } from 'node:child_process'
+// Checks formatting, runs lint, typecheck and every package's tests through turbo, then prints
+// one closing line, `N passed, N failed`, summed from every tap run's summary (assertions).
+import { spawn, spawnSync } from 'node:child_process'
+
+const format = spawnSync('pnpm', ['exec', 'prettier', '--check', '.'], { stdio: 'inherit' })
+if (format.status !== 0) {
+  console.log('\nformatting: run `pnpm format`\n0 passed, 1 failed')
+  process.exit(1)
+}
 
 const args = ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--concurrency=2', '--output-logs=full']
 const child = spawn('pnpm', args, { stdio: ['ignore', 'pipe', 'pipe'] })
