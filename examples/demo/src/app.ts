@@ -1,7 +1,7 @@
 /**
- * The demo, whatever the framework: the warden, its stores and sweeper, and every route as a
- * framework-neutral handler. `fastify.ts`, `express.ts` and `koa.ts` only mount these on their
- * framework with its ws-warden adapter.
+ * The demo, whatever the framework: the warden (with its stores, in-process sweeper and metrics),
+ * and every route as a framework-neutral handler. `fastify.ts`, `express.ts` and `koa.ts` only
+ * mount these on their framework with its ws-warden adapter.
  */
 import type { Connection, Logger, Principal, UpgradeRequest, Warden } from '@ws-warden/core'
 import { createWarden, OriginNotAllowedError } from '@ws-warden/core'
@@ -16,7 +16,6 @@ import { DemoMetrics } from './metrics.js'
 import { currentUser, logIn, USER_NAME } from './session.js'
 import type { DemoStores } from './stores.js'
 import { createStores } from './stores.js'
-import { startSweeper } from './sweeper.js'
 
 const PAGE = readFileSync(new URL('../public/index.html', import.meta.url), 'utf8')
 
@@ -56,7 +55,7 @@ export interface DemoApp {
   authenticate(request: DemoRequest): Principal | undefined
   /** The `/ws` handler: greets the new connection. */
   greet(connection: Connection): void
-  /** Stops the sweeper, closes the warden (code 1012 to clients), then the stores. */
+  /** Closes the warden (code 1012 to clients; its sweeper stops), then the stores. */
   close(): Promise<void>
 }
 
@@ -98,8 +97,12 @@ function sameOrigin(principal: Principal, request: UpgradeRequest): Principal {
 
 const queryUser = (query: unknown): unknown => (query as { user?: unknown } | undefined)?.user
 
-export function createDemoApp(config: DemoConfig, options: DemoAppOptions): DemoApp {
-  const stores = options.stores ?? createStores(config)
+/**
+ * Creates the stores (once their service answers), the warden and the routes; resolves once the
+ * warden receives what other processes publish.
+ */
+export async function createDemoApp(config: DemoConfig, options: DemoAppOptions): Promise<DemoApp> {
+  const stores = options.stores ?? (await createStores(config, options.logger))
   const metrics = new DemoMetrics()
   const warden = createWarden({
     tokens: { secret: config.tokenSecret, ttlSeconds: config.tokenTtlS },
@@ -112,11 +115,18 @@ export function createDemoApp(config: DemoConfig, options: DemoAppOptions): Demo
       connectionsPerUser: config.maxConnectionsPerUser,
     },
     heartbeat: { intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs },
+    // Of the processes sharing `stores.locks`, one sweeps at a time. A connection is stale once
+    // its heartbeat deadline has passed without a touch: its instance died without closing it.
+    sweeper: {
+      intervalMs: config.sweepIntervalMs,
+      sessionStaleMs: config.heartbeatIntervalMs + config.heartbeatTimeoutMs,
+    },
     handlers,
     authorizeChannel,
     hooks: { ...metrics.hooks, ...(!config.allowedOrigins && { onAdmit: sameOrigin }) },
     logger: options.logger,
   })
+  metrics.attach(warden)
   // Derived, so processes sharing WARDEN_TOKEN_SECRET share sessions, with a key of its own.
   const cookieKey = createHmac('sha256', config.tokenSecret).update('demo session cookie').digest()
   const json = (body: object, status = 200): DemoResponse => ({ status, body })
@@ -145,17 +155,19 @@ export function createDemoApp(config: DemoConfig, options: DemoAppOptions): Demo
       path: '/metrics',
       handle: async () => ({
         status: 200,
-        type: 'text/plain; version=0.0.4; charset=utf-8',
-        body: await metrics.render(warden),
+        type: metrics.contentType,
+        body: await metrics.render(),
       }),
     },
   ]
 
-  const stopSweeper = startSweeper(stores, {
-    intervalMs: config.sweepIntervalMs,
-    deadlineMs: config.heartbeatIntervalMs + config.heartbeatTimeoutMs,
-    logger: options.logger,
-  })
+  try {
+    await warden.ready()
+  } catch (error) {
+    await warden.close()
+    await stores.close()
+    throw error
+  }
   return {
     warden,
     routes,
@@ -165,7 +177,6 @@ export function createDemoApp(config: DemoConfig, options: DemoAppOptions): Demo
     },
     greet: (connection) => void connection.send({ type: 'welcome', user: connection.userId }),
     async close() {
-      stopSweeper()
       await warden.close() // idempotent: the stores close after the connections
       await stores.close()
     },

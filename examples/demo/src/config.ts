@@ -15,6 +15,8 @@ export interface DemoConfig {
   readonly adapter: Adapter
   readonly store: Store
   readonly redisUrl: string
+  /** True when `REDIS_URL` was set: with `mysql`, the processes then fan out through Redis. */
+  readonly redisUrlSet: boolean
   /** The SQL stores' URL; its default follows `store`. */
   readonly databaseUrl: string
   readonly prefix: string
@@ -47,6 +49,7 @@ export class ConfigError extends Error {
 type Env = Readonly<Record<string, string | undefined>>
 
 const MIN_SECRET_BYTES = 32
+const MAX_SQL_PREFIX = 29
 const POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres'
 const DEFAULT_DATABASE_URL: Record<Store, string> = {
   memory: POSTGRES,
@@ -134,6 +137,13 @@ export function parseConfig(env: Env): DemoConfig {
       'must be a letter or _ then up to 39 letters, digits or _',
     )
   }
+  if ((store === 'postgres' || store === 'mysql') && prefix.length > MAX_SQL_PREFIX) {
+    // Tables are `<prefix>_sessions` and so on; the SQL stores take prefixes of up to 30.
+    throw new ConfigError(
+      'WARDEN_PREFIX',
+      `must be at most ${MAX_SQL_PREFIX} characters with WARDEN_STORE=${store}`,
+    )
+  }
   const { secret: tokenSecret, generated } = secret(env, 'WARDEN_TOKEN_SECRET')
   const heartbeatIntervalMs = integer(env, 'WARDEN_HEARTBEAT_INTERVAL_MS', 25_000)
   const heartbeatTimeoutMs = integer(env, 'WARDEN_HEARTBEAT_TIMEOUT_MS', 10_000)
@@ -149,6 +159,7 @@ export function parseConfig(env: Env): DemoConfig {
     adapter: oneOf(env, 'WARDEN_ADAPTER', ADAPTERS, 'fastify'),
     store,
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisUrlSet: Boolean(env.REDIS_URL),
     databaseUrl: url(env, 'DATABASE_URL', DEFAULT_DATABASE_URL[store], DATABASE_SCHEMES[store]),
     prefix,
     tokenSecret,

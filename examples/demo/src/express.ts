@@ -13,7 +13,7 @@ export async function startExpress(
   options: StartOptions,
 ): Promise<RunningDemo> {
   const log = jsonLogger(options.logger !== false)
-  const demo = createDemoApp(config, { logger: log, stores: options.stores })
+  const demo = await createDemoApp(config, { logger: log, stores: options.stores })
   const server = createServer()
   const { app } = wardenExpress(express(), { warden: demo.warden, server })
   app.use(express.json())

@@ -10,7 +10,7 @@ export async function startFastify(
   options: StartOptions,
 ): Promise<RunningDemo> {
   const app = Fastify({ logger: options.logger === false ? false : { level: 'info' } })
-  const demo = createDemoApp(config, { logger: app.log, stores: options.stores })
+  const demo = await createDemoApp(config, { logger: app.log, stores: options.stores })
   await app.register(wardenFastify, { warden: demo.warden })
   for (const route of demo.routes) {
     app.route({

@@ -29,7 +29,7 @@ async function jsonBody(ctx: Context): Promise<unknown> {
 
 export async function startKoa(config: DemoConfig, options: StartOptions): Promise<RunningDemo> {
   const log = jsonLogger(options.logger !== false)
-  const demo = createDemoApp(config, { logger: log, stores: options.stores })
+  const demo = await createDemoApp(config, { logger: log, stores: options.stores })
   const app = new Koa()
   const server = createServer()
   const { ws } = wardenKoa(app, { warden: demo.warden, server })

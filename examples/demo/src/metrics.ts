@@ -1,88 +1,76 @@
 /**
- * A few Prometheus metrics in the text exposition format, counted through the warden's hooks.
- * (`prom-client` replaces this when the core grows its own metrics.)
+ * `GET /metrics`: ws-warden's own metrics (`@ws-warden/core/prometheus`) in a registry of the
+ * demo's, plus cluster-wide gauges read from the store at scrape time and a count of the errors
+ * reported to the warden's `onError` hook. Nothing is registered in prom-client's global
+ * registry, so several demos (tests) can run in one process.
  */
-import type { Warden, WardenHooks } from '@ws-warden/core'
+import type { SessionStats, Warden, WardenHooks } from '@ws-warden/core'
+import { prometheusMetrics } from '@ws-warden/core/prometheus'
+import { Counter, Gauge, Registry } from 'prom-client'
 
-const PREFIX = 'ws_warden'
+const PREFIX = 'ws_warden_'
 
 export class DemoMetrics {
-  private opened = 0
-  private messages = 0
-  private errors = 0
-  /** By disconnect cause and by rejection code: small, bounded label sets. */
-  private readonly closed = new Map<string, number>()
-  private readonly rejected = new Map<string, number>()
+  readonly registry = new Registry()
+  private readonly errors = new Counter({
+    name: `${PREFIX}errors_total`,
+    help: 'Errors reported to the onError hook: handler crashes, background store failures, hook errors.',
+    registers: [this.registry],
+  })
 
-  /** The warden hooks that count. */
+  /** The warden hooks that count (passed to `createWarden`, before {@link attach}). */
   readonly hooks: WardenHooks<Record<string, unknown>> = {
-    onConnect: () => void this.opened++,
-    onDisconnect: (_connection, { cause }) => increment(this.closed, cause),
-    onReject: ({ error }) => increment(this.rejected, error.code),
-    onMessage: () => void this.messages++,
-    onError: () => void this.errors++,
+    onError: () => this.errors.inc(),
   }
 
-  /** The exposition text: gauges from `warden.stats()`, counters from the hooks. */
-  async render(warden: Warden): Promise<string> {
-    const { instance, cluster } = await warden.stats()
-    return [
-      gauge('connections', 'Live connections on this instance.', instance.connections),
-      gauge(
-        'cluster_connections',
-        'Live connections of every instance sharing the store.',
-        cluster.connections,
-      ),
-      gauge(
-        'cluster_users',
-        'Users with at least one live connection, cluster-wide.',
-        cluster.users,
-      ),
-      gauge(
-        'cluster_channels',
-        'Channels with at least one member, cluster-wide.',
-        Object.keys(cluster.channels).length,
-      ),
-      counter('connections_opened_total', 'Connections attached on this instance.', this.opened),
-      labelled(
-        'connections_closed_total',
-        'Connections ended on this instance, by cause.',
-        'cause',
-        this.closed,
-      ),
-      labelled(
-        'handshakes_rejected_total',
-        'Handshakes refused before the upgrade, by reason.',
-        'reason',
-        this.rejected,
-      ),
-      counter('messages_received_total', 'Messages dispatched to a handler.', this.messages),
-      counter(
-        'errors_total',
-        'Handler crashes, background store failures and hook errors.',
-        this.errors,
-      ),
-    ].join('')
+  /** The `Content-Type` of {@link render}'s text. */
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  /** Feeds the registry from a warden: its own metrics, and the cluster's counts. */
+  attach(warden: Warden): void {
+    prometheusMetrics(warden, { registry: this.registry, prefix: PREFIX })
+    const cluster = clusterStats(warden)
+    const gauge = (name: string, help: string, read: (stats: SessionStats) => number) =>
+      new Gauge({
+        name: `${PREFIX}cluster_${name}`,
+        help,
+        registers: [this.registry],
+        async collect() {
+          // The store unreachable: keep the last value; store_errors_total says why.
+          const stats = await cluster().catch(() => undefined)
+          if (stats) this.set(read(stats))
+        },
+      })
+    gauge(
+      'connections',
+      'Live connections of every instance sharing the store.',
+      (stats) => stats.connections,
+    )
+    gauge('users', 'Users with at least one live connection, cluster-wide.', (stats) => stats.users)
+    gauge(
+      'channels',
+      'Channels with at least one member, cluster-wide.',
+      (stats) => Object.keys(stats.channels).length,
+    )
+  }
+
+  /** The exposition text. */
+  render(): Promise<string> {
+    return this.registry.metrics()
   }
 }
 
-function increment(map: Map<string, number>, key: string): void {
-  map.set(key, (map.get(key) ?? 0) + 1)
-}
-
-function header(name: string, help: string, type: 'gauge' | 'counter'): string {
-  return `# HELP ${PREFIX}_${name} ${help}\n# TYPE ${PREFIX}_${name} ${type}\n`
-}
-
-function gauge(name: string, help: string, value: number): string {
-  return `${header(name, help, 'gauge')}${PREFIX}_${name} ${value}\n`
-}
-
-function counter(name: string, help: string, value: number): string {
-  return `${header(name, help, 'counter')}${PREFIX}_${name} ${value}\n`
-}
-
-function labelled(name: string, help: string, label: string, values: Map<string, number>): string {
-  const lines = [...values].map(([key, value]) => `${PREFIX}_${name}{${label}="${key}"} ${value}\n`)
-  return header(name, help, 'counter') + lines.join('')
+/**
+ * The cluster's counts, read once per scrape: the gauges collect concurrently and share the
+ * call in flight.
+ */
+function clusterStats(warden: Warden): () => Promise<SessionStats> {
+  let pending: Promise<SessionStats> | undefined
+  return () =>
+    (pending ??= warden
+      .stats()
+      .then(({ cluster }) => cluster)
+      .finally(() => (pending = undefined)))
 }

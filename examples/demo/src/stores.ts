@@ -1,9 +1,35 @@
 /**
- * The stores behind the demo's warden, chosen by `WARDEN_STORE`. Only the memory store exists so
- * far; Redis and SQL slot in here as their packages land.
+ * The stores behind the demo's warden, chosen by `WARDEN_STORE`:
+ *
+ * - `memory`: this process only (the default; no service needed);
+ * - `redis`: every store and the pub/sub broker in Redis (`REDIS_URL`);
+ * - `postgres`: the SQL stores in PostgreSQL (`DATABASE_URL`) and the `LISTEN/NOTIFY` broker;
+ * - `mysql`: the SQL stores in MySQL/MariaDB (`DATABASE_URL`); no SQL broker exists for it, so
+ *   processes fan out through Redis when `REDIS_URL` is set, and not at all otherwise.
+ *
+ * Processes with the same store and `WARDEN_PREFIX` act as one service. The SQL tables are
+ * created or upgraded at start-up (`migrate`, an explicit call: a real deployment would run it
+ * from its deploy step). A store that cannot be reached at start-up is a {@link ConfigError}
+ * naming its variable.
  */
-import type { Broker, RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core'
-import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from '@ws-warden/core'
+import type {
+  Broker,
+  LockStore,
+  Logger,
+  RateLimitStore,
+  SessionStore,
+  TokenStore,
+} from '@ws-warden/core'
+import {
+  MemoryLockStore,
+  MemoryRateLimitStore,
+  MemorySessionStore,
+  MemoryTokenStore,
+} from '@ws-warden/core'
+import type { RedisStores } from '@ws-warden/redis'
+import { createRedisStores } from '@ws-warden/redis'
+import type { SqlStores } from '@ws-warden/sql'
+import { createSqlStores, migrate, PostgresBroker } from '@ws-warden/sql'
 import type { DemoConfig, Store } from './config.js'
 import { ConfigError } from './config.js'
 
@@ -12,36 +38,164 @@ export interface DemoStores {
   readonly sessions: SessionStore
   readonly tokens: TokenStore
   readonly rateLimits: RateLimitStore
+  /** The sweep lock: of the processes sharing it, one sweeps at a time. */
+  readonly locks: LockStore
+  /** Fan-out to the other processes; none for a store only this process uses. */
   readonly broker?: Broker
   close(): Promise<void>
 }
 
-function memoryStores(): DemoStores {
+type Factory = (config: DemoConfig, logger: Logger) => Promise<DemoStores>
+
+async function memoryStores(): Promise<DemoStores> {
   const sessions = new MemorySessionStore()
   const tokens = new MemoryTokenStore()
   const rateLimits = new MemoryRateLimitStore()
+  const locks = new MemoryLockStore()
   return {
     sessions,
     tokens,
     rateLimits,
+    locks,
     async close() {
-      await Promise.all([sessions.close(), tokens.close(), rateLimits.close()])
+      await Promise.all([sessions.close(), tokens.close(), rateLimits.close(), locks.close()])
     },
   }
 }
 
-const factories: Record<Store, ((config: DemoConfig) => DemoStores) | undefined> = {
-  memory: memoryStores,
-  redis: undefined,
-  postgres: undefined,
-  mysql: undefined,
+/** Every Redis store and the broker, on `REDIS_URL`, under `WARDEN_PREFIX`. */
+async function redisStores(config: DemoConfig, logger: Logger): Promise<RedisStores> {
+  const errors = storeErrors(logger, 'redis')
+  try {
+    return await createRedisStores({
+      url: config.redisUrl,
+      prefix: config.prefix,
+      onError: errors.report,
+    })
+  } catch (error) {
+    throw unreachable('REDIS_URL', 'Redis', config.redisUrl, errors.first ?? error)
+  } finally {
+    errors.started()
+  }
 }
 
-/** Creates the configured stores; a store not available yet is a {@link ConfigError}. */
-export function createStores(config: DemoConfig): DemoStores {
-  const factory = factories[config.store]
-  if (!factory) {
-    throw new ConfigError('WARDEN_STORE', `'${config.store}' is not available yet; use memory`)
+/** The SQL stores on `DATABASE_URL`, its tables migrated first; `WARDEN_PREFIX`_ prefixes them. */
+async function sqlStores(config: DemoConfig, logger: Logger): Promise<SqlStores> {
+  const options = { url: config.databaseUrl, prefix: sqlPrefix(config) }
+  try {
+    const { applied, version } = await migrate(options)
+    if (applied.length > 0) {
+      logger.info({ event: 'migrate', applied, version }, 'SQL tables migrated')
+    }
+  } catch (error) {
+    const service = config.store === 'postgres' ? 'PostgreSQL' : 'MySQL'
+    throw unreachable('DATABASE_URL', service, config.databaseUrl, error)
   }
-  return factory(config)
+  return createSqlStores(options)
+}
+
+async function postgresStores(config: DemoConfig, logger: Logger): Promise<DemoStores> {
+  const stores = await sqlStores(config, logger)
+  const broker = new PostgresBroker({
+    url: config.databaseUrl,
+    prefix: sqlPrefix(config),
+    onError: (error, topic) =>
+      logger.warn(
+        { event: 'store_error', store: 'postgres', topic, err: message(error) },
+        'broker',
+      ),
+  })
+  return {
+    ...stores,
+    broker,
+    async close() {
+      await Promise.all([broker.close(), stores.close()])
+    },
+  }
+}
+
+async function mysqlStores(config: DemoConfig, logger: Logger): Promise<DemoStores> {
+  if (!config.redisUrlSet) {
+    logger.warn(
+      { event: 'config', variable: 'REDIS_URL' },
+      'WARDEN_STORE=mysql has no broker without REDIS_URL: run one process, or set REDIS_URL',
+    )
+    return sqlStores(config, logger)
+  }
+  // Redis first (nothing to undo if it does not answer); only its broker is used: the records
+  // stay in MySQL.
+  const redis = await redisStores(config, logger)
+  let stores: SqlStores
+  try {
+    stores = await sqlStores(config, logger)
+  } catch (error) {
+    await redis.close()
+    throw error
+  }
+  return {
+    ...stores,
+    broker: redis.broker,
+    async close() {
+      await Promise.all([redis.close(), stores.close()])
+    },
+  }
+}
+
+const factories: Record<Store, Factory> = {
+  memory: memoryStores,
+  redis: redisStores,
+  postgres: postgresStores,
+  mysql: mysqlStores,
+}
+
+/**
+ * Creates the configured stores, once their service answers. Connection errors after start-up
+ * go to `logger`; before, the first one explains the {@link ConfigError}.
+ */
+export function createStores(config: DemoConfig, logger: Logger): Promise<DemoStores> {
+  return factories[config.store](config, logger)
+}
+
+/** The SQL table (and NOTIFY channel) prefix: `ws_warden` makes `ws_warden_sessions`. */
+function sqlPrefix(config: DemoConfig): string {
+  return `${config.prefix}_`
+}
+
+/**
+ * A client's error listener: silent until start-up is over (the first error is kept, to explain
+ * a failed start), then a warning per error. Clients retry by themselves; the warden answers 503
+ * while a store is away.
+ */
+function storeErrors(logger: Logger, store: string) {
+  let starting = true
+  const errors = {
+    first: undefined as unknown,
+    report: (error: unknown) => {
+      if (starting) errors.first ??= error
+      else logger.warn({ event: 'store_error', store, err: message(error) }, `${store} error`)
+    },
+    started: () => void (starting = false),
+  }
+  return errors
+}
+
+/** The one-line start-up error for a store that does not answer. */
+function unreachable(variable: string, service: string, url: string, cause: unknown): ConfigError {
+  return new ConfigError(variable, `cannot reach ${service} at ${redacted(url)}: ${message(cause)}`)
+}
+
+function message(error: unknown): string {
+  // A refused connection to `localhost` (IPv4 and IPv6) is an AggregateError without a message.
+  if (error instanceof AggregateError && error.message === '' && error.errors.length > 0) {
+    return message(error.errors[0])
+  }
+  const text = error instanceof Error ? error.message : String(error)
+  return text.replace(/\s+/g, ' ').trim() || 'no answer'
+}
+
+/** The URL without its password. */
+function redacted(url: string): string {
+  const parsed = new URL(url)
+  if (parsed.password) parsed.password = '***'
+  return parsed.toString()
 }

@@ -50,6 +50,7 @@ for (const adapter of ADAPTERS) {
     t.equal((await open('')).status, 401, 'no token')
     const metrics = await (await http('/metrics')).text()
     t.match(metrics, 'ws_warden_handshakes_rejected_total{reason="token_missing"} 1\n')
+    t.match(metrics, 'ws_warden_cluster_connections 2\n')
 
     await demo.close()
     t.same(

@@ -10,6 +10,7 @@ t.test('defaults follow the contract', async (t) => {
     adapter: 'fastify',
     store: 'memory',
     redisUrl: 'redis://127.0.0.1:6379',
+    redisUrlSet: false,
     databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
     prefix: 'ws_warden',
     tokenSecretGenerated: true,
@@ -37,6 +38,7 @@ t.test('values are read', async (t) => {
     WARDEN_PREFIX: 'chat_1',
     WARDEN_CONNECT_LIMIT: '5',
     DATABASE_URL: 'mysql://root@db:3306/chat',
+    REDIS_URL: 'redis://cache:6379/2',
   })
   t.match(config, {
     port: 0,
@@ -47,7 +49,12 @@ t.test('values are read', async (t) => {
     prefix: 'chat_1',
     connectLimit: 5,
     databaseUrl: 'mysql://root@db:3306/chat',
+    redisUrl: 'redis://cache:6379/2',
+    redisUrlSet: true,
   })
+  const sql = { WARDEN_STORE: 'postgres', WARDEN_PREFIX: 'p'.repeat(29) }
+  t.equal(parseConfig(sql).prefix, 'p'.repeat(29), 'SQL prefixes up to 29 (tables: <prefix>_…)')
+  t.equal(parseConfig({ WARDEN_STORE: 'redis', WARDEN_PREFIX: 'p'.repeat(40) }).prefix.length, 40)
 })
 
 t.test('a bad value is a one-line error naming the variable', async (t) => {
@@ -69,6 +76,7 @@ t.test('a bad value is a one-line error naming the variable', async (t) => {
     [{ WARDEN_ALLOWED_ORIGINS: 'not a url' }, 'WARDEN_ALLOWED_ORIGINS'],
     [{ WARDEN_ALLOWED_ORIGINS: 'ftp://a.example' }, 'WARDEN_ALLOWED_ORIGINS'],
     [{ WARDEN_PREFIX: 'drop table;' }, 'WARDEN_PREFIX'],
+    [{ WARDEN_STORE: 'mysql', WARDEN_PREFIX: 'p'.repeat(30) }, 'WARDEN_PREFIX'],
     [{ REDIS_URL: 'http://127.0.0.1:6379' }, 'REDIS_URL'],
     [{ REDIS_URL: '::' }, 'REDIS_URL'],
     [{ WARDEN_STORE: 'postgres', DATABASE_URL: 'mysql://root@db/x' }, 'DATABASE_URL'],
@@ -83,19 +91,37 @@ t.test('a bad value is a one-line error naming the variable', async (t) => {
   }
 })
 
-t.test('stores that do not exist yet are named, not started, on every adapter', async (t) => {
-  const secret = { WARDEN_TOKEN_SECRET: 's'.repeat(32), PORT: '0' }
-  for (const [store, adapter] of [
-    ['redis', 'fastify'],
-    ['postgres', 'express'],
-    ['mysql', 'koa'],
-  ] as const) {
-    const env = { ...secret, WARDEN_STORE: store, WARDEN_ADAPTER: adapter }
-    await t.rejects(start(parseConfig(env)), {
-      name: 'ConfigError',
-      variable: 'WARDEN_STORE',
-      message: `WARDEN_STORE: '${store}' is not available yet; use memory`,
-    })
-  }
+t.test('a store that does not answer is one line naming its variable', async (t) => {
+  const env = { WARDEN_TOKEN_SECRET: 's'.repeat(32), PORT: '0' }
+  const cases = [
+    ['fastify', { WARDEN_STORE: 'redis', REDIS_URL: 'redis://127.0.0.1:1' }, 'REDIS_URL', 'Redis'],
+    [
+      'express',
+      { WARDEN_STORE: 'postgres', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test' },
+      'DATABASE_URL',
+      'PostgreSQL',
+    ],
+    [
+      'koa',
+      { WARDEN_STORE: 'mysql', DATABASE_URL: 'mysql://root@127.0.0.1:1/test' },
+      'DATABASE_URL',
+      'MySQL',
+    ],
+  ] as const
+  await Promise.all(
+    cases.map(([adapter, store, variable, service]) =>
+      t.rejects(
+        start(parseConfig({ ...env, ...store, WARDEN_ADAPTER: adapter }), { logger: false }),
+        {
+          name: 'ConfigError',
+          variable,
+          message: new RegExp(
+            `^${variable}: cannot reach ${service} at [^\\n]+127\\.0\\.0\\.1:1[^\\n]*$`,
+          ),
+        },
+        `${service} on ${adapter}`,
+      ),
+    ),
+  )
   t.ok(new ConfigError('X', 'y') instanceof Error)
 })

@@ -28,12 +28,19 @@ export async function startDemo(
     ...env,
   })
   const demo = await start(config, { logger: false, ...options })
+  t.teardown(() => demo.close())
+  return { demo, ...clientsOf(t, demo.url) }
+}
+
+/**
+ * What a browser does against a demo at `base` (in this process or another): HTTP calls, login,
+ * tokens and sockets; the sockets are terminated in teardown.
+ */
+export function clientsOf(t: Test, base: string) {
   const sockets = new Set<WebSocket>()
-  t.teardown(async () => {
+  t.teardown(() => {
     for (const socket of sockets) socket.terminate()
-    await demo.close()
   })
-  const base = demo.url
   const port = Number(new URL(base).port)
 
   /** `fetch` against the demo. */
@@ -74,7 +81,7 @@ export async function startDemo(
     return client
   }
 
-  return { demo, base, port, http, login, token, open, connect }
+  return { base, port, http, login, token, open, connect }
 }
 
 /** A test client that records what it receives and how its handshake or connection ended. */

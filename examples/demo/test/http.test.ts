@@ -136,12 +136,19 @@ t.test('/metrics is Prometheus text; /healthz is 200; / is the page', async (t) 
   t.match(metrics.headers.get('content-type'), /^text\/plain; version=0\.0\.4/)
   const text = await metrics.text()
   t.match(text, '# TYPE ws_warden_connections gauge\nws_warden_connections 1\n')
-  t.match(text, 'ws_warden_connections_opened_total 1\n')
-  t.match(text, 'ws_warden_messages_received_total 1\n')
+  t.match(text, 'ws_warden_handshakes_total{result="accepted"} 1\n')
+  t.match(text, 'ws_warden_handshakes_total{result="rejected"} 1\n')
   t.match(text, 'ws_warden_handshakes_rejected_total{reason="token_missing"} 1\n')
+  t.match(text, 'ws_warden_messages_received_total 1\n')
+  t.match(text, 'ws_warden_admission_duration_seconds_count 2\n')
+  t.match(text, 'ws_warden_cluster_connections 1\n')
+  t.match(text, 'ws_warden_cluster_users 1\n')
   t.match(text, 'ws_warden_cluster_channels 1\n')
-  for (const line of text.trimEnd().split('\n')) {
-    t.match(line, /^(# (HELP|TYPE) ws_warden_\w+ .+|ws_warden_\w+(\{\w+="\w+"\})? \d+)$/, line)
+  t.notMatch(text, /alice|general/, 'no label carries a user or a channel')
+  const comment = /^# (HELP|TYPE) ws_warden_\w+ .+$/
+  const sample = /^ws_warden_\w+(\{\w+="[\w.+]+"(,\w+="[\w.+]+")*\})? \d+(\.\d+)?(e-?\d+)?$/
+  for (const line of text.split('\n').filter((line) => line !== '')) {
+    t.ok(comment.test(line) || sample.test(line), line)
   }
   t.equal((await http('/healthz')).status, 200)
   const page = await http('/')

@@ -1,61 +1,39 @@
 import t from 'tap'
-import type { Test } from 'tap'
-import type { ChildProcess } from 'node:child_process'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { Client, SECRET, until } from './helpers.js'
+import { run, within } from './processes.js'
 
-const main = fileURLToPath(new URL('../src/main.ts', import.meta.url))
-
-interface Demo {
-  readonly child: ChildProcess
-  readonly stdout: () => string
-  readonly stderr: () => string
-  readonly exited: Promise<number | null>
-}
-
-/** Runs src/main.ts in a child process, with the TypeScript loader this test runs under. */
-function run(t: Test, env: Record<string, string>): Demo {
-  const child = spawn(process.execPath, [...process.execArgv, main], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  let err = ''
-  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()))
-  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()))
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  return { child, stdout: () => out, stderr: () => err, exited }
-}
-
-/** Waits, at most `ms`, for a promise. */
-function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  return Promise.race([
-    promise,
-    new Promise<T>((_resolve, reject) =>
-      setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref(),
-    ),
-  ])
+/** A port nothing listens on (it did a moment ago). */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }
 
 t.test('a bad setting stops start-up with one line naming the variable, exit 1', async (t) => {
+  const port = await closedPort()
   const cases: [Record<string, string>, RegExp][] = [
     [{ PORT: 'abc' }, /^ws-warden demo: PORT: must be an integer from 0 to 65535; got 'abc'\n$/],
     [{ WARDEN_ADAPTER: 'hapi' }, /^ws-warden demo: WARDEN_ADAPTER: must be one of fastify, /],
-    [{ WARDEN_STORE: 'redis' }, /^ws-warden demo: WARDEN_STORE: 'redis' is not available yet/],
+    [
+      { WARDEN_STORE: 'redis', REDIS_URL: `redis://:hunter2@127.0.0.1:${port}` },
+      new RegExp(
+        `^ws-warden demo: REDIS_URL: cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.*\n$`,
+      ),
+    ],
   ]
   await Promise.all(
     cases.map(async ([env, line]) => {
       const demo = run(t, env)
       t.equal(await within(30_000, demo.exited), 1, JSON.stringify(env))
       t.match(demo.stderr(), line)
+      t.notMatch(demo.stderr(), 'hunter2', 'no password in the message')
     }),
   )
 })
