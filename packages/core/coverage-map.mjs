@@ -16,8 +16,19 @@ const engine = [
   'src/warden.ts',
   'src/errors.ts',
   'src/rate-limit.ts',
+  'src/resumption.ts',
+  'src/refresh.ts',
 ]
-const integration = ['admission', 'messages', 'lifecycle', 'channels', 'warden', 'operations']
+const integration = [
+  'admission',
+  'messages',
+  'lifecycle',
+  'channels',
+  'warden',
+  'operations',
+  'resumption',
+  'refresh',
+]
 
 export default function coverageMap(testFile) {
   const name = testFile.replace(/^test\//, '').replace(/\.test\.ts$/, '')

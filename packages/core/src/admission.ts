@@ -70,12 +70,18 @@ export class Admitter {
       this.checkOrigin(request)
       await this.countAttempt(`connect:ip:${ip}`, deps.options.limits.connectAttemptsPerIp)
       if (userId !== undefined) {
-        await this.countAttempt(`connect:user:${userId}`, deps.options.limits.connectAttemptsPerUser)
+        await this.countAttempt(
+          `connect:user:${userId}`,
+          deps.options.limits.connectAttemptsPerUser,
+        )
       }
       const verified = await deps.tokens.verify(readToken(request.url))
       if (userId === undefined) {
         userId = verified.principal.userId
-        await this.countAttempt(`connect:user:${userId}`, deps.options.limits.connectAttemptsPerUser)
+        await this.countAttempt(
+          `connect:user:${userId}`,
+          deps.options.limits.connectAttemptsPerUser,
+        )
       } else if (userId !== verified.principal.userId) {
         throw new UnauthorizedError(ErrorCode.TokenInvalid, 'token was issued to another user')
       }
@@ -131,7 +137,8 @@ export class Admitter {
     const result = await deps.guard('rateLimits', () =>
       deps.rateLimits.hit(key, limit, deps.options.limits.connectWindowMs),
     )
-    if (!result.allowed) throw new RateLimitedError(result.retryAfterMs, 'too many connection attempts')
+    if (!result.allowed)
+      throw new RateLimitedError(result.retryAfterMs, 'too many connection attempts')
   }
 
   private async reserve(

@@ -148,15 +148,16 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
   }
 
   /**
-   * Sends `first`, then the frames held meanwhile, except those a stream position shows were
-   * already sent (at or below the stream's position in `floors`).
+   * After {@link hold}: sends `first`, then the frames held meanwhile, except those a stream
+   * position shows were already sent (at or below the stream's position in `floors`).
    */
   release(first: readonly string[], floors: ReadonlyMap<string, number>): void {
-    const held = this.held ?? []
+    const held = this.held!
     this.held = undefined
     for (const frame of first) this.sendFrame(frame)
     for (const { frame, stream, seq } of held) {
-      if (stream !== undefined && seq !== undefined && seq <= (floors.get(stream) ?? 0)) continue
+      // A seq always comes with its stream. A stream without a floor gives NaN: never skipped.
+      if (seq !== undefined && seq <= Number(floors.get(stream as string))) continue
       this.sendFrame(frame)
     }
   }

@@ -14,6 +14,8 @@ export type {
   WardenHooks,
   WardenOptions,
 } from './options.js'
+export type { ResumptionOptions } from './resumption.js'
+export type { RefreshOptions } from './refresh.js'
 export { ConnectTokens, timingSafeEqualStrings } from './tokens.js'
 export type { IssuedToken, TokenOptions, VerifiedToken } from './tokens.js'
 export { createClientIpResolver, ipRateLimitKey } from './client-ip.js'

@@ -26,9 +26,9 @@ export interface DispatcherOptions<TData> {
   readonly onMessage?: (connection: LiveConnection<TData>, type: string) => void
   /**
    * Handles a reserved (`$`) frame: the core's own protocol, never dispatched to a handler, never
-   * queued behind one. Without it, reserved frames are answered as unknown types.
+   * queued behind one.
    */
-  readonly reserved?: (connection: LiveConnection<TData>, message: Envelope) => void
+  readonly reserved: (connection: LiveConnection<TData>, message: Envelope) => void
   readonly onError: (error: unknown, connection: LiveConnection<TData>) => void
 }
 
@@ -82,7 +82,9 @@ export class MessageDispatcher<TData> {
       return
     }
     if (isBinary) {
-      connection.send(errorFrame(new MessageError(ErrorCode.BadMessage, 'binary frames are not accepted')))
+      connection.send(
+        errorFrame(new MessageError(ErrorCode.BadMessage, 'binary frames are not accepted')),
+      )
       return
     }
     // ws 8 hands every text frame over as one Buffer, whatever the socket's binaryType.
@@ -92,8 +94,7 @@ export class MessageDispatcher<TData> {
       return
     }
     if (isReservedType(message.type)) {
-      if (this.options.reserved) this.options.reserved(connection, message)
-      else connection.send(unknownType(message.type))
+      this.options.reserved(connection, message)
       return
     }
     if (connection.busy) {

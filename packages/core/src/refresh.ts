@@ -82,9 +82,11 @@ export class TokenRefresh {
     connection.refreshRequested = false
   }
 
-  /** From the heartbeat's sweep: ask for a refresh, or close an expired connection. */
+  /**
+   * From the heartbeat's sweep: ask for a refresh, or close an expired connection. (On a
+   * connection already closing, both are no-ops.)
+   */
   check<TData>(connection: LiveConnection<TData>, now: number): void {
-    if (!connection.open) return
     if (now >= connection.tokenExpiresAt + this.deps.options.graceMs) {
       connection.closeWith('expired', CloseCode.Unauthorized, ErrorCode.TokenExpired)
       return

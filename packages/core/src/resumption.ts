@@ -99,8 +99,9 @@ export interface ClaimedSession {
 /** A live connection's session. */
 export class SessionHandle {
   readonly id: string
-  credential: string
-  credentialHash: string
+  /** A new one for every connection: a credential is single use. */
+  readonly credential: string
+  readonly credentialHash: string
   /** Per stream: the position the session is known to have reached. */
   readonly floors = new Map<string, number>()
   /** Saved at least once: from then on, changes are written through. */
@@ -110,12 +111,6 @@ export class SessionHandle {
 
   constructor(id: string, userId: string) {
     this.id = id
-    this.credential = newCredential()
-    this.credentialHash = hashCredential(userId, this.credential)
-  }
-
-  /** A new credential (after a resumption: a credential is single use). */
-  rotate(userId: string): void {
     this.credential = newCredential()
     this.credentialHash = hashCredential(userId, this.credential)
   }
@@ -160,9 +155,7 @@ export class Resumption<TData> {
    * request names none, or when the claim fails (unknown, expired, used, another user's).
    */
   async claim(url: string, userId: string): Promise<ClaimedSession | undefined> {
-    const query = url.indexOf('?')
-    if (query === -1) return undefined
-    const params = new URLSearchParams(url.slice(query + 1))
+    const params = new URLSearchParams(url.slice(url.indexOf('?') + 1))
     const resume = parseResume(params.get(RESUME_QUERY_PARAM) ?? '')
     if (!resume) return undefined
     const { deps } = this
@@ -223,9 +216,17 @@ export class Resumption<TData> {
     const excluded = new Set([state.c, session.id])
     const replay: string[] = []
     const reads = await Promise.all(
-      streams.map((stream) => {
-        const from = Math.max(state.f[stream] ?? 0, positions[stream] ?? 0)
-        return this.read(stream, from).then((read) => ({ stream, from, read }))
+      streams.map(async (stream) => {
+        const floor = state.f[stream]
+        const position = positions[stream]
+        if (floor === undefined && position === undefined) {
+          // Saved while its join was under way: where the session started in it is unknown, so
+          // it starts now, and the resumption cannot claim to be complete.
+          complete = false
+          return { stream, from: await this.head(stream), read: { entries: [], complete: true } }
+        }
+        const from = Math.max(floor ?? 0, position ?? 0)
+        return { stream, from, read: await this.read(stream, from) }
       }),
     )
     for (const { stream, from, read } of reads) {

@@ -68,6 +68,12 @@ export interface SessionStore {
   touch(ids: readonly string[], at: number): Promise<void>
   /** Removes records whose `lastSeenAt` is before `staleBefore`; returns how many. */
   sweep(staleBefore: number): Promise<number>
+  /**
+   * How many records `sweep(staleBefore)` would remove if it ran now; removes nothing. Optional:
+   * what `ws-warden cleanup --dry-run` calls, so a store without it cannot dry-run (it is never
+   * replaced by a sweep). A count, not a reservation: records may change before a real sweep.
+   */
+  countSweepable?(staleBefore: number): Promise<number>
   /** Releases what the store created (not what it was given). */
   close?(): Promise<void>
 }
@@ -80,6 +86,8 @@ export interface TokenStore {
   consume(jti: string, expiresAt: number): Promise<boolean>
   /** Removes records that expired before `before`; returns how many. */
   sweep(before: number): Promise<number>
+  /** How many records `sweep(before)` would remove now; removes nothing. Optional (dry runs). */
+  countSweepable?(before: number): Promise<number>
   close?(): Promise<void>
 }
 
@@ -101,6 +109,8 @@ export interface RateLimitStore {
   hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult>
   /** Removes records whose window ended before `before`; returns how many. */
   sweep(before: number): Promise<number>
+  /** How many records `sweep(before)` would remove now; removes nothing. Optional (dry runs). */
+  countSweepable?(before: number): Promise<number>
   close?(): Promise<void>
 }
 

@@ -67,6 +67,9 @@ t.test('sweep removes what expired before `before` and was expired at `now`', as
   ] as const) {
     cache.set(key, { expiresAt: start + ttl }, start)
   }
+  t.equal(cache.countSweepable(start + 1000, start + 150), 1, 'counts what sweep removes')
+  t.equal(cache.countSweepable(start + 1000, start + 150), 1, 'and removes nothing')
+  t.equal(cache.countSweepable(start + 200, start + 1000), 1, 'before is exclusive')
   t.equal(cache.sweep(start + 1000, start + 150), 1, 'b and c are live at now')
   t.equal(cache.sweep(start + 200, start + 1000), 0, 'before is exclusive')
   t.equal(cache.sweep(start + 1000, start + 1000), 2)

@@ -89,6 +89,8 @@ t.test('sweep removes windows that ended before `before`, never an open one', as
   await store.hit('c', 5, 10_000)
   t.equal(await store.sweep(start + 20_000), 0, 'every window is open')
   clock.advance(200)
+  t.equal(await store.countSweepable(start + 20_000), 2, 'a dry run counts a and b')
+  t.equal(await store.countSweepable(start + 200), 1, 'with the same bounds as sweep')
   t.equal(await store.sweep(start + 200), 1, 'before is exclusive')
   t.equal(await store.sweep(start + 20_000), 1)
   t.equal((await store.hit('c', 5, 10_000)).remaining, 3, 'c kept its count')

@@ -141,6 +141,8 @@ t.test('sweep removes ids that expired before `before`, never a live one', async
   await store.consume('d', start + 10_000)
   t.equal(await store.sweep(start + 10_001), 0, 'nothing has expired yet')
   clock.advance(300)
+  t.equal(await store.countSweepable(start + 20_000), 3, 'a dry run counts a, b and c')
+  t.equal(await store.countSweepable(start + 200), 1, 'with the same bounds as sweep')
   t.equal(await store.sweep(start + 200), 1, 'before is exclusive')
   t.equal(await store.sweep(start + 20_000), 2, 'd is live and stays')
   t.equal(await store.sweep(start + 20_000), 0)

@@ -18,13 +18,16 @@ t.test('reconnectPolicy classifies the three ranges and the standard codes', asy
   t.equal(reconnectPolicy(4300), 'backoff')
 })
 
-t.test('limitCloseReason keeps reasons within 123 bytes without splitting characters', async (t) => {
-  t.equal(limitCloseReason('short'), 'short')
-  const long = 'é'.repeat(100) // 200 bytes
-  const cut = limitCloseReason(long)
-  t.ok(Buffer.byteLength(cut) <= 123)
-  t.equal(cut, 'é'.repeat(61))
-  t.equal(limitCloseReason('a'.repeat(120) + '😀'), 'a'.repeat(120))
-  t.equal(limitCloseReason('a'.repeat(119) + '😀'), 'a'.repeat(119) + '😀')
-  t.equal(limitCloseReason('a'.repeat(121) + 'ह'), 'a'.repeat(121))
-})
+t.test(
+  'limitCloseReason keeps reasons within 123 bytes without splitting characters',
+  async (t) => {
+    t.equal(limitCloseReason('short'), 'short')
+    const long = 'é'.repeat(100) // 200 bytes
+    const cut = limitCloseReason(long)
+    t.ok(Buffer.byteLength(cut) <= 123)
+    t.equal(cut, 'é'.repeat(61))
+    t.equal(limitCloseReason('a'.repeat(120) + '😀'), 'a'.repeat(120))
+    t.equal(limitCloseReason('a'.repeat(119) + '😀'), 'a'.repeat(119) + '😀')
+    t.equal(limitCloseReason('a'.repeat(121) + 'ह'), 'a'.repeat(121))
+  },
+)

@@ -1,7 +1,7 @@
 import type { RateLimitResult, RateLimitStore } from '@ws-warden/core'
 import { bounded, defineScript, positive, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'
-import { HIT_WINDOW, SWEEP_EXPIRED } from './scripts.js'
+import { COUNT_EXPIRED, HIT_WINDOW, SWEEP_EXPIRED } from './scripts.js'
 import { INDEX_RETENTION_MS } from './tokens.js'
 
 /** Options of {@link RedisRateLimitStore}. */
@@ -31,6 +31,7 @@ export interface RedisRateLimitStoreOptions extends RedisStoreOptions {
 export class RedisRateLimitStore implements RateLimitStore {
   readonly #hit
   readonly #sweep
+  readonly #countExpired
   readonly #tag: string
   readonly #failOpen: boolean
   readonly #failOpenAfterMs: number
@@ -52,6 +53,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.#onError = options.onError ?? (() => {})
     this.#hit = defineScript(client, 'wsWardenHitWindow', 2, HIT_WINDOW)
     this.#sweep = defineScript(client, 'wsWardenSweepExpired', 1, SWEEP_EXPIRED)
+    this.#countExpired = defineScript(client, 'wsWardenCountExpired', 1, COUNT_EXPIRED)
   }
 
   async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
@@ -73,5 +75,9 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   async sweep(before: number): Promise<number> {
     return Number(await this.#sweep(`${this.#tag}:expiry`, before))
+  }
+
+  async countSweepable(before: number): Promise<number> {
+    return Number(await this.#countExpired(`${this.#tag}:expiry`, before))
   }
 }

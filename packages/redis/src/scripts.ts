@@ -62,6 +62,16 @@ end
 return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)`
 
 /**
+ * Dry run of {@link SWEEP_EXPIRED}: how many entries it would remove now, with the same bounds.
+ * KEYS: index. ARGV: before.
+ */
+export const COUNT_EXPIRED = `${NOW}
+if tonumber(ARGV[1]) <= now then
+  return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[1])
+end
+return redis.call('ZCOUNT', KEYS[1], '-inf', now)`
+
+/**
  * Lock release: deletes the lock only if it still holds this holder's token (an expired holder
  * must not free its successor). KEYS: lock. ARGV: token.
  */
@@ -206,6 +216,9 @@ local n = 0
 for _, id in ipairs(ids) do n = n + drop(id) end
 return { n, #ids }`
 
+/** Dry run of the session sweep. ARGV: staleBefore. Returns how many records it would remove. */
+export const COUNT_STALE_SESSIONS = `return redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[1])`
+
 /** The session scripts, by the name `RedisSessionStore` calls them. */
 export const SESSION_SCRIPTS = {
   add: ADD_SESSION,
@@ -216,4 +229,5 @@ export const SESSION_SCRIPTS = {
   move: MOVE_SESSION,
   touch: TOUCH_SESSIONS,
   sweep: SWEEP_SESSIONS,
+  countStale: COUNT_STALE_SESSIONS,
 }

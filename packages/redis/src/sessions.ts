@@ -117,6 +117,10 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
+  async countSweepable(staleBefore: number): Promise<number> {
+    return Number(await this.#call('countStale', staleBefore))
+  }
+
   #call(script: ScriptName, ...args: (string | number)[]): Promise<Reply> {
     return this.#run[script](...this.#keys, ...args)
   }

@@ -1,6 +1,6 @@
 import type { TokenStore } from '@ws-warden/core'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
-import { CONSUME_TOKEN, SWEEP_EXPIRED } from './scripts.js'
+import { CONSUME_TOKEN, COUNT_EXPIRED, SWEEP_EXPIRED } from './scripts.js'
 
 /**
  * How long an expiry index keeps an entry after its record expired, for `sweep` to count it (the
@@ -17,6 +17,7 @@ export const INDEX_RETENTION_MS = 300_000
 export class RedisTokenStore implements TokenStore {
   readonly #consume
   readonly #sweep
+  readonly #countExpired
   readonly #tag: string
 
   constructor(options: RedisStoreOptions) {
@@ -24,6 +25,7 @@ export class RedisTokenStore implements TokenStore {
     this.#tag = `{${prefix}:tokens}`
     this.#consume = defineScript(client, 'wsWardenConsumeToken', 2, CONSUME_TOKEN)
     this.#sweep = defineScript(client, 'wsWardenSweepExpired', 1, SWEEP_EXPIRED)
+    this.#countExpired = defineScript(client, 'wsWardenCountExpired', 1, COUNT_EXPIRED)
   }
 
   async consume(jti: string, expiresAt: number): Promise<boolean> {
@@ -39,5 +41,9 @@ export class RedisTokenStore implements TokenStore {
 
   async sweep(before: number): Promise<number> {
     return Number(await this.#sweep(`${this.#tag}:expiry`, before))
+  }
+
+  async countSweepable(before: number): Promise<number> {
+    return Number(await this.#countExpired(`${this.#tag}:expiry`, before))
   }
 }

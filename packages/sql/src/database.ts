@@ -172,6 +172,20 @@ export function openDatabase(pool: SqlPool, namespace: string, timeoutMs: number
 }
 
 /**
+ * How many rows of `table` match `where`: what `db.sweep` with the same arguments would delete
+ * (the stores' `countSweepable`, for dry runs).
+ */
+export async function countWhere(
+  db: Database,
+  table: string,
+  where: string,
+  params: unknown[],
+): Promise<number> {
+  const { rows } = await db.run(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`, params)
+  return Number((rows[0] as Row).n)
+}
+
+/**
  * Inserts a row keyed by `values[0]` unless a live one holds the key: true if it did. One
  * `INSERT ... ON CONFLICT DO NOTHING` / `INSERT IGNORE` decides; only when the key is taken does
  * a second statement delete the holder if it expired (`expires_at <= now`), and a third retry

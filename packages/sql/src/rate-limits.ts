@@ -1,4 +1,5 @@
 import type { RateLimitResult, RateLimitStore } from '@ws-warden/core'
+import { countWhere } from './database.js'
 import {
   closer,
   key,
@@ -99,6 +100,12 @@ export class SqlRateLimitStore implements RateLimitStore {
     const { db, tables, batchSize, clock } = this.#s
     const bound = Math.min(time('rateLimits.sweep(before)', before), clock.now() + 1)
     return db.sweep(tables.rateLimits, 'name', 'expires_at < ?', [bound], batchSize)
+  }
+
+  async countSweepable(before: number): Promise<number> {
+    const { db, tables, clock } = this.#s
+    const bound = Math.min(time('rateLimits.countSweepable(before)', before), clock.now() + 1)
+    return countWhere(db, tables.rateLimits, 'expires_at < ?', [bound])
   }
 }
 

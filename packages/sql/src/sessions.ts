@@ -6,7 +6,7 @@ import type {
   SessionStats,
   SessionStore,
 } from '@ws-warden/core'
-import { Rollback, type Row, type Run } from './database.js'
+import { countWhere, Rollback, type Row, type Run } from './database.js'
 import {
   closer,
   key,
@@ -190,6 +190,12 @@ export class SqlSessionStore implements SessionStore {
     const { db, tables, batchSize } = this.#s
     const before = time('sessions.sweep(staleBefore)', staleBefore)
     return db.sweep(tables.sessions, 'id', 'last_seen_at < ?', [before], batchSize)
+  }
+
+  async countSweepable(staleBefore: number): Promise<number> {
+    const { db, tables } = this.#s
+    const before = time('sessions.countSweepable(staleBefore)', staleBefore)
+    return countWhere(db, tables.sessions, 'last_seen_at < ?', [before])
   }
 
   /**

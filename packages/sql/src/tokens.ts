@@ -1,5 +1,5 @@
 import type { TokenStore } from '@ws-warden/core'
-import { claim } from './database.js'
+import { claim, countWhere } from './database.js'
 import { closer, key, resolve, time, type Resolved, type SqlStoreOptions } from './options.js'
 
 /**
@@ -36,5 +36,11 @@ export class SqlTokenStore implements TokenStore {
     const { db, tables, batchSize, clock } = this.#s
     const bound = Math.min(time('tokens.sweep(before)', before), clock.now() + 1)
     return db.sweep(tables.tokens, 'jti', 'expires_at < ?', [bound], batchSize)
+  }
+
+  async countSweepable(before: number): Promise<number> {
+    const { db, tables, clock } = this.#s
+    const bound = Math.min(time('tokens.countSweepable(before)', before), clock.now() + 1)
+    return countWhere(db, tables.tokens, 'expires_at < ?', [bound])
   }
 }

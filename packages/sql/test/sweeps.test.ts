@@ -45,6 +45,9 @@ eachDatabase(t, async (t, db) => {
     const live = Array.from({ length: 10 }, (_, i) => [`live-${i}`, now + 60_000])
     await bulkInsert(db, table('tokens'), ['jti', 'expires_at'], [...expired, ...live])
     log.length = 0
+    t.equal(await stores.tokens.countSweepable(now + 3_600_000), 3456, 'a dry run counts them')
+    t.equal(await stores.tokens.countSweepable(now - 1000), 3455, 'before is exclusive')
+    t.equal(deletes(log), 0, 'and deletes nothing')
     t.equal(await stores.tokens.sweep(now + 3_600_000), 3456, 'exactly the expired ones')
     t.equal(deletes(log), 4, 'three full batches of 1000 and a short one')
     t.equal(await countRows(db, table('tokens')), 10)
@@ -61,6 +64,8 @@ eachDatabase(t, async (t, db) => {
       [['open', 1, now + 60_000]],
     )
     log.length = 0
+    t.equal(await stores.rateLimits.countSweepable(now + 3_600_000), 2000, 'never an open window')
+    t.equal(deletes(log), 0)
     t.equal(await stores.rateLimits.sweep(now), 2000)
     t.equal(deletes(log), 3)
     t.equal(await countRows(db, table('rate_limits')), 1)
@@ -88,6 +93,9 @@ eachDatabase(t, async (t, db) => {
     const channels = [...stale, ...fresh].map(([id]) => [id, 'room'])
     await bulkInsert(db, table('session_channels'), ['session_id', 'channel'], channels)
     log.length = 0
+    t.equal(await stores.sessions.countSweepable(now - 30_000), 2500, 'a dry run counts them')
+    t.equal(await stores.sessions.countSweepable(now - 90_000), 0, 'staleBefore is exclusive')
+    t.equal(deletes(log), 0)
     t.equal(await stores.sessions.sweep(now - 30_000), 2500)
     t.equal(deletes(log), 3)
     t.equal(await stores.sessions.count(), 5)

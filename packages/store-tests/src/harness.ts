@@ -1,4 +1,12 @@
-import type { Broker, LockStore, RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core'
+import type {
+  Broker,
+  HistoryStore,
+  LockStore,
+  RateLimitStore,
+  ResumeStore,
+  SessionStore,
+  TokenStore,
+} from '@ws-warden/core'
 
 /** A fresh, isolated set of stores: one call per test. */
 export interface ConformanceStores {
@@ -7,6 +15,8 @@ export interface ConformanceStores {
   readonly rateLimits?: RateLimitStore | undefined
   readonly broker?: Broker | undefined
   readonly locks?: LockStore | undefined
+  readonly history?: HistoryStore | undefined
+  readonly resumes?: ResumeStore | undefined
   /** Runs after each test, pass or fail: close the stores and drop their data here. */
   readonly cleanup?: (() => Promise<void>) | undefined
 }
@@ -32,7 +42,8 @@ export interface ConformanceOptions {
 }
 
 /** The stores the suite knows, by their key in {@link ConformanceStores}. */
-export type StoreKind = 'sessions' | 'tokens' | 'rateLimits' | 'broker' | 'locks'
+export type StoreKind =
+  'sessions' | 'tokens' | 'rateLimits' | 'broker' | 'locks' | 'history' | 'resumes'
 
 type StoreOf<K extends StoreKind> = NonNullable<ConformanceStores[K]>
 

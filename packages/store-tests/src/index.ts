@@ -22,17 +22,21 @@
  * @packageDocumentation
  */
 import { brokerConformance } from './broker.js'
+import { historyConformance } from './history.js'
 import { lockConformance } from './locks.js'
 import type { ConformanceOptions, StoreKind } from './harness.js'
 import { rateLimitConformance } from './rate-limits.js'
+import { resumeConformance } from './resumes.js'
 import { sessionConformance } from './sessions.js'
 import { tokenConformance } from './tokens.js'
 
 export type { ConformanceOptions, ConformanceStores, StoreKind } from './harness.js'
 export {
   brokerConformance,
+  historyConformance,
   lockConformance,
   rateLimitConformance,
+  resumeConformance,
   sessionConformance,
   tokenConformance,
 }
@@ -43,6 +47,8 @@ const groups: Record<StoreKind, (options: ConformanceOptions) => void> = {
   rateLimits: rateLimitConformance,
   broker: brokerConformance,
   locks: lockConformance,
+  history: historyConformance,
+  resumes: resumeConformance,
 }
 
 /**
@@ -67,7 +73,7 @@ export async function storeConformance(options: ConformanceOptions): Promise<Sto
   const kinds = (Object.keys(groups) as StoreKind[]).filter((kind) => probe[kind] !== undefined)
   if (kinds.length === 0) {
     throw new Error(
-      'ws-warden: createStores returned no store (sessions, tokens, rateLimits, broker or locks)',
+      'ws-warden: createStores returned no store (sessions, tokens, rateLimits, broker, locks, history or resumes)',
     )
   }
   for (const kind of kinds) groups[kind](options)

@@ -1,8 +1,11 @@
 import t from 'tap'
 import {
+  MemoryResumeStore,
   MemorySessionStore,
   MemoryTokenStore,
   type Broker,
+  type HistoryEntry,
+  type HistoryStore,
   type RateLimitStore,
   type SessionRecord,
   type TokenStore,
@@ -123,6 +126,44 @@ t.test('the suite catches broken stores', async (t) => {
       'sessions: 20 concurrent adds never pass a cap',
     ],
     'a session store that ignores caps',
+  )
+
+  // A history store that numbers each stream from 1 again once it is empty, and a resume store
+  // whose claims are not single use.
+  const streams = new Map<string, { seq: number; entries: HistoryEntry[] }>()
+  const forgetful: HistoryStore = {
+    append: async (stream, frame) => {
+      const log = streams.get(stream) ?? { seq: 0, entries: [] }
+      streams.set(stream, log)
+      log.seq += 1
+      log.entries.push({ seq: log.seq, frame })
+      return log.seq
+    },
+    read: async (stream, afterSeq) => ({
+      entries: (streams.get(stream)?.entries ?? []).filter((entry) => entry.seq > afterSeq),
+      complete: true,
+    }),
+    head: async (stream) => streams.get(stream)?.seq ?? 0,
+    sweep: async () => 0,
+  }
+  const history = await failures(() => ({ history: forgetful }))
+  t.ok(
+    history.includes('history: maxLength drops the oldest; reading from before them is incomplete'),
+  )
+  t.ok(history.includes('history: entries expire after ttlMs; seqs still never go back'))
+
+  // A claim that checks the hash but never takes the session: usable again and again.
+  class ReusableClaims extends MemoryResumeStore {
+    override async claim(id: string, hash: string) {
+      const session = await super.claim(id, hash)
+      if (session) await this.save(session)
+      return session
+    }
+  }
+  const resumes = await failures(() => ({ resumes: new ReusableClaims() }))
+  t.ok(resumes.includes('resumes: claim with the right hash returns the session once'))
+  t.ok(
+    resumes.includes('resumes: update replaces a session still there, never one that was claimed'),
   )
 
   const deaf: Broker = { publish: async () => {}, subscribe: async () => async () => {} }

@@ -1,8 +1,10 @@
 import t from 'tap'
 import {
   MemoryBroker,
+  MemoryHistoryStore,
   MemoryLockStore,
   MemoryRateLimitStore,
+  MemoryResumeStore,
   MemorySessionStore,
   MemoryTokenStore,
 } from '@ws-warden/core'
@@ -17,6 +19,8 @@ const kinds = await storeConformance({
       rateLimits: new MemoryRateLimitStore(),
       broker: new MemoryBroker(),
       locks: new MemoryLockStore(),
+      history: new MemoryHistoryStore(),
+      resumes: new MemoryResumeStore(),
     }
     return {
       ...stores,
@@ -27,4 +31,8 @@ const kinds = await storeConformance({
   },
 })
 
-t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'broker', 'locks'], 'every group runs on memory')
+t.same(
+  kinds,
+  ['sessions', 'tokens', 'rateLimits', 'broker', 'locks', 'history', 'resumes'],
+  'every group runs on memory',
+)

@@ -80,6 +80,15 @@ export class ExpiringCache<V extends Expiring> {
     return expired.length
   }
 
+  /** How many entries {@link sweep} would remove with the same arguments; removes nothing. */
+  countSweepable(before: number, now: number): number {
+    let count = 0
+    for (const value of this.#cache.values()) {
+      if (value.expiresAt < before && value.expiresAt <= now) count += 1
+    }
+    return count
+  }
+
   clear(): void {
     this.#cache.clear()
     this.#earliest = Infinity

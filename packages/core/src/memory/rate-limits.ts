@@ -59,6 +59,10 @@ export class MemoryRateLimitStore implements RateLimitStore {
     return this.#windows.sweep(before, this.#clock.now())
   }
 
+  async countSweepable(before: number): Promise<number> {
+    return this.#windows.countSweepable(before, this.#clock.now())
+  }
+
   /** Forgets every window. */
   async close(): Promise<void> {
     this.#windows.clear()

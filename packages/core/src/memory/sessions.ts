@@ -140,6 +140,12 @@ export class MemorySessionStore implements SessionStore {
     return removed
   }
 
+  async countSweepable(staleBefore: number): Promise<number> {
+    let count = 0
+    for (const record of this.#records.values()) if (record.lastSeenAt < staleBefore) count += 1
+    return count
+  }
+
   /** Forgets every record. */
   async close(): Promise<void> {
     for (const map of [this.#records, this.#byUser, this.#byIp, this.#byChannel]) map.clear()

@@ -72,6 +72,10 @@ export class MemoryTokenStore implements TokenStore {
     return this.#used.sweep(before, this.#clock.now())
   }
 
+  async countSweepable(before: number): Promise<number> {
+    return this.#used.countSweepable(before, this.#clock.now())
+  }
+
   /** Forgets every token id. */
   async close(): Promise<void> {
     this.#used.clear()
