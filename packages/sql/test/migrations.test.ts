@@ -66,6 +66,14 @@ eachDatabase(t, async (t, db) => {
 
   t.test('concurrent first runs: exactly one applies each version', async (t) => {
     const { prefix } = { prefix: `${randomName('c')}_` }
+    if (db.name !== 'postgres') {
+      // MySQL's test database is shared (PostgreSQL runs in a schema dropped after the run).
+      t.teardown(() =>
+        db.admin(
+          `DROP TABLE IF EXISTS ${expected.map((name) => `\`${prefix}${name}\``).join(', ')}`,
+        ),
+      )
+    }
     const pool = db.pool()
     const options = { pool, prefix, ...(db.schema && { schema: db.schema }) }
     const reports = await Promise.all(Array.from({ length: 5 }, () => migrate(options)))
