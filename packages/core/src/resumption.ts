@@ -132,6 +132,11 @@ export interface ResumptionDeps<TData> {
   readonly now: () => number
   /** How much longer than the TTL a live session's expiry is pushed (one heartbeat cycle). */
   readonly liveMarginMs: number
+  /**
+   * Resolves once this instance receives what other instances publish on these streams, so that
+   * every frame after a read is either in the read or delivered live.
+   */
+  readonly subscribed: (streams: readonly string[]) => Promise<void>
   /** Rejoins a channel during a resumption (authorized, no new floor); false if refused. */
   readonly rejoin: (connection: LiveConnection<TData>, channel: string) => Promise<boolean>
 }
@@ -191,6 +196,7 @@ export class Resumption<TData> {
     claimed: ClaimedSession | undefined,
   ): Promise<SessionStart | undefined> {
     const streams = [ALL_STREAM, userStream(connection.userId)]
+    await this.deps.subscribed(streams)
     if (!claimed) {
       const heads = await Promise.all(streams.map((stream) => this.head(stream)))
       streams.forEach((stream, index) => session.floors.set(stream, heads[index] as number))

@@ -32,6 +32,11 @@ export class TopicSubscriptions {
     }
   }
 
+  /** Resolves once the topic's subscription, if this instance holds one, is active. */
+  async ready(topic: string): Promise<void> {
+    await this.active.get(topic)?.ready
+  }
+
   async release(topic: string): Promise<void> {
     const entry = this.active.get(topic)
     if (!entry) return

@@ -157,6 +157,9 @@ export class Warden<TData = Record<string, unknown>> {
         guard: (store, operation) => this.guard(store, operation),
         now: () => this.clock.now(),
         liveMarginMs: intervalMs + timeoutMs,
+        subscribed: async (streams) => {
+          for (const stream of streams) await this.topics?.ready(stream)
+        },
         rejoin: (connection, channel) => this.rejoin(connection, channel),
       })
     }
