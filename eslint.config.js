@@ -14,13 +14,20 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-explicit-any': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'no-console': 'error',
     },
   },
   {
     // Adapters reach the core through its public entry point only.
-    files: ['packages/fastify/src/**/*.ts', 'packages/express/src/**/*.ts', 'packages/koa/src/**/*.ts'],
+    files: [
+      'packages/fastify/src/**/*.ts',
+      'packages/express/src/**/*.ts',
+      'packages/koa/src/**/*.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -8,7 +8,16 @@ if (format.status !== 0) {
   process.exit(1)
 }
 
-const args = ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--concurrency=2', '--output-logs=full']
+const args = [
+  'exec',
+  'turbo',
+  'run',
+  'lint',
+  'typecheck',
+  'test',
+  '--concurrency=2',
+  '--output-logs=full',
+]
 const child = spawn('pnpm', args, { stdio: ['ignore', 'pipe', 'pipe'] })
 const summary = /# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/
 let passed = 0

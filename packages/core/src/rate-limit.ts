@@ -8,7 +8,12 @@ export interface BucketState {
  * Takes one token from a bucket that refills at `ratePerSecond` up to `burst`. In process, no
  * I/O: this is the per-connection message limit, checked before a message is even parsed.
  */
-export function takeToken(state: BucketState, now: number, ratePerSecond: number, burst: number): boolean {
+export function takeToken(
+  state: BucketState,
+  now: number,
+  ratePerSecond: number,
+  burst: number,
+): boolean {
   const elapsed = now - state.bucketAt
   if (elapsed > 0) {
     state.bucketTokens = Math.min(burst, state.bucketTokens + (elapsed * ratePerSecond) / 1000)

@@ -35,7 +35,8 @@ export class Registry<TConnection extends Registrable> {
    * connection here) and the channels that lost their last local member.
    */
   remove(connection: TConnection): { lastOfUser: boolean; emptiedChannels: string[] } {
-    if (this.byId.get(connection.id) !== connection) return { lastOfUser: false, emptiedChannels: [] }
+    if (this.byId.get(connection.id) !== connection)
+      return { lastOfUser: false, emptiedChannels: [] }
     this.byId.delete(connection.id)
     const emptiedChannels: string[] = []
     for (const channel of connection.channels) {

@@ -31,7 +31,8 @@ export async function drain<T>(
   let next = 0
   while (next < total || connections.some((connection) => !options.isEnded(connection))) {
     const elapsed = Date.now() - started
-    const due = drainMs === 0 ? total : Math.min(total, Math.ceil((total * (elapsed + 1)) / drainMs))
+    const due =
+      drainMs === 0 ? total : Math.min(total, Math.ceil((total * (elapsed + 1)) / drainMs))
     for (; next < due; next++) options.close(connections[next] as T)
     if (Date.now() >= deadline) break
     await sleep(TICK_MS)

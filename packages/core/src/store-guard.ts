@@ -5,10 +5,16 @@ import { StoreUnavailableError, WardenError } from './errors.js'
  * with an offline queue, an exhausted SQL pool) answers with `StoreUnavailableError` after
  * `timeoutMs` instead of holding a handshake open.
  */
-export function guardStore<T>(store: string, timeoutMs: number, operation: () => Promise<T>): Promise<T> {
+export function guardStore<T>(
+  store: string,
+  timeoutMs: number,
+  operation: () => Promise<T>,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      reject(new StoreUnavailableError(store, `${store} store did not answer within ${timeoutMs} ms`))
+      reject(
+        new StoreUnavailableError(store, `${store} store did not answer within ${timeoutMs} ms`),
+      )
     }, timeoutMs)
     timer.unref()
     let pending: Promise<T>
