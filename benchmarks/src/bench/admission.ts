@@ -1,0 +1,129 @@
+/** Benchmark 2: connections per second through the whole admission pipeline, against raw ws. */
+import type { BenchContext } from '../harness.js'
+import type { RunningServer } from '../harness.js'
+import { ClientGroup, startServer, untilConnections } from '../harness.js'
+import type { StoreKind } from '../services.js'
+import { STORE_KINDS } from '../services.js'
+import { ratios, summarize } from '../stats.js'
+import type { BenchResult, Cell, Table, TargetLine } from '../table.js'
+import { median } from '../table.js'
+import type { ServerKind } from '../workers/server.js'
+
+export const ADAPTERS: readonly { kind: ServerKind; label: string }[] = [
+  { kind: 'warden', label: 'core `handleUpgrade` (bare Node)' },
+  { kind: 'fastify', label: 'Fastify plugin' },
+  { kind: 'express', label: 'Express adapter' },
+  { kind: 'koa', label: 'Koa middleware' },
+]
+
+const TARGETS: Partial<Record<StoreKind, number>> = { memory: 0.85, redis: 0.7, postgres: 0.5 }
+
+export async function admissionBench(context: BenchContext): Promise<BenchResult> {
+  const { scale, log } = context
+  const { connections, inflight } = scale.admission
+  const stores = STORE_KINDS.filter((kind) => context.stores.includes(kind))
+  const combos: { kind: ServerKind; store: StoreKind; key: string }[] = [
+    { kind: 'ws', store: 'memory', key: 'ws' },
+    ...stores.flatMap((store) =>
+      ADAPTERS.map(({ kind }) => ({ kind, store, key: `${kind}:${store}` })),
+    ),
+  ]
+  const rates = new Map<string, number[]>()
+  const failures = new Map<string, number>()
+  const errors: string[] = []
+  const clients = await ClientGroup.start(scale.clientProcesses)
+  // Every server is started once, up front, and measured in turn in every run: the runs of all
+  // combinations interleave, so a change of machine load hits them alike.
+  const servers = new Map<string, RunningServer>()
+  try {
+    for (let i = 0; i < combos.length; i += 4) {
+      const batch = combos.slice(i, i + 4)
+      const started = await Promise.all(
+        batch.map((combo) => startServer(combo.kind, combo.store, { heartbeatMs: 0 })),
+      )
+      batch.forEach((combo, j) => servers.set(combo.key, started[j] as RunningServer))
+    }
+    for (let run = 0; run < scale.runs; run++) {
+      for (const combo of combos) {
+        const server = servers.get(combo.key) as RunningServer
+        const result = await clients.connect(server.url, server.config, connections, inflight)
+        await clients.closeAll()
+        await untilConnections(server, 0)
+        if (result.failed > 0) {
+          failures.set(combo.key, (failures.get(combo.key) ?? 0) + result.failed)
+          if (result.firstError !== undefined) errors.push(`${combo.key}: ${result.firstError}`)
+        }
+        rates.set(combo.key, [...(rates.get(combo.key) ?? []), (result.opened / result.ms) * 1000])
+      }
+      log(`admission: run ${run + 1}/${scale.runs} done`)
+    }
+  } finally {
+    await Promise.all([clients.stop(), ...[...servers.values()].map((server) => server.stop())])
+  }
+
+  const raw = rates.get('ws') ?? []
+  const rows: Cell[][] = [
+    [
+      'raw `ws` (no governance)',
+      '–',
+      summarize(raw),
+      summarize(ratios(raw, raw)),
+      failures.get('ws') ?? 0,
+    ],
+  ]
+  for (const store of STORE_KINDS) {
+    for (const { kind, label } of ADAPTERS) {
+      const values = rates.get(`${kind}:${store}`)
+      rows.push(
+        values
+          ? [
+              label,
+              store,
+              summarize(values),
+              summarize(ratios(values, raw)),
+              failures.get(`${kind}:${store}`) ?? 0,
+            ]
+          : [label, store, null, null, null],
+      )
+    }
+  }
+  const table: Table = {
+    id: 'admission',
+    title: `Admission end to end: ${connections.toLocaleString('en-US')} connections, ${inflight} handshakes in flight`,
+    columns: [
+      { title: 'server', unit: 'text' },
+      { title: 'store', unit: 'text' },
+      { title: 'conn/s', unit: 'int' },
+      { title: 'vs raw ws (same run)', unit: 'ratio' },
+      { title: 'failed', unit: 'int' },
+    ],
+    rows,
+    notes: [
+      'Every ws-warden connection runs the full pipeline: origin, attempts per IP (store hit), token verify (HS256, jose), attempts per user (store hit), single-use consume (store), permissions, caps + session record (one atomic store call), attach. Limits are raised so nothing is refused; heartbeats off.',
+      `Each combination runs in its own server process, started once; runs interleave the combinations (run 1 of every combination, then run 2...). Clients run in ${scale.clientProcesses} other process(es) and sign their tokens before the clock starts. Ratios are per run (each combination ÷ raw ws of the same run), then summarized.`,
+      ...(errors.length > 0
+        ? [`Failures seen: ${[...new Set(errors)].slice(0, 5).join('; ')}`]
+        : []),
+    ],
+  }
+  const targets: TargetLine[] = []
+  for (const [store, target] of Object.entries(TARGETS) as [StoreKind, number][]) {
+    const found = ADAPTERS.map(({ label }) => ({
+      label,
+      row: rows.find((row) => row[0] === label && row[1] === store),
+    }))
+    const values = found.map(({ label, row }) => ({ label, ratio: median(row?.[3]) }))
+    const measured = values.filter(({ ratio }) => Number.isFinite(ratio))
+    targets.push({
+      target: `Admission on ${store} ≥ ${target}x raw ws`,
+      measured:
+        measured.length > 0
+          ? measured
+              .map(({ label, ratio }) => `${label.split(' ')[0]} ${ratio.toFixed(2)}x`)
+              .join(', ')
+          : 'not measured (store not available)',
+      met: measured.length > 0 ? measured.every(({ ratio }) => ratio >= target) : undefined,
+    })
+  }
+  return { tables: [table], targets }
+}

@@ -1,0 +1,164 @@
+/** Benchmark 5: server memory per idle connection, and the CPU its heartbeats cost. */
+import type { BenchContext } from '../harness.js'
+import { ClientGroup, startServer, untilConnections, withServer } from '../harness.js'
+import { sleep, summarize } from '../stats.js'
+import type { BenchResult, Cell, Table, TargetLine } from '../table.js'
+import type { ServerKind } from '../workers/server.js'
+
+const SERVERS: readonly {
+  kind: ServerKind
+  label: string
+  cpu: 'baseline' | 'heartbeat' | 'none'
+}[] = [
+  { kind: 'ws', label: 'raw ws (no heartbeat)', cpu: 'baseline' },
+  { kind: 'warden', label: 'ws-warden, core (memory store)', cpu: 'heartbeat' },
+  { kind: 'fastify', label: 'ws-warden, Fastify plugin (memory store)', cpu: 'none' },
+  { kind: 'socketio', label: 'Socket.IO 4', cpu: 'heartbeat' },
+]
+const DEFAULT_INTERVAL_MS = 25_000
+const KIB = 1024
+
+export async function memoryBench(context: BenchContext): Promise<BenchResult> {
+  const { scale, log } = context
+  const { connections, inflight, heartbeatMs, cpuWindowMs } = scale.memory
+  const rss = new Map<ServerKind, number[]>()
+  const heap = new Map<ServerKind, number[]>()
+  const cpu = new Map<ServerKind, number[]>()
+  const push = (map: Map<ServerKind, number[]>, kind: ServerKind, value: number): void => {
+    map.set(kind, [...(map.get(kind) ?? []), value])
+  }
+  const dropped: string[] = []
+  const clients = await ClientGroup.start(scale.clientProcesses)
+  try {
+    for (let run = 0; run < scale.runs; run++) {
+      for (const { kind, cpu: cpuMode } of SERVERS) {
+        await withServer(
+          () => startServer(kind, 'memory', { heartbeatMs }),
+          async (server) => {
+            // Warm-up: a few connections through every code path, so lazy set-up is not counted.
+            await clients.connect(server.url, server.config, 20, 5)
+            await clients.closeAll()
+            await untilConnections(server, 0)
+            await sleep(300)
+            const before = await server.stats(true)
+            const opened = await clients.connect(
+              server.url,
+              server.config,
+              connections,
+              inflight,
+              300_000,
+            )
+            if (opened.opened !== connections)
+              throw new Error(
+                `memory: ${kind} opened ${opened.opened}/${connections}: ${opened.firstError}`,
+              )
+            await untilConnections(server, connections)
+            await sleep(1_000)
+            const after = await server.stats(true)
+            push(rss, kind, (after.rss - before.rss) / connections / KIB)
+            push(
+              heap,
+              kind,
+              (after.heapUsed + after.external - before.heapUsed - before.external) /
+                connections /
+                KIB,
+            )
+            if (cpuMode !== 'none') {
+              const window = cpuMode === 'baseline' ? Math.min(5_000, cpuWindowMs) : cpuWindowMs
+              const start = await server.stats()
+              await sleep(window)
+              const end = await server.stats()
+              if (end.connections !== connections)
+                dropped.push(`${kind}: ${connections - end.connections}`)
+              const percent = ((end.cpuMicros - start.cpuMicros) / 1000 / (end.at - start.at)) * 100
+              push(cpu, kind, percent)
+            }
+            await clients.closeAll()
+          },
+        )
+      }
+      log(`memory: run ${run + 1}/${scale.runs} done`)
+    }
+  } finally {
+    await clients.stop()
+  }
+
+  const wsRss = summarize(rss.get('ws') ?? []).median
+  const ioRss = summarize(rss.get('socketio') ?? []).median
+  const memoryTable: Table = {
+    id: 'memory',
+    title: `Memory per idle connection at ${connections.toLocaleString('en-US')} connections (KiB)`,
+    columns: [
+      { title: 'server', unit: 'text' },
+      { title: 'RSS per connection', unit: 'kib' },
+      { title: 'heap + external per connection', unit: 'kib' },
+      { title: 'RSS over raw ws', unit: 'kib' },
+    ],
+    rows: SERVERS.map(({ kind, label }): Cell[] => {
+      const values = rss.get(kind) ?? []
+      return [
+        label,
+        summarize(values),
+        summarize(heap.get(kind) ?? []),
+        summarize(values.map((value) => value - wsRss)),
+      ]
+    }),
+    notes: [
+      'Server process only (clients are other processes): (after − before) ÷ connections, both read after two forced GCs (`--expose-gc`), the first after a warm-up of 20 connections (opened and closed), the second 1 s after the last connection opened. ws-warden connections went through admission (session record in the memory store, unique user per connection).',
+      `Heartbeats run at ${heartbeatMs} ms during this measurement (warden: one timer; Socket.IO: pingInterval).`,
+    ],
+  }
+  const baseline = summarize(cpu.get('ws') ?? []).median
+  const normalise = (percent: number): number =>
+    Math.max(0, percent - (Number.isFinite(baseline) ? baseline : 0)) *
+    (heartbeatMs / DEFAULT_INTERVAL_MS) *
+    (10_000 / connections)
+  const cpuRows = SERVERS.filter(({ cpu: mode }) => mode !== 'none').map(
+    ({ kind, label, cpu: mode }): Cell[] => {
+      const values = cpu.get(kind) ?? []
+      return [
+        label,
+        summarize(values),
+        mode === 'heartbeat' ? summarize(values.map(normalise)) : '(idle baseline)',
+      ]
+    },
+  )
+  const cpuTable: Table = {
+    id: 'heartbeat-cpu',
+    title: `Heartbeat CPU at ${connections.toLocaleString('en-US')} idle connections (% of one core)`,
+    columns: [
+      { title: 'server', unit: 'text' },
+      { title: `measured, ${heartbeatMs} ms interval`, unit: 'pct' },
+      { title: 'per 10k connections at the default 25 s interval', unit: 'pct' },
+    ],
+    rows: cpuRows,
+    notes: [
+      `Method: server process CPU time (user + system, \`process.cpuUsage\`) over a ${Math.round(cpuWindowMs / 1000)} s window (raw ws: ${Math.round(Math.min(5_000, cpuWindowMs) / 1000)} s) while every connection is idle, with the heartbeat interval shortened to ${heartbeatMs} ms so each window holds ${Math.round(cpuWindowMs / heartbeatMs)} heartbeat cycles. Heartbeat cost scales with cycles, so: (measured − raw ws idle baseline) × ${heartbeatMs} / 25,000 × 10,000 / connections. Clients answer pings in their own processes.`,
+      'ws-warden: one timer pings every connection, then checks for missing pongs, and batches one `sessions.touch` per cycle; Socket.IO: a timer per socket (engine.io pingInterval).',
+      dropped.length > 0
+        ? `Connections lost during a window (late pongs under load): ${dropped.join(', ')}.`
+        : 'No connection was lost during the windows.',
+    ],
+  }
+  const warden = summarize(rss.get('warden') ?? []).median
+  const fastify = summarize(rss.get('fastify') ?? []).median
+  const hb = summarize((cpu.get('warden') ?? []).map(normalise)).median
+  const targets: TargetLine[] = [
+    {
+      target: 'Idle memory per connection within raw ws + 2 KiB',
+      measured: `RSS/conn: ws-warden ${warden.toFixed(2)} KiB, Fastify ${fastify.toFixed(2)} KiB vs raw ws ${wsRss.toFixed(2)} KiB (core +${(warden - wsRss).toFixed(2)} KiB)`,
+      met: Number.isFinite(warden) && Number.isFinite(wsRss) ? warden <= wsRss + 2 : undefined,
+    },
+    {
+      target: 'Idle memory per connection ≤ half of Socket.IO',
+      measured: `ws-warden ${warden.toFixed(2)} KiB vs Socket.IO ${ioRss.toFixed(2)} KiB (${(warden / ioRss).toFixed(2)}x)`,
+      met: Number.isFinite(warden) && Number.isFinite(ioRss) ? warden <= ioRss / 2 : undefined,
+    },
+    {
+      target: 'Heartbeat CPU for 10k idle connections < 2% of one core',
+      measured: `${hb.toPrecision(2)}% of one core (normalised to 25 s)`,
+      met: Number.isFinite(hb) ? hb < 2 : undefined,
+    },
+  ]
+  return { tables: [memoryTable, cpuTable], targets }
+}

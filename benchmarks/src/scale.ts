@@ -1,0 +1,69 @@
+import type { StoreKind } from './services.js'
+
+/** Every count and time of a bench run; `FULL` writes RESULTS.md, `SMOKE` runs in seconds. */
+export interface Scale {
+  readonly name: 'full' | 'smoke'
+  /** Runs of every measurement; figures are the median with min and max. */
+  readonly runs: number
+  /** Client processes a large client population is split over. */
+  readonly clientProcesses: number
+  readonly stores: {
+    readonly ops: Readonly<Record<StoreKind, number>>
+    readonly touchOps: Readonly<Record<StoreKind, number>>
+    readonly touchBatch: number
+    readonly sweepRecords: number
+  }
+  readonly admission: { readonly connections: number; readonly inflight: number }
+  readonly broadcast: {
+    readonly clients: readonly number[]
+    readonly messages: number
+    readonly bytes: number
+  }
+  readonly across: { readonly clients: number; readonly messages: number }
+  readonly memory: {
+    readonly connections: number
+    readonly inflight: number
+    readonly heartbeatMs: number
+    readonly cpuWindowMs: number
+  }
+  readonly flood: {
+    readonly clients: number
+    readonly roomSize: number
+    readonly rate: number
+    readonly durationMs: number
+  }
+}
+
+export const FULL: Scale = {
+  name: 'full',
+  runs: 3,
+  clientProcesses: 2,
+  stores: {
+    ops: { memory: 20_000, redis: 3_000, postgres: 1_000, mysql: 1_000 },
+    touchOps: { memory: 100, redis: 20, postgres: 10, mysql: 10 },
+    touchBatch: 1_000,
+    sweepRecords: 100_000,
+  },
+  admission: { connections: 2_000, inflight: 100 },
+  broadcast: { clients: [1_000, 5_000], messages: 100, bytes: 100 },
+  across: { clients: 2_000, messages: 100 },
+  memory: { connections: 10_000, inflight: 200, heartbeatMs: 1_000, cpuWindowMs: 12_000 },
+  flood: { clients: 1_000, roomSize: 10, rate: 1, durationMs: 10_000 },
+}
+
+export const SMOKE: Scale = {
+  name: 'smoke',
+  runs: 2,
+  clientProcesses: 1,
+  stores: {
+    ops: { memory: 50, redis: 20, postgres: 10, mysql: 10 },
+    touchOps: { memory: 3, redis: 2, postgres: 2, mysql: 2 },
+    touchBatch: 10,
+    sweepRecords: 50,
+  },
+  admission: { connections: 6, inflight: 3 },
+  broadcast: { clients: [6], messages: 3, bytes: 100 },
+  across: { clients: 6, messages: 3 },
+  memory: { connections: 6, inflight: 3, heartbeatMs: 200, cpuWindowMs: 600 },
+  flood: { clients: 6, roomSize: 3, rate: 5, durationMs: 800 },
+}
