@@ -100,10 +100,16 @@ export function acceptUpgrade<TData>(
     return Promise.resolve(undefined)
   }
   return new Promise((resolve) => {
-    socket.once('close', () => {
+    const closedFirst = (): void => {
       ticket.release()
       resolve(undefined)
+    }
+    socket.once('close', closedFirst)
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      // Once upgraded, this listener would keep the request (and its URL) alive for the
+      // connection's whole life.
+      socket.removeListener('close', closedFirst)
+      resolve(warden.attach(ws, ticket))
     })
-    wss.handleUpgrade(request, socket, head, (ws) => resolve(warden.attach(ws, ticket)))
   })
 }

@@ -175,3 +175,15 @@ t.test('handleUpgrade', async (t) => {
     t.equal(await sessions.count({ userId: 'bob' }), 1)
   })
 })
+
+t.test('an accepted upgrade leaves no listener of ours on the raw socket', async (t) => {
+  const { startServer } = await import('./helpers/server.js')
+  const { connect, connections } = await startServer(t)
+  await connect('alice')
+  const { until } = await import('./helpers/server.js')
+  await until(() => connections.length === 1)
+  const raw = (connections[0] as unknown as { socket: { _socket: NodeJS.EventEmitter } }).socket
+    ._socket
+  const ours = raw.listeners('close').filter((listener) => listener.name === 'closedFirst')
+  t.same(ours, [], 'the pre-upgrade close listener was removed')
+})
