@@ -315,3 +315,17 @@ t.test('a handshake admitted while shutdown begins is closed with 1012', async (
   await until(async () => (await sessions.count()) === 0)
   t.equal([...warden.connections()].length, 0, 'it never became a connection')
 })
+
+t.test('releasing a ticket after it was attached changes nothing', async (t) => {
+  const sessions = new MemorySessionStore()
+  const { admit, pair, warden } = await startManualServer(t, { stores: { sessions } })
+  const admission = await admit('alice')
+  t.ok(admission.ok)
+  if (!admission.ok) return
+  const { socket } = await pair()
+  t.ok(warden.attach(socket, admission.ticket))
+  admission.ticket.release()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(await sessions.count({ userId: 'alice' }), 1, 'the live session keeps its record')
+  t.equal(warden.connectionsOf('alice').size, 1)
+})

@@ -154,6 +154,23 @@ t.test('handleUpgrade', async (t) => {
     t.pass('the reserved record is removed')
   })
 
+  await t.test('a handshake that ws refuses frees its reservation', async (t) => {
+    const { token } = await warden.issueToken({ userId: 'carol', permissions: [] })
+    const socket = new PassThrough()
+    // No Upgrade/Sec-WebSocket-Key headers: ws answers 400 and destroys the socket.
+    const result = await handleUpgrade(
+      warden,
+      wss,
+      Object.assign(incoming(`/ws?ws_token=${token}`), { method: 'GET' }),
+      socket,
+      Buffer.alloc(0),
+    )
+    t.equal(result, undefined)
+    t.equal(warden.connectionsOf('carol').size, 0)
+    await until(async () => (await sessions.count({ userId: 'carol' })) === 0)
+    t.pass('the reserved record is removed')
+  })
+
   await t.test('an accepted socket without an onConnection callback', async (t) => {
     const server = createServer()
     server.on(
