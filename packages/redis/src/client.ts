@@ -47,10 +47,16 @@ export function positive(what: string, value: unknown, fallback?: number): numbe
 
 /**
  * Defines a Lua script on the client (EVALSHA, falling back to EVAL once per connection) and
- * returns a function that runs it. Redefining a name with the same script is harmless.
+ * returns a function that runs it. Redefining a name with the same script is harmless. With
+ * `keys` undefined, each call passes its number of keys first.
  */
-export function defineScript(client: RedisClient, name: string, keys: number, lua: string): Script {
-  client.defineCommand(name, { numberOfKeys: keys, lua })
+export function defineScript(
+  client: RedisClient,
+  name: string,
+  keys: number | undefined,
+  lua: string,
+): Script {
+  client.defineCommand(name, keys === undefined ? { lua } : { numberOfKeys: keys, lua })
   const script = (client as unknown as Record<string, Script>)[name] as Script
   return script.bind(client)
 }

@@ -14,8 +14,10 @@
  */
 export { RedisBroker, type RedisBrokerOptions } from './broker.js'
 export type { RedisClient, RedisStoreOptions } from './client.js'
+export { RedisHistoryStore } from './history.js'
 export { RedisLockStore } from './locks.js'
 export { RedisRateLimitStore, type RedisRateLimitStoreOptions } from './rate-limits.js'
+export { RedisResumeStore } from './resumes.js'
 export { RedisSessionStore, type RedisSessionStoreOptions } from './sessions.js'
 export { createRedisStores, type CreateRedisStoresOptions, type RedisStores } from './stores.js'
 export { RedisTokenStore } from './tokens.js'

@@ -1,8 +1,10 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { RedisBroker } from './broker.js'
 import { positive, whenReady, type RedisClient } from './client.js'
+import { RedisHistoryStore } from './history.js'
 import { RedisLockStore } from './locks.js'
 import { RedisRateLimitStore } from './rate-limits.js'
+import { RedisResumeStore } from './resumes.js'
 import { RedisSessionStore } from './sessions.js'
 import { RedisTokenStore } from './tokens.js'
 
@@ -37,6 +39,10 @@ export interface RedisStores {
   readonly rateLimits: RedisRateLimitStore
   readonly locks: RedisLockStore
   readonly broker: RedisBroker
+  /** Per-stream history of fan-out frames (used when the warden has `resumption` on). */
+  readonly history: RedisHistoryStore
+  /** Resumable sessions (used when the warden has `resumption` on). */
+  readonly resumes: RedisResumeStore
   /** Closes the broker's subscriber and the client made from `url` (never a given client). */
   close(): Promise<void>
 }
@@ -76,6 +82,8 @@ export async function createRedisStores(options: CreateRedisStoresOptions): Prom
     }),
     locks: new RedisLockStore(common),
     broker: new RedisBroker({ ...common, onError, timeoutMs }),
+    history: new RedisHistoryStore(common),
+    resumes: new RedisResumeStore(common),
   }
   const close = async (): Promise<void> => {
     await stores.broker.close()

@@ -20,5 +20,9 @@ if (client !== undefined) {
       }
     },
   })
-  t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'broker', 'locks'], 'every group runs')
+  t.same(
+    kinds,
+    ['sessions', 'tokens', 'rateLimits', 'broker', 'locks', 'history', 'resumes'],
+    'every group runs',
+  )
 }

@@ -1,8 +1,10 @@
 import t, { type Test } from 'tap'
 import type { SessionRecord } from '@ws-warden/core'
 import {
+  RedisHistoryStore,
   RedisLockStore,
   RedisRateLimitStore,
+  RedisResumeStore,
   RedisSessionStore,
   RedisTokenStore,
 } from '../src/index.js'
@@ -69,6 +71,57 @@ if (redis !== undefined) {
     t.ok(ttl > 0 && ttl <= 5000)
     await release!()
     t.same(await keysOf(prefix), [])
+  })
+
+  t.test(
+    'history: counter, list and index under one hash tag; the counter never expires',
+    async (t) => {
+      const prefix = fresh(t)
+      const history = new RedisHistoryStore({ client, prefix })
+      const tag = `{${prefix}:history}`
+      await history.append('channel:{odd}:room', '{"n":1}', { maxLength: 10, ttlMs: 60_000 })
+      t.same(await keysOf(prefix), [
+        `${tag}:expiry`,
+        `${tag}:log:channel:{odd}:room`,
+        `${tag}:seq:channel:{odd}:room`,
+      ])
+      for (const key of [`${tag}:expiry`, `${tag}:log:channel:{odd}:room`]) {
+        const ttl = await client.pttl(key)
+        t.ok(ttl > 60_000 && ttl <= 60_000 + 300_000, `${key} expires 5 min after its entry`)
+      }
+      t.equal(await client.pttl(`${tag}:seq:channel:{odd}:room`), -1, 'the counter has no TTL')
+      for (const key of await keysOf(prefix)) {
+        const hashTag = key.slice(key.indexOf('{') + 1, key.indexOf('}'))
+        t.equal(hashTag, `${prefix}:history`, `${key}: one slot, braces in the stream name or not`)
+      }
+    },
+  )
+
+  t.test('resumes: one expiring hash per session, an index and the users', async (t) => {
+    const prefix = fresh(t)
+    const resumes = new RedisResumeStore({ client, prefix })
+    const tag = `{${prefix}:resumes}`
+    const expiresAt = Date.now() + 60_000
+    const session = { id: 's:1', userId: 'u', credentialHash: 'h', state: '{}', expiresAt }
+    await resumes.save(session)
+    t.same(await keysOf(prefix), [`${tag}:expiry`, `${tag}:session:s:1`, `${tag}:users`])
+    const expiry = await client.pexpiretime(`${tag}:session:s:1`)
+    t.equal(expiry, expiresAt, 'the session key expires with the session (PXAT)')
+    for (const key of [`${tag}:expiry`, `${tag}:users`]) {
+      const ttl = await client.pttl(key)
+      t.ok(ttl > 60_000 && ttl <= 60_000 + 300_000, `${key} expires 5 min after the session`)
+    }
+    t.same(await client.hgetall(`${tag}:session:s:1`), {
+      u: 'u',
+      h: 'h',
+      s: '{}',
+      e: String(expiresAt),
+    })
+    await resumes.touch(['s:1'], expiresAt + 120_000)
+    t.equal(await client.pexpiretime(`${tag}:session:s:1`), expiresAt + 120_000, 'touch moves it')
+    t.ok((await client.pttl(`${tag}:users`)) > 180_000, 'and the index lifetime with it')
+    await resumes.claim('s:1', 'h')
+    t.same(await keysOf(prefix), [], 'a claim leaves nothing behind')
   })
 
   t.test('sessions: eight keys under one hash tag, all expiring, refreshed by touch', async (t) => {

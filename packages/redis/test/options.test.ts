@@ -1,9 +1,12 @@
 import t from 'tap'
+import type { ResumableSession } from '@ws-warden/core'
 import { Redis } from 'ioredis'
 import {
   RedisBroker,
+  RedisHistoryStore,
   RedisLockStore,
   RedisRateLimitStore,
+  RedisResumeStore,
   RedisSessionStore,
   RedisTokenStore,
   createRedisStores,
@@ -18,6 +21,8 @@ const stores = [
   RedisRateLimitStore,
   RedisLockStore,
   RedisBroker,
+  RedisHistoryStore,
+  RedisResumeStore,
 ]
 
 t.test('a store needs an ioredis client and a usable prefix', async (t) => {
@@ -64,6 +69,73 @@ t.test('arguments are checked before any I/O', async (t) => {
   const broker = new RedisBroker({ client })
   await t.rejects(broker.subscribe('topic', 'no' as never), { message: /handler/ })
   await broker.close()
+})
+
+t.test('history and resume arguments are checked before any I/O', async (t) => {
+  const history = new RedisHistoryStore({ client })
+  const limits = { maxLength: 10, ttlMs: 1000 }
+  const stream = 'ws-warden: RedisHistoryStore.append(stream) needs a non-empty string'
+  await t.rejects(history.append('', '{}', limits), new TypeError(stream))
+  await t.rejects(history.append(7 as never, '{}', limits), { message: stream })
+  await t.rejects(history.append('s', undefined as never, limits), {
+    message: 'ws-warden: RedisHistoryStore.append(frame) needs a string',
+  })
+  await t.rejects(history.append('s', '{}', { maxLength: 0, ttlMs: 1 }), {
+    message:
+      'ws-warden: RedisHistoryStore.append limits.maxLength must be a positive integer, got 0',
+  })
+  await t.rejects(history.append('s', '{}', { maxLength: 1, ttlMs: 0.5 }), {
+    message: /limits\.ttlMs/,
+  })
+  await t.rejects(history.append('s', '{}', undefined as never), { message: /maxLength/ })
+  await t.rejects(history.read('', 0), { message: /read\(stream\)/ })
+  for (const afterSeq of [-1, 1.5, Number.NaN, '3' as never]) {
+    await t.rejects(history.read('s', afterSeq), {
+      message: 'ws-warden: RedisHistoryStore.read(afterSeq) needs a non-negative integer',
+    })
+  }
+  await t.rejects(history.head(''), { message: /head\(stream\)/ })
+  await t.rejects(history.sweep(Number.NaN), {
+    message: 'ws-warden: RedisHistoryStore.sweep(before) needs a number',
+  })
+  await t.rejects(history.sweep('1' as never), { message: /sweep\(before\)/ })
+
+  const resumes = new RedisResumeStore({ client })
+  const session = { id: 's', userId: 'u', credentialHash: 'h', state: '{}', expiresAt: 1 }
+  for (const method of ['save', 'update'] as const) {
+    const write = async (value: ResumableSession) => void (await resumes[method](value))
+    await t.rejects(write(undefined as never), {
+      message: `ws-warden: RedisResumeStore.${method} id needs a non-empty string`,
+    })
+    for (const field of ['id', 'userId', 'credentialHash'] as const) {
+      await t.rejects(write({ ...session, [field]: '' }), {
+        message: `ws-warden: RedisResumeStore.${method} ${field} needs a non-empty string`,
+      })
+    }
+    await t.rejects(write({ ...session, state: null as never }), {
+      message: `ws-warden: RedisResumeStore.${method} needs a string state`,
+    })
+    for (const expiresAt of [Number.NaN, Infinity, '1' as never]) {
+      await t.rejects(write({ ...session, expiresAt }), {
+        message: `ws-warden: RedisResumeStore.${method} expiresAt needs a finite epoch time in ms`,
+      })
+    }
+  }
+  await t.rejects(resumes.claim('', 'h'), { message: /claim\(id\) needs a non-empty string/ })
+  await t.rejects(resumes.claim('s', undefined as never), {
+    message: 'ws-warden: RedisResumeStore.claim(credentialHash) needs a string',
+  })
+  await t.rejects(resumes.remove(undefined as never), { message: /remove\(id\)/ })
+  for (const ids of [undefined, 's', [''], [1]] as never[]) {
+    await t.rejects(resumes.touch(ids, 1), {
+      message: 'ws-warden: RedisResumeStore.touch(ids) needs an array of non-empty strings',
+    })
+  }
+  await t.rejects(resumes.touch(['s'], Number.NaN), { message: /touch\(expiresAt\)/ })
+  await t.rejects(resumes.sweep(Number.NaN), {
+    message: 'ws-warden: RedisResumeStore.sweep(before) needs a number',
+  })
+  await t.rejects(resumes.sweep(undefined as never), { message: /sweep\(before\)/ })
 })
 
 t.test('createRedisStores takes a client or a url, not both, not neither', async (t) => {

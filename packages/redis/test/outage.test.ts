@@ -108,6 +108,13 @@ t.test('Redis goes away and comes back', { skip }, async (t) => {
     connectedAt: Date.now(),
     lastSeenAt: Date.now(),
   }
+  const resumable = {
+    id: 'session-x',
+    userId: 'u',
+    credentialHash: 'h',
+    state: '{}',
+    expiresAt: Date.now() + 60_000,
+  }
   const calls: [string, () => Promise<unknown>][] = [
     ['sessions.add', () => stores.sessions.add(record)],
     ['sessions.get', () => stores.sessions.get('conn-x')],
@@ -116,6 +123,16 @@ t.test('Redis goes away and comes back', { skip }, async (t) => {
     ['tokens.consume', () => stores.tokens.consume('jti-x', Date.now() + 60_000)],
     ['rateLimits.hit', () => stores.rateLimits.hit('k', 5, 60_000)],
     ['locks.acquire', () => stores.locks.acquire('sweep', 1000)],
+    ['history.append', () => stores.history.append('all', '{}', { maxLength: 5, ttlMs: 1000 })],
+    ['history.read', () => stores.history.read('all', 0)],
+    ['history.head', () => stores.history.head('all')],
+    ['history.sweep', () => stores.history.sweep(Date.now())],
+    ['resumes.save', () => stores.resumes.save(resumable)],
+    ['resumes.update', () => stores.resumes.update(resumable)],
+    ['resumes.claim', () => stores.resumes.claim('session-x', 'h')],
+    ['resumes.touch', () => stores.resumes.touch(['session-x'], Date.now() + 60_000)],
+    ['resumes.remove', () => stores.resumes.remove('session-x')],
+    ['resumes.sweep', () => stores.resumes.sweep(Date.now())],
     ['broker.publish', () => stores.broker.publish('news', 'lost')],
     ['broker.subscribe', () => stores.broker.subscribe('other', () => {})],
   ]
@@ -154,6 +171,9 @@ t.test('Redis goes away and comes back', { skip }, async (t) => {
   t.same(await stores.sessions.add(record), { ok: true }, 'the stores work again')
   t.equal(await stores.tokens.consume('jti-y', Date.now() + 60_000), true)
   t.equal((await stores.rateLimits.hit('k2', 5, 60_000)).allowed, true)
+  t.ok((await stores.history.append('all', '{}', { maxLength: 5, ttlMs: 1000 })) > 0)
+  await stores.resumes.save(resumable)
+  t.equal((await stores.resumes.claim('session-x', 'h'))?.userId, 'u')
   const back = await wsClient(await wsUrl('carol'))
   t.equal(back.status, 101, 'admission works again')
 })

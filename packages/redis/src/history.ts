@@ -1,0 +1,127 @@
+import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core'
+import { defineScript, positive, storeOptions } from './client.js'
+import type { RedisStoreOptions } from './client.js'
+import {
+  APPEND_HISTORY,
+  DUE_HISTORY,
+  HEAD_HISTORY,
+  PRUNE_HISTORY,
+  READ_HISTORY,
+} from './scripts.js'
+import { INDEX_RETENTION_MS } from './tokens.js'
+
+const owner = 'RedisHistoryStore'
+/** Streams per sweep round: bounds the size of one reply and of one burst of prune scripts. */
+const BATCH = 500
+
+/**
+ * Per-stream history in Redis, shared by every instance: each stream is a list of its entries
+ * (oldest first) and a counter, and every append is one Lua script (next seq, `RPUSH`, `LTRIM` to
+ * `maxLength`, the expired head dropped), so seqs are strictly increasing across instances and
+ * appends become visible in seq order.
+ *
+ * - A seq is the stream's last one plus 1, or the server's clock in microseconds if that is higher
+ *   (about 1.7e15, a safe integer until the year 2255): seqs never go back, even when the counter
+ *   does (a failover to a replica that missed the last writes, eviction, a Redis that lost its
+ *   data). See `APPEND_HISTORY`.
+ * - The counter has no TTL: it is the one key a stream keeps for good (about 100 bytes).
+ * - Each entry carries the seq before it, so `read` knows what was dropped before the oldest
+ *   entry still held (trimmed, expired, or the whole list gone) without a marker to maintain.
+ * - The list expires by itself 5 minutes after its newest entry; an index of streams by their
+ *   oldest entry's expiry lets `sweep` visit only the streams with something to remove.
+ *
+ * Keys: `{<prefix>:history}:seq:<stream>`, `{<prefix>:history}:log:<stream>` and the index
+ * `{<prefix>:history}:expiry`.
+ */
+export class RedisHistoryStore implements HistoryStore {
+  readonly #tag: string
+  readonly #append
+  readonly #read
+  readonly #head
+  readonly #due
+  readonly #prune
+
+  constructor(options: RedisStoreOptions) {
+    const { client, prefix } = storeOptions(owner, options)
+    this.#tag = `{${prefix}:history}`
+    this.#append = defineScript(client, 'wsWardenHistoryAppend', 3, APPEND_HISTORY)
+    this.#read = defineScript(client, 'wsWardenHistoryRead', 2, READ_HISTORY)
+    this.#head = defineScript(client, 'wsWardenHistoryHead', 2, HEAD_HISTORY)
+    this.#due = defineScript(client, 'wsWardenHistoryDue', 1, DUE_HISTORY)
+    this.#prune = defineScript(client, 'wsWardenHistoryPrune', 2, PRUNE_HISTORY)
+  }
+
+  async append(
+    stream: string,
+    frame: string,
+    limits: HistoryLimits,
+    except?: readonly string[],
+  ): Promise<number> {
+    nonEmpty('append(stream)', stream)
+    if (typeof frame !== 'string') {
+      throw new TypeError(`ws-warden: ${owner}.append(frame) needs a string`)
+    }
+    const maxLength = positive(`${owner}.append limits.maxLength`, limits?.maxLength)
+    const ttlMs = positive(`${owner}.append limits.ttlMs`, limits?.ttlMs)
+    // The body: the except list's JSON (never a raw newline in it), a newline, the frame.
+    const exceptions = except !== undefined && except.length > 0 ? JSON.stringify(except) : ''
+    const body = `${exceptions}\n${frame}`
+    const keys = [this.#key('seq', stream), this.#key('log', stream), this.#index]
+    return Number(await this.#append(...keys, stream, body, maxLength, ttlMs, INDEX_RETENTION_MS))
+  }
+
+  async read(stream: string, afterSeq: number): Promise<HistoryRead> {
+    nonEmpty('read(stream)', stream)
+    if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
+      throw new TypeError(`ws-warden: ${owner}.read(afterSeq) needs a non-negative integer`)
+    }
+    const keys = [this.#key('seq', stream), this.#key('log', stream)]
+    const [complete, ...raw] = (await this.#read(...keys, afterSeq)) as [number, ...string[]]
+    return { entries: raw.map(parseEntry), complete: complete === 1 }
+  }
+
+  async head(stream: string): Promise<number> {
+    nonEmpty('head(stream)', stream)
+    return Number(await this.#head(this.#key('seq', stream), this.#key('log', stream)))
+  }
+
+  async sweep(before: number): Promise<number> {
+    if (typeof before !== 'number' || Number.isNaN(before)) {
+      throw new TypeError(`ws-warden: ${owner}.sweep(before) needs a number`)
+    }
+    let removed = 0
+    for (;;) {
+      const due = (await this.#due(this.#index, before, BATCH)) as string[]
+      const counts = await Promise.all(
+        due.map((stream) => this.#prune(this.#key('log', stream), this.#index, stream, before)),
+      )
+      for (const count of counts) removed += count as number
+      if (due.length < BATCH) return removed
+    }
+  }
+
+  get #index(): string {
+    return `${this.#tag}:expiry`
+  }
+
+  #key(kind: 'seq' | 'log', stream: string): string {
+    return `${this.#tag}:${kind}:${stream}`
+  }
+}
+
+/** `<seq>:<prev>:<expiresAt>:<except JSON>\n<frame>` as an entry. */
+function parseEntry(raw: string): HistoryEntry {
+  const seqEnd = raw.indexOf(':')
+  const bodyStart = raw.indexOf(':', raw.indexOf(':', seqEnd + 1) + 1) + 1
+  const newline = raw.indexOf('\n', bodyStart)
+  const seq = Number(raw.slice(0, seqEnd))
+  const frame = raw.slice(newline + 1)
+  if (newline === bodyStart) return { seq, frame }
+  return { seq, frame, except: JSON.parse(raw.slice(bodyStart, newline)) as string[] }
+}
+
+function nonEmpty(what: string, value: unknown): void {
+  if (typeof value !== 'string' || value === '') {
+    throw new TypeError(`ws-warden: ${owner}.${what} needs a non-empty string`)
+  }
+}
