@@ -39,9 +39,29 @@ export function parseResume(value: string): { id: string; credential: string } |
   return { id: value.slice(0, dot), credential: value.slice(dot + 1) }
 }
 
-/** Encodes positions for `ws_pos`. */
+/** The most UTF-8 bytes of JSON whose base64url fits {@link MAX_POSITIONS_LENGTH}. */
+const MAX_POSITIONS_BYTES = Math.floor((MAX_POSITIONS_LENGTH * 3) / 4)
+
+/**
+ * Encodes positions for `ws_pos`. Entries are taken in insertion order, least recent first: when
+ * there are more than {@link MAX_POSITIONS} or the encoding would pass
+ * {@link MAX_POSITIONS_LENGTH}, the first ones are left out (the server replays a stream it has no
+ * position for from where the session joined it), never the whole set.
+ */
 export function encodePositions(positions: Positions): string {
-  return toBase64Url(toUtf8Binary(JSON.stringify(positions)))
+  const entries = Object.entries(positions)
+  let bytes = 2 // the braces
+  let first = entries.length
+  while (first > 0 && entries.length - first < MAX_POSITIONS) {
+    const [stream, seq] = entries[first - 1] as [string, number]
+    const size = toUtf8Binary(JSON.stringify(stream)).length + 1 + String(seq).length
+    const next = bytes + size + (first === entries.length ? 0 : 1)
+    if (next > MAX_POSITIONS_BYTES) break
+    bytes = next
+    first--
+  }
+  const kept = first === 0 ? positions : Object.fromEntries(entries.slice(first))
+  return toBase64Url(toUtf8Binary(JSON.stringify(kept)))
 }
 
 /**

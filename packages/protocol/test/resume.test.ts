@@ -59,3 +59,37 @@ t.test('decodePositions refuses anything malformed', async (t) => {
   const most = Object.fromEntries(Array.from({ length: MAX_POSITIONS }, (_, i) => [`s${i}`, i + 1]))
   t.same(decodePositions(encodePositions(most)), most, 'MAX_POSITIONS streams are fine')
 })
+
+t.test('encodePositions leaves out the least recent streams, never the whole set', async (t) => {
+  const streams = (count: number, name: (i: number) => string) =>
+    Object.fromEntries(
+      Array.from({ length: count }, (_, i) => [name(i), 1_700_000_000_000_000 + i]),
+    )
+
+  const many = streams(MAX_POSITIONS + 10, (i) => `s${i}`)
+  const kept = decodePositions(encodePositions(many))
+  t.same(Object.keys(kept ?? {}).length, MAX_POSITIONS, 'at most MAX_POSITIONS streams')
+  t.equal(kept?.['s10'], many['s10'], 'the latest are kept')
+  t.equal(kept?.['s9'], undefined, 'the first ones are left out')
+
+  const long = streams(200, (i) => `channel:room-with-a-long-name-${String(i).padStart(3, '0')}`)
+  const encoded = encodePositions(long)
+  t.ok(encoded.length <= MAX_POSITIONS_LENGTH, `fits (${encoded.length} characters)`)
+  const decoded = decodePositions(encoded)
+  const names = Object.keys(decoded ?? {})
+  t.ok(names.length > 0 && names.length < 200, `some left out (${names.length} kept)`)
+  t.same(names, Object.keys(long).slice(200 - names.length), 'a suffix: the most recent')
+  const oneMore = Object.fromEntries(Object.entries(long).slice(199 - names.length))
+  t.ok(
+    Buffer.from(JSON.stringify(oneMore)).toString('base64url').length > MAX_POSITIONS_LENGTH,
+    'and no more would fit',
+  )
+
+  const wide = { [`channel:${'é'.repeat(3100)}`]: 1, all: 2 }
+  t.same(decodePositions(encodePositions(wide)), { all: 2 }, 'UTF-8 bytes are counted')
+  t.same(
+    decodePositions(encodePositions({ [`x${'é'.repeat(5000)}`]: 1 })),
+    {},
+    'a single stream too long is left out',
+  )
+})
