@@ -15,7 +15,8 @@ import type { DemoConfig } from './config.js'
 import { DemoMetrics } from './metrics.js'
 import { currentUser, logIn, USER_NAME } from './session.js'
 import type { DemoStores } from './stores.js'
-import { createStores } from './stores.js'
+import { createStores, resumable } from './stores.js'
+import { JAVASCRIPT, vendorFiles } from './vendor.js'
 
 const PAGE = readFileSync(new URL('../public/index.html', import.meta.url), 'utf8')
 
@@ -49,7 +50,7 @@ export interface DemoRoute {
 
 export interface DemoApp {
   readonly warden: Warden
-  /** The page, health, login, stats and metrics. */
+  /** The page, the vendored client, health, login, stats and metrics. */
   readonly routes: readonly DemoRoute[]
   /** Who asks for a connect token (the session cookie, `?user=`); undefined answers 401. */
   authenticate(request: DemoRequest): Principal | undefined
@@ -102,7 +103,17 @@ const queryUser = (query: unknown): unknown => (query as { user?: unknown } | un
  * warden receives what other processes publish.
  */
 export async function createDemoApp(config: DemoConfig, options: DemoAppOptions): Promise<DemoApp> {
+  // Read before anything is started: a client that is not built stops start-up, saying so.
+  const vendored = vendorFiles()
   const stores = options.stores ?? (await createStores(config, options.logger))
+  // Resumption needs history and resumable sessions in the shared stores (see stores.ts).
+  const resumption = resumable(stores)
+  if (!resumption) {
+    options.logger.warn(
+      { event: 'config', variable: 'WARDEN_STORE', store: config.store },
+      `session resumption is off: the ${config.store} store set has no history and resumes stores`,
+    )
+  }
   const metrics = new DemoMetrics()
   const warden = createWarden({
     tokens: { secret: config.tokenSecret, ttlSeconds: config.tokenTtlS },
@@ -115,6 +126,8 @@ export async function createDemoApp(config: DemoConfig, options: DemoAppOptions)
       connectionsPerUser: config.maxConnectionsPerUser,
     },
     heartbeat: { intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs },
+    // A page that reconnects within 2 minutes gets its channels back and what it missed.
+    resumption,
     // Of the processes sharing `stores.locks`, one sweeps at a time. A connection is stale once
     // its heartbeat deadline has passed without a touch: its instance died without closing it.
     sweeper: {
@@ -137,6 +150,16 @@ export async function createDemoApp(config: DemoConfig, options: DemoAppOptions)
       path: '/',
       handle: async () => ({ status: 200, type: 'text/html; charset=utf-8', body: PAGE }),
     },
+    ...vendored.map(({ path, body }): DemoRoute => ({
+      method: 'GET',
+      path,
+      handle: async () => ({
+        status: 200,
+        type: JAVASCRIPT,
+        headers: { 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' },
+        body,
+      }),
+    })),
     { method: 'GET', path: '/healthz', handle: async () => json({ status: 'ok' }) },
     {
       method: 'POST',

@@ -7,6 +7,10 @@
  * - `mysql`: the SQL stores in MySQL/MariaDB (`DATABASE_URL`); no SQL broker exists for it, so
  *   processes fan out through Redis when `REDIS_URL` is set, and not at all otherwise.
  *
+ * Session resumption needs a `history` and a `resumes` store that every process shares: the
+ * memory set has them (one process), the Redis and SQL sets pass theirs through; a set without
+ * both runs without resumption.
+ *
  * Processes with the same store and `WARDEN_PREFIX` act as one service. The SQL tables are
  * created or upgraded at start-up (`migrate`, an explicit call: a real deployment would run it
  * from its deploy step). A store that cannot be reached at start-up is a {@link ConfigError}
@@ -14,15 +18,19 @@
  */
 import type {
   Broker,
+  HistoryStore,
   LockStore,
   Logger,
   RateLimitStore,
+  ResumeStore,
   SessionStore,
   TokenStore,
 } from '@ws-warden/core'
 import {
+  MemoryHistoryStore,
   MemoryLockStore,
   MemoryRateLimitStore,
+  MemoryResumeStore,
   MemorySessionStore,
   MemoryTokenStore,
 } from '@ws-warden/core'
@@ -42,7 +50,47 @@ export interface DemoStores {
   readonly locks: LockStore
   /** Fan-out to the other processes; none for a store only this process uses. */
   readonly broker?: Broker
+  /**
+   * Every fan-out frame, per stream, for replay on resumption; with `resumes`, or not at all
+   * (see {@link resumable}).
+   */
+  readonly history?: HistoryStore
+  /** Resumable sessions; with `history`, or not at all. */
+  readonly resumes?: ResumeStore
   close(): Promise<void>
+}
+
+/**
+ * Whether the stores can resume sessions: they have `history` and `resumes`. Without them the
+ * warden would keep both in this process's memory, which is wrong for processes sharing a
+ * broker (each would number the same streams its own way), so the demo turns resumption off.
+ */
+export function resumable(
+  stores: DemoStores,
+): stores is DemoStores & Required<Pick<DemoStores, 'history' | 'resumes'>> {
+  return stores.history !== undefined && stores.resumes !== undefined
+}
+
+/**
+ * The demo's stores from a store set of the Redis or SQL package: its `history` and `resumes`
+ * when it has both (a package without them still type-checks: they are optional here), and
+ * another broker or `close` when given.
+ */
+export function fromSet(
+  set: DemoStores,
+  other: { readonly broker?: Broker; readonly close?: () => Promise<void> } = {},
+): DemoStores {
+  const { sessions, tokens, rateLimits, locks, history, resumes } = set
+  const broker = other.broker ?? set.broker
+  return {
+    sessions,
+    tokens,
+    rateLimits,
+    locks,
+    ...(broker && { broker }),
+    ...(history && resumes && { history, resumes }),
+    close: other.close ?? (() => set.close()),
+  }
 }
 
 type Factory = (config: DemoConfig, logger: Logger) => Promise<DemoStores>
@@ -52,19 +100,28 @@ async function memoryStores(): Promise<DemoStores> {
   const tokens = new MemoryTokenStore()
   const rateLimits = new MemoryRateLimitStore()
   const locks = new MemoryLockStore()
+  const history = new MemoryHistoryStore()
+  const resumes = new MemoryResumeStore()
+  const all = [sessions, tokens, rateLimits, locks, history, resumes]
   return {
     sessions,
     tokens,
     rateLimits,
     locks,
+    history,
+    resumes,
     async close() {
-      await Promise.all([sessions.close(), tokens.close(), rateLimits.close(), locks.close()])
+      await Promise.all(all.map((store) => store.close()))
     },
   }
 }
 
 /** Every Redis store and the broker, on `REDIS_URL`, under `WARDEN_PREFIX`. */
-async function redisStores(config: DemoConfig, logger: Logger): Promise<RedisStores> {
+async function redisStores(config: DemoConfig, logger: Logger): Promise<DemoStores> {
+  return fromSet(await redisSet(config, logger))
+}
+
+async function redisSet(config: DemoConfig, logger: Logger): Promise<RedisStores> {
   const errors = storeErrors(logger, 'redis')
   try {
     return await createRedisStores({
@@ -105,13 +162,12 @@ async function postgresStores(config: DemoConfig, logger: Logger): Promise<DemoS
         'broker',
       ),
   })
-  return {
-    ...stores,
+  return fromSet(stores, {
     broker,
     async close() {
       await Promise.all([broker.close(), stores.close()])
     },
-  }
+  })
 }
 
 async function mysqlStores(config: DemoConfig, logger: Logger): Promise<DemoStores> {
@@ -120,11 +176,11 @@ async function mysqlStores(config: DemoConfig, logger: Logger): Promise<DemoStor
       { event: 'config', variable: 'REDIS_URL' },
       'WARDEN_STORE=mysql has no broker without REDIS_URL: run one process, or set REDIS_URL',
     )
-    return sqlStores(config, logger)
+    return fromSet(await sqlStores(config, logger))
   }
   // Redis first (nothing to undo if it does not answer); only its broker is used: the records
   // stay in MySQL.
-  const redis = await redisStores(config, logger)
+  const redis = await redisSet(config, logger)
   let stores: SqlStores
   try {
     stores = await sqlStores(config, logger)
@@ -132,13 +188,12 @@ async function mysqlStores(config: DemoConfig, logger: Logger): Promise<DemoStor
     await redis.close()
     throw error
   }
-  return {
-    ...stores,
+  return fromSet(stores, {
     broker: redis.broker,
     async close() {
       await Promise.all([redis.close(), stores.close()])
     },
-  }
+  })
 }
 
 const factories: Record<Store, Factory> = {

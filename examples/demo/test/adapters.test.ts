@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ADAPTERS } from '../src/config.js'
-import { startDemo, until } from './helpers.js'
+import { startDemo, unpositioned, until } from './helpers.js'
 
 // The demo's main flow, on every adapter: the same app, the same answers.
 for (const adapter of ADAPTERS) {
@@ -35,8 +35,8 @@ for (const adapter of ADAPTERS) {
       from: 'alice',
       text: `hello from ${adapter}`,
     }
-    t.same(await bob.next((m) => m.type === 'message'), said)
-    t.same(await alice.next((m) => m.type === 'message'), said, 'the sender too')
+    t.same(unpositioned(await bob.next((m) => m.type === 'message')), said)
+    t.same(unpositioned(await alice.next((m) => m.type === 'message')), said, 'the sender too')
     t.match(await bob.request({ type: 'join', channel: 'staff' }, 'error'), { code: 'forbidden' })
     t.match(await bob.request({ type: 'dance' }, 'error'), { code: 'unknown_type' })
     const stats = (await (await http('/api/stats')).json()) as unknown

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startDemo } from './helpers.js'
+import { startDemo, unpositioned } from './helpers.js'
 
 t.test('two users chat in a channel; the sender gets its own message too', async (t) => {
   const { connect } = await startDemo(t)
@@ -12,8 +12,10 @@ t.test('two users chat in a channel; the sender gets its own message too', async
   await bob.request({ type: 'join', channel: 'general' }, 'joined')
   alice.send({ type: 'say', channel: 'general', text: 'hello bob' })
   const expected = { type: 'message', channel: 'general', from: 'alice', text: 'hello bob' }
-  t.same(await bob.next((m) => m.type === 'message'), expected)
-  t.same(await alice.next((m) => m.type === 'message'), expected)
+  const received = await bob.next((m) => m.type === 'message')
+  t.same(unpositioned(received), expected)
+  t.match(received, { $s: 'channel:general', $q: Number }, 'numbered in its stream, to resume')
+  t.same(unpositioned(await alice.next((m) => m.type === 'message')), expected)
 
   t.same(await bob.request({ type: 'leave', channel: 'general' }, 'left'), {
     type: 'left',
@@ -41,8 +43,9 @@ t.test('staff and announcements need chat.moderate, which admin has', async (t) 
   t.match(await alice.request({ type: 'announce', text: 'hi all' }, 'error'), { code: 'forbidden' })
   admin.send({ type: 'announce', text: 'maintenance at noon' })
   const announcement = { type: 'announcement', from: 'admin', text: 'maintenance at noon' }
-  t.same(await alice.next((m) => m.type === 'announcement'), announcement, 'to every connection')
-  t.same(await admin.next((m) => m.type === 'announcement'), announcement)
+  const toAlice = await alice.next((m) => m.type === 'announcement')
+  t.same(unpositioned(toAlice), announcement, 'to every connection')
+  t.same(unpositioned(await admin.next((m) => m.type === 'announcement')), announcement)
 })
 
 t.test('bad messages get error frames and the connection stays open', async (t) => {

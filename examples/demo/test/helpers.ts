@@ -146,6 +146,15 @@ export class Client {
   }
 }
 
+/**
+ * A message without its stream position: with resumption on, every fan-out frame carries `$s`
+ * (its stream) and `$q` (its place in it), which the client keeps to resume from.
+ */
+export function unpositioned(message: Record<string, unknown>): Record<string, unknown> {
+  const { $s: _stream, $q: _seq, ...rest } = message
+  return rest
+}
+
 /** Resolves when `check` holds, polling; throws after `timeoutMs`. */
 export async function until(
   check: () => boolean | Promise<boolean>,

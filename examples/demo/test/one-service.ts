@@ -7,10 +7,13 @@
  * service arrives, so an earlier one would have), every wait is bounded.
  */
 import type { Test } from 'tap'
+import type { Envelope, ResumedEvent, WebSocketConstructor } from '@ws-warden/client'
+import { WardenClient } from '@ws-warden/client'
 import { isDeepStrictEqual } from 'node:util'
+import WebSocket from 'ws'
 import type { Adapter } from '../src/config.js'
 import type { Client } from './helpers.js'
-import { clientsOf, SECRET, until } from './helpers.js'
+import { clientsOf, SECRET, unpositioned, until } from './helpers.js'
 import type { DemoProcess } from './processes.js'
 import { listening, run, stop, within } from './processes.js'
 import { uniquePrefix } from './services.js'
@@ -94,8 +97,9 @@ export async function behavesAsOneService(t: Test, options: OneServiceOptions): 
     await join(bob, 'general')
     alice.send({ type: 'say', channel: 'general', text: 'hello from a' })
     const fromA = { type: 'message', channel: 'general', from: 'alice', text: 'hello from a' }
-    t.same(await bob.next(said('hello from a'), 5_000), fromA, 'to the other process')
-    t.same(await alice.next(said('hello from a'), 5_000), fromA, 'and to the sender')
+    const toBob = await bob.next(said('hello from a'), 5_000)
+    t.same(unpositioned(toBob), fromA, 'to the other process')
+    t.same(unpositioned(await alice.next(said('hello from a'), 5_000)), fromA, 'and to the sender')
     bob.send({ type: 'say', channel: 'general', text: 'hello from b' })
     t.match(await alice.next(said('hello from b'), 5_000), { from: 'bob' }, 'and back')
     t.match(await bob.next(said('hello from b'), 5_000), { from: 'bob' }, 'and back to its sender')
@@ -107,7 +111,8 @@ export async function behavesAsOneService(t: Test, options: OneServiceOptions): 
     const admin = await B.connect('admin')
     admin.send({ type: 'announce', text: 'maintenance at noon' })
     const announcement = { type: 'announcement', from: 'admin', text: 'maintenance at noon' }
-    t.same(await alice.next((m) => m.type === 'announcement', 5_000), announcement, 'broadcast')
+    const toAlice = await alice.next((m) => m.type === 'announcement', 5_000)
+    t.same(unpositioned(toAlice), announcement, 'broadcast')
 
     const expected = { connections: 3, users: 3, channels: { general: 2 } }
     await statsBecome(t, A, expected, '/api/stats counts across both (asked on one)')
@@ -152,6 +157,64 @@ export async function behavesAsOneService(t: Test, options: OneServiceOptions): 
     const query = `?ws_token=${await A.token(await A.login('erin'))}`
     t.equal((await A.open(query)).status, 101, 'a token used on A')
     t.equal((await C.open(query)).status, 101, 'nor their used tokens: same secret, other service')
+  })
+
+  await t.test('a client resumes on the other process, with what it missed', async (t) => {
+    const [A, B] = browsers(t) as [Clients, Clients]
+    const alice = await A.connect('alice')
+    await join(alice, 'resume-room')
+    // Carol uses the client; she connects to B first, to A once B's connection is gone.
+    const cookie = await B.login('carol')
+    let to = B
+    let away: Promise<void> = Promise.resolve()
+    const sockets: WebSocket[] = []
+    class Socket extends WebSocket {
+      constructor(url: string) {
+        super(url)
+        sockets.push(this)
+        this.on('error', () => {})
+      }
+    }
+    const carol = new WardenClient({
+      url: () => `ws://127.0.0.1:${to.port}/ws`,
+      token: async () => {
+        await away
+        return to.token(cookie)
+      },
+      WebSocket: Socket as unknown as WebSocketConstructor,
+    })
+    t.teardown(() => {
+      carol.close()
+      for (const socket of sockets) socket.terminate()
+    })
+    const received: Envelope[] = []
+    const resumed: ResumedEvent[] = []
+    carol.on('message', (message) => void received.push(message))
+    carol.on('resumed', (event) => void resumed.push(event))
+    const texts = () => received.filter((m) => m.type === 'message').map((m) => m.text)
+    carol.send({ type: 'join', channel: 'resume-room' })
+    await until(() => received.some((m) => m.type === 'joined'), 5_000)
+    alice.send({ type: 'say', channel: 'resume-room', text: 'first' })
+    await until(() => texts().includes('first'), 5_000)
+
+    // Carol's connection to B drops; she cannot reconnect until `release`: she is away.
+    let release = () => {}
+    away = new Promise<void>((resolve) => (release = resolve))
+    to = A
+    const closed = new Promise((resolve) => carol.once('close', resolve))
+    sockets.at(-1)?.terminate()
+    await within(5_000, closed)
+    for (const text of ['second', 'third']) {
+      alice.send({ type: 'say', channel: 'resume-room', text })
+    }
+    await alice.next(said('third'), 5_000)
+    release()
+    await until(() => resumed.length === 1, 15_000)
+    t.match(resumed[0], { complete: true, missed: 2, channels: ['resume-room'] }, 'resumed on A')
+    await until(() => texts().length >= 3, 5_000)
+    alice.send({ type: 'say', channel: 'resume-room', text: 'fourth' })
+    await until(() => texts().includes('fourth'), 5_000)
+    t.same(texts(), ['first', 'second', 'third', 'fourth'], 'in order, none twice or skipped')
   })
 
   await t.test("a crashed process's connections stop counting once a sweep ran", async (t) => {

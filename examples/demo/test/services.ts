@@ -88,12 +88,13 @@ async function probe(service: Service): Promise<string | undefined> {
 
 /**
  * A test that needs a service: skipped when it does not answer, unless `CI=true`, where that
- * fails the test.
+ * fails the test. A subtest of `parent` (the file's root by default).
  */
 export async function serviceTest(
   services: Service | readonly Service[],
   name: string,
   fn: (t: Test) => Promise<void>,
+  parent: Test = t,
 ): Promise<void> {
   const problems = await Promise.all(
     [services].flat().map(async (service) => {
@@ -103,11 +104,11 @@ export async function serviceTest(
   )
   const problem = problems.flat().join('; ')
   if (problem === '') {
-    await t.test(name, fn)
+    await parent.test(name, fn)
   } else if (CI) {
-    await t.test(name, async (t) => void t.fail(`${problem} (CI=true: a failure, not a skip)`))
+    await parent.test(name, async (t) => void t.fail(`${problem} (CI=true: a failure, not a skip)`))
   } else {
-    await t.test(name, { skip: problem }, fn)
+    await parent.test(name, { skip: problem }, fn)
   }
 }
 
