@@ -1,5 +1,4 @@
 import { ErrorCode, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
-import { randomUUID } from 'node:crypto'
 import { ipRateLimitKey } from './client-ip.js'
 import {
   ConnectionLimitError,
@@ -10,6 +9,7 @@ import {
   UnauthorizedError,
   WardenError,
 } from './errors.js'
+import { newId } from './ids.js'
 import type { ResolvedOptions, WardenHooks } from './options.js'
 import type { RateLimitStore, SessionRecord, SessionStore, TokenStore } from './stores.js'
 import type { ClaimedSession } from './resumption.js'
@@ -151,7 +151,7 @@ export class Admitter {
     const { deps } = this
     const now = deps.now()
     const record: SessionRecord = {
-      id: randomUUID(),
+      id: newId(),
       userId: principal.userId,
       instanceId: deps.options.instanceId,
       ip,

@@ -1,21 +1,88 @@
 import type { Envelope } from '@ws-warden/protocol'
 import { limitCloseReason } from '@ws-warden/protocol'
-import type { WebSocket } from 'ws'
+import type { RawData, WebSocket } from 'ws'
+import { TextFrame } from './frame.js'
 import type { SessionHandle } from './resumption.js'
 import type { Connection, DisconnectCause, Principal, UpgradeRequest } from './types.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
-/** Text frames even when the payload is a shared Buffer (broadcasts serialize once). */
+/** Text frames even when the payload is a Buffer (the fallback path sends the payload). */
 const TEXT_FRAME = { binary: false } as const
 /** Frames a connection may hold while its session starts; past it, it is a slow consumer. */
 export const MAX_HELD_FRAMES = 4096
+/** Bytes a connection's batch may hold before it is written out without waiting for the tick. */
+export const BATCH_FLUSH_BYTES = 64 * 1024
 
 /** A frame held back while a session starts, with its stream position if it has one. */
 interface HeldFrame {
-  readonly frame: string | Buffer
+  readonly frame: TextFrame
   readonly stream: string | undefined
   readonly seq: number | undefined
+}
+
+/** The TCP (or TLS) socket under a `ws` socket. */
+interface RawSocket {
+  write(chunk: Buffer): boolean
+  cork(): void
+  uncork(): void
+}
+
+/**
+ * The `ws` 8 internals the direct write path reads: the socket underneath, and the sender's state
+ * (0: idle, nothing queued behind a compression or a Blob read) and whether a fragmented message
+ * is half sent. Anything else (another version, a test double) gets `socket.send`.
+ */
+interface WsInternals {
+  readonly _socket?: RawSocket | null
+  readonly _sender?: SenderState | null
+}
+
+interface SenderState {
+  readonly _state: number
+  readonly _firstFragment: boolean
+}
+
+/** The channels of a connection that has joined none. */
+const NO_CHANNELS: ReadonlySet<string> = new Set()
+/** The permissions of an endpoint that requires none. */
+const NO_PERMISSIONS: readonly string[] = Object.freeze([])
+/** The socket's property naming its connection, for the listeners every socket shares. */
+const CONNECTION = Symbol('ws-warden.connection')
+
+interface TaggedSocket {
+  [CONNECTION]: LiveConnection<unknown>
+}
+
+/** The listeners every socket shares (`this` is the socket). */
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  const connection = (this as unknown as TaggedSocket)[CONNECTION]
+  connection.host.received(connection, data, isBinary)
+}
+
+function onPong(this: WebSocket): void {
+  const connection = (this as unknown as TaggedSocket)[CONNECTION]
+  connection.alive(connection.host.now())
+}
+
+function onClose(this: WebSocket, code: number): void {
+  ;(this as unknown as TaggedSocket)[CONNECTION].socketClosed(code)
+}
+
+function onError(this: WebSocket, error: Error): void {
+  const connection = (this as unknown as TaggedSocket)[CONNECTION]
+  connection.host.socketError(connection, error)
+  connection.cutOff('error')
+}
+
+/** Connections whose socket is corked until the current tick's synchronous work is done. */
+let batched: LiveConnection<unknown>[] = []
+
+/** Writes out every batch of the tick: each socket gets its frames in one write. */
+function flushBatches(): void {
+  const connections = batched
+  batched = []
+  for (const connection of connections) connection.flush()
 }
 
 /** What a connection needs from its warden; kept narrow so the connection stays testable. */
@@ -27,6 +94,10 @@ export interface ConnectionHost<TData> {
   sent?(bytes: number): void
   /** Called once, when the connection ends for any reason. */
   ended(connection: LiveConnection<TData>, cause: DisconnectCause, code: number): void
+  /** A frame came in. */
+  received(connection: LiveConnection<TData>, data: RawData, isBinary: boolean): void
+  /** The socket errored (the connection is cut off right after). */
+  socketError(connection: LiveConnection<TData>, error: Error): void
 }
 
 /**
@@ -40,9 +111,7 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
   principal: Principal
   readonly ip: string
   readonly connectedAt: number
-  readonly channels = new Set<string>()
   readonly socket: WebSocket
-  data: TData
 
   /** Seconds-worth of messages left in the bucket, and when it was last refilled. */
   bucketTokens: number
@@ -66,20 +135,30 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
   /** The upgrade request, kept for `onAdmit` at a token refresh (refresh on). */
   request: UpgradeRequest | undefined
   /** Permissions the connection's endpoint requires, re-checked at a token refresh. */
-  endpointPermissions: readonly string[] = []
+  endpointPermissions: readonly string[] = NO_PERMISSIONS
+  /** The application's data; undefined until first read when the warden has no `createData`. */
+  private ownData: TData | undefined
+  /** Channels joined; created at the first join (most connections never join one). */
+  private joined: Set<string> | undefined
   /** Frames held back while the session starts (`$session` and the replay go first). */
   private held: HeldFrame[] | undefined
+  /** Resumes reading once the message bucket has refilled (set while reading is paused). */
+  private readTimer: NodeJS.Timeout | undefined
+  /** The socket is corked until the tick ends, holding `batchedBytes` written in this tick. */
+  private batching = false
+  private batchedBytes = 0
 
   private state: 'open' | 'closing' | 'ended' = 'open'
   private closeCause: DisconnectCause = 'client'
-  private readonly host: ConnectionHost<TData>
+  readonly host: ConnectionHost<TData>
 
   constructor(init: {
     id: string
     principal: Principal
     ip: string
     socket: WebSocket
-    data: TData
+    /** Absent: an empty object, made when first read. */
+    data?: TData
     host: ConnectionHost<TData>
     burst: number
     tokenExpiresAt?: number
@@ -88,13 +167,51 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
     this.principal = init.principal
     this.ip = init.ip
     this.socket = init.socket
-    this.data = init.data
+    this.ownData = init.data
     this.host = init.host
     this.connectedAt = init.host.now()
     this.lastSeenAt = this.connectedAt
     this.bucketTokens = init.burst
     this.bucketAt = this.connectedAt
     this.tokenExpiresAt = init.tokenExpiresAt ?? Infinity
+  }
+
+  get data(): TData {
+    return (this.ownData ??= {} as TData)
+  }
+
+  set data(data: TData) {
+    this.ownData = data
+  }
+
+  /**
+   * Starts listening to the socket. The listeners are shared by every socket (they find the
+   * connection on it): four closures per connection would cost more than the tag.
+   */
+  listen(): void {
+    const socket = this.socket
+    ;(socket as unknown as TaggedSocket)[CONNECTION] = this as LiveConnection<unknown>
+    socket.on('message', onMessage)
+    socket.on('pong', onPong)
+    socket.on('close', onClose)
+    socket.on('error', onError)
+  }
+
+  get channels(): ReadonlySet<string> {
+    return this.joined ?? NO_CHANNELS
+  }
+
+  /** Records a channel joined; false if it already was. */
+  addChannel(channel: string): boolean {
+    const joined = (this.joined ??= new Set())
+    if (joined.has(channel)) return false
+    joined.add(channel)
+    return true
+  }
+
+  /** Forgets a channel; false if it was not joined. */
+  removeChannel(channel: string): boolean {
+    return this.joined?.delete(channel) ?? false
   }
 
   get sessionId(): string | undefined {
@@ -110,16 +227,22 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
   }
 
   send(message: Envelope | string): boolean {
-    return this.sendFrame(typeof message === 'string' ? message : JSON.stringify(message))
+    return this.sendFrame(
+      TextFrame.of(typeof message === 'string' ? message : JSON.stringify(message)),
+    )
   }
 
   /**
-   * Sends an already serialized frame (a string or a Buffer shared by a broadcast). Never blocks:
-   * a connection that cannot keep up is cut off instead of buffering without bound. A fan-out
-   * frame comes with its stream position, so that a frame held while the session starts can be
+   * Sends a frame built once (a fan-out shares it between its recipients). Never blocks: a
+   * connection that cannot keep up is cut off instead of buffering without bound. A fan-out frame
+   * comes with its stream position, so that a frame held while the session starts can be
    * recognized as already replayed.
+   *
+   * When `ws` has nothing queued, the frame is written straight to the socket underneath, which
+   * stays corked until the tick's synchronous work is done: the frames a tick sends to one
+   * connection (a burst of broadcasts) leave in one write instead of one write each.
    */
-  sendFrame(frame: string | Buffer, stream?: string, seq?: number): boolean {
+  sendFrame(frame: TextFrame, stream?: string, seq?: number): boolean {
     if (this.state !== 'open') return false
     if (this.held) {
       if (this.held.length >= MAX_HELD_FRAMES) {
@@ -131,15 +254,49 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
     }
     const socket = this.socket
     if (socket.readyState !== OPEN) return false
-    const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length
+    const size = frame.size
     if (socket.bufferedAmount + size > this.host.maxBufferedBytes) {
       this.cutOff('slow_consumer')
       return false
     }
-    socket.send(frame, TEXT_FRAME)
+    const internals = socket as unknown as WsInternals
+    const sender = internals._sender
+    if (sender && sender._state === 0 && sender._firstFragment) {
+      this.batch(internals._socket!, frame.wire)
+    } else {
+      socket.send(frame.payload, TEXT_FRAME)
+    }
     this.host.sent?.(size)
-    this.checkBacklog(this.host.now())
+    // The clock is read only when there is a backlog to time (or one that just drained).
+    if (this.backloggedSince !== 0 || socket.bufferedAmount > this.batchedBytes) {
+      this.checkBacklog(this.host.now())
+    }
     return this.state === 'open'
+  }
+
+  /** Writes into this tick's batch, starting it (cork, flush at the end of the tick) if needed. */
+  private batch(raw: RawSocket, wire: Buffer): void {
+    if (!this.batching) {
+      raw.cork()
+      this.batching = true
+      if (batched.push(this as LiveConnection<unknown>) === 1) process.nextTick(flushBatches)
+    }
+    raw.write(wire)
+    this.batchedBytes += wire.length
+    if (this.batchedBytes >= BATCH_FLUSH_BYTES) {
+      // A large batch goes out now, as unbatched writes would have: the socket's own buffer, not
+      // the cork, is what the buffered-bytes bound is about.
+      raw.uncork()
+      raw.cork()
+      this.batchedBytes = 0
+    }
+  }
+
+  /** Ends this tick's batch: the socket writes what the tick gave it. */
+  flush(): void {
+    this.batching = false
+    this.batchedBytes = 0
+    ;(this.socket as unknown as WsInternals)._socket!.uncork()
   }
 
   /** Holds every frame back until {@link release}: the session's first frames go first. */
@@ -154,7 +311,7 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
   release(first: readonly string[], floors: ReadonlyMap<string, number>): void {
     const held = this.held!
     this.held = undefined
-    for (const frame of first) this.sendFrame(frame)
+    for (const text of first) this.sendFrame(TextFrame.of(text))
     for (const { frame, stream, seq } of held) {
       // A seq always comes with its stream. A stream without a floor gives NaN: never skipped.
       if (seq !== undefined && seq <= Number(floors.get(stream as string))) continue
@@ -167,7 +324,8 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
    * slow consumer. Called on every send and by the heartbeat sweep.
    */
   checkBacklog(now: number): void {
-    if (this.socket.bufferedAmount === 0) {
+    // Bytes in this tick's batch are no backlog: they leave when the tick ends.
+    if (this.socket.bufferedAmount - this.batchedBytes <= 0) {
       this.backloggedSince = 0
     } else if (this.backloggedSince === 0) {
       this.backloggedSince = now
@@ -204,6 +362,21 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
     this.socket.terminate()
   }
 
+  /**
+   * Stops reading from the socket for `ms`: what the peer sends meanwhile waits in the TCP
+   * buffers, and once they are full the peer cannot send any faster than it is read. No-op while
+   * already paused.
+   */
+  pauseReading(ms: number): void {
+    if (this.readTimer !== undefined) return
+    this.socket.pause()
+    this.readTimer = setTimeout(() => {
+      this.readTimer = undefined
+      this.socket.resume()
+    }, ms)
+    this.readTimer.unref()
+  }
+
   /** Marks a proof of life: a pong or any message. */
   alive(now: number): void {
     this.awaitingPong = false
@@ -214,6 +387,7 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
   socketClosed(code: number): void {
     if (this.state === 'ended') return
     this.state = 'ended'
+    clearTimeout(this.readTimer)
     this.host.ended(this, this.closeCause, code)
   }
 }

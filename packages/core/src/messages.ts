@@ -21,6 +21,11 @@ export interface DispatcherOptions<TData> {
   readonly maxMessageBytes: number
   readonly messagesPerSecond: number
   readonly messageBurst: number
+  /**
+   * Longest a rate-limited connection's reading is paused at a time (under the heartbeat timeout,
+   * so that a paused peer's pong is still read in time).
+   */
+  readonly maxReadPauseMs: number
   readonly now: () => number
   readonly context: (connection: LiveConnection<TData>, message: Envelope) => HandlerContext<TData>
   readonly onMessage?: (connection: LiveConnection<TData>, type: string) => void
@@ -46,6 +51,10 @@ export function errorFrame(error: unknown, type?: string): ErrorFrame {
  * JSON parse, the handler allow-list, the handler's permissions, then the handler. A failure
  * answers with an error frame and leaves the connection open. Handlers of one connection run one
  * at a time, in arrival order.
+ *
+ * A message the bucket refuses is dropped, and the connection's reading is paused until the
+ * bucket holds a token again: a flooding peer is slowed down by TCP back-pressure instead of
+ * costing the server a read and a drop for every message it sends.
  */
 export class MessageDispatcher<TData> {
   private readonly handlers = new Map<string, ResolvedHandler<TData>>()
@@ -79,6 +88,9 @@ export class MessageDispatcher<TData> {
     const { messagesPerSecond, messageBurst } = this.options
     if (!takeToken(connection, now, messagesPerSecond, messageBurst)) {
       this.rateLimited(connection, now)
+      // Until one token is back. Frames already read keep coming (and are dropped) meanwhile.
+      const refillMs = Math.ceil(((1 - connection.bucketTokens) * 1000) / messagesPerSecond)
+      connection.pauseReading(Math.min(refillMs, this.options.maxReadPauseMs))
       return
     }
     if (isBinary) {

@@ -10,10 +10,13 @@ const EMPTY: ReadonlySet<never> = new Set()
 /**
  * This instance's live connections, by id, by user and by channel. Every operation is O(1)
  * (removal is O(channels of the connection)). The cluster-wide view lives in the session store.
+ *
+ * Most users have one connection: the user index holds that connection itself, and a set only
+ * from the second one on (a set per user would cost about 150 bytes per connection).
  */
 export class Registry<TConnection extends Registrable> {
   private readonly byId = new Map<string, TConnection>()
-  private readonly byUser = new Map<string, Set<TConnection>>()
+  private readonly byUser = new Map<string, TConnection | Set<TConnection>>()
   private readonly byChannel = new Map<string, Set<TConnection>>()
 
   get size(): number {
@@ -27,7 +30,15 @@ export class Registry<TConnection extends Registrable> {
   /** Adds a connection; returns true if it is its user's first on this instance. */
   add(connection: TConnection): boolean {
     this.byId.set(connection.id, connection)
-    return addTo(this.byUser, connection.userId, connection)
+    const user = connection.userId
+    const current = this.byUser.get(user)
+    if (current === undefined) {
+      this.byUser.set(user, connection)
+      return true
+    }
+    if (current instanceof Set) current.add(connection)
+    else this.byUser.set(user, new Set([current, connection]))
+    return false
   }
 
   /**
@@ -42,7 +53,22 @@ export class Registry<TConnection extends Registrable> {
     for (const channel of connection.channels) {
       if (removeFrom(this.byChannel, channel, connection)) emptiedChannels.push(channel)
     }
-    return { lastOfUser: removeFrom(this.byUser, connection.userId, connection), emptiedChannels }
+    return { lastOfUser: this.removeUser(connection), emptiedChannels }
+  }
+
+  /** Drops a connection from the user index; true if it was the user's last. */
+  private removeUser(connection: TConnection): boolean {
+    const user = connection.userId
+    const current = this.byUser.get(user)
+    if (current === connection) {
+      this.byUser.delete(user)
+      return true
+    }
+    const members = current as Set<TConnection>
+    members.delete(connection)
+    // Back to one connection: the index holds it alone again.
+    if (members.size === 1) this.byUser.set(user, members.values().next().value as TConnection)
+    return false
   }
 
   /** Indexes a connection under a channel; true if it is the channel's first local member. */
@@ -63,8 +89,11 @@ export class Registry<TConnection extends Registrable> {
     return this.byId.values()
   }
 
+  /** A user's connections: a set made for the call when the user has just one. */
   ofUser(userId: string): ReadonlySet<TConnection> {
-    return this.byUser.get(userId) ?? EMPTY
+    const current = this.byUser.get(userId)
+    if (current === undefined) return EMPTY
+    return current instanceof Set ? current : new Set([current])
   }
 
   inChannel(channel: string): ReadonlySet<TConnection> {

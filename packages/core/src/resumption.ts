@@ -25,8 +25,9 @@ import {
   userStream,
   withPosition,
 } from '@ws-warden/protocol'
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { LiveConnection } from './connection.js'
+import { newId } from './ids.js'
 import type { ResumeInfo } from './types.js'
 import { positiveInteger } from './memory/options.js'
 import type {
@@ -182,7 +183,7 @@ export class Resumption<TData> {
 
   /** The session of a new connection: the claimed one, or a fresh one. */
   handle(connection: LiveConnection<TData>, claimed: ClaimedSession | undefined): SessionHandle {
-    return new SessionHandle(claimed?.record.id ?? randomUUID(), connection.userId)
+    return new SessionHandle(claimed?.record.id ?? newId(), connection.userId)
   }
 
   /**

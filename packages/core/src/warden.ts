@@ -14,6 +14,7 @@ import { createClientIpResolver } from './client-ip.js'
 import type { ConnectionHost } from './connection.js'
 import { LiveConnection } from './connection.js'
 import { ForbiddenError, ShuttingDownError } from './errors.js'
+import { TextFrame } from './frame.js'
 import { Heartbeat } from './heartbeat.js'
 import { silentLogger } from './logger.js'
 import {
@@ -118,7 +119,7 @@ export class Warden<TData = Record<string, unknown>> {
   private readonly heartbeat: Heartbeat | undefined
   private readonly topics: TopicSubscriptions | undefined
   private readonly host: ConnectionHost<TData>
-  private readonly createData: (principal: Principal) => TData
+  private readonly createData: ((principal: Principal) => TData) | undefined
   private readonly authorizeChannel: WardenOptions<TData>['authorizeChannel']
   private readonly resumption: Resumption<TData> | undefined
   private readonly refresher: TokenRefresh | undefined
@@ -134,7 +135,7 @@ export class Warden<TData = Record<string, unknown>> {
     this.logger = options.logger ?? silentLogger
     this.clock = options.clock ?? Date
     this.tokens = new ConnectTokens(options.tokens, this.clock)
-    this.createData = options.createData ?? (() => ({}) as TData)
+    this.createData = options.createData
     this.authorizeChannel = options.authorizeChannel
     const stores = options.stores ?? {}
     this.sessions = stores.sessions ?? this.own(new MemorySessionStore())
@@ -221,7 +222,19 @@ export class Warden<TData = Record<string, unknown>> {
       now: () => this.clock.now(),
       ended: (connection, cause, code) => this.ended(connection, cause, code),
       sent: (bytes) => {
+        if (this.observers.size === 0) return
         for (const observer of this.observers) observer.sent?.(bytes)
+      },
+      received: (connection, data, isBinary) => {
+        if (this.observers.size > 0) this.observeReceived(data as Buffer)
+        this.dispatcher.receive(connection, data, isBinary)
+      },
+      socketError: (connection, error) => {
+        this.logger.debug({
+          event: 'socket_error',
+          connectionId: connection.id,
+          err: error.message,
+        })
       },
     }
     const { limits } = this.options
@@ -230,6 +243,9 @@ export class Warden<TData = Record<string, unknown>> {
       maxMessageBytes: limits.maxMessageBytes,
       messagesPerSecond: limits.messagesPerSecond,
       messageBurst: limits.messageBurst,
+      maxReadPauseMs: this.options.heartbeat
+        ? Math.max(1, Math.floor(this.options.heartbeat.timeoutMs / 2))
+        : Infinity,
       now: () => this.clock.now(),
       context: (connection, message) => ({
         connection,
@@ -380,7 +396,9 @@ export class Warden<TData = Record<string, unknown>> {
       principal: pending.principal,
       ip: pending.ip,
       socket,
-      data: restored ? (claimed.state.d as TData) : this.createData(pending.principal),
+      ...(restored
+        ? { data: claimed.state.d as TData }
+        : this.createData && { data: this.createData(pending.principal) }),
       host: this.host,
       burst: this.options.limits.messageBurst,
       tokenExpiresAt: pending.tokenExpiresAt,
@@ -397,16 +415,7 @@ export class Warden<TData = Record<string, unknown>> {
       connection.hold()
       connection.busy = true
     }
-    socket.on('message', (data, isBinary) => {
-      if (this.observers.size > 0) this.observeReceived(data as Buffer)
-      this.dispatcher.receive(connection, data, isBinary)
-    })
-    socket.on('pong', () => connection.alive(this.clock.now()))
-    socket.on('close', (code) => connection.socketClosed(code))
-    socket.on('error', (error) => {
-      this.logger.debug({ event: 'socket_error', connectionId: connection.id, err: error.message })
-      connection.cutOff('error')
-    })
+    connection.listen()
     const firstOfUser = this.registry.add(connection)
     if (firstOfUser && this.topics) this.subscribe(userTopic(connection.userId))
     this.logger.info(
@@ -450,8 +459,7 @@ export class Warden<TData = Record<string, unknown>> {
     if (this.authorizeChannel && !(await this.authorizeChannel(live, channel))) {
       throw new ForbiddenError('not allowed to join this channel')
     }
-    if (!live.open || live.channels.has(channel)) return
-    live.channels.add(channel)
+    if (!live.open || !live.addChannel(channel)) return
     const first = this.registry.join(live, channel)
     const writes: Promise<unknown>[] = [
       this.guard('sessions', () => this.sessions.join(live.id, channel)),
@@ -465,7 +473,7 @@ export class Warden<TData = Record<string, unknown>> {
   /** Removes a connection from a channel. */
   async leave(connection: Connection<TData>, channel: string): Promise<void> {
     const live = this.live(connection)
-    if (!live || !live.channels.delete(channel)) return
+    if (!live || !live.removeChannel(channel)) return
     const emptied = this.registry.leave(live, channel)
     const writes: Promise<unknown>[] = [
       this.guard('sessions', () => this.sessions.leave(live.id, channel)),
@@ -659,7 +667,7 @@ export class Warden<TData = Record<string, unknown>> {
       )
       if (seq !== undefined) text = withPosition(text, topic, seq)
     }
-    const delivered = this.deliver(targets, Buffer.from(text), options?.except, topic, seq)
+    const delivered = this.deliver(targets, TextFrame.of(text), options?.except, topic, seq)
     if (this.broker) {
       const base: FanoutPayload =
         seq === undefined
@@ -671,10 +679,10 @@ export class Warden<TData = Record<string, unknown>> {
     return delivered
   }
 
-  /** Sends one frame, serialized once, to every target not excluded. */
+  /** Sends one frame, serialized and framed once, to every target not excluded. */
   private deliver(
     targets: Iterable<LiveConnection<TData>>,
-    frame: Buffer,
+    frame: TextFrame,
     except: readonly string[] | undefined,
     stream?: string,
     seq?: number,
@@ -702,7 +710,7 @@ export class Warden<TData = Record<string, unknown>> {
       return
     }
     if (payload.d === undefined) return
-    this.deliver(this.localTargets(topic), Buffer.from(payload.d), payload.x, topic, payload.q)
+    this.deliver(this.localTargets(topic), TextFrame.of(payload.d), payload.x, topic, payload.q)
   }
 
   /** This instance's connections addressed by a topic. */

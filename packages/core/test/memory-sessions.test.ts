@@ -165,3 +165,36 @@ t.test('close forgets every record', async (t) => {
   t.equal(await store.count({ userId: 'u1' }), 0)
   t.same(await store.add(session('s1'), { perUser: 1 }), { ok: true })
 })
+
+t.test(
+  'an index key with one session, then two, then one again: counts, lists, caps',
+  async (t) => {
+    const store = new MemorySessionStore()
+    const caps = { perUser: 2 }
+    t.same(await store.add(session('s1'), caps), { ok: true })
+    t.equal(await store.count({ userId: 'u1' }), 1)
+    t.same(
+      (await store.listByUser('u1')).map((record) => record.id),
+      ['s1'],
+    )
+    t.same(await store.add(session('s2'), caps), { ok: true })
+    t.same(await store.add(session('s3'), caps), { ok: false, limit: 'user' })
+    t.same(
+      (await store.listByUser('u1')).map((record) => record.id),
+      ['s1', 's2'],
+    )
+    await store.remove('s1')
+    t.equal(await store.count({ userId: 'u1' }), 1, 'back to one')
+    t.equal(await store.count({ ip: '10.0.0.1' }), 1)
+    t.same(
+      (await store.listByUser('u1')).map((record) => record.id),
+      ['s2'],
+    )
+    t.same(await store.add(session('s3'), caps), { ok: true }, 'room for a second again')
+    await store.remove('s2')
+    await store.remove('s3')
+    t.equal(await store.count({ userId: 'u1' }), 0)
+    t.same(await store.listByUser('u1'), [])
+    t.same(await store.stats(), { connections: 0, users: 0, channels: {} })
+  },
+)

@@ -1,7 +1,10 @@
 import t from 'tap'
 import type { Test } from 'tap'
+import type { WebSocket } from 'ws'
+import { LiveConnection } from '../src/connection.js'
 import { createWarden, ErrorCode } from '../src/index.js'
-import type { DisconnectInfo, Handler, Logger } from '../src/index.js'
+import type { DisconnectInfo, Handler, HandlerContext, Logger } from '../src/index.js'
+import { MessageDispatcher } from '../src/messages.js'
 import { SECRET, startManualServer, startServer, until } from './helpers/server.js'
 
 const echo: Handler = ({ message, reply }) => {
@@ -160,6 +163,89 @@ t.test('a message flood is limited in process; others are unaffected', async (t)
   )
   t.equal(flooder.socket.readyState, flooder.socket.OPEN, 'the flooder stays connected')
 })
+
+t.test(
+  'a flooder is not read while its bucket is empty, and is read again once it refills',
+  async (t) => {
+    const { connect, connections } = await startServer(t, {
+      limits: { messagesPerSecond: 10 },
+      handlers: { count: () => {}, echo },
+    })
+    const flooder = await connect('flooder')
+    await until(() => connections.length === 1)
+    const socket = (connections[0] as unknown as { socket: WebSocket }).socket
+    const reading: string[] = []
+    const [pause, resume] = [socket.pause.bind(socket), socket.resume.bind(socket)]
+    socket.pause = () => {
+      reading.push('pause')
+      pause()
+    }
+    socket.resume = () => {
+      reading.push('resume')
+      resume()
+    }
+    for (let i = 0; i < 200; i++) flooder.send({ type: 'count' })
+    await flooder.next((m) => m.type === 'error' && m.code === 'rate_limited')
+    t.equal(reading[0], 'pause', 'reading paused when the bucket ran dry')
+    // Sent while reading is paused: it waits in the TCP buffers instead of being read (and
+    // dropped) at once, and is handled once a token is back.
+    flooder.send({ type: 'echo', n: 'later' })
+    t.same(await flooder.next((m) => m.type === 'echo'), { type: 'echo', n: 'later' })
+    t.same(reading.slice(0, 2), ['pause', 'resume'])
+    t.equal(flooder.socket.readyState, flooder.socket.OPEN, 'the flooder stays connected')
+  },
+)
+
+t.test(
+  'a refused message pauses reading until one token is back, at most maxReadPauseMs',
+  async (t) => {
+    let now = 1_000
+    const dispatcher = new MessageDispatcher<Record<string, unknown>>({
+      handlers: { n: () => {} },
+      maxMessageBytes: 1_000,
+      messagesPerSecond: 4,
+      messageBurst: 2,
+      maxReadPauseMs: 200,
+      now: () => now,
+      context: (connection, message) =>
+        ({ connection, message }) as unknown as HandlerContext<Record<string, unknown>>,
+      reserved: () => {},
+      onError: () => {},
+    })
+    const pauses: number[] = []
+    const connection = new LiveConnection<Record<string, unknown>>({
+      id: 'c1',
+      principal: { userId: 'u', permissions: [] },
+      ip: '127.0.0.1',
+      socket: { readyState: 1, bufferedAmount: 0, send: () => {} } as unknown as WebSocket,
+      host: {
+        maxBufferedBytes: 1 << 20,
+        sendTimeoutMs: 5_000,
+        now: () => now,
+        ended: () => {},
+        received: () => {},
+        socketError: () => {},
+      },
+      burst: 2,
+    })
+    connection.pauseReading = (ms) => void pauses.push(ms)
+    const message = Buffer.from('{"type":"n"}')
+    dispatcher.receive(connection, message, false)
+    dispatcher.receive(connection, message, false)
+    t.same(pauses, [], 'the burst passes')
+    dispatcher.receive(connection, message, false)
+    t.same(pauses, [200], 'one token is 250 ms away (1000 / 4): the pause stops at the bound')
+    now += 100
+    dispatcher.receive(connection, message, false)
+    t.same(pauses, [200, 150], '0.4 token back, 0.6 to go: 150 ms')
+    now += 1_000
+    dispatcher.receive(connection, message, false)
+    dispatcher.receive(connection, message, false)
+    t.same(pauses, [200, 150], 'refilled: the burst passes again')
+    dispatcher.receive(connection, message, false)
+    t.same(pauses, [200, 150, 200])
+  },
+)
 
 t.test('queued messages all run, in order, after the async handler ahead of them', async (t) => {
   let release: () => void = () => {}

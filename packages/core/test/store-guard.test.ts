@@ -1,4 +1,5 @@
 import t from 'tap'
+import { stat } from 'node:fs'
 import { ForbiddenError, StoreUnavailableError } from '../src/errors.js'
 import { guardStore } from '../src/store-guard.js'
 
@@ -52,4 +53,53 @@ t.test('a store that does not answer fails after the timeout', async (t) => {
     status: 503,
   })
   t.notOk((error as StoreUnavailableError).cause, 'a timeout has no cause')
+})
+
+/** Keeps the event loop busy (synchronously) for `ms`. */
+function block(ms: number): void {
+  const end = performance.now() + ms
+  while (performance.now() < end) {
+    // busy
+  }
+}
+
+/** Completes through I/O: its callback runs in the event loop's poll phase. */
+function io(): Promise<void> {
+  return new Promise((resolve, reject) =>
+    stat(process.cwd(), (error) => (error ? reject(error) : resolve())),
+  )
+}
+
+/**
+ * Starts `guarded` from an I/O callback (where a message handler runs) and keeps the loop busy
+ * for `ms` after it: the timers run before the next poll phase.
+ */
+function busyAfter<T>(ms: number, guarded: () => Promise<T>): Promise<T> {
+  return new Promise((resolve) => {
+    stat(process.cwd(), () => {
+      resolve(guarded())
+      block(ms)
+    })
+  })
+}
+
+t.test('time the event loop spent busy does not count against the store', async (t) => {
+  const keepAlive = setTimeout(() => {}, 10_000)
+  t.teardown(() => clearTimeout(keepAlive))
+  // The answer arrives while the loop is blocked, long past the timeout; when the loop is free
+  // again, the timer is due before the answer is read.
+  const answer = await busyAfter(250, () =>
+    guardStore('broker', 50, () => io().then(() => 'delivered')),
+  )
+  t.equal(answer, 'delivered', 'the answer that was there is taken, not a timeout')
+})
+
+t.test('a store that does not answer still fails when the loop was busy', async (t) => {
+  const keepAlive = setTimeout(() => {}, 10_000)
+  t.teardown(() => clearTimeout(keepAlive))
+  const error = await busyAfter(200, () =>
+    guardStore('broker', 40, () => new Promise<never>(() => {})),
+  ).catch((caught: unknown) => caught)
+  t.type(error, StoreUnavailableError, 'the extension is bounded, whatever the block')
+  t.match(error, { store: 'broker', message: 'broker store did not answer within 40 ms' })
 })

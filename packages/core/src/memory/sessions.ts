@@ -18,10 +18,15 @@ export interface MemorySessionStoreOptions {
   readonly maxSessions?: number | undefined
 }
 
-type Index = Map<string, Set<string>>
+/**
+ * Ids by user, IP or channel. A key with one id holds the id itself, a set only from the second
+ * on: most users have one connection, and a set costs about 150 bytes.
+ */
+type Index = Map<string, string | Set<string>>
 
 const accepted: AddSessionResult = Object.freeze({ ok: true })
 const none: ReadonlySet<string> = new Set()
+const noChannels: readonly string[] = Object.freeze([])
 
 /**
  * The in-process {@link SessionStore}: records by id, indexed by user, IP and channel, so that
@@ -55,7 +60,8 @@ export class MemorySessionStore implements SessionStore {
         userId: record.userId,
         instanceId: record.instanceId,
         ip: record.ip,
-        channels: Object.freeze([...new Set(record.channels)]),
+        channels:
+          record.channels.length === 0 ? noChannels : Object.freeze([...new Set(record.channels)]),
         connectedAt: record.connectedAt,
         lastSeenAt: record.lastSeenAt,
       }),
@@ -75,18 +81,18 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async listByUser(userId: string): Promise<SessionRecord[]> {
-    return this.#list(this.#byUser.get(userId))
+    return this.#list(members(this.#byUser, userId))
   }
 
   async listByChannel(channel: string): Promise<SessionRecord[]> {
-    return this.#list(this.#byChannel.get(channel))
+    return this.#list(members(this.#byChannel, channel))
   }
 
   async count(filter: SessionFilter = {}): Promise<number> {
     const sets: ReadonlySet<string>[] = []
-    if (filter.userId !== undefined) sets.push(this.#byUser.get(filter.userId) ?? none)
-    if (filter.ip !== undefined) sets.push(this.#byIp.get(filter.ip) ?? none)
-    if (filter.channel !== undefined) sets.push(this.#byChannel.get(filter.channel) ?? none)
+    if (filter.userId !== undefined) sets.push(members(this.#byUser, filter.userId))
+    if (filter.ip !== undefined) sets.push(members(this.#byIp, filter.ip))
+    if (filter.channel !== undefined) sets.push(members(this.#byChannel, filter.channel))
     if (sets.length === 0) return this.#records.size
     sets.sort((a, b) => a.size - b.size)
     const [smallest, ...others] = sets as [ReadonlySet<string>, ...ReadonlySet<string>[]]
@@ -98,7 +104,7 @@ export class MemorySessionStore implements SessionStore {
   async stats(): Promise<SessionStats> {
     // fromEntries defines own properties, so a channel named `__proto__` is counted, not applied.
     const channels = Object.fromEntries(
-      Array.from(this.#byChannel, ([channel, ids]) => [channel, ids.size]),
+      Array.from(this.#byChannel, ([channel, ids]) => [channel, sizeOf(ids)]),
     )
     return { connections: this.#records.size, users: this.#byUser.size, channels }
   }
@@ -157,9 +163,9 @@ export class MemorySessionStore implements SessionStore {
     previous: SessionRecord | undefined,
     caps: ConnectionCaps,
   ): 'user' | 'ip' | 'total' | undefined {
-    const users = this.#byUser.get(record.userId)?.size ?? 0
+    const users = sizeOf(this.#byUser.get(record.userId))
     if (exceeds(users, previous?.userId === record.userId, caps.perUser)) return 'user'
-    const ips = this.#byIp.get(record.ip)?.size ?? 0
+    const ips = sizeOf(this.#byIp.get(record.ip))
     if (exceeds(ips, previous?.ip === record.ip, caps.perIp)) return 'ip'
     const total = Math.min(caps.total ?? Infinity, this.#max)
     if (exceeds(this.#records.size, previous !== undefined, total)) return 'total'
@@ -180,10 +186,10 @@ export class MemorySessionStore implements SessionStore {
     for (const channel of record.channels) removeFrom(this.#byChannel, channel, record.id)
   }
 
-  #list(ids: ReadonlySet<string> | undefined): SessionRecord[] {
+  #list(ids: ReadonlySet<string>): SessionRecord[] {
     const records: SessionRecord[] = []
     // Every indexed id has a record: the maps change together.
-    for (const id of ids ?? none) records.push(this.#records.get(id) as SessionRecord)
+    for (const id of ids) records.push(this.#records.get(id) as SessionRecord)
     return records
   }
 }
@@ -193,15 +199,33 @@ function exceeds(current: number, replacing: boolean, cap: number | undefined): 
   return cap !== undefined && current - (replacing ? 1 : 0) >= cap
 }
 
+/** The ids under `key`, as a set (made for the call when there is one id). */
+function members(index: Index, key: string): ReadonlySet<string> {
+  const ids = index.get(key)
+  if (ids === undefined) return none
+  return typeof ids === 'string' ? new Set([ids]) : ids
+}
+
+function sizeOf(ids: string | Set<string> | undefined): number {
+  if (ids === undefined) return 0
+  return typeof ids === 'string' ? 1 : ids.size
+}
+
 function addTo(index: Index, key: string, id: string): void {
   const ids = index.get(key)
-  if (ids === undefined) index.set(key, new Set([id]))
+  if (ids === undefined) index.set(key, id)
+  else if (typeof ids === 'string') index.set(key, new Set([ids, id]))
   else ids.add(id)
 }
 
 function removeFrom(index: Index, key: string, id: string): void {
   // Every key of a stored record is indexed: the maps change together.
-  const ids = index.get(key) as Set<string>
+  const ids = index.get(key) as string | Set<string>
+  if (typeof ids === 'string') {
+    index.delete(key)
+    return
+  }
   ids.delete(id)
-  if (ids.size === 0) index.delete(key)
+  // Down to one id: the index holds it alone again.
+  if (ids.size === 1) index.set(key, ids.values().next().value as string)
 }
