@@ -6,13 +6,20 @@ import { mysql, postgres, type Dialect, type Hit } from './dialects.js'
 /** A row as both drivers return it: column name to value. */
 export type Row = Record<string, unknown>
 
+/** What `pg` answers to one statement. */
+export interface PgResult {
+  rows: Row[]
+  rowCount: number | null
+}
+
 /** The part of a `pg.PoolClient` the stores use. */
 export interface PgClient {
+  /** A query without parameters may hold several statements: then one result for each. */
   query(config: {
     text: string
     values?: unknown[]
     query_timeout?: number
-  }): Promise<{ rows: Row[]; rowCount: number | null }>
+  }): Promise<PgResult | PgResult[]>
   release(destroy?: boolean | Error): void
   on(event: 'error', listener: (error: Error) => void): unknown
   removeListener(event: 'error', listener: (error: Error) => void): unknown
@@ -55,6 +62,40 @@ export interface Result {
 /** Runs one statement with `?` placeholders. */
 export type Run = (sql: string, params?: readonly unknown[]) => Promise<Result>
 
+/** A text column's value: MySQL returns its VARBINARY and BLOB columns as buffers. */
+export const str = (value: unknown): string =>
+  Buffer.isBuffer(value) ? value.toString() : String(value)
+
+/** Whether `error` is the server's answer to a deadlock (PostgreSQL 40P01, MySQL 1213). */
+export function deadlocked(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === '40P01' || code === 'ER_LOCK_DEADLOCK'
+}
+
+/**
+ * Runs `attempt`, and again while it fails with a deadlock, `tries` times in all. Only for
+ * attempts that are one transaction: the server rolled the failed one back, nothing of it stays.
+ */
+export async function retryDeadlocks<T>(attempt: () => Promise<T>, tries = 3): Promise<T> {
+  for (let n = 1; n < tries; n++) {
+    try {
+      return await attempt()
+    } catch (error) {
+      if (!deadlocked(error)) throw error
+    }
+  }
+  return attempt()
+}
+
+/**
+ * Returned by a transaction's body whose last statement ended with its own `COMMIT` (PostgreSQL
+ * only: a query without parameters may hold several statements), so that the commit costs no
+ * round trip of its own; the transaction resolves `value`.
+ */
+export class Committed<T> {
+  constructor(readonly value: T) {}
+}
+
 /** Thrown inside a transaction to roll it back and resolve `value` instead. */
 export class Rollback extends Error {
   constructor(readonly value: unknown) {
@@ -70,10 +111,21 @@ export interface Database {
   readonly dialect: Dialect
   readonly run: Run
   /**
-   * Runs `body` in a transaction on one connection, holding the named locks, and commits; a
-   * {@link Rollback} thrown by `body` rolls it back and resolves the rollback's value.
+   * Runs one statement as its own transaction at `READ COMMITTED` (on MySQL, where the default
+   * is `REPEATABLE READ`, one more round trip): for statements that scan many rows and must not
+   * hold next-key locks on all of them (sweeps, touches).
    */
-  transaction<T>(locks: readonly string[], body: (run: Run) => Promise<T>): Promise<T>
+  readonly readCommitted: Run
+  /**
+   * Runs `body` in a transaction on one connection, holding the named locks, and commits; a
+   * {@link Rollback} thrown by `body` rolls it back and resolves the rollback's value. `soft`:
+   * the commit does not wait for the server to flush it (see {@link Dialect.begin}).
+   */
+  transaction<T>(
+    locks: readonly string[],
+    body: (run: Run) => Promise<T | Committed<T>>,
+    soft?: boolean,
+  ): Promise<T>
   /**
    * Deletes the rows matching `where`, at most `batch` per statement (so that no statement
    * holds many row locks for long), until a batch comes back short; returns how many in all.
@@ -138,15 +190,22 @@ export function openDatabase(pool: SqlPool, namespace: string, timeoutMs: number
     }
   }
   const run: Run = (sql, params) => session((run) => run(sql, params))
+  const readCommitted: Run = (sql, params = []) =>
+    session((run) => dialect.readCommitted(run, sql, params))
   return {
     dialect,
     run,
-    transaction: <T>(locks: readonly string[], body: (run: Run) => Promise<T>) =>
+    readCommitted,
+    transaction: <T>(
+      locks: readonly string[],
+      body: (run: Run) => Promise<T | Committed<T>>,
+      soft = false,
+    ) =>
       session(async (run) => {
         // Lock names are namespaced: PostgreSQL's are per database, MySQL's per server.
         const names = locks.map((lock) => `${namespace}:${lock}`)
-        await dialect.begin(run, names)
-        let value: T
+        await dialect.begin(run, names, soft)
+        let value: T | Committed<T>
         try {
           value = await body(run)
         } catch (error) {
@@ -154,6 +213,7 @@ export function openDatabase(pool: SqlPool, namespace: string, timeoutMs: number
           await dialect.end(run, names, 'ROLLBACK')
           return error.value as T
         }
+        if (value instanceof Committed) return value.value
         await dialect.end(run, names, 'COMMIT')
         return value
       }),
@@ -161,7 +221,8 @@ export function openDatabase(pool: SqlPool, namespace: string, timeoutMs: number
       const [sql, values] = dialect.deleteBatch(table, key, where, params, batch)
       let total = 0
       for (;;) {
-        const { count } = await run(sql, values)
+        // A batch is one statement: a deadlock's victim rolled back whole, so it runs again.
+        const { count } = await retryDeadlocks(() => readCommitted(sql, values))
         total += count
         if (count < batch) return total
       }
@@ -191,7 +252,19 @@ export async function countWhere(
  * a second statement delete the holder if it expired (`expires_at <= now`), and a third retry
  * the insert, which a concurrent caller may win. Shared by token ids and locks.
  */
-export async function claim(
+export function claim(
+  db: Database,
+  table: string,
+  columns: readonly string[],
+  values: readonly unknown[],
+  now: number,
+): Promise<boolean> {
+  // MySQL may pick one of many concurrent claims of a key as a deadlock's victim. Each statement
+  // commits by itself and only an insert that adds a row wins, so trying again is safe.
+  return retryDeadlocks(() => claimOnce(db, table, columns, values, now))
+}
+
+async function claimOnce(
   db: Database,
   table: string,
   columns: readonly string[],

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { MySqlPool, PgPool, Row, Run } from './database.js'
+import type { MySqlPool, PgPool, PgResult, Result, Row, Run } from './database.js'
 
 /** A connection checked out for a few statements. */
 export interface Connection {
@@ -23,16 +23,40 @@ export interface Dialect {
   readonly name: 'postgres' | 'mysql'
   readonly pool: PgPool | MySqlPool
   connect(): Promise<Connection>
-  /** Starts a transaction that holds the named locks, taken in one fixed (sorted) order. */
-  begin(run: Run, locks: readonly string[]): Promise<void>
+  /**
+   * Starts a transaction that holds the named locks, taken in one fixed (sorted) order. `soft`
+   * (PostgreSQL): its commit returns before the commit record is flushed to disk
+   * (`synchronous_commit = off`): visible to every other transaction at once, and lost only if
+   * the server itself crashes in the next few hundred milliseconds. MySQL has no such setting for
+   * one transaction (`innodb_flush_log_at_trx_commit` is server-wide): ignored there.
+   */
+  begin(run: Run, locks: readonly string[], soft: boolean): Promise<void>
   /** Ends the transaction with `COMMIT` or `ROLLBACK`, and frees the locks `begin` took. */
   end(run: Run, locks: readonly string[], how: 'COMMIT' | 'ROLLBACK'): Promise<void>
   /** `INSERT` of `source` (`VALUES (...)` or a `SELECT`) that skips rows whose key exists. */
   insertIgnore(table: string, columns: string, source: string): string
   /** `INSERT` that overwrites every column but the first (the key) when the key exists. */
   upsert(table: string, columns: readonly string[]): string
-  /** A predicate on `column` matching any element of one array parameter. */
-  anyOf(column: string): string
+  /**
+   * An `UPDATE` of the rows whose `key` is any element of one array parameter (after those of
+   * `set`) that locks them in `key` order, whatever the plan: two such updates of overlapping
+   * keys then wait for each other instead of deadlocking.
+   */
+  updateAnyOf(table: string, key: string, set: string): string
+  /** A `DELETE` of the rows whose primary `key` is any element of one array parameter. */
+  deleteAnyOf(table: string, key: string): string
+  /**
+   * What follows a table name in `FROM` to make the scan use the index `name` (MySQL's name of
+   * it; PostgreSQL has no hints, and none is needed there).
+   */
+  byIndex(name: string): string
+  /** The clause that makes a `SELECT` take a shared lock on the rows it reads. */
+  readonly forShare: string
+  /**
+   * `INSERT` of one row that, when its key (the first column) exists, locks the existing row
+   * instead, changing nothing: what takes a row lock whether or not the row is there yet.
+   */
+  insertOrLock(table: string, columns: readonly string[]): string
   /** A `DELETE` of at most `batch` rows matching `where`, and its parameters. */
   deleteBatch(
     table: string,
@@ -41,6 +65,12 @@ export interface Dialect {
     params: readonly unknown[],
     batch: number,
   ): [string, unknown[]]
+  /**
+   * Runs one statement as its own transaction at `READ COMMITTED`, the level every transaction
+   * here runs at (PostgreSQL's default; MySQL's is `REPEATABLE READ`, where a `DELETE` that scans
+   * takes next-key locks that block inserts into every gap it passed).
+   */
+  readCommitted(run: Run, sql: string, params: readonly unknown[]): Promise<Result>
   /** Counts one hit in the fixed window of `name`, opening a new window if the last one ended. */
   hit(run: Run, table: string, name: string, now: number, windowMs: number): Promise<Hit>
 }
@@ -64,7 +94,9 @@ export function postgres(pool: PgPool, timeoutMs: number): Dialect {
       const run: Run = async (sql, params = []) => {
         let n = 0
         const text = sql.replace(/\?/g, () => `$${++n}`)
-        const result = await client.query({ text, values: [...params], query_timeout: timeoutMs })
+        const answer = await client.query({ text, values: [...params], query_timeout: timeoutMs })
+        // Several statements (only without parameters) answer one result each: the last counts.
+        const result = Array.isArray(answer) ? (answer.at(-1) as PgResult) : answer
         return { rows: result.rows, count: result.rowCount ?? 0, insertId: 0 }
       }
       const release = (destroy: boolean) => {
@@ -73,21 +105,25 @@ export function postgres(pool: PgPool, timeoutMs: number): Dialect {
       }
       return { run, release }
     },
-    async begin(run, locks) {
-      // The server gives up a lock wait before the client gives up the statement.
-      await run(
-        `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = ${Math.ceil(timeoutMs / 2)}`,
-      )
-      // Transaction-level advisory locks: freed by COMMIT, ROLLBACK or a lost connection.
+    async begin(run, locks, soft) {
+      // Transaction-level advisory locks: freed by COMMIT, ROLLBACK or a lost connection. Their
+      // ids are numbers we computed, written into the text: one round trip (a query without
+      // parameters may hold several statements) instead of two.
       const ids = locks.map((lock) => digest(lock).readBigInt64BE(0))
       ids.sort((a, b) => (a < b ? -1 : 1))
-      if (ids.length === 0) return
-      await run(
-        `SELECT ${ids.map(() => 'pg_advisory_xact_lock(?::bigint)').join(', ')}`,
-        ids.map(String),
-      )
+      const statements = [
+        'BEGIN ISOLATION LEVEL READ COMMITTED',
+        // The server gives up a lock wait before the client gives up the statement.
+        `SET LOCAL lock_timeout = ${Math.ceil(timeoutMs / 2)}`,
+        ...(soft ? ['SET LOCAL synchronous_commit = off'] : []),
+        ...(ids.length > 0
+          ? [`SELECT ${ids.map((id) => `pg_advisory_xact_lock('${id}'::bigint)`).join(', ')}`]
+          : []),
+      ]
+      await run(statements.join('; '))
     },
     end: async (run, _locks, how) => void (await run(how)),
+    readCommitted: (run, sql, params) => run(sql, params),
     insertIgnore: (table, columns, source) =>
       `INSERT INTO ${table} (${columns}) ${source} ON CONFLICT DO NOTHING`,
     upsert: (table, columns) =>
@@ -96,11 +132,22 @@ export function postgres(pool: PgPool, timeoutMs: number): Dialect {
         .slice(1)
         .map((c) => `${c} = EXCLUDED.${c}`)
         .join(', ')}`,
-    anyOf: (column) => `${column} = ANY(?)`,
+    // A plain UPDATE locks rows in the order its plan meets them (index order for a few ids, heap
+    // order for a bitmap scan of many): the locking sub-select sorts them first.
+    updateAnyOf: (table, key, set) =>
+      `UPDATE ${table} AS t SET ${set} FROM (SELECT ${key} FROM ${table} ` +
+      `WHERE ${key} = ANY(?) ORDER BY ${key} FOR UPDATE) AS l WHERE t.${key} = l.${key}`,
+    deleteAnyOf: (table, key) => `DELETE FROM ${table} WHERE ${key} = ANY(?)`,
+    byIndex: () => '',
+    forShare: 'FOR SHARE',
+    insertOrLock: (table, columns) =>
+      `${insert(`${table} AS r`, columns)} ` +
+      `ON CONFLICT (${columns[0]}) DO UPDATE SET ${columns[1]} = r.${columns[1]}`,
     // No DELETE ... LIMIT here. The outer `where` is re-checked on a row changed since the inner
-    // scan chose it (touched, or given a new window), so such a row stays.
+    // scan chose it (touched, or given a new window), so such a row stays. `key` may be several
+    // columns (`stream, seq`).
     deleteBatch: (table, key, where, params, batch) => [
-      `DELETE FROM ${table} WHERE ${where} AND ${key} IN ` +
+      `DELETE FROM ${table} WHERE ${where} AND (${key}) IN ` +
         `(SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${batch})`,
       [...params, ...params],
     ],
@@ -154,6 +201,11 @@ export function mysql(pool: MySqlPool, timeoutMs: number): Dialect {
       await run('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
       await run('START TRANSACTION')
     },
+    async readCommitted(run, sql, params) {
+      // It applies to the next transaction only: this statement's.
+      await run('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
+      return run(sql, params)
+    },
     async end(run, locks, how) {
       await run(how)
       if (locks.length === 0) return
@@ -166,7 +218,17 @@ export function mysql(pool: MySqlPool, timeoutMs: number): Dialect {
         .slice(1)
         .map((c) => `${c} = VALUES(${c})`)
         .join(', ')}`,
-    anyOf: (column) => `${column} IN (?)`,
+    // InnoDB reads an IN list on the primary key as sorted ranges: rows are locked in key order.
+    // Forced, because on a table its statistics think small the optimizer prefers a full scan,
+    // which waits for (and locks) every row another transaction holds, not just these.
+    updateAnyOf: (table, key, set) =>
+      `UPDATE ${table} FORCE INDEX (PRIMARY) SET ${set} WHERE ${key} IN (?)`,
+    deleteAnyOf: (table, key) =>
+      `DELETE t FROM ${table} AS t FORCE INDEX (PRIMARY) WHERE t.${key} IN (?)`,
+    byIndex: (name) => `FORCE INDEX (${name})`,
+    forShare: 'LOCK IN SHARE MODE',
+    insertOrLock: (table, columns) =>
+      `${insert(table, columns)} ON DUPLICATE KEY UPDATE ${columns[1]} = ${columns[1]}`,
     deleteBatch: (table, _key, where, params, batch) => [
       `DELETE FROM ${table} WHERE ${where} LIMIT ${batch}`,
       [...params],

@@ -5,9 +5,11 @@
  * @packageDocumentation
  */
 import { createPool } from './database.js'
+import { SqlHistoryStore } from './history.js'
 import { SqlLockStore } from './locks.js'
 import type { SqlStoreOptions } from './options.js'
 import { SqlRateLimitStore } from './rate-limits.js'
+import { SqlResumeStore } from './resumes.js'
 import { SqlSessionStore } from './sessions.js'
 import { SqlTokenStore } from './tokens.js'
 
@@ -17,6 +19,7 @@ export type {
   MySqlPool,
   PgClient,
   PgPool,
+  PgResult,
   Row,
   SqlPool,
 } from './database.js'
@@ -28,15 +31,27 @@ export {
   PostgresBroker,
   type PostgresBrokerOptions,
 } from './broker.js'
-export { SqlLockStore, SqlRateLimitStore, SqlSessionStore, SqlTokenStore }
+export {
+  SqlHistoryStore,
+  SqlLockStore,
+  SqlRateLimitStore,
+  SqlResumeStore,
+  SqlSessionStore,
+  SqlTokenStore,
+}
+export type { SqlHistoryStoreOptions } from './history.js'
 export type { SqlRateLimitStoreOptions } from './rate-limits.js'
 
-/** The four SQL stores over one pool, as {@link createSqlStores} returns them. */
+/** The SQL stores over one pool, as {@link createSqlStores} returns them. */
 export interface SqlStores {
   readonly sessions: SqlSessionStore
   readonly tokens: SqlTokenStore
   readonly rateLimits: SqlRateLimitStore
   readonly locks: SqlLockStore
+  /** Per-stream history of fan-out frames (used when the warden's `resumption` is on). */
+  readonly history: SqlHistoryStore
+  /** Resumable sessions (used when the warden's `resumption` is on). */
+  readonly resumes: SqlResumeStore
   /** Closes the stores, and ends the pool if it was created from `url`. */
   close(): Promise<void>
 }
@@ -51,12 +66,18 @@ export interface SqlStoresOptions extends SqlStoreOptions {
   readonly rateLimitFailOpen?: boolean | undefined
   /** Receives the errors that `rateLimitFailOpen` turned into an allowed hit. @default ignored */
   readonly onError?: ((error: unknown) => void) | undefined
+  /**
+   * How long the history store keeps a stream's record once its newest entry expired
+   * (`streamRetentionMs` of {@link SqlHistoryStore}).
+   * @default 86400000 (a day)
+   */
+  readonly streamRetentionMs?: number | undefined
 }
 
 /**
- * The session, token, rate-limit and lock stores over one pool: yours (`pool`) or one created
- * from `url`, which `close()` ends. Pass the result as the warden's `stores` (it ignores
- * `close`), and run {@link migrate} first.
+ * The session, token, rate-limit, lock, history and resume stores over one pool: yours (`pool`)
+ * or one created from `url`, which `close()` ends. Pass the result as the warden's `stores` (it
+ * ignores `close`), and run {@link migrate} first.
  */
 export function createSqlStores(options: SqlStoresOptions): SqlStores {
   const { url, pool } = options ?? {}
@@ -71,6 +92,8 @@ export function createSqlStores(options: SqlStoresOptions): SqlStores {
       tokens: new SqlTokenStore(shared),
       rateLimits: new SqlRateLimitStore({ ...shared, failOpen: options.rateLimitFailOpen }),
       locks: new SqlLockStore(shared),
+      history: new SqlHistoryStore(shared),
+      resumes: new SqlResumeStore(shared),
     }
     let closing: Promise<void> | undefined
     const close = async () => void (await created?.end())

@@ -61,6 +61,38 @@ export const migrations: readonly Migration[] = [
       `INSERT IGNORE INTO ${t.counters} (name, value) VALUES ('sessions', 0)`,
     ],
   },
+  {
+    version: 2,
+    name: 'history streams and entries, resumable sessions',
+    // `streams`: each stream's seqs are base_seq + 1 … last_seq; expires_at is when its newest
+    // entry expires. The `history` row of `counters` is the floor new streams start above.
+    postgres: (t, index) => [
+      `CREATE TABLE IF NOT EXISTS ${t.streams} (stream ${text} PRIMARY KEY,
+        base_seq bigint NOT NULL, last_seq bigint NOT NULL, expires_at bigint NOT NULL)`,
+      `CREATE INDEX IF NOT EXISTS ${index('streams_expires_at_idx')} ON ${t.streams} (expires_at)`,
+      `CREATE TABLE IF NOT EXISTS ${t.history} (stream ${text}, seq bigint NOT NULL,
+        frame text NOT NULL, except_ids text, expires_at bigint NOT NULL,
+        PRIMARY KEY (stream, seq))`,
+      `CREATE INDEX IF NOT EXISTS ${index('history_expires_at_idx')} ON ${t.history} (expires_at)`,
+      `CREATE TABLE IF NOT EXISTS ${t.resumes} (id ${text} PRIMARY KEY, user_id ${text},
+        credential_hash ${text}, state text NOT NULL, expires_at bigint NOT NULL)`,
+      `CREATE INDEX IF NOT EXISTS ${index('resumes_expires_at_idx')} ON ${t.resumes} (expires_at)`,
+      `INSERT INTO ${t.counters} (name, value) VALUES ('history', 0) ON CONFLICT DO NOTHING`,
+    ],
+    // Frames and states as MEDIUMBLOB (up to 16 MiB): bytes, whatever the server's charset.
+    mysql: (t) => [
+      `CREATE TABLE IF NOT EXISTS ${t.streams} (stream ${bin}, base_seq BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (stream),
+        KEY expires_at_idx (expires_at)) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${t.history} (stream ${bin}, seq BIGINT NOT NULL,
+        frame MEDIUMBLOB NOT NULL, except_ids MEDIUMBLOB NULL, expires_at BIGINT NOT NULL,
+        PRIMARY KEY (stream, seq), KEY expires_at_idx (expires_at)) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS ${t.resumes} (id ${bin}, user_id ${bin}, credential_hash ${bin},
+        state MEDIUMBLOB NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (id),
+        KEY expires_at_idx (expires_at)) ENGINE=InnoDB`,
+      `INSERT IGNORE INTO ${t.counters} (name, value) VALUES ('history', 0)`,
+    ],
+  },
 ]
 
 /** What {@link migrate} did. */
@@ -77,7 +109,18 @@ export interface MigrationReport {
  * lock); each applied version is recorded in the `<prefix>migrations` table. Nothing in this
  * package migrates on its own: call this from a deploy step, a script or your startup code.
  */
-export async function migrate(options: SqlConnectionOptions): Promise<MigrationReport> {
+export function migrate(options: SqlConnectionOptions): Promise<MigrationReport> {
+  return applyMigrations(options, migrations)
+}
+
+/**
+ * {@link migrate} with the list of migrations to apply (not exported from the package: the tests
+ * use it to build the schema of an earlier version, then upgrade it).
+ */
+export async function applyMigrations(
+  options: SqlConnectionOptions,
+  list: readonly Migration[],
+): Promise<MigrationReport> {
   const resolved = resolve('migrate', options)
   const { db, tables } = resolved
   try {
@@ -91,7 +134,7 @@ export async function migrate(options: SqlConnectionOptions): Promise<MigrationR
       const { rows } = await run(`SELECT version FROM ${tables.migrations}`)
       const done = new Set(rows.map((row) => Number(row.version)))
       const applied: number[] = []
-      for (const migration of migrations) {
+      for (const migration of list) {
         if (done.has(migration.version)) continue
         const statements =
           db.dialect.name === 'postgres'

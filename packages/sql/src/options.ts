@@ -54,6 +54,9 @@ export interface Tables {
   readonly rateLimits: string
   readonly locks: string
   readonly counters: string
+  readonly streams: string
+  readonly history: string
+  readonly resumes: string
   readonly migrations: string
 }
 
@@ -83,17 +86,30 @@ export function positiveInteger(what: string, value: unknown): number {
   return value
 }
 
+/** Whether `value` is a non-empty string that fits the key columns. */
+export function isKey(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value !== '' &&
+    !value.includes('\0') &&
+    Buffer.byteLength(value) <= MAX_KEY_BYTES
+  )
+}
+
 /** Throws unless `value` is a non-empty string that fits the key columns. */
 export function key(what: string, value: unknown): string {
-  if (
-    typeof value !== 'string' ||
-    value === '' ||
-    value.includes('\0') ||
-    Buffer.byteLength(value) > MAX_KEY_BYTES
-  ) {
+  if (!isKey(value)) {
     throw new TypeError(
       `ws-warden: ${what} must be a non-empty string of at most ${MAX_KEY_BYTES} bytes without NUL`,
     )
+  }
+  return value
+}
+
+/** Throws unless `value` is a string without NUL (a frame or a state: JSON text). */
+export function content(what: string, value: unknown): string {
+  if (typeof value !== 'string' || value.includes('\0')) {
+    throw new TypeError(`ws-warden: ${what} must be a string without NUL`)
   }
   return value
 }
@@ -152,6 +168,9 @@ export function resolve(owner: string, options: SqlStoreOptions): Resolved {
     rateLimits: table('rate_limits'),
     locks: table('locks'),
     counters: table('counters'),
+    streams: table('streams'),
+    history: table('history'),
+    resumes: table('resumes'),
     migrations: table('migrations'),
   }
   return {

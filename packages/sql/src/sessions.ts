@@ -6,7 +6,15 @@ import type {
   SessionStats,
   SessionStore,
 } from '@ws-warden/core'
-import { countWhere, Rollback, type Row, type Run } from './database.js'
+import {
+  Committed,
+  countWhere,
+  retryDeadlocks,
+  Rollback,
+  str,
+  type Row,
+  type Run,
+} from './database.js'
 import {
   closer,
   key,
@@ -18,10 +26,11 @@ import {
 } from './options.js'
 
 const accepted: AddSessionResult = Object.freeze({ ok: true })
+/** A PostgreSQL add found the session bound at the cap: it runs again, counting. */
+const AT_CAP = Symbol('at the cap')
+type AddOutcome = AddSessionResult | typeof AT_CAP
+const REFUSED_TOTAL: AddSessionResult = Object.freeze({ ok: false, limit: 'total' })
 const columns = ['id', 'user_id', 'instance_id', 'ip', 'connected_at', 'last_seen_at'] as const
-
-/** Strings come back from MySQL's VARBINARY columns as buffers. */
-const str = (value: unknown): string => (Buffer.isBuffer(value) ? value.toString() : String(value))
 
 /**
  * The {@link SessionStore} on PostgreSQL or MySQL/MariaDB: one row per connection in
@@ -64,36 +73,122 @@ export class SqlSessionStore implements SessionStore {
     const joined = [...new Set(record.channels)].map((c) => key('sessions.add(record.channels)', c))
     const checks = capChecks(record, caps)
     const total = caps.total === undefined ? undefined : positiveInteger('caps.total', caps.total)
-    const { db, tables } = this.#s
-    return db.transaction(
-      checks.map((check) => check.lock),
-      async (run) => {
-        if (checks.length > 0) {
-          // The record's own id does not count: a replacement is not one more connection.
-          const counts = checks.map(({ where }, i) => {
-            return `(SELECT COUNT(*) FROM ${tables.sessions} WHERE ${where} AND id <> ?) AS n${i}`
-          })
-          const params = checks.flatMap(({ param }) => [param, record.id])
-          const { rows } = await run(`SELECT ${counts.join(', ')}`, params)
-          const row = rows[0] as Row
-          const full = checks.find(({ cap }, i) => Number(row[`n${i}`]) >= cap)
-          if (full !== undefined) return { ok: false, limit: full.limit }
-        }
-        await run(db.dialect.upsert(tables.sessions, columns), values)
-        await run(`DELETE FROM ${tables.channels} WHERE session_id = ?`, [record.id])
-        if (joined.length > 0) {
-          await run(
-            `INSERT INTO ${tables.channels} (session_id, channel) VALUES ${joined.map(() => '(?, ?)').join(', ')}`,
-            joined.flatMap((channel) => [record.id, channel]),
-          )
-        }
-        // Last, so that the counter row stays locked for the COMMIT's round trip only.
-        if (!(await this.#countOneMore(run, record.id, total))) {
-          throw new Rollback({ ok: false, limit: 'total' })
-        }
-        return accepted
-      },
+    const { db } = this.#s
+    const add: Add = { id: record.id, values, joined, checks, total }
+    // Session records are soft state, so an add commits without waiting for the flush to disk
+    // (PostgreSQL; see Dialect.begin): it is visible to every instance at once, and only a crash
+    // of the database server itself can lose it, with at most the adds of the last few hundred
+    // milliseconds (3 x wal_writer_delay). The WAL is replayed in order, so the recovered tables
+    // are a state they once were in: never half an add, and the total's bound still at or above
+    // the count. A lost add is a connection the cluster does not count until it ends: after such
+    // a crash, and until those connections end, the caps can be passed by that many. Token ids
+    // and rate-limit windows keep durable commits: a lost consume would let a token be used
+    // again, a lost hit let a client past its limit, and no sweep repairs either.
+    const locks = checks.map((check) => check.lock)
+    if (db.dialect.name === 'mysql') {
+      return db.transaction(locks, (run) => this.#addOnMySql(run, add), true)
+    }
+    const outcome = await db.transaction(locks, (run) => this.#addOnPostgres(run, add, false), true)
+    if (outcome !== AT_CAP) return outcome
+    const recounted = db.transaction(locks, (run) => this.#addOnPostgres(run, add, true), true)
+    return (await recounted) as AddSessionResult
+  }
+
+  /**
+   * The add on PostgreSQL: three round trips. The cap locks come with `BEGIN`; one statement
+   * counts under them and, if there is room, inserts (or replaces) the record and its channels;
+   * the last raises the session bound and commits, in one round trip, so that the bound's row is
+   * locked for no longer than the server takes to commit (every add raises it: the one row all
+   * adds share). The bound check cannot return its answer before that `COMMIT`: when the bound is
+   * at the cap (or its row is missing) it divides by zero instead, which aborts the transaction,
+   * and the add runs again with `recount` (a count under the row's lock).
+   */
+  async #addOnPostgres(
+    run: Run,
+    add: Add,
+    recount: boolean,
+  ): Promise<AddOutcome | Committed<AddOutcome>> {
+    const { sessions, channels, counters } = this.#s.tables
+    const { id, values, joined, checks, total } = add
+    // The record's own id does not count: a replacement is not one more connection.
+    const counts = checks.map(
+      ({ where }, i) => `(SELECT COUNT(*) FROM ${sessions} WHERE ${where} AND id <> ?) AS n${i}`,
     )
+    const room = checks.map((_, i) => `n${i} < ?`)
+    const { rows } = await run(
+      `WITH c AS (SELECT ${['1 AS one', ...counts].join(', ')}), ` +
+        `up AS (INSERT INTO ${sessions} (${columns.join(', ')}) ` +
+        `SELECT ?, ?, ?, ?, ?::bigint, ?::bigint FROM c${room.length > 0 ? ` WHERE ${room.join(' AND ')}` : ''} ` +
+        `ON CONFLICT (id) DO UPDATE SET ${columns
+          .slice(1)
+          .map((column) => `${column} = EXCLUDED.${column}`)
+          .join(', ')} RETURNING id), ` +
+        // Channels it no longer has go, new ones come: no row is both deleted and inserted.
+        `gone AS (DELETE FROM ${channels} WHERE session_id IN (SELECT id FROM up) ` +
+        'AND channel <> ALL(?::text[])), ' +
+        `joined AS (INSERT INTO ${channels} (session_id, channel) ` +
+        'SELECT up.id, ch FROM up, unnest(?::text[]) AS ch ON CONFLICT DO NOTHING) ' +
+        'SELECT c.*, EXISTS (SELECT 1 FROM up) AS added FROM c',
+      [
+        ...checks.flatMap(({ param }) => [param, id]),
+        ...values,
+        ...checks.map(({ cap }) => cap),
+        joined,
+        joined,
+      ],
+    )
+    const row = rows[0] as Row
+    if (row.added !== true) {
+      const full = checks.find(({ cap }, i) => Number(row[`n${i}`]) >= cap) as CapCheck
+      return { ok: false, limit: full.limit }
+    }
+    if (recount) {
+      if (!(await this.#recount(run, id, total as number))) throw new Rollback(REFUSED_TOTAL)
+      return accepted
+    }
+    // Written into the text (a query of several statements takes no parameters): a table name
+    // checked at construction and a positive integer.
+    const raise = `UPDATE ${counters} SET value = value + 1 WHERE name = 'sessions'`
+    if (total === undefined) return (void (await run(`${raise}; COMMIT`)), new Committed(accepted))
+    try {
+      await run(
+        `WITH b AS (${raise} AND value < ${total} RETURNING 1) SELECT 1 / COUNT(*) FROM b; COMMIT`,
+      )
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code === '22012') throw new Rollback(AT_CAP)
+      throw error
+    }
+    return new Committed(accepted)
+  }
+
+  /** The add on MySQL, after the cap locks: a statement for each step. */
+  async #addOnMySql(run: Run, add: Add): Promise<AddSessionResult> {
+    const { db, tables } = this.#s
+    const { id, values, joined, checks, total } = add
+    if (checks.length > 0) {
+      // The record's own id does not count: a replacement is not one more connection.
+      const counts = checks.map(({ where }, i) => {
+        return `(SELECT COUNT(*) FROM ${tables.sessions} WHERE ${where} AND id <> ?) AS n${i}`
+      })
+      const params = checks.flatMap(({ param }) => [param, id])
+      const { rows } = await run(`SELECT ${counts.join(', ')}`, params)
+      const row = rows[0] as Row
+      const full = checks.find(({ cap }, i) => Number(row[`n${i}`]) >= cap)
+      if (full !== undefined) return { ok: false, limit: full.limit }
+    }
+    await run(db.dialect.upsert(tables.sessions, columns), values)
+    await run(`DELETE FROM ${tables.channels} WHERE session_id = ?`, [id])
+    if (joined.length > 0) {
+      await run(
+        `INSERT INTO ${tables.channels} (session_id, channel) VALUES ${joined.map(() => '(?, ?)').join(', ')}`,
+        joined.flatMap((channel) => [id, channel]),
+      )
+    }
+    // Last, so that the counter row stays locked for the COMMIT's round trip only.
+    if (!(await this.#countOneMore(run, id, total))) {
+      throw new Rollback({ ok: false, limit: 'total' })
+    }
+    return accepted
   }
 
   async remove(id: string): Promise<boolean> {
@@ -180,9 +275,13 @@ export class SqlSessionStore implements SessionStore {
     const { db, tables, batchSize } = this.#s
     const when = time('sessions.touch(at)', at)
     const valid = ids.map((id) => key('sessions.touch(ids)', id))
+    // Rows locked in id order: two touches of overlapping ids wait for each other, never deadlock.
+    const sql = db.dialect.updateAnyOf(tables.sessions, 'id', 'last_seen_at = ?')
     for (let i = 0; i < valid.length; i += batchSize) {
-      const sql = `UPDATE ${tables.sessions} SET last_seen_at = ? WHERE ${db.dialect.anyOf('id')}`
-      await db.run(sql, [when, valid.slice(i, i + batchSize)])
+      const ids = valid.slice(i, i + batchSize)
+      // InnoDB may still pick a touch as a deadlock's victim against a sweep (they also meet on
+      // the last_seen_at index). One statement: run it again.
+      await retryDeadlocks(() => db.readCommitted(sql, [when, ids]))
     }
   }
 
@@ -206,10 +305,19 @@ export class SqlSessionStore implements SessionStore {
    * So the total cap costs one row update per add, not a count, until the store is nearly full.
    */
   async #countOneMore(run: Run, id: string, cap: number | undefined): Promise<boolean> {
-    const { db, tables } = this.#s
+    const { tables } = this.#s
     const raise = `UPDATE ${tables.counters} SET value = value + 1 WHERE name = 'sessions'`
     if (cap === undefined) return (void (await run(raise)), true)
     if ((await run(`${raise} AND value < ?`, [cap])).count > 0) return true
+    return this.#recount(run, id, cap)
+  }
+
+  /**
+   * The bound reached `cap` (or its row is gone): counts the records other than `id` under the
+   * counter's row lock, and if there is room sets the bound to that count plus this one.
+   */
+  async #recount(run: Run, id: string, cap: number): Promise<boolean> {
+    const { db, tables } = this.#s
     await run(`SELECT value FROM ${tables.counters} WHERE name = 'sessions' FOR UPDATE`)
     const { rows } = await run(`SELECT COUNT(*) AS n FROM ${tables.sessions} WHERE id <> ?`, [id])
     const count = Number((rows[0] as Row).n)
@@ -240,6 +348,15 @@ export class SqlSessionStore implements SessionStore {
     }
     return [...records.values()]
   }
+}
+
+/** An add on its way in: the record's columns and channels, and the caps it is checked against. */
+interface Add {
+  readonly id: string
+  readonly values: readonly unknown[]
+  readonly joined: readonly string[]
+  readonly checks: readonly CapCheck[]
+  readonly total: number | undefined
 }
 
 /** A per-user or per-IP cap: what it reports, the lock that serialises it, what it counts. */

@@ -9,6 +9,8 @@ import {
   type SqlPool,
 } from '../src/index.js'
 import { eachDatabase } from './helpers/dialects.js'
+import { crossedUpdates } from './helpers/locking.js'
+import { pgPool } from './helpers/servers.js'
 
 const now = Date.now()
 
@@ -163,6 +165,37 @@ eachDatabase(t, async (t, db) => {
     t.same(await sessions.add(session('blocked', { userId: 'blocked' }), { perUser: 1 }), {
       ok: true,
     })
+  })
+
+  t.test('two touches of overlapping ids never deadlock', async (t) => {
+    const own = await db.fresh()
+    // On PostgreSQL one caller's plans meet rows in index order, the other's in heap order.
+    const plans = ['-c enable_seqscan=off -c enable_bitmapscan=off', '-c enable_indexscan=off']
+    const [fewStore, allStore] = plans.map((options) => {
+      const pool = db.name === 'postgres' ? pgPool({ options }) : db.pool()
+      if (db.name === 'postgres') t.teardown(() => (pool as { end(): Promise<void> }).end())
+      return new SqlSessionStore({ ...own, pool })
+    }) as [SqlSessionStore, SqlSessionStore]
+    // Inserted in descending id order: the heap holds them the other way round from the index.
+    const ids = Array.from({ length: 300 }, (_, i) => `touch-${String(299 - i).padStart(3, '0')}`)
+    for (const id of ids) await allStore.add(session(id))
+    const table =
+      db.name === 'postgres'
+        ? `"${own.schema}"."${own.prefix}sessions"`
+        : `\`${own.prefix}sessions\``
+    const settled = await crossedUpdates(
+      db,
+      table,
+      ids,
+      (few) => fewStore.touch(few, now + 1),
+      (all) => allStore.touch(all, now + 2),
+    )
+    t.same(
+      settled.map((result) => result.status),
+      ['fulfilled', 'fulfilled'],
+      settled.map((result) => (result.status === 'rejected' ? String(result.reason) : 'ok')).join(),
+    )
+    t.equal(await allStore.countSweepable(now + 1), 0, 'every record was touched')
   })
 
   t.test('a join racing the removal of its record does nothing', async (t) => {

@@ -35,7 +35,7 @@ if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
       clock: { now: () => now - 60_000 },
     })
     const stores = createSqlStores({ pool: recording(pool, log), schema })
-    const { sessions, tokens, rateLimits, locks } = stores
+    const { sessions, tokens, rateLimits, locks, history, resumes } = stores
 
     await sessions.add(record('a'), { perUser: 5, perIp: 5, total: 5 })
     await sessions.add(record('b', { channels: [] }))
@@ -58,8 +58,33 @@ if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
     const release = await locks.acquire('l', 1000)
     await locks.acquire('l', 1000)
     await release?.()
+    const limits = { maxLength: 2, ttlMs: 60_000 }
+    for (let i = 0; i < 3; i++) await history.append('channel:room', '{}', limits, ['c'])
+    await history.read('channel:room', 1)
+    await history.head('channel:room')
+    await history.head('channel:unknown')
+    await history.sweep(now + 120_000)
+    const later = createSqlStores({
+      pool: recording(pool, log),
+      schema,
+      clock: { now: () => now + 3_600_000 },
+      streamRetentionMs: 1,
+    })
+    await later.history.sweep(now + 3_600_000) // forgets the stream
+    const resumed = { id: 'r', userId: 'u', credentialHash: 'h', state: '{}', expiresAt: now + 1 }
+    await resumes.save(resumed)
+    await resumes.update(resumed)
+    await resumes.touch(['r', 'x'], now + 60_000)
+    await resumes.claim('r', 'h')
+    await resumes.save(resumed)
+    await resumes.remove('r')
+    await resumes.save({ ...resumed, expiresAt: now - 1 })
+    await resumes.sweep(now)
 
-    const explained = log.filter((s) => /^(SELECT|INSERT|UPDATE|DELETE)/.test(s.sql))
+    // A query without parameters may hold several statements (`…; COMMIT`): each is explained.
+    const explained = log
+      .flatMap(({ sql, values }) => sql.split('; ').map((part) => ({ sql: part, values })))
+      .filter((s) => /^(SELECT|INSERT|UPDATE|DELETE|WITH)/.test(s.sql))
     const unique = new Map(explained.map((s) => [s.sql, s]))
     t.ok(unique.size >= 20, `${unique.size} distinct statements`)
     const client = await pool.connect()

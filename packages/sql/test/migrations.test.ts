@@ -1,17 +1,23 @@
 import t from 'tap'
-import { migrate, migrations } from '../src/index.js'
+import { createSqlStores, migrate, migrations } from '../src/index.js'
+import { applyMigrations } from '../src/migrations.js'
 import { eachDatabase } from './helpers/dialects.js'
 import { randomName } from './helpers/servers.js'
 
 const expected = [
   'counters',
+  'history',
   'locks',
   'migrations',
   'rate_limits',
+  'resumes',
   'session_channels',
   'sessions',
+  'streams',
   'tokens',
 ]
+/** The tables of version 1, the first release. */
+const version1 = expected.filter((name) => !['history', 'resumes', 'streams'].includes(name))
 
 eachDatabase(t, async (t, db) => {
   const tablesOf = async (prefix: string, schema = db.schema) => {
@@ -55,14 +61,66 @@ eachDatabase(t, async (t, db) => {
           ? `SELECT version, name FROM "${db.schema}"."${prefix}migrations"`
           : `SELECT version, name FROM \`${prefix}migrations\``,
       )) as { rows?: unknown[] } | [unknown[]]
-      t.same(Array.isArray(rows) ? rows[0] : rows.rows, [{ version: 1, name: migrations[0]?.name }])
+      t.same(
+        Array.isArray(rows) ? rows[0] : rows.rows,
+        migrations.map(({ version, name }) => ({ version, name })),
+      )
       await db.admin(
         db.name === 'postgres'
-          ? `DROP TABLE "${db.schema}"."${prefix}session_channels", "${db.schema}"."${prefix}sessions", "${db.schema}"."${prefix}tokens", "${db.schema}"."${prefix}rate_limits", "${db.schema}"."${prefix}locks", "${db.schema}"."${prefix}counters", "${db.schema}"."${prefix}migrations"`
-          : `DROP TABLE \`${prefix}session_channels\`, \`${prefix}sessions\`, \`${prefix}tokens\`, \`${prefix}rate_limits\`, \`${prefix}locks\`, \`${prefix}counters\`, \`${prefix}migrations\``,
+          ? `DROP TABLE ${expected.map((name) => `"${db.schema}"."${prefix}${name}"`).join(', ')}`
+          : `DROP TABLE ${expected.map((name) => `\`${prefix}${name}\``).join(', ')}`,
       )
     },
   )
+
+  t.test('a schema of the previous version is upgraded, its data kept', async (t) => {
+    const pool = db.pool()
+    const prefix = `${randomName('v')}_`
+    if (db.name !== 'postgres') {
+      t.teardown(() =>
+        db.admin(
+          `DROP TABLE IF EXISTS ${expected.map((name) => `\`${prefix}${name}\``).join(', ')}`,
+        ),
+      )
+    }
+    const options = { pool, prefix, ...(db.schema && { schema: db.schema }) }
+    t.same(await applyMigrations(options, migrations.slice(0, 1)), { applied: [1], version: 1 })
+    t.same(await tablesOf(prefix), version1, 'version 1 as it shipped')
+    const before = createSqlStores(options)
+    const now = Date.now()
+    const record = {
+      id: 'kept',
+      userId: 'u',
+      instanceId: 'i',
+      ip: '192.0.2.1',
+      channels: ['room'],
+      connectedAt: now,
+      lastSeenAt: now,
+    }
+    t.same(await before.sessions.add(record, { total: 10 }), { ok: true })
+    t.equal(await before.tokens.consume('kept-jti', now + 60_000), true)
+    t.same(await migrate(options), { applied: [2], version: 2 })
+    t.same(await tablesOf(prefix), expected)
+    const after = createSqlStores(options)
+    t.same(await after.sessions.get('kept'), record, 'the sessions are still there')
+    t.equal(await after.tokens.consume('kept-jti', now + 60_000), false, 'and the used tokens')
+    t.same(await after.sessions.add({ ...record, id: 'new' }, { total: 2 }), { ok: true })
+    t.same(
+      await after.sessions.add({ ...record, id: 'over' }, { total: 2 }),
+      { ok: false, limit: 'total' },
+      'the session bound carried over',
+    )
+    t.equal(await after.history.append('all', '{}', { maxLength: 10, ttlMs: 60_000 }), 1)
+    await after.resumes.save({
+      id: 'r',
+      userId: 'u',
+      credentialHash: 'h',
+      state: '{}',
+      expiresAt: now + 60_000,
+    })
+    t.equal((await after.resumes.claim('r', 'h'))?.id, 'r')
+    t.same(await migrate(options), { applied: [], version: 2 })
+  })
 
   t.test('concurrent first runs: exactly one applies each version', async (t) => {
     const { prefix } = { prefix: `${randomName('c')}_` }
@@ -97,7 +155,7 @@ eachDatabase(t, async (t, db) => {
       const schema = randomName('wsw_url_')
       t.teardown(() => db.admin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`))
       const { PG_URL } = await import('./helpers/servers.js')
-      t.same((await migrate({ url: PG_URL, schema, prefix: 'u_' })).applied, [1])
+      t.same((await migrate({ url: PG_URL, schema, prefix: 'u_' })).applied, [1, 2])
       t.same(await tablesOf('u_', schema), expected)
     })
   }

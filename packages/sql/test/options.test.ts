@@ -3,8 +3,10 @@ import mysql from 'mysql2'
 import {
   createSqlStores,
   migrate,
+  SqlHistoryStore,
   SqlLockStore,
   SqlRateLimitStore,
+  SqlResumeStore,
   SqlSessionStore,
   SqlTokenStore,
   type PgPool,
@@ -17,7 +19,14 @@ import { MYSQL_URL, PG_URL, pgPool } from './helpers/servers.js'
 t.test('options are checked at construction, with errors that name them', async (t) => {
   const pool = pgPool()
   t.teardown(() => pool.end())
-  const stores = [SqlSessionStore, SqlTokenStore, SqlRateLimitStore, SqlLockStore]
+  const stores = [
+    SqlSessionStore,
+    SqlTokenStore,
+    SqlRateLimitStore,
+    SqlLockStore,
+    SqlHistoryStore,
+    SqlResumeStore,
+  ]
   for (const Store of stores) {
     t.throws(
       () => new Store({}),
@@ -77,11 +86,15 @@ eachDatabase(t, async (t, db) => {
       new SqlTokenStore({ ...tables, pool: undefined, url }),
       new SqlRateLimitStore({ ...tables, pool: undefined, url }),
       new SqlLockStore({ ...tables, pool: undefined, url }),
+      new SqlHistoryStore({ ...tables, pool: undefined, url }),
+      new SqlResumeStore({ ...tables, pool: undefined, url }),
     ] as const
     t.equal(await stores[0].count(), 0)
     t.equal(await stores[1].consume('url-jti', now + 60_000), true)
     t.equal((await stores[2].hit('url-key', 1, 60_000)).allowed, true)
     t.type(await stores[3].acquire('url-lock', 1000), 'function')
+    t.equal(await stores[4].head('url-stream'), 0)
+    t.equal(await stores[5].remove('url-session'), false)
     for (const store of stores) {
       await store.close()
       await store.close()
@@ -118,8 +131,13 @@ eachDatabase(t, async (t, db) => {
 
   t.test('an add that fails half-way leaves nothing behind', async (t) => {
     const log: Statement[] = []
+    // After the record is written: MySQL's channel insert, PostgreSQL's COMMIT (its add writes
+    // everything in one statement). Twice.
+    let failures = 2
     const failing = recording(tables.pool as SqlPool, log, (sql) =>
-      sql.includes('(session_id, channel) VALUES') ? 'fail' : 'run',
+      (sql.includes('(session_id, channel) VALUES') || /(^|; )COMMIT$/.test(sql)) && failures-- > 0
+        ? 'fail'
+        : 'run',
     )
     const sessions = new SqlSessionStore({ ...tables, pool: failing })
     const record = {

@@ -6,8 +6,14 @@ export interface Statement {
   readonly values: unknown[]
 }
 
-/** What a test makes of a statement: run it, refuse it, or answer it with no rows. */
-export type Intercept = (sql: string) => 'run' | 'fail' | 'empty'
+/**
+ * What a test makes of a statement: run it, refuse it, answer it with no rows, or refuse it as
+ * the server refuses a deadlock's victim (PostgreSQL `40P01`, MySQL `ER_LOCK_DEADLOCK`).
+ */
+export type Intercept = (sql: string) => 'run' | 'fail' | 'empty' | 'deadlock'
+
+const deadlock = (code: string) =>
+  Promise.reject(Object.assign(new Error('deadlock detected (by the test)'), { code }))
 
 /** Wraps a pool so that every statement run through it is appended to `log`, and intercepted. */
 export function recording(
@@ -25,6 +31,7 @@ export function recording(
             log.push({ sql: options.sql, values: options.values ?? [] })
             const how = intercept(options.sql)
             if (how === 'empty') return Promise.resolve([[], []] as [unknown, unknown])
+            if (how === 'deadlock') return deadlock('ER_LOCK_DEADLOCK')
             return how === 'fail' ? refuse(options.sql) : connection.query(options)
           },
           release: () => connection.release(),
@@ -45,6 +52,7 @@ export function recording(
           log.push({ sql: config.text, values: config.values ?? [] })
           const how = intercept(config.text)
           if (how === 'empty') return Promise.resolve({ rows: [], rowCount: 0 })
+          if (how === 'deadlock') return deadlock('40P01')
           return how === 'fail' ? refuse(config.text) : client.query(config)
         },
         release: (destroy) => client.release(destroy),

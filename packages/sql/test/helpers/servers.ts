@@ -50,6 +50,9 @@ export async function dropMysqlTables(pool: mysql.Pool, prefix: string): Promise
     'rate_limits',
     'locks',
     'counters',
+    'streams',
+    'history',
+    'resumes',
     'migrations',
   ]
   await pool.query(`DROP TABLE IF EXISTS ${names.map((n) => `\`${prefix}${n}\``).join(', ')}`)
