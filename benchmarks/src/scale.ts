@@ -44,7 +44,7 @@ export const FULL: Scale = {
     touchBatch: 1_000,
     sweepRecords: 100_000,
   },
-  admission: { connections: 2_000, inflight: 100 },
+  admission: { connections: 1_000, inflight: 100 },
   broadcast: { clients: [1_000, 5_000], messages: 100, bytes: 100 },
   across: { clients: 2_000, messages: 100 },
   memory: { connections: 10_000, inflight: 200, heartbeatMs: 1_000, cpuWindowMs: 12_000 },
