@@ -34,5 +34,8 @@ export const TABLES = [
   'rate_limits',
   'locks',
   'counters',
+  'streams',
+  'history',
+  'resumes',
   'migrations',
 ]
