@@ -122,6 +122,15 @@ export class Client {
       })
     }
   }
+
+  ofType(type: string): Record<string, unknown>[] {
+    return this.messages.filter((message) => message.type === type)
+  }
+
+  /** Pauses reading: the kernel buffers fill and the server sees a slow (or stuck) peer. */
+  stopReading(): void {
+    ;(this.socket as unknown as { _socket: { pause(): void } })._socket.pause()
+  }
 }
 
 /** Resolves when `check` holds, polling; throws after `timeoutMs`. */
