@@ -3,6 +3,7 @@
 // happened to run through it. Integration tests (real sockets) answer for the engine.
 const engine = [
   'src/admission.ts',
+  'src/composed-admission.ts',
   'src/connection.ts',
   'src/heartbeat.ts',
   'src/logger.ts',
@@ -21,6 +22,7 @@ const engine = [
 ]
 const integration = [
   'admission',
+  'admission-store',
   'messages',
   'lifecycle',
   'channels',

@@ -11,9 +11,19 @@ import {
 } from './errors.js'
 import { newId } from './ids.js'
 import type { ResolvedOptions, WardenHooks } from './options.js'
-import type { RateLimitStore, SessionRecord, SessionStore, TokenStore } from './stores.js'
+import { ComposedAdmission } from './composed-admission.js'
+import type {
+  AdmissionStore,
+  AdmitRequest,
+  AdmitResult,
+  ConnectionCaps,
+  RateLimitStore,
+  SessionRecord,
+  SessionStore,
+  TokenStore,
+} from './stores.js'
 import type { ClaimedSession } from './resumption.js'
-import type { ConnectTokens } from './tokens.js'
+import type { ConnectTokens, VerifiedToken } from './tokens.js'
 import type { Admission, EndpointOptions, Principal, Ticket, UpgradeRequest } from './types.js'
 
 /** How long an admitted request may wait for its upgrade before its reservation is dropped. */
@@ -26,6 +36,8 @@ export interface AdmissionDeps {
   readonly sessions: SessionStore
   readonly tokenStore: TokenStore
   readonly rateLimits: RateLimitStore
+  /** The stores' own one-trip admission; without it, the three calls are composed. */
+  readonly admission?: AdmissionStore | undefined
   readonly hooks: WardenHooks<never>
   readonly resolveIp: (request: UpgradeRequest) => string
   readonly guard: <T>(store: string, operation: () => Promise<T>) => Promise<T>
@@ -51,15 +63,45 @@ export interface PendingTicket extends Ticket {
 }
 
 /**
- * The admission pipeline, cheapest check first: shutdown, origin, attempts per IP, token verify,
- * attempts per user, single-use consume, the `onAdmit` hook, endpoint permissions, then the
- * connection caps, checked and reserved in one atomic store call. Every rejection is returned
- * as a value carrying its HTTP status and close code; nothing here throws.
+ * The admission pipeline, cheapest check first: shutdown, origin, token verify, then one store
+ * step ({@link AdmissionStore.admit}: attempts per IP and per user, the single-use consume and
+ * the capped session insert), so a handshake costs one round trip where the stores allow. With
+ * an `onAdmit` hook the insert waits for the hook and the permission check: a second trip.
+ * Every rejection is returned as a value carrying its HTTP status and close code; nothing here
+ * throws.
  */
 export class Admitter {
   readonly pending = new Map<string, PendingTicket>()
+  readonly #admit: (request: AdmitRequest) => Promise<AdmitResult>
+  readonly #caps: ConnectionCaps
 
-  constructor(private readonly deps: AdmissionDeps) {}
+  constructor(private readonly deps: AdmissionDeps) {
+    const { admission } = deps
+    if (admission === undefined) {
+      const composed = new ComposedAdmission(
+        { sessions: deps.sessions, tokens: deps.tokenStore, rateLimits: deps.rateLimits },
+        deps.guard,
+      )
+      this.#admit = (request) => composed.admit(request)
+    } else {
+      if (
+        admission.sessions !== deps.sessions ||
+        admission.tokens !== deps.tokenStore ||
+        admission.rateLimits !== deps.rateLimits
+      ) {
+        throw new TypeError(
+          'ws-warden: stores.admission must work on the very stores given as stores.sessions, stores.tokens and stores.rateLimits',
+        )
+      }
+      this.#admit = (request) => deps.guard('admission', () => admission.admit(request))
+    }
+    const { limits } = deps.options
+    this.#caps = {
+      perUser: limits.connectionsPerUser,
+      perIp: limits.connectionsPerIp,
+      total: limits.maxConnections,
+    }
+  }
 
   async admit(request: UpgradeRequest, endpoint: EndpointOptions = {}): Promise<Admission> {
     const { deps } = this
@@ -68,32 +110,38 @@ export class Admitter {
     try {
       if (deps.isClosing()) throw new ShuttingDownError()
       this.checkOrigin(request)
-      await this.countAttempt(`connect:ip:${ip}`, deps.options.limits.connectAttemptsPerIp)
-      if (userId !== undefined) {
-        await this.countAttempt(
-          `connect:user:${userId}`,
-          deps.options.limits.connectAttemptsPerUser,
+      const verified = await this.verify(request, ip)
+      userId = verified.principal.userId
+      let principal = verified.principal
+      const { limits, permissions } = deps.options
+      const required = endpoint.permissions ?? []
+      // Without an onAdmit hook the principal is final now, so its record goes in the same trip.
+      const record =
+        deps.hooks.onAdmit === undefined && holdsAll(principal, permissions, required)
+          ? this.newRecord(principal, ip)
+          : undefined
+      const answer = await this.#admit({
+        attempts: [
+          { key: `connect:ip:${ip}`, limit: limits.connectAttemptsPerIp },
+          { key: `connect:user:${userId}`, limit: limits.connectAttemptsPerUser },
+        ],
+        windowMs: limits.connectWindowMs,
+        jti: verified.jti,
+        tokenExpiresAt: verified.expiresAt,
+        ...(record && { session: { record, caps: this.#caps } }),
+      })
+      if (!answer.ok) throw refusal(answer)
+      let reserved = record
+      if (reserved === undefined) {
+        if (deps.hooks.onAdmit) principal = await deps.hooks.onAdmit(principal, request)
+        checkPermissions(principal, permissions, required)
+        reserved = this.newRecord(principal, ip)
+        const added = await deps.guard('sessions', () =>
+          deps.sessions.add(reserved as SessionRecord, this.#caps),
         )
+        if (!added.ok) throw new ConnectionLimitError(added.limit)
       }
-      const verified = await deps.tokens.verify(readToken(request.url))
-      if (userId === undefined) {
-        userId = verified.principal.userId
-        await this.countAttempt(
-          `connect:user:${userId}`,
-          deps.options.limits.connectAttemptsPerUser,
-        )
-      } else if (userId !== verified.principal.userId) {
-        throw new UnauthorizedError(ErrorCode.TokenInvalid, 'token was issued to another user')
-      }
-      const fresh = await deps.guard('tokens', () =>
-        deps.tokenStore.consume(verified.jti, verified.expiresAt),
-      )
-      if (!fresh) throw new UnauthorizedError(ErrorCode.TokenReplayed, 'token already used')
-      const principal = deps.hooks.onAdmit
-        ? await deps.hooks.onAdmit(verified.principal, request)
-        : verified.principal
-      checkPermissions(principal, deps.options.permissions, endpoint.permissions ?? [])
-      const ticket = await this.reserve(principal, ip, verified.expiresAt, request, endpoint)
+      const ticket = this.ticket(reserved, principal, verified.expiresAt, request, required)
       if (deps.claimSession) {
         try {
           ticket.resumed = await deps.claimSession(request.url, principal.userId)
@@ -132,42 +180,62 @@ export class Admitter {
     if (typeof origin !== 'string' || !allowed.has(origin)) throw new OriginNotAllowedError()
   }
 
+  /**
+   * Verifies the request's token against the user the request already names, if any. A token
+   * that fails still costs the attempts counted before it was read: the IP's, and the user's
+   * when the request names one (an IP over its limit is told so, whatever its token).
+   */
+  private async verify(request: UpgradeRequest, ip: string): Promise<VerifiedToken> {
+    const { deps } = this
+    let verified: VerifiedToken
+    try {
+      verified = await deps.tokens.verify(readToken(request.url))
+      if (request.userId !== undefined && request.userId !== verified.principal.userId) {
+        throw new UnauthorizedError(ErrorCode.TokenInvalid, 'token was issued to another user')
+      }
+    } catch (error) {
+      await this.countAttempt(`connect:ip:${ip}`, deps.options.limits.connectAttemptsPerIp)
+      if (request.userId !== undefined) {
+        await this.countAttempt(
+          `connect:user:${request.userId}`,
+          deps.options.limits.connectAttemptsPerUser,
+        )
+      }
+      throw error
+    }
+    return verified
+  }
+
   private async countAttempt(key: string, limit: number): Promise<void> {
     const { deps } = this
     const result = await deps.guard('rateLimits', () =>
       deps.rateLimits.hit(key, limit, deps.options.limits.connectWindowMs),
     )
-    if (!result.allowed)
-      throw new RateLimitedError(result.retryAfterMs, 'too many connection attempts')
+    if (!result.allowed) throw new RateLimitedError(result.retryAfterMs, TOO_MANY_ATTEMPTS)
   }
 
-  private async reserve(
-    principal: Principal,
-    ip: string,
-    tokenExpiresAt: number,
-    request: UpgradeRequest,
-    endpoint: EndpointOptions,
-  ): Promise<PendingTicket> {
-    const { deps } = this
-    const now = deps.now()
-    const record: SessionRecord = {
+  private newRecord(principal: Principal, ip: string): SessionRecord {
+    const now = this.deps.now()
+    return {
       id: newId(),
       userId: principal.userId,
-      instanceId: deps.options.instanceId,
+      instanceId: this.deps.options.instanceId,
       ip,
       channels: [],
       connectedAt: now,
       lastSeenAt: now,
     }
-    const { limits } = deps.options
-    const result = await deps.guard('sessions', () =>
-      deps.sessions.add(record, {
-        perUser: limits.connectionsPerUser,
-        perIp: limits.connectionsPerIp,
-        total: limits.maxConnections,
-      }),
-    )
-    if (!result.ok) throw new ConnectionLimitError(result.limit)
+  }
+
+  /** A ticket for a reserved record, released (with its record) if no upgrade takes it in time. */
+  private ticket(
+    record: SessionRecord,
+    principal: Principal,
+    tokenExpiresAt: number,
+    request: UpgradeRequest,
+    endpointPermissions: readonly string[],
+  ): PendingTicket {
+    const { deps } = this
     const release = (): void => {
       if (this.pending.get(record.id) !== ticket) return
       this.pending.delete(record.id)
@@ -180,18 +248,40 @@ export class Admitter {
     const ticket: PendingTicket = {
       id: record.id,
       principal,
-      ip,
+      ip: record.ip,
       tokenExpiresAt,
       record,
       timer,
       release,
       request,
-      endpointPermissions: endpoint.permissions ?? [],
+      endpointPermissions,
       resumed: undefined,
     }
     this.pending.set(record.id, ticket)
     return ticket
   }
+}
+
+const TOO_MANY_ATTEMPTS = 'too many connection attempts'
+
+function refusal(answer: Exclude<AdmitResult, { ok: true }>): WardenError {
+  switch (answer.reason) {
+    case 'attempts':
+      return new RateLimitedError(answer.retryAfterMs, TOO_MANY_ATTEMPTS)
+    case 'replayed':
+      return new UnauthorizedError(ErrorCode.TokenReplayed, 'token already used')
+    case 'limit':
+      return new ConnectionLimitError(answer.limit)
+  }
+}
+
+function holdsAll(
+  principal: Principal,
+  global: readonly string[],
+  endpoint: readonly string[],
+): boolean {
+  const held = principal.permissions
+  return global.every((p) => held.includes(p)) && endpoint.every((p) => held.includes(p))
 }
 
 /**
@@ -203,10 +293,7 @@ export function checkPermissions(
   global: readonly string[],
   endpoint: readonly string[],
 ): void {
-  const held = principal.permissions
-  for (const required of [...global, ...endpoint]) {
-    if (!held.includes(required)) throw new ForbiddenError()
-  }
+  if (!holdsAll(principal, global, endpoint)) throw new ForbiddenError()
 }
 
 /** Reads `?ws_token=` from a request URL; '' when absent. */

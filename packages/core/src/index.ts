@@ -26,6 +26,8 @@ export { admitRoutedUpgrade, isRoutedUpgrade, routeUpgrades } from './routed-upg
 export type { RoutedAdmission } from './routed-upgrade.js'
 export * from './errors.js'
 export * from './stores.js'
+export { ComposedAdmission } from './composed-admission.js'
+export type { StoreCall } from './composed-admission.js'
 export * from './memory/index.js'
 export type * from './types.js'
 export { CloseCode, ErrorCode, reconnectPolicy, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'

@@ -266,6 +266,59 @@ export interface ResumeStore {
   close?(): Promise<void>
 }
 
+/** One connect-attempt counter an admission hits: per IP, per user. */
+export interface AttemptCounter {
+  /** The rate-limit key, as {@link RateLimitStore.hit} takes it. */
+  readonly key: string
+  readonly limit: number
+}
+
+/** What {@link AdmissionStore.admit} is asked to do, in this order, stopping at the first no. */
+export interface AdmitRequest {
+  /** Counted in order in one window of `windowMs`; the first refusal ends the admission. */
+  readonly attempts: readonly AttemptCounter[]
+  readonly windowMs: number
+  /** The verified token's id, consumed once (see {@link TokenStore.consume}). */
+  readonly jti: string
+  readonly tokenExpiresAt: number
+  /**
+   * The record to insert under its caps (see {@link SessionStore.add}). Absent: the admission
+   * only counts and consumes, and the caller inserts later (an `onAdmit` hook runs in between).
+   */
+  readonly session?: { readonly record: SessionRecord; readonly caps: ConnectionCaps }
+}
+
+/** The answer of {@link AdmissionStore.admit}. */
+export type AdmitResult =
+  | { readonly ok: true }
+  /** An attempt counter refused: `key` is the one that did. */
+  | {
+      readonly ok: false
+      readonly reason: 'attempts'
+      readonly key: string
+      readonly retryAfterMs: number
+    }
+  /** The token was used before. Its attempts were counted; no session was inserted. */
+  | { readonly ok: false; readonly reason: 'replayed' }
+  /** A connection cap is full. The token is used up and the attempts counted. */
+  | { readonly ok: false; readonly reason: 'limit'; readonly limit: 'user' | 'ip' | 'total' }
+
+/**
+ * Admission in one round trip: the connect attempts, the single-use token and the capped session
+ * insert of one handshake, as one atomic step where the backend can (a Redis script, one SQL
+ * statement). Its answers are exactly those of the three separate calls in order: refused
+ * attempts still count, a replayed token inserts nothing, caps are never exceeded.
+ *
+ * It works on the state of three stores, so it names them: a warden uses it only with those same
+ * store objects. Without one, the warden composes the three calls itself.
+ */
+export interface AdmissionStore {
+  readonly sessions: SessionStore
+  readonly tokens: TokenStore
+  readonly rateLimits: RateLimitStore
+  admit(request: AdmitRequest): Promise<AdmitResult>
+}
+
 /** The stores a warden uses. Any left out default to the in-process memory implementation. */
 export interface WardenStores {
   readonly sessions?: SessionStore
@@ -277,4 +330,6 @@ export interface WardenStores {
   readonly history?: HistoryStore
   /** Resumable sessions (resumption only). */
   readonly resumes?: ResumeStore
+  /** One-round-trip admission over `sessions`, `tokens` and `rateLimits` (those very objects). */
+  readonly admission?: AdmissionStore
 }

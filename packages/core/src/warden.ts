@@ -186,6 +186,7 @@ export class Warden<TData = Record<string, unknown>> {
       sessions: this.sessions,
       tokenStore: this.tokenStore,
       rateLimits: this.rateLimits,
+      admission: stores.admission,
       hooks: {
         ...(this.hooks.onAdmit && { onAdmit: this.hooks.onAdmit }),
         onReject: (info) => {
