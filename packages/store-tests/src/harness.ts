@@ -1,4 +1,5 @@
 import type {
+  AdmissionStore,
   Broker,
   HistoryStore,
   LockStore,
@@ -17,6 +18,8 @@ export interface ConformanceStores {
   readonly locks?: LockStore | undefined
   readonly history?: HistoryStore | undefined
   readonly resumes?: ResumeStore | undefined
+  /** One-round-trip admission over this set's sessions, tokens and rate limits. */
+  readonly admission?: AdmissionStore | undefined
   /** Runs after each test, pass or fail: close the stores and drop their data here. */
   readonly cleanup?: (() => Promise<void>) | undefined
 }
@@ -43,7 +46,7 @@ export interface ConformanceOptions {
 
 /** The stores the suite knows, by their key in {@link ConformanceStores}. */
 export type StoreKind =
-  'sessions' | 'tokens' | 'rateLimits' | 'broker' | 'locks' | 'history' | 'resumes'
+  'sessions' | 'tokens' | 'rateLimits' | 'broker' | 'locks' | 'history' | 'resumes' | 'admission'
 
 type StoreOf<K extends StoreKind> = NonNullable<ConformanceStores[K]>
 

@@ -21,6 +21,7 @@
  *
  * @packageDocumentation
  */
+import { admissionConformance } from './admission.js'
 import { brokerConformance } from './broker.js'
 import { historyConformance } from './history.js'
 import { lockConformance } from './locks.js'
@@ -32,6 +33,7 @@ import { tokenConformance } from './tokens.js'
 
 export type { ConformanceOptions, ConformanceStores, StoreKind } from './harness.js'
 export {
+  admissionConformance,
   brokerConformance,
   historyConformance,
   lockConformance,
@@ -49,6 +51,7 @@ const groups: Record<StoreKind, (options: ConformanceOptions) => void> = {
   locks: lockConformance,
   history: historyConformance,
   resumes: resumeConformance,
+  admission: admissionConformance,
 }
 
 /**
@@ -73,7 +76,7 @@ export async function storeConformance(options: ConformanceOptions): Promise<Sto
   const kinds = (Object.keys(groups) as StoreKind[]).filter((kind) => probe[kind] !== undefined)
   if (kinds.length === 0) {
     throw new Error(
-      'ws-warden: createStores returned no store (sessions, tokens, rateLimits, broker, locks, history or resumes)',
+      'ws-warden: createStores returned no store (sessions, tokens, rateLimits, broker, locks, history, resumes or admission)',
     )
   }
   for (const kind of kinds) groups[kind](options)

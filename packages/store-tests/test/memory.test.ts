@@ -1,5 +1,6 @@
 import t from 'tap'
 import {
+  ComposedAdmission,
   MemoryBroker,
   MemoryHistoryStore,
   MemoryLockStore,
@@ -24,6 +25,7 @@ const kinds = await storeConformance({
     }
     return {
       ...stores,
+      admission: new ComposedAdmission(stores),
       cleanup: async () => {
         await Promise.all(Object.values(stores).map((store) => store.close()))
       },
@@ -33,6 +35,6 @@ const kinds = await storeConformance({
 
 t.same(
   kinds,
-  ['sessions', 'tokens', 'rateLimits', 'broker', 'locks', 'history', 'resumes'],
+  ['sessions', 'tokens', 'rateLimits', 'broker', 'locks', 'history', 'resumes', 'admission'],
   'every group runs on memory',
 )
