@@ -120,17 +120,28 @@ export class Admitter {
         deps.hooks.onAdmit === undefined && holdsAll(principal, permissions, required)
           ? this.newRecord(principal, ip)
           : undefined
-      const answer = await this.#admit({
-        attempts: [
-          { key: `connect:ip:${ip}`, limit: limits.connectAttemptsPerIp },
-          { key: `connect:user:${userId}`, limit: limits.connectAttemptsPerUser },
-        ],
-        windowMs: limits.connectWindowMs,
-        jti: verified.jti,
-        tokenExpiresAt: verified.expiresAt,
-        ...(record && { session: { record, caps: this.#caps } }),
-      })
-      if (!answer.ok) throw refusal(answer)
+      // Nothing can change the user now either, so the session a reconnect resumes is claimed
+      // during the same trip, and given back if the admission is refused.
+      const claiming =
+        record && deps.claimSession ? settle(deps.claimSession(request.url, userId)) : undefined
+      try {
+        const answer = await this.#admit({
+          attempts: [
+            { key: `connect:ip:${ip}`, limit: limits.connectAttemptsPerIp },
+            { key: `connect:user:${userId}`, limit: limits.connectAttemptsPerUser },
+          ],
+          windowMs: limits.connectWindowMs,
+          jti: verified.jti,
+          tokenExpiresAt: verified.expiresAt,
+          ...(record && { session: { record, caps: this.#caps } }),
+        })
+        if (!answer.ok) throw refusal(answer)
+      } catch (error) {
+        void claiming?.then((claimed) => {
+          if (claimed.ok && claimed.value) deps.unclaimSession?.(claimed.value)
+        })
+        throw error
+      }
       let reserved = record
       if (reserved === undefined) {
         if (deps.hooks.onAdmit) principal = await deps.hooks.onAdmit(principal, request)
@@ -143,12 +154,12 @@ export class Admitter {
       }
       const ticket = this.ticket(reserved, principal, verified.expiresAt, request, required)
       if (deps.claimSession) {
-        try {
-          ticket.resumed = await deps.claimSession(request.url, principal.userId)
-        } catch (error) {
+        const claimed = await (claiming ?? settle(deps.claimSession(request.url, principal.userId)))
+        if (!claimed.ok) {
           ticket.release()
-          throw error
+          throw claimed.error
         }
+        ticket.resumed = claimed.value
       }
       return { ok: true, ticket }
     } catch (caught) {
@@ -263,6 +274,17 @@ export class Admitter {
 }
 
 const TOO_MANY_ATTEMPTS = 'too many connection attempts'
+
+type Settled<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown }
+
+/** A promise's outcome as a value, so that one left unawaited never rejects unhandled. */
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  )
+}
 
 function refusal(answer: Exclude<AdmitResult, { ok: true }>): WardenError {
   switch (answer.reason) {

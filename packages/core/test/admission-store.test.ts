@@ -4,10 +4,11 @@ import {
   ComposedAdmission,
   createWarden,
   MemoryRateLimitStore,
+  MemoryResumeStore,
   MemorySessionStore,
   MemoryTokenStore,
 } from '../src/index.js'
-import { SECRET, startServer } from './helpers/server.js'
+import { SECRET, startServer, until } from './helpers/server.js'
 
 /** A one-trip admission store over memory stores that records what it was asked. */
 function recordingAdmission() {
@@ -180,4 +181,79 @@ t.test('bad tokens count against their IP: over the limit, 429 whatever the toke
   const third = await open(`${url}?ws_token=bad`)
   t.equal(third.status, 429)
   t.ok(Number(third.retryAfter) > 0, 'with Retry-After')
+})
+
+interface SessionFrame {
+  readonly id: string
+  readonly resume: string
+  readonly resumed: boolean
+}
+
+t.test('a resumption is claimed during the admission trip, not after it', async (t) => {
+  const admission = recordingAdmission()
+  t.teardown(admission.close)
+  const resumes = new MemoryResumeStore()
+  t.teardown(() => resumes.close())
+  let claims = 0
+  const claim = resumes.claim.bind(resumes)
+  resumes.claim = (...args) => (claims++, claim(...args))
+  const claimsAtAdmit: number[] = []
+  const admit = admission.stores.admission.admit
+  const stores = {
+    ...admission.stores,
+    resumes,
+    admission: {
+      ...admission.stores.admission,
+      admit: (request: AdmitRequest) => (claimsAtAdmit.push(claims), admit(request)),
+    },
+  }
+  const server = await startServer(t, { resumption: true, stores })
+  const first = await server.connect('alice')
+  const session = (await first.next((m) => m.type === '$session')) as unknown as SessionFrame
+  first.socket.terminate()
+  await until(() => !server.connections[0]!.open)
+  const { token } = await server.warden.issueToken({ userId: 'alice', permissions: [] })
+  const back = await server.open(
+    `${server.url}?ws_token=${token}&ws_resume=${session.id}.${session.resume}`,
+  )
+  const resumed = (await back.next((m) => m.type === '$session')) as unknown as SessionFrame
+  t.equal(resumed.resumed, true)
+  t.same(claimsAtAdmit, [0, 1], 'the second admit found its claim already asked')
+})
+
+t.test('a refused admission gives back the session it claimed', async (t) => {
+  const server = await startServer(t, { resumption: true })
+  const used = (await server.warden.issueToken({ userId: 'alice', permissions: [] })).token
+  const first = await server.open(`${server.url}?ws_token=${used}`)
+  const session = (await first.next((m) => m.type === '$session')) as unknown as SessionFrame
+  first.socket.terminate()
+  await until(() => !server.connections[0]!.open)
+  const resume = `ws_resume=${session.id}.${session.resume}`
+  t.equal((await server.open(`${server.url}?ws_token=${used}&${resume}`)).status, 401, 'replayed')
+  const { token } = await server.warden.issueToken({ userId: 'alice', permissions: [] })
+  const back = await server.open(`${server.url}?ws_token=${token}&${resume}`)
+  const resumed = (await back.next((m) => m.type === '$session')) as unknown as SessionFrame
+  t.equal(resumed.resumed, true, 'the credential still resumes')
+  t.equal(resumed.id, session.id)
+})
+
+t.test('with an onAdmit hook the claim waits for the hook, and still resumes', async (t) => {
+  const users: string[] = []
+  const server = await startServer(t, {
+    resumption: true,
+    hooks: { onAdmit: (principal) => (users.push(principal.userId), principal) },
+  })
+  const first = await server.connect('alice')
+  const session = (await first.next((m) => m.type === '$session')) as unknown as SessionFrame
+  first.socket.terminate()
+  await until(() => !server.connections[0]!.open)
+  const { token } = await server.warden.issueToken({ userId: 'alice', permissions: [] })
+  const back = await server.open(
+    `${server.url}?ws_token=${token}&ws_resume=${session.id}.${session.resume}`,
+  )
+  t.equal(
+    ((await back.next((m) => m.type === '$session')) as unknown as SessionFrame).resumed,
+    true,
+  )
+  t.same(users, ['alice', 'alice'])
 })
