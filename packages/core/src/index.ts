@@ -28,5 +28,14 @@ export * from './errors.js'
 export * from './stores.js'
 export * from './memory/index.js'
 export type * from './types.js'
+export { defineHandler } from './define-handler.js'
+export type {
+  InferOutput,
+  MessageIssue,
+  StandardSchemaIssue,
+  StandardSchemaProps,
+  StandardSchemaResult,
+  StandardSchemaV1,
+} from './schema.js'
 export { CloseCode, ErrorCode, reconnectPolicy, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
 export type { Envelope, ErrorFrame, ReconnectPolicy } from '@ws-warden/protocol'
