@@ -19,6 +19,8 @@ const engine = [
   'src/rate-limit.ts',
   'src/resumption.ts',
   'src/refresh.ts',
+  'src/schema.ts',
+  'src/define-handler.ts',
 ]
 const integration = [
   'admission',
@@ -30,6 +32,7 @@ const integration = [
   'operations',
   'resumption',
   'refresh',
+  'schemas',
 ]
 
 export default function coverageMap(testFile) {

@@ -30,5 +30,14 @@ export { ComposedAdmission } from './composed-admission.js'
 export type { StoreCall } from './composed-admission.js'
 export * from './memory/index.js'
 export type * from './types.js'
+export { defineHandler } from './define-handler.js'
+export type {
+  InferOutput,
+  MessageIssue,
+  StandardSchemaIssue,
+  StandardSchemaProps,
+  StandardSchemaResult,
+  StandardSchemaV1,
+} from './schema.js'
 export { CloseCode, ErrorCode, reconnectPolicy, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
 export type { Envelope, ErrorFrame, ReconnectPolicy } from '@ws-warden/protocol'

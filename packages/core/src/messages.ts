@@ -4,6 +4,8 @@ import type { RawData } from 'ws'
 import type { LiveConnection } from './connection.js'
 import { ForbiddenError, MessageError, WardenError } from './errors.js'
 import { takeToken } from './rate-limit.js'
+import type { StandardSchemaProps, StandardSchemaResult } from './schema.js'
+import { isStandardSchema, reportIssues } from './schema.js'
 import type { Handler, HandlerContext } from './types.js'
 
 /** Messages that may wait behind a running async handler before new ones are dropped. */
@@ -14,6 +16,7 @@ const RATE_ERROR_INTERVAL_MS = 1_000
 interface ResolvedHandler<TData> {
   readonly permissions: readonly string[]
   readonly handle: (context: HandlerContext<TData>) => void | Promise<void>
+  readonly validate: StandardSchemaProps['validate'] | undefined
 }
 
 export interface DispatcherOptions<TData> {
@@ -67,9 +70,19 @@ export class MessageDispatcher<TData> {
         )
       }
       if (typeof handler === 'function') {
-        this.handlers.set(type, { permissions: [], handle: handler })
+        this.handlers.set(type, { permissions: [], handle: handler, validate: undefined })
       } else if (handler && typeof handler.handle === 'function') {
-        this.handlers.set(type, { permissions: handler.permissions ?? [], handle: handler.handle })
+        const { schema } = handler
+        if (schema !== undefined && !isStandardSchema(schema)) {
+          throw new TypeError(
+            `ws-warden: option handlers.${type}.schema must be a Standard Schema (v1)`,
+          )
+        }
+        this.handlers.set(type, {
+          permissions: handler.permissions ?? [],
+          handle: handler.handle as ResolvedHandler<TData>['handle'],
+          validate: schema?.['~standard'].validate,
+        })
       } else {
         throw new TypeError(`ws-warden: option handlers.${type} must be a function or { handle }`)
       }
@@ -133,11 +146,61 @@ export class MessageDispatcher<TData> {
       return
     }
     this.options.onMessage?.(connection, message.type)
+    if (handler.validate === undefined) return this.run(connection, handler, message.type, message)
+    let checked: ReturnType<typeof handler.validate>
+    try {
+      checked = handler.validate(message)
+    } catch (error) {
+      this.failed(connection, error, message.type)
+      return
+    }
+    if (!(checked instanceof Promise)) return this.validated(connection, handler, message, checked)
+    // An async schema holds the connection's queue like an async handler: order is kept.
+    connection.busy = true
+    return checked.then(
+      (result) => {
+        const running = this.validated(connection, handler, message, result)
+        return running ?? this.next(connection)
+      },
+      (error: unknown) => {
+        this.failed(connection, error, message.type)
+        return this.next(connection)
+      },
+    )
+  }
+
+  /** Runs the handler on what the schema produced, or answers with the issues it found. */
+  private validated(
+    connection: LiveConnection<TData>,
+    handler: ResolvedHandler<TData>,
+    message: Envelope,
+    result: StandardSchemaResult<unknown>,
+  ): Promise<void> | void {
+    if (result.issues !== undefined) {
+      connection.send({
+        ...errorFrame(
+          new MessageError(ErrorCode.BadMessage, 'message does not match its schema'),
+          message.type,
+        ),
+        issues: reportIssues(result.issues),
+      })
+      return
+    }
+    return this.run(connection, handler, message.type, result.value as Envelope)
+  }
+
+  /** Runs a handler; `type` is the message's as it arrived (a schema may have changed it). */
+  private run(
+    connection: LiveConnection<TData>,
+    handler: ResolvedHandler<TData>,
+    type: string,
+    message: Envelope,
+  ): Promise<void> | void {
     let result: void | Promise<void>
     try {
       result = handler.handle(this.options.context(connection, message))
     } catch (error) {
-      this.failed(connection, error, message.type)
+      this.failed(connection, error, type)
       return
     }
     if (!(result instanceof Promise)) return
@@ -145,7 +208,7 @@ export class MessageDispatcher<TData> {
     return result.then(
       () => this.next(connection),
       (error: unknown) => {
-        this.failed(connection, error, message.type)
+        this.failed(connection, error, type)
         return this.next(connection)
       },
     )

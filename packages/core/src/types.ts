@@ -1,5 +1,6 @@
 import type { Envelope } from '@ws-warden/protocol'
 import type { WardenError } from './errors.js'
+import type { StandardSchemaV1 } from './schema.js'
 import type { Warden } from './warden.js'
 
 /** Who is on the other end of a connection: what a connect token says. */
@@ -97,21 +98,30 @@ export interface Connection<TData = Record<string, unknown>> {
 }
 
 /** What a message handler receives. */
-export interface HandlerContext<TData = Record<string, unknown>> {
+export interface HandlerContext<TData = Record<string, unknown>, TMessage = Envelope> {
   readonly connection: Connection<TData>
-  readonly message: Envelope
+  /** The message: as parsed, or as the handler's `schema` produced it. */
+  readonly message: TMessage
   /** The warden, for joining channels and fan-out from a handler. */
   readonly warden: Warden<TData>
   /** Sends a message back to this connection. */
   reply(message: Envelope): boolean
 }
 
-/** A message handler: a function, or an object that also names required permissions. */
+/**
+ * A message handler: a function, or an object that also names required permissions and may give
+ * a schema: a Standard Schema (Zod, Valibot, ArkType...) that sees the whole message (`type`
+ * included) before the handler runs; the handler gets what it produced, and a message it refuses
+ * is answered with a `bad_message` error frame listing the issues, the handler never running.
+ * Write it with {@link defineHandler} to have `message` typed by the schema.
+ */
 export type Handler<TData = Record<string, unknown>> =
   | ((context: HandlerContext<TData>) => void | Promise<void>)
   | {
       /** Permissions the principal must all hold to send this message type. */
       readonly permissions?: readonly string[]
+      /** Validates each message before `handle` runs. */
+      readonly schema?: StandardSchemaV1 | undefined
       handle(context: HandlerContext<TData>): void | Promise<void>
     }
 

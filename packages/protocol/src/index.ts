@@ -150,6 +150,11 @@ export interface ErrorFrame extends Envelope {
   readonly message: string
   /** The `type` of the message that caused it, when known. */
   readonly for?: string
+  /** For `bad_message` from a handler's schema: what it found wrong (at most 10). */
+  readonly issues?: readonly {
+    readonly message: string
+    readonly path?: readonly (string | number)[]
+  }[]
 }
 
 /** Close reasons are limited to 123 bytes by RFC 6455. */
