@@ -1,0 +1,164 @@
+import {
+  ComposedAdmission,
+  type AdmissionStore,
+  type AdmitRequest,
+  type AdmitResult,
+} from '@ws-warden/core'
+import { retryDeadlocks, type Row } from './database.js'
+import { closer, key, positiveInteger, resolve, time, type Resolved } from './options.js'
+import type { SqlStoreOptions } from './options.js'
+import type { SqlRateLimitStore } from './rate-limits.js'
+import { prepareAdd, type Add } from './sessions.js'
+import type { SqlSessionStore } from './sessions.js'
+import type { SqlTokenStore } from './tokens.js'
+
+const admitted: AdmitResult = Object.freeze({ ok: true })
+const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
+const limits = {
+  user: Object.freeze({ ok: false, reason: 'limit', limit: 'user' }),
+  ip: Object.freeze({ ok: false, reason: 'limit', limit: 'ip' }),
+  total: Object.freeze({ ok: false, reason: 'limit', limit: 'total' }),
+} as const satisfies Record<string, AdmitResult>
+
+/** The server's answer when the routine is not there: PostgreSQL 42883, MySQL 1305. */
+function missingRoutine(error: unknown): boolean {
+  const { code, errno } = (error as { code?: unknown; errno?: unknown } | null) ?? {}
+  return code === '42883' || errno === 1305
+}
+
+/** Options of {@link SqlAdmissionStore}: the three stores it admits into, and their tables. */
+export interface SqlAdmissionStoreOptions extends SqlStoreOptions {
+  readonly sessions: SqlSessionStore
+  readonly tokens: SqlTokenStore
+  /** Without `failOpen`: admission counts its attempts in the same transaction, so it fails whole. */
+  readonly rateLimits: SqlRateLimitStore
+}
+
+/**
+ * The {@link AdmissionStore} on PostgreSQL or MySQL/MariaDB: an admission is ONE call of the
+ * routine that migration 3 installs (`<prefix>admit`: a PL/pgSQL function called with one
+ * `SELECT`, a procedure called with one `CALL`), which runs the attempts, the token consume and
+ * the capped insert in one transaction, each as its store runs it, and commits durably.
+ *
+ * Its answers are those of {@link ComposedAdmission} over the same stores (the conformance group
+ * checks both). Where it differs is failure: a store error or a lock wait that gives up rolls the
+ * whole admission back (nothing counted, the token not used), where the composed calls would keep
+ * what the calls before the failing one did. A deadlock's victim runs again. On a database not
+ * yet migrated to version 3 (the routine is missing) it falls back to the composed calls.
+ *
+ * The options must reach the tables of `sessions`, `tokens` and `rateLimits` (the same pool,
+ * prefix and schema, as {@link createSqlStores} makes them).
+ */
+export class SqlAdmissionStore implements AdmissionStore {
+  readonly sessions: SqlSessionStore
+  readonly tokens: SqlTokenStore
+  readonly rateLimits: SqlRateLimitStore
+  readonly #s: Resolved
+  readonly #composed: ComposedAdmission
+  readonly #close: () => Promise<void>
+  readonly #sql: string
+  readonly #lockWaitMs: number
+
+  constructor(options: SqlAdmissionStoreOptions) {
+    const { sessions, tokens, rateLimits } = options ?? {}
+    if (sessions === undefined || tokens === undefined || rateLimits === undefined) {
+      throw new TypeError(
+        'ws-warden: SqlAdmissionStore needs the options sessions, tokens and rateLimits',
+      )
+    }
+    this.#s = resolve('SqlAdmissionStore', options)
+    this.sessions = sessions
+    this.tokens = tokens
+    this.rateLimits = rateLimits
+    this.#composed = new ComposedAdmission({ sessions, tokens, rateLimits })
+    this.#close = closer(this.#s)
+    // As Dialect.begin waits for a cap lock: half of a statement's time.
+    this.#lockWaitMs = Math.ceil((options.timeoutMs ?? 5_000) / 2)
+    const { admit } = this.#s.tables
+    this.#sql =
+      this.#s.db.dialect.name === 'postgres'
+        ? 'SELECT answer, attempt, window_ends FROM ' +
+          `${admit}(?::bigint, ?::bigint, ?::text[], ?::bigint[], ?::text, ?::bigint, ?::text, ` +
+          '?::text, ?::text, ?::text, ?::bigint, ?::bigint, ?::text[], ?::bigint, ?::bigint, ' +
+          '?::bigint, ?::bigint[], ?::integer)'
+        : `CALL ${admit}(${Array.from({ length: 18 }, () => '?').join(', ')})`
+  }
+
+  /** Ends the pool if the store created it from `url`; a pool it was given stays open. */
+  close(): Promise<void> {
+    return this.#close()
+  }
+
+  async admit(request: AdmitRequest): Promise<AdmitResult> {
+    const attempts = request.attempts.map(({ key: name, limit }) => ({
+      key: key('hit(key)', name),
+      limit: positiveInteger('hit(limit)', limit),
+    }))
+    const windowMs = positiveInteger('hit(windowMs)', request.windowMs)
+    const jti = key('consume(jti)', request.jti)
+    const expires = time('consume(expiresAt)', request.tokenExpiresAt)
+    const add = request.session && prepareAdd(request.session.record, request.session.caps)
+    const { db } = this.#s
+    const now = this.#s.clock.now()
+    const params = this.#params(now, windowMs, attempts, jti, expires, add)
+    let row: Row
+    try {
+      // One transaction: a deadlock's victim was rolled back whole, and runs again.
+      const { rows } = await retryDeadlocks(() => db.run(this.#sql, params))
+      // A CALL answers its SELECT's rows, then the CALL's own status.
+      row = (db.dialect.name === 'postgres' ? rows[0] : (rows[0] as unknown as Row[])[0]) as Row
+    } catch (error) {
+      if (missingRoutine(error)) return this.#composed.admit(request)
+      throw error
+    }
+    switch (row.answer) {
+      case 'ok':
+        return admitted
+      case 'replayed':
+        return replayed
+      case 'attempts': {
+        const { key: refused } = attempts[Number(row.attempt) - 1] as { key: string }
+        // As SqlRateLimitStore: no later than a window from now, and always a little.
+        const retryAfterMs = Math.min(windowMs, Math.max(1, Number(row.window_ends) - now))
+        return { ok: false, reason: 'attempts', key: refused, retryAfterMs }
+      }
+      default:
+        return limits[row.answer as keyof typeof limits]
+    }
+  }
+
+  /** The routine's arguments, in its order. */
+  #params(
+    now: number,
+    windowMs: number,
+    attempts: readonly { key: string; limit: number }[],
+    jti: string,
+    expires: number,
+    add: Add | undefined,
+  ): unknown[] {
+    const { dialect, namespace } = this.#s.db
+    const postgres = dialect.name === 'postgres'
+    const cap = (limit: 'user' | 'ip') => add?.checks.find((check) => check.limit === limit)?.cap
+    // The locks sessions.add would take, under the same names.
+    const locks = dialect.lockKeys(add?.checks.map(({ lock }) => `${namespace}:${lock}`) ?? [])
+    const channels = add?.joined ?? []
+    const session = add ? add.values : Array.from({ length: 6 }, () => null)
+    return [
+      now,
+      windowMs,
+      ...(postgres
+        ? [attempts.map((a) => a.key), attempts.map((a) => a.limit)]
+        : [JSON.stringify(attempts.map((a) => [a.key, a.limit]))]),
+      jti,
+      expires,
+      ...session,
+      postgres ? channels : JSON.stringify(channels),
+      cap('user') ?? null,
+      cap('ip') ?? null,
+      add?.total ?? null,
+      ...(postgres
+        ? [locks, this.#lockWaitMs]
+        : [locks[0] ?? null, locks[1] ?? null, this.#lockWaitMs / 1000]),
+    ]
+  }
+}
