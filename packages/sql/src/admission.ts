@@ -22,8 +22,8 @@ const limits = {
 
 /** The server's answer when the routine is not there: PostgreSQL 42883, MySQL 1305. */
 function missingRoutine(error: unknown): boolean {
-  const { code, errno } = (error as { code?: unknown; errno?: unknown } | null) ?? {}
-  return code === '42883' || errno === 1305
+  const failure = error as { code?: unknown; errno?: unknown } | null
+  return failure?.code === '42883' || failure?.errno === 1305
 }
 
 /** Options of {@link SqlAdmissionStore}: the three stores it admits into, and their tables. */

@@ -73,7 +73,7 @@ export class SqlSessionStore implements SessionStore {
   async add(record: SessionRecord, caps: ConnectionCaps = {}): Promise<AddSessionResult> {
     const { db } = this.#s
     const add = prepareAdd(record, caps)
-    const { checks, total } = add
+    const { checks } = add
     // Session records are soft state, so an add commits without waiting for the flush to disk
     // (PostgreSQL; see Dialect.begin): it is visible to every instance at once, and only a crash
     // of the database server itself can lose it, with at most the adds of the last few hundred
