@@ -1,7 +1,7 @@
 /**
- * The server-side half of {@link SqlAdmissionStore}: the PostgreSQL function and the MySQL/MariaDB
- * procedure that run one admission (attempts, single-use token, capped session insert) as one
- * transaction, installed by a migration. Each step is the statement its own store runs, in the
+ * The server-side half of {@link SqlAdmissionStore}: the PostgreSQL and the MySQL/MariaDB
+ * procedures that run one admission (attempts, single-use token, capped session insert) in one
+ * call, installed by a migration. Each step is the statement its own store runs, in the
  * order {@link ComposedAdmission} calls them; comments below name where they differ and why.
  *
  * Both answer one row: `answer` (`ok`, `attempts`, `replayed`, `user`, `ip` or `total`), and for
@@ -13,22 +13,27 @@
 import type { Tables } from './options.js'
 
 /**
- * `CREATE OR REPLACE FUNCTION <prefix>admit(...)`: idempotent, so installing it again (or a newer
- * body) is one statement. The advisory lock ids and the lock timeout come from the caller, as
- * `Dialect.begin` computes them, so that an admission and a `sessions.add` of the same user or IP
- * take the very same locks. The caller's transaction is the statement's own: it commits when the
- * `SELECT` returns, with the connection's `synchronous_commit` (durable by default), because the
- * token id and the attempt counts in it must not be lost in a crash (see `SqlSessionStore.add`).
+ * `CREATE OR REPLACE PROCEDURE <prefix>admit(...)`: idempotent, so installing it again (or a newer
+ * body) is one statement. Called with one `CALL`, it answers its `INOUT` parameters as one row.
+ *
+ * It commits twice, with the durability of the calls it stands for: the attempts and the token id
+ * commit durably (a lost consume would let a token be used again, a lost hit let a client past
+ * its limit), then the capped insert runs in a second transaction that commits without waiting
+ * for the flush, as `sessions.add` does (see there). So the one row every insert raises, the
+ * session bound, is never locked across a disk flush, and a crash between the two leaves what
+ * the composed calls would leave: the token used, the attempts counted, no session. The advisory
+ * lock ids and the lock timeout come from the caller, as `Dialect.begin` computes them, so that an
+ * admission and a `sessions.add` of the same user or IP take the very same locks.
  */
 export function postgresAdmit(t: Tables): string {
-  return `CREATE OR REPLACE FUNCTION ${t.admit}(
+  return `CREATE OR REPLACE PROCEDURE ${t.admit}(
     p_now bigint, p_window bigint, p_keys text[], p_limits bigint[],
     p_jti text, p_token_expires bigint,
     p_id text, p_user_id text, p_instance_id text, p_ip text,
     p_connected_at bigint, p_last_seen_at bigint, p_channels text[],
     p_per_user bigint, p_per_ip bigint, p_total bigint, p_locks bigint[], p_lock_timeout integer,
-    OUT answer text, OUT attempt integer, OUT window_ends bigint)
-  LANGUAGE plpgsql VOLATILE AS $admit$
+    INOUT answer text, INOUT attempt integer, INOUT window_ends bigint)
+  LANGUAGE plpgsql AS $admit$
 DECLARE
   v_hits bigint;
   v_count bigint;
@@ -40,7 +45,6 @@ BEGIN
     RAISE EXCEPTION 'ws-warden: admit needs READ COMMITTED, not %',
       current_setting('transaction_isolation');
   END IF;
-  PERFORM set_config('lock_timeout', p_lock_timeout || 'ms', true);
   -- The attempts, as db.hit counts them. A refusal returns, and commits what was counted.
   FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
     INSERT INTO ${t.rateLimits} AS r (name, hits, expires_at) VALUES (p_keys[i], 1, p_now + p_window)
@@ -69,8 +73,13 @@ BEGIN
     answer := 'ok';
     RETURN;
   END IF;
-  -- The caps, as sessions.add checks them: counts under the user's and the IP's locks (taken in
-  -- the caller's order, ascending), the record's own id not counted.
+  COMMIT;
+  -- The capped insert, as sessions.add runs it: soft state, its commit does not wait for the
+  -- flush; a lock wait gives up after half of a statement's time.
+  PERFORM set_config('synchronous_commit', 'off', true);
+  PERFORM set_config('lock_timeout', p_lock_timeout || 'ms', true);
+  -- Counts under the user's and the IP's locks (in the caller's order, ascending), the record's
+  -- own id not counted.
   FOREACH v_lock IN ARRAY coalesce(p_locks, '{}') LOOP
     PERFORM pg_advisory_xact_lock(v_lock);
   END LOOP;
@@ -126,12 +135,12 @@ $admit$`
  * channels as a JSON array of strings (a procedure takes no arrays); the `GET_LOCK` names (at
  * most two, sorted) and their wait come from the caller, as `Dialect.begin` makes them.
  *
- * `GET_LOCK` is a session lock, not a transactional one: the procedure takes them inside its
- * transaction (after the attempts and the token, whose row locks every admission takes in the
- * same order before them, and `sessions.add` takes none of), and releases them after its
- * `COMMIT`, or after the `ROLLBACK` of any failure (then the error goes on to the caller); a lost
- * connection frees them on the server. Commits are durable as the server's
- * `innodb_flush_log_at_trx_commit` makes every commit.
+ * Two transactions, as in PostgreSQL: the attempts and the token commit first; then, holding the
+ * cap locks (`GET_LOCK` is a session lock, not a transactional one, so it works in a procedure as
+ * in `sessions.add`: taken before the second transaction, released after its `COMMIT`), the
+ * capped insert. A failure rolls back the transaction it happened in and frees the locks; the
+ * error goes on to the caller. Every commit is as durable as the server's
+ * `innodb_flush_log_at_trx_commit` makes it (MySQL has no setting for one transaction).
  */
 export function mysqlAdmit(t: Tables): string[] {
   const text = 'LONGTEXT CHARACTER SET utf8mb4'
@@ -156,11 +165,24 @@ BEGIN
   DECLARE v_answer VARCHAR(16);
   DECLARE v_attempt INT DEFAULT NULL;
   DECLARE v_got INT;
+  DECLARE v_phase INT DEFAULT 1;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION
   BEGIN
     ROLLBACK;
     DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
     RESIGNAL;
+  END;
+  -- A deadlock's victim in the first transaction lost nothing, and the caller runs it again; in
+  -- the second the token is used already: an error of another number, which it does not retry.
+  DECLARE EXIT HANDLER FOR 1213
+  BEGIN
+    ROLLBACK;
+    DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
+    IF v_phase = 1 THEN
+      RESIGNAL;
+    END IF;
+    SIGNAL SQLSTATE '40001'
+      SET MESSAGE_TEXT = 'ws-warden: the session insert was a deadlock victim', MYSQL_ERRNO = 1644;
   END;
   SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
   START TRANSACTION;
@@ -199,6 +221,9 @@ BEGIN
       SET v_answer = 'ok';
       LEAVE admission;
     END IF;
+    COMMIT;
+    -- The capped insert, as sessions.add runs it: the cap locks, then a transaction.
+    SET v_phase = 2;
     IF p_lock1 IS NOT NULL THEN
       SET v_got = GET_LOCK(p_lock1, p_lock_wait);
       IF v_got IS NULL OR v_got <> 1 THEN
@@ -211,6 +236,8 @@ BEGIN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
       END IF;
     END IF;
+    SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+    START TRANSACTION;
     IF p_per_user IS NOT NULL THEN
       SELECT COUNT(*) INTO v_count FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id;
       IF v_count >= p_per_user THEN

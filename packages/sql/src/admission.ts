@@ -35,16 +35,16 @@ export interface SqlAdmissionStoreOptions extends SqlStoreOptions {
 }
 
 /**
- * The {@link AdmissionStore} on PostgreSQL or MySQL/MariaDB: an admission is ONE call of the
- * routine that migration 3 installs (`<prefix>admit`: a PL/pgSQL function called with one
- * `SELECT`, a procedure called with one `CALL`), which runs the attempts, the token consume and
- * the capped insert in one transaction, each as its store runs it, and commits durably.
+ * The {@link AdmissionStore} on PostgreSQL or MySQL/MariaDB: an admission is ONE round trip, a
+ * `CALL` of the procedure that migration 3 installs (`<prefix>admit`). It counts the attempts
+ * and uses the token in a first transaction that commits durably, then inserts the capped record
+ * in a second one, each step as its store runs it; PostgreSQL commits the second without waiting
+ * for the flush, as `sessions.add` does (see `admission-sql.ts`).
  *
  * Its answers are those of {@link ComposedAdmission} over the same stores (the conformance group
- * checks both). Where it differs is failure: a store error or a lock wait that gives up rolls the
- * whole admission back (nothing counted, the token not used), where the composed calls would keep
- * what the calls before the failing one did. A deadlock's victim runs again. On a database not
- * yet migrated to version 3 (the routine is missing) it falls back to the composed calls.
+ * checks both), and so is what a failure leaves: a lock wait that gives up in the insert leaves
+ * the attempts counted and the token used. On a database not yet migrated to version 3 (the
+ * procedure is missing) it falls back to the composed calls.
  *
  * The options must reach the tables of `sessions`, `tokens` and `rateLimits` (the same pool,
  * prefix and schema, as {@link createSqlStores} makes them).
@@ -77,10 +77,9 @@ export class SqlAdmissionStore implements AdmissionStore {
     const { admit } = this.#s.tables
     this.#sql =
       this.#s.db.dialect.name === 'postgres'
-        ? 'SELECT answer, attempt, window_ends FROM ' +
-          `${admit}(?::bigint, ?::bigint, ?::text[], ?::bigint[], ?::text, ?::bigint, ?::text, ` +
-          '?::text, ?::text, ?::text, ?::bigint, ?::bigint, ?::text[], ?::bigint, ?::bigint, ' +
-          '?::bigint, ?::bigint[], ?::integer)'
+        ? `CALL ${admit}(?::bigint, ?::bigint, ?::text[], ?::bigint[], ?::text, ?::bigint, ` +
+          '?::text, ?::text, ?::text, ?::text, ?::bigint, ?::bigint, ?::text[], ?::bigint, ' +
+          '?::bigint, ?::bigint, ?::bigint[], ?::integer, NULL, NULL, NULL)'
         : `CALL ${admit}(${Array.from({ length: 18 }, () => '?').join(', ')})`
   }
 
@@ -103,8 +102,11 @@ export class SqlAdmissionStore implements AdmissionStore {
     const params = this.#params(now, windowMs, attempts, jti, expires, add)
     let row: Row
     try {
-      // One transaction: a deadlock's victim was rolled back whole, and runs again.
-      const { rows } = await retryDeadlocks(() => db.run(this.#sql, params))
+      // MySQL may choose one of many concurrent claims of a token id as a deadlock's victim: the
+      // procedure answers it only for its first transaction, which was rolled back whole, so it
+      // runs again. PostgreSQL's never deadlocks there (all take their rows in the same order).
+      const call = () => db.run(this.#sql, params)
+      const { rows } = await (db.dialect.name === 'mysql' ? retryDeadlocks(call) : call())
       // A CALL answers its SELECT's rows, then the CALL's own status.
       row = (db.dialect.name === 'postgres' ? rows[0] : (rows[0] as unknown as Row[])[0]) as Row
     } catch (error) {
