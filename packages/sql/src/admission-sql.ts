@@ -26,6 +26,14 @@ import type { Tables } from './options.js'
  * admission and a `sessions.add` of the same user or IP take the very same locks.
  */
 export function postgresAdmit(t: Tables): string {
+  // Procedures (and COMMIT in them) came with PostgreSQL 11: an older server skips it, and the
+  // store keeps the separate calls there.
+  return `DO $install$ BEGIN IF current_setting('server_version_num')::int >= 110000 THEN
+  EXECUTE $body$${procedure(t)}$body$;
+END IF; END $install$`
+}
+
+function procedure(t: Tables): string {
   return `CREATE OR REPLACE PROCEDURE ${t.admit}(
     p_now bigint, p_window bigint, p_keys text[], p_limits bigint[],
     p_jti text, p_token_expires bigint,

@@ -20,10 +20,13 @@ const limits = {
   total: Object.freeze({ ok: false, reason: 'limit', limit: 'total' }),
 } as const satisfies Record<string, AdmitResult>
 
-/** The server's answer when the routine is not there: PostgreSQL 42883, MySQL 1305. */
+/**
+ * The server's answer when the procedure is not there: PostgreSQL 42883 (or 42601, a syntax
+ * error: a server before 11 has no `CALL`), MySQL 1305.
+ */
 function missingRoutine(error: unknown): boolean {
   const failure = error as { code?: unknown; errno?: unknown } | null
-  return failure?.code === '42883' || failure?.errno === 1305
+  return failure?.code === '42883' || failure?.code === '42601' || failure?.errno === 1305
 }
 
 /** Options of {@link SqlAdmissionStore}: the three stores it admits into, and their tables. */
