@@ -1,4 +1,11 @@
-import type { Broker, Clock, RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core'
+import type {
+  AdmissionStore,
+  Broker,
+  Clock,
+  RateLimitStore,
+  SessionStore,
+  TokenStore,
+} from '@ws-warden/core'
 import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from '@ws-warden/core'
 import { createRedisStores } from '@ws-warden/redis'
 import { createSqlStores, migrate } from '@ws-warden/sql'
@@ -13,6 +20,8 @@ export interface OpenedStores {
   readonly tokens: TokenStore
   readonly rateLimits: RateLimitStore
   readonly broker?: Broker
+  /** The store's own one-round-trip admission over these three stores, if it has one. */
+  readonly admission?: AdmissionStore
   /** Runs raw SQL on the pool (SQL stores only), for bulk set-up. */
   readonly sql?: (text: string, params?: unknown[]) => Promise<unknown>
   /** The quoted name of one of the package's tables (SQL stores only). */
@@ -71,6 +80,7 @@ export async function openStores(
         sessions: stores.sessions,
         tokens: stores.tokens,
         rateLimits: stores.rateLimits,
+        ...(stores.admission && { admission: stores.admission }),
         sql: (text, params) => pool.query(text, params),
         table: (table) => `"${name}"."${PG_PREFIX}${table}"`,
         close: async () => {
@@ -88,6 +98,7 @@ export async function openStores(
         sessions: stores.sessions,
         tokens: stores.tokens,
         rateLimits: stores.rateLimits,
+        ...(stores.admission && { admission: stores.admission }),
         sql: (text, params) => pool.query(text, params),
         table: (table) => `\`${prefix}${table}\``,
         close: async () => {

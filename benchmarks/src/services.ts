@@ -111,6 +111,14 @@ export async function cleanupMysql(prefix: string): Promise<void> {
       await connection.query('SET FOREIGN_KEY_CHECKS = 0')
       await connection.query(`DROP TABLE IF EXISTS ${tables.join(', ')}`)
     }
+    // The SQL migrations install a procedure too (`<prefix>admit`).
+    const [routines] = await connection.query(
+      'SELECT routine_name AS r FROM information_schema.routines WHERE routine_schema = DATABASE() AND routine_name LIKE ?',
+      [`${prefix}%`],
+    )
+    for (const { r } of routines as { r: string }[]) {
+      await connection.query(`DROP PROCEDURE IF EXISTS \`${r}\``)
+    }
   } finally {
     await connection.end()
   }

@@ -1,5 +1,6 @@
 import { acrossBench } from './bench/across.js'
 import { admissionBench } from './bench/admission.js'
+import { admitBench } from './bench/admit.js'
 import { broadcastBench } from './bench/broadcast.js'
 import { floodBench } from './bench/flood.js'
 import { memoryBench } from './bench/memory.js'
@@ -13,6 +14,7 @@ import { renderTable } from './table.js'
 
 export const BENCHMARKS = {
   stores: storesBench,
+  admit: admitBench,
   admission: admissionBench,
   broadcast: broadcastBench,
   across: acrossBench,

@@ -104,6 +104,7 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
         tokens: stores.tokens,
         rateLimits: stores.rateLimits,
         ...(stores.broker && { broker: stores.broker }),
+        ...(stores.admission && { admission: stores.admission }),
       },
     }),
     limits: LIMITS,

@@ -151,10 +151,14 @@ export async function cleanSql(service: 'postgres' | 'mysql', prefix: string): P
   if (tables.length === 0) return 0
   const quoted = tables.map((name) => (service === 'postgres' ? `"${name}"` : `\`${name}\``))
   await withSql(service, async (query) => {
-    if (service === 'postgres') await query(`DROP TABLE IF EXISTS ${quoted.join(', ')} CASCADE`)
-    else {
+    if (service === 'postgres') {
+      await query(`DROP TABLE IF EXISTS ${quoted.join(', ')} CASCADE`)
+      // The SQL migrations install the admission procedure next to the tables.
+      await query(`DROP PROCEDURE IF EXISTS "${prefix}_admit"`)
+    } else {
       await query('SET foreign_key_checks = 0')
       await query(`DROP TABLE IF EXISTS ${quoted.join(', ')}`)
+      await query(`DROP PROCEDURE IF EXISTS \`${prefix}_admit\``)
     }
   })
   return tables.length

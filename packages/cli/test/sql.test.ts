@@ -30,10 +30,13 @@ for (const kind of ['postgres', 'mysql'] as const) {
       const schema = kind === 'postgres' ? randomName('wsw_cli_') : undefined
       t.teardown(async () => {
         if (schema !== undefined) await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-        else
+        else {
           await db.query(
             `DROP TABLE IF EXISTS ${TABLES.map((n) => `\`${prefix}${n}\``).join(', ')}`,
           )
+          // Migration 3 installs a procedure next to the tables.
+          await db.query(`DROP PROCEDURE IF EXISTS \`${prefix}admit\``)
+        }
       })
       const flags = [
         '--store',

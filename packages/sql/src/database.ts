@@ -109,6 +109,8 @@ export class Rollback extends Error {
  */
 export interface Database {
   readonly dialect: Dialect
+  /** What every lock name of `transaction` is prefixed with: the tables' schema and prefix. */
+  readonly namespace: string
   readonly run: Run
   /**
    * Runs one statement as its own transaction at `READ COMMITTED` (on MySQL, where the default
@@ -194,6 +196,7 @@ export function openDatabase(pool: SqlPool, namespace: string, timeoutMs: number
     session((run) => dialect.readCommitted(run, sql, params))
   return {
     dialect,
+    namespace,
     run,
     readCommitted,
     transaction: <T>(

@@ -73,6 +73,11 @@ export interface Dialect {
   readCommitted(run: Run, sql: string, params: readonly unknown[]): Promise<Result>
   /** Counts one hit in the fixed window of `name`, opening a new window if the last one ended. */
   hit(run: Run, table: string, name: string, now: number, windowMs: number): Promise<Hit>
+  /**
+   * The server's keys of the named locks, in the order `begin` takes them: PostgreSQL advisory
+   * lock ids (64-bit, as decimal strings), MySQL `GET_LOCK` names.
+   */
+  lockKeys(locks: readonly string[]): string[]
 }
 
 /** A SHA-256 digest, for lock ids and over-long names. */
@@ -82,6 +87,12 @@ const ignore = () => {}
 /** `INSERT INTO table (columns) VALUES (?, ...)`. */
 const insert = (table: string, columns: readonly string[]) =>
   `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`
+
+/** PostgreSQL advisory lock ids of the named locks, ascending. */
+function advisoryIds(locks: readonly string[]): bigint[] {
+  const ids = locks.map((lock) => digest(lock).readBigInt64BE(0))
+  return ids.sort((a, b) => (a < b ? -1 : 1))
+}
 
 export function postgres(pool: PgPool, timeoutMs: number): Dialect {
   return {
@@ -109,8 +120,7 @@ export function postgres(pool: PgPool, timeoutMs: number): Dialect {
       // Transaction-level advisory locks: freed by COMMIT, ROLLBACK or a lost connection. Their
       // ids are numbers we computed, written into the text: one round trip (a query without
       // parameters may hold several statements) instead of two.
-      const ids = locks.map((lock) => digest(lock).readBigInt64BE(0))
-      ids.sort((a, b) => (a < b ? -1 : 1))
+      const ids = advisoryIds(locks)
       const statements = [
         'BEGIN ISOLATION LEVEL READ COMMITTED',
         // The server gives up a lock wait before the client gives up the statement.
@@ -163,6 +173,7 @@ export function postgres(pool: PgPool, timeoutMs: number): Dialect {
       const row = rows[0] as Row
       return { hits: Number(row.hits), expiresAt: Number(row.expires_at) }
     },
+    lockKeys: (locks) => advisoryIds(locks).map(String),
   }
 }
 
@@ -246,5 +257,6 @@ export function mysql(pool: MySqlPool, timeoutMs: number): Dialect {
         ? { hits: 1, expiresAt: now + windowMs }
         : { hits: insertId, expiresAt: undefined }
     },
+    lockKeys: names,
   }
 }

@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { SqlAdmissionStore } from './admission.js'
 import { createPool } from './database.js'
 import { SqlHistoryStore } from './history.js'
 import { SqlLockStore } from './locks.js'
@@ -32,6 +33,7 @@ export {
   type PostgresBrokerOptions,
 } from './broker.js'
 export {
+  SqlAdmissionStore,
   SqlHistoryStore,
   SqlLockStore,
   SqlRateLimitStore,
@@ -39,6 +41,7 @@ export {
   SqlSessionStore,
   SqlTokenStore,
 }
+export type { SqlAdmissionStoreOptions } from './admission.js'
 export type { SqlHistoryStoreOptions } from './history.js'
 export type { SqlRateLimitStoreOptions } from './rate-limits.js'
 
@@ -52,6 +55,12 @@ export interface SqlStores {
   readonly history: SqlHistoryStore
   /** Resumable sessions (used when the warden's `resumption` is on). */
   readonly resumes: SqlResumeStore
+  /**
+   * Admission in one round trip over `sessions`, `tokens` and `rateLimits` (migration 3 installs
+   * its routine). Absent with `rateLimitFailOpen`: attempts counted in the same transaction as
+   * the token cannot fail open on their own, so the warden composes the three calls instead.
+   */
+  readonly admission?: SqlAdmissionStore
   /** Closes the stores, and ends the pool if it was created from `url`. */
   close(): Promise<void>
 }
@@ -87,13 +96,19 @@ export function createSqlStores(options: SqlStoresOptions): SqlStores {
   const created = typeof url === 'string' ? createPool(url, options.timeoutMs ?? 5_000) : undefined
   const shared = { ...options, url: undefined, pool: created ?? pool }
   try {
-    const stores = {
+    const admitted = {
       sessions: new SqlSessionStore(shared),
       tokens: new SqlTokenStore(shared),
       rateLimits: new SqlRateLimitStore({ ...shared, failOpen: options.rateLimitFailOpen }),
+    }
+    const stores = {
+      ...admitted,
       locks: new SqlLockStore(shared),
       history: new SqlHistoryStore(shared),
       resumes: new SqlResumeStore(shared),
+      ...(options.rateLimitFailOpen !== true && {
+        admission: new SqlAdmissionStore({ ...shared, ...admitted }),
+      }),
     }
     let closing: Promise<void> | undefined
     const close = async () => void (await created?.end())

@@ -1,3 +1,4 @@
+import { mysqlAdmit, postgresAdmit } from './admission-sql.js'
 import { resolve, type Resolved, type SqlConnectionOptions } from './options.js'
 
 /** One schema version: its statements for each dialect, each idempotent on its own. */
@@ -92,6 +93,13 @@ export const migrations: readonly Migration[] = [
         KEY expires_at_idx (expires_at)) ENGINE=InnoDB`,
       `INSERT IGNORE INTO ${t.counters} (name, value) VALUES ('history', 0)`,
     ],
+  },
+  {
+    version: 3,
+    name: 'admission in one round trip',
+    // A routine, no table: installing it again replaces it (see admission-sql.ts).
+    postgres: (t) => [postgresAdmit(t)],
+    mysql: (t) => mysqlAdmit(t),
   },
 ]
 

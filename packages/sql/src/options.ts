@@ -58,6 +58,8 @@ export interface Tables {
   readonly history: string
   readonly resumes: string
   readonly migrations: string
+  /** The one-round-trip admission: a PostgreSQL function, a MySQL procedure (not a table). */
+  readonly admit: string
 }
 
 /** What a store works with once its options are checked. */
@@ -172,6 +174,7 @@ export function resolve(owner: string, options: SqlStoreOptions): Resolved {
     history: table('history'),
     resumes: table('resumes'),
     migrations: table('migrations'),
+    admit: table('admit'),
   }
   return {
     db,

@@ -30,7 +30,16 @@ const accepted: AddSessionResult = Object.freeze({ ok: true })
 const AT_CAP = Symbol('at the cap')
 type AddOutcome = AddSessionResult | typeof AT_CAP
 const REFUSED_TOTAL: AddSessionResult = Object.freeze({ ok: false, limit: 'total' })
-const columns = ['id', 'user_id', 'instance_id', 'ip', 'connected_at', 'last_seen_at'] as const
+/** The columns of a session row, in the order of {@link Add.values}. */
+export const SESSION_COLUMNS = [
+  'id',
+  'user_id',
+  'instance_id',
+  'ip',
+  'connected_at',
+  'last_seen_at',
+] as const
+const columns = SESSION_COLUMNS
 
 /**
  * The {@link SessionStore} on PostgreSQL or MySQL/MariaDB: one row per connection in
@@ -62,19 +71,9 @@ export class SqlSessionStore implements SessionStore {
   }
 
   async add(record: SessionRecord, caps: ConnectionCaps = {}): Promise<AddSessionResult> {
-    const values = [
-      key('sessions.add(record.id)', record?.id),
-      key('sessions.add(record.userId)', record.userId),
-      key('sessions.add(record.instanceId)', record.instanceId),
-      key('sessions.add(record.ip)', record.ip),
-      time('sessions.add(record.connectedAt)', record.connectedAt),
-      time('sessions.add(record.lastSeenAt)', record.lastSeenAt),
-    ]
-    const joined = [...new Set(record.channels)].map((c) => key('sessions.add(record.channels)', c))
-    const checks = capChecks(record, caps)
-    const total = caps.total === undefined ? undefined : positiveInteger('caps.total', caps.total)
     const { db } = this.#s
-    const add: Add = { id: record.id, values, joined, checks, total }
+    const add = prepareAdd(record, caps)
+    const { checks } = add
     // Session records are soft state, so an add commits without waiting for the flush to disk
     // (PostgreSQL; see Dialect.begin): it is visible to every instance at once, and only a crash
     // of the database server itself can lose it, with at most the adds of the last few hundred
@@ -350,8 +349,11 @@ export class SqlSessionStore implements SessionStore {
   }
 }
 
-/** An add on its way in: the record's columns and channels, and the caps it is checked against. */
-interface Add {
+/**
+ * An add on its way in: the record's columns (in the order of {@link SESSION_COLUMNS}) and
+ * channels, and the caps it is checked against.
+ */
+export interface Add {
   readonly id: string
   readonly values: readonly unknown[]
   readonly joined: readonly string[]
@@ -359,8 +361,24 @@ interface Add {
   readonly total: number | undefined
 }
 
+/** Checks a record and its caps as `sessions.add` takes them; throws a `TypeError` if invalid. */
+export function prepareAdd(record: SessionRecord, caps: ConnectionCaps = {}): Add {
+  const values = [
+    key('sessions.add(record.id)', record?.id),
+    key('sessions.add(record.userId)', record.userId),
+    key('sessions.add(record.instanceId)', record.instanceId),
+    key('sessions.add(record.ip)', record.ip),
+    time('sessions.add(record.connectedAt)', record.connectedAt),
+    time('sessions.add(record.lastSeenAt)', record.lastSeenAt),
+  ]
+  const joined = [...new Set(record.channels)].map((c) => key('sessions.add(record.channels)', c))
+  const checks = capChecks(record, caps)
+  const total = caps.total === undefined ? undefined : positiveInteger('caps.total', caps.total)
+  return { id: record.id, values, joined, checks, total }
+}
+
 /** A per-user or per-IP cap: what it reports, the lock that serialises it, what it counts. */
-interface CapCheck {
+export interface CapCheck {
   readonly limit: 'user' | 'ip'
   readonly lock: string
   readonly cap: number

@@ -16,6 +16,12 @@ const expected = [
   'streams',
   'tokens',
 ]
+/** The routines (not tables) of the migrations: dropped with the tables on MySQL. */
+const routines = ['admit']
+const dropRoutines = (prefix: string) =>
+  routines.map((name) => `DROP PROCEDURE IF EXISTS \`${prefix}${name}\``)
+const versions = migrations.map((m) => m.version)
+const latest = versions.at(-1) as number
 /** The tables of version 1, the first release. */
 const version1 = expected.filter((name) => !['history', 'resumes', 'streams'].includes(name))
 
@@ -43,8 +49,7 @@ eachDatabase(t, async (t, db) => {
       const pool = db.pool()
       const prefix = `${randomName('m')}_`
       const options = { pool, prefix, ...(db.schema && { schema: db.schema }) }
-      const latest = migrations[migrations.length - 1]?.version
-      t.same(await migrate(options), { applied: migrations.map((m) => m.version), version: latest })
+      t.same(await migrate(options), { applied: versions, version: latest })
       t.same(await tablesOf(prefix), expected)
       t.same(
         await migrate(options),
@@ -70,6 +75,7 @@ eachDatabase(t, async (t, db) => {
           ? `DROP TABLE ${expected.map((name) => `"${db.schema}"."${prefix}${name}"`).join(', ')}`
           : `DROP TABLE ${expected.map((name) => `\`${prefix}${name}\``).join(', ')}`,
       )
+      if (db.name !== 'postgres') for (const drop of dropRoutines(prefix)) await db.admin(drop)
     },
   )
 
@@ -77,11 +83,12 @@ eachDatabase(t, async (t, db) => {
     const pool = db.pool()
     const prefix = `${randomName('v')}_`
     if (db.name !== 'postgres') {
-      t.teardown(() =>
-        db.admin(
+      t.teardown(async () => {
+        await db.admin(
           `DROP TABLE IF EXISTS ${expected.map((name) => `\`${prefix}${name}\``).join(', ')}`,
-        ),
-      )
+        )
+        for (const drop of dropRoutines(prefix)) await db.admin(drop)
+      })
     }
     const options = { pool, prefix, ...(db.schema && { schema: db.schema }) }
     t.same(await applyMigrations(options, migrations.slice(0, 1)), { applied: [1], version: 1 })
@@ -99,7 +106,7 @@ eachDatabase(t, async (t, db) => {
     }
     t.same(await before.sessions.add(record, { total: 10 }), { ok: true })
     t.equal(await before.tokens.consume('kept-jti', now + 60_000), true)
-    t.same(await migrate(options), { applied: [2], version: 2 })
+    t.same(await migrate(options), { applied: versions.slice(1), version: latest })
     t.same(await tablesOf(prefix), expected)
     const after = createSqlStores(options)
     t.same(await after.sessions.get('kept'), record, 'the sessions are still there')
@@ -119,18 +126,30 @@ eachDatabase(t, async (t, db) => {
       expiresAt: now + 60_000,
     })
     t.equal((await after.resumes.claim('r', 'h'))?.id, 'r')
-    t.same(await migrate(options), { applied: [], version: 2 })
+    t.same(await migrate(options), { applied: [], version: latest })
+    t.same(
+      await after.admission?.admit({
+        attempts: [{ key: 'connect:ip:192.0.2.1', limit: 10 }],
+        windowMs: 60_000,
+        jti: 'after-jti',
+        tokenExpiresAt: now + 60_000,
+        session: { record: { ...record, id: 'admitted' }, caps: { total: 3 } },
+      }),
+      { ok: true },
+      'admission over the upgraded tables',
+    )
   })
 
   t.test('concurrent first runs: exactly one applies each version', async (t) => {
     const { prefix } = { prefix: `${randomName('c')}_` }
     if (db.name !== 'postgres') {
       // MySQL's test database is shared (PostgreSQL runs in a schema dropped after the run).
-      t.teardown(() =>
-        db.admin(
+      t.teardown(async () => {
+        await db.admin(
           `DROP TABLE IF EXISTS ${expected.map((name) => `\`${prefix}${name}\``).join(', ')}`,
-        ),
-      )
+        )
+        for (const drop of dropRoutines(prefix)) await db.admin(drop)
+      })
     }
     const pool = db.pool()
     const options = { pool, prefix, ...(db.schema && { schema: db.schema }) }
@@ -155,7 +174,7 @@ eachDatabase(t, async (t, db) => {
       const schema = randomName('wsw_url_')
       t.teardown(() => db.admin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`))
       const { PG_URL } = await import('./helpers/servers.js')
-      t.same((await migrate({ url: PG_URL, schema, prefix: 'u_' })).applied, [1, 2])
+      t.same((await migrate({ url: PG_URL, schema, prefix: 'u_' })).applied, versions)
       t.same(await tablesOf('u_', schema), expected)
     })
   }

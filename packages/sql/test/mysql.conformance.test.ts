@@ -21,5 +21,5 @@ if (await reachable(t, 'MariaDB', () => pool.query('SELECT 1'))) {
       return { ...stores, cleanup }
     },
   })
-  t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'locks', 'history', 'resumes'])
+  t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'locks', 'history', 'resumes', 'admission'])
 }

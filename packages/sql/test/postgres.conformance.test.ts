@@ -26,5 +26,14 @@ if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
       return { ...stores, broker, cleanup }
     },
   })
-  t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'broker', 'locks', 'history', 'resumes'])
+  t.same(kinds, [
+    'sessions',
+    'tokens',
+    'rateLimits',
+    'broker',
+    'locks',
+    'history',
+    'resumes',
+    'admission',
+  ])
 }

@@ -56,4 +56,5 @@ export async function dropMysqlTables(pool: mysql.Pool, prefix: string): Promise
     'migrations',
   ]
   await pool.query(`DROP TABLE IF EXISTS ${names.map((n) => `\`${prefix}${n}\``).join(', ')}`)
+  await pool.query(`DROP PROCEDURE IF EXISTS \`${prefix}admit\``)
 }

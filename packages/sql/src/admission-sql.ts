@@ -1,0 +1,296 @@
+/**
+ * The server-side half of {@link SqlAdmissionStore}: the PostgreSQL and the MySQL/MariaDB
+ * procedures that run one admission (attempts, single-use token, capped session insert) in one
+ * call, installed by a migration. Each step is the statement its own store runs, in the
+ * order {@link ComposedAdmission} calls them; comments below name where they differ and why.
+ *
+ * Both answer one row: `answer` (`ok`, `attempts`, `replayed`, `user`, `ip` or `total`), and for
+ * `attempts` the 1-based index of the counter that refused (`attempt`) and the end of its window
+ * (`window_ends`).
+ *
+ * @module
+ */
+import type { Tables } from './options.js'
+
+/**
+ * `CREATE OR REPLACE PROCEDURE <prefix>admit(...)`: idempotent, so installing it again (or a newer
+ * body) is one statement. Called with one `CALL`, it answers its `INOUT` parameters as one row.
+ *
+ * It commits twice, with the durability of the calls it stands for: the attempts and the token id
+ * commit durably (a lost consume would let a token be used again, a lost hit let a client past
+ * its limit), then the capped insert runs in a second transaction that commits without waiting
+ * for the flush, as `sessions.add` does (see there). So the one row every insert raises, the
+ * session bound, is never locked across a disk flush, and a crash between the two leaves what
+ * the composed calls would leave: the token used, the attempts counted, no session. The advisory
+ * lock ids and the lock timeout come from the caller, as `Dialect.begin` computes them, so that an
+ * admission and a `sessions.add` of the same user or IP take the very same locks.
+ */
+export function postgresAdmit(t: Tables): string {
+  // Procedures (and COMMIT in them) came with PostgreSQL 11: an older server skips it, and the
+  // store keeps the separate calls there.
+  return `DO $install$ BEGIN IF current_setting('server_version_num')::int >= 110000 THEN
+  EXECUTE $body$${procedure(t)}$body$;
+END IF; END $install$`
+}
+
+function procedure(t: Tables): string {
+  return `CREATE OR REPLACE PROCEDURE ${t.admit}(
+    p_now bigint, p_window bigint, p_keys text[], p_limits bigint[],
+    p_jti text, p_token_expires bigint,
+    p_id text, p_user_id text, p_instance_id text, p_ip text,
+    p_connected_at bigint, p_last_seen_at bigint, p_channels text[],
+    p_per_user bigint, p_per_ip bigint, p_total bigint, p_locks bigint[], p_lock_timeout integer,
+    INOUT answer text, INOUT attempt integer, INOUT window_ends bigint)
+  LANGUAGE plpgsql AS $admit$
+DECLARE
+  v_hits bigint;
+  v_count bigint;
+  v_lock bigint;
+BEGIN
+  -- Each statement below must see what committed before it (a count after a lock sees its last
+  -- holder's insert): READ COMMITTED, as every transaction of the stores. It cannot be set here.
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'ws-warden: admit needs READ COMMITTED, not %',
+      current_setting('transaction_isolation');
+  END IF;
+  -- The attempts, as db.hit counts them. A refusal returns, and commits what was counted.
+  FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
+    INSERT INTO ${t.rateLimits} AS r (name, hits, expires_at) VALUES (p_keys[i], 1, p_now + p_window)
+      ON CONFLICT (name) DO UPDATE SET
+        hits = CASE WHEN r.expires_at <= p_now THEN 1 ELSE r.hits + 1 END,
+        expires_at = CASE WHEN r.expires_at <= p_now THEN EXCLUDED.expires_at ELSE r.expires_at END
+      RETURNING r.hits, r.expires_at INTO v_hits, window_ends;
+    IF v_hits > p_limits[i] THEN
+      answer := 'attempts';
+      attempt := i;
+      RETURN;
+    END IF;
+  END LOOP;
+  window_ends := NULL;
+  -- The token id, as claim() takes it: a row left by an expired token of the same id is replaced.
+  -- A token that has expired already is not stored.
+  IF p_token_expires > p_now THEN
+    INSERT INTO ${t.tokens} AS k (jti, expires_at) VALUES (p_jti, p_token_expires)
+      ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE k.expires_at <= p_now;
+    IF NOT FOUND THEN
+      answer := 'replayed';
+      RETURN;
+    END IF;
+  END IF;
+  IF p_id IS NULL THEN
+    answer := 'ok';
+    RETURN;
+  END IF;
+  COMMIT;
+  -- The capped insert, as sessions.add runs it: soft state, its commit does not wait for the
+  -- flush; a lock wait gives up after half of a statement's time.
+  PERFORM set_config('synchronous_commit', 'off', true);
+  PERFORM set_config('lock_timeout', p_lock_timeout || 'ms', true);
+  -- Counts under the user's and the IP's locks (in the caller's order, ascending), the record's
+  -- own id not counted.
+  FOREACH v_lock IN ARRAY coalesce(p_locks, '{}') LOOP
+    PERFORM pg_advisory_xact_lock(v_lock);
+  END LOOP;
+  IF p_per_user IS NOT NULL THEN
+    SELECT count(*) INTO v_count FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id;
+    IF v_count >= p_per_user THEN
+      answer := 'user';
+      RETURN;
+    END IF;
+  END IF;
+  IF p_per_ip IS NOT NULL THEN
+    SELECT count(*) INTO v_count FROM ${t.sessions} WHERE ip = p_ip AND id <> p_id;
+    IF v_count >= p_per_ip THEN
+      answer := 'ip';
+      RETURN;
+    END IF;
+  END IF;
+  -- The total's bound, raised as sessions.add raises it, and recounted under its row lock when it
+  -- is at the cap. Before the insert, so that a refusal has nothing to undo (no savepoint): the
+  -- bound's row is then locked for the insert as well, a few statements inside this call.
+  IF p_total IS NULL THEN
+    UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions';
+  ELSE
+    UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions' AND value < p_total;
+    IF NOT FOUND THEN
+      PERFORM 1 FROM ${t.counters} WHERE name = 'sessions' FOR UPDATE;
+      SELECT count(*) INTO v_count FROM ${t.sessions} WHERE id <> p_id;
+      IF v_count >= p_total THEN
+        answer := 'total';
+        RETURN;
+      END IF;
+      INSERT INTO ${t.counters} (name, value) VALUES ('sessions', v_count + 1)
+        ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
+    END IF;
+  END IF;
+  INSERT INTO ${t.sessions} (id, user_id, instance_id, ip, connected_at, last_seen_at)
+    VALUES (p_id, p_user_id, p_instance_id, p_ip, p_connected_at, p_last_seen_at)
+    ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id,
+      instance_id = EXCLUDED.instance_id, ip = EXCLUDED.ip,
+      connected_at = EXCLUDED.connected_at, last_seen_at = EXCLUDED.last_seen_at;
+  -- Channels it no longer has go, new ones come: no row is both deleted and inserted.
+  DELETE FROM ${t.channels} WHERE session_id = p_id AND channel <> ALL(p_channels);
+  INSERT INTO ${t.channels} (session_id, channel)
+    SELECT p_id, ch FROM unnest(p_channels) AS ch ON CONFLICT DO NOTHING;
+  answer := 'ok';
+END
+$admit$`
+}
+
+/**
+ * The MySQL/MariaDB procedure, one statement to drop and one to create it (there is no
+ * `CREATE OR REPLACE PROCEDURE` in MySQL). Attempts come as a JSON array of `[key, limit]` and
+ * channels as a JSON array of strings (a procedure takes no arrays); the `GET_LOCK` names (at
+ * most two, sorted) and their wait come from the caller, as `Dialect.begin` makes them.
+ *
+ * Two transactions, as in PostgreSQL: the attempts and the token commit first; then, holding the
+ * cap locks (`GET_LOCK` is a session lock, not a transactional one, so it works in a procedure as
+ * in `sessions.add`: taken before the second transaction, released after its `COMMIT`), the
+ * capped insert. A failure rolls back the transaction it happened in and frees the locks; the
+ * error goes on to the caller. Every commit is as durable as the server's
+ * `innodb_flush_log_at_trx_commit` makes it (MySQL has no setting for one transaction).
+ */
+export function mysqlAdmit(t: Tables): string[] {
+  const text = 'LONGTEXT CHARACTER SET utf8mb4'
+  const bin = 'VARBINARY(512)'
+  return [
+    `DROP PROCEDURE IF EXISTS ${t.admit}`,
+    `CREATE PROCEDURE ${t.admit}(
+    IN p_now BIGINT, IN p_window BIGINT, IN p_attempts ${text},
+    IN p_jti ${bin}, IN p_token_expires BIGINT,
+    IN p_id ${bin}, IN p_user_id ${bin}, IN p_instance_id ${bin}, IN p_ip ${bin},
+    IN p_connected_at BIGINT, IN p_last_seen_at BIGINT, IN p_channels ${text},
+    IN p_per_user BIGINT, IN p_per_ip BIGINT, IN p_total BIGINT,
+    IN p_lock1 VARCHAR(64), IN p_lock2 VARCHAR(64), IN p_lock_wait DOUBLE)
+  MODIFIES SQL DATA
+BEGIN
+  DECLARE v_i INT DEFAULT 0;
+  DECLARE v_key ${bin};
+  DECLARE v_limit BIGINT;
+  DECLARE v_hits BIGINT;
+  DECLARE v_ends BIGINT DEFAULT NULL;
+  DECLARE v_count BIGINT;
+  DECLARE v_answer VARCHAR(16);
+  DECLARE v_attempt INT DEFAULT NULL;
+  DECLARE v_got INT;
+  DECLARE v_phase INT DEFAULT 1;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    ROLLBACK;
+    DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
+    RESIGNAL;
+  END;
+  -- A deadlock's victim in the first transaction lost nothing, and the caller runs it again; in
+  -- the second the token is used already: an error of another number, which it does not retry.
+  DECLARE EXIT HANDLER FOR 1213
+  BEGIN
+    ROLLBACK;
+    DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
+    IF v_phase = 1 THEN
+      RESIGNAL;
+    END IF;
+    SIGNAL SQLSTATE '40001'
+      SET MESSAGE_TEXT = 'ws-warden: the session insert was a deadlock victim', MYSQL_ERRNO = 1644;
+  END;
+  SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+  START TRANSACTION;
+  admission: BEGIN
+    WHILE v_i < JSON_LENGTH(p_attempts) DO
+      SET v_key = JSON_UNQUOTE(JSON_EXTRACT(p_attempts, CONCAT('$[', v_i, '][0]')));
+      SET v_limit = JSON_EXTRACT(p_attempts, CONCAT('$[', v_i, '][1]'));
+      SET v_i = v_i + 1;
+      -- hits is assigned first: the expires_at test after it still sees the old window.
+      INSERT INTO ${t.rateLimits} (name, hits, expires_at) VALUES (v_key, 1, p_now + p_window)
+        ON DUPLICATE KEY UPDATE hits = IF(expires_at <= p_now, 1, hits + 1),
+          expires_at = IF(expires_at <= p_now, VALUES(expires_at), expires_at);
+      SELECT hits, expires_at INTO v_hits, v_ends FROM ${t.rateLimits} WHERE name = v_key;
+      IF v_hits > v_limit THEN
+        SET v_answer = 'attempts', v_attempt = v_i;
+        LEAVE admission;
+      END IF;
+    END WHILE;
+    SET v_ends = NULL;
+    IF p_token_expires > p_now THEN
+      INSERT IGNORE INTO ${t.tokens} (jti, expires_at) VALUES (p_jti, p_token_expires);
+      SET v_count = ROW_COUNT();
+      IF v_count = 0 THEN
+        DELETE FROM ${t.tokens} WHERE jti = p_jti AND expires_at <= p_now;
+        IF ROW_COUNT() > 0 THEN
+          INSERT IGNORE INTO ${t.tokens} (jti, expires_at) VALUES (p_jti, p_token_expires);
+          SET v_count = ROW_COUNT();
+        END IF;
+      END IF;
+      IF v_count = 0 THEN
+        SET v_answer = 'replayed';
+        LEAVE admission;
+      END IF;
+    END IF;
+    IF p_id IS NULL THEN
+      SET v_answer = 'ok';
+      LEAVE admission;
+    END IF;
+    COMMIT;
+    -- The capped insert, as sessions.add runs it: the cap locks, then a transaction.
+    SET v_phase = 2;
+    IF p_lock1 IS NOT NULL THEN
+      SET v_got = GET_LOCK(p_lock1, p_lock_wait);
+      IF v_got IS NULL OR v_got <> 1 THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
+      END IF;
+    END IF;
+    IF p_lock2 IS NOT NULL THEN
+      SET v_got = GET_LOCK(p_lock2, p_lock_wait);
+      IF v_got IS NULL OR v_got <> 1 THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
+      END IF;
+    END IF;
+    SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+    START TRANSACTION;
+    IF p_per_user IS NOT NULL THEN
+      SELECT COUNT(*) INTO v_count FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id;
+      IF v_count >= p_per_user THEN
+        SET v_answer = 'user';
+        LEAVE admission;
+      END IF;
+    END IF;
+    IF p_per_ip IS NOT NULL THEN
+      SELECT COUNT(*) INTO v_count FROM ${t.sessions} WHERE ip = p_ip AND id <> p_id;
+      IF v_count >= p_per_ip THEN
+        SET v_answer = 'ip';
+        LEAVE admission;
+      END IF;
+    END IF;
+    IF p_total IS NULL THEN
+      UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions';
+    ELSE
+      UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions' AND value < p_total;
+      IF ROW_COUNT() = 0 THEN
+        SELECT COUNT(*) INTO v_count FROM ${t.counters} WHERE name = 'sessions' FOR UPDATE;
+        SELECT COUNT(*) INTO v_count FROM ${t.sessions} WHERE id <> p_id;
+        IF v_count >= p_total THEN
+          SET v_answer = 'total';
+          LEAVE admission;
+        END IF;
+        INSERT INTO ${t.counters} (name, value) VALUES ('sessions', v_count + 1)
+          ON DUPLICATE KEY UPDATE value = VALUES(value);
+      END IF;
+    END IF;
+    INSERT INTO ${t.sessions} (id, user_id, instance_id, ip, connected_at, last_seen_at)
+      VALUES (p_id, p_user_id, p_instance_id, p_ip, p_connected_at, p_last_seen_at)
+      ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), instance_id = VALUES(instance_id),
+        ip = VALUES(ip), connected_at = VALUES(connected_at), last_seen_at = VALUES(last_seen_at);
+    DELETE FROM ${t.channels} WHERE session_id = p_id;
+    SET v_i = 0;
+    WHILE v_i < JSON_LENGTH(p_channels) DO
+      INSERT INTO ${t.channels} (session_id, channel)
+        VALUES (p_id, JSON_UNQUOTE(JSON_EXTRACT(p_channels, CONCAT('$[', v_i, ']'))));
+      SET v_i = v_i + 1;
+    END WHILE;
+    SET v_answer = 'ok';
+  END admission;
+  COMMIT;
+  DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
+  SELECT v_answer AS answer, v_attempt AS attempt, v_ends AS window_ends;
+END`,
+  ]
+}

@@ -1,0 +1,169 @@
+import {
+  ComposedAdmission,
+  type AdmissionStore,
+  type AdmitRequest,
+  type AdmitResult,
+} from '@ws-warden/core'
+import { retryDeadlocks, type Row } from './database.js'
+import { closer, key, positiveInteger, resolve, time, type Resolved } from './options.js'
+import type { SqlStoreOptions } from './options.js'
+import type { SqlRateLimitStore } from './rate-limits.js'
+import { prepareAdd, type Add } from './sessions.js'
+import type { SqlSessionStore } from './sessions.js'
+import type { SqlTokenStore } from './tokens.js'
+
+const admitted: AdmitResult = Object.freeze({ ok: true })
+const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
+const limits = {
+  user: Object.freeze({ ok: false, reason: 'limit', limit: 'user' }),
+  ip: Object.freeze({ ok: false, reason: 'limit', limit: 'ip' }),
+  total: Object.freeze({ ok: false, reason: 'limit', limit: 'total' }),
+} as const satisfies Record<string, AdmitResult>
+
+/**
+ * The server's answer when the procedure is not there: PostgreSQL 42883 (or 42601, a syntax
+ * error: a server before 11 has no `CALL`), MySQL 1305.
+ */
+function missingRoutine(error: unknown): boolean {
+  const failure = error as { code?: unknown; errno?: unknown } | null
+  return failure?.code === '42883' || failure?.code === '42601' || failure?.errno === 1305
+}
+
+/** Options of {@link SqlAdmissionStore}: the three stores it admits into, and their tables. */
+export interface SqlAdmissionStoreOptions extends SqlStoreOptions {
+  readonly sessions: SqlSessionStore
+  readonly tokens: SqlTokenStore
+  /** Without `failOpen`: admission counts its attempts in the same transaction, so it fails whole. */
+  readonly rateLimits: SqlRateLimitStore
+}
+
+/**
+ * The {@link AdmissionStore} on PostgreSQL or MySQL/MariaDB: an admission is ONE round trip, a
+ * `CALL` of the procedure that migration 3 installs (`<prefix>admit`). It counts the attempts
+ * and uses the token in a first transaction that commits durably, then inserts the capped record
+ * in a second one, each step as its store runs it; PostgreSQL commits the second without waiting
+ * for the flush, as `sessions.add` does (see `admission-sql.ts`).
+ *
+ * Its answers are those of {@link ComposedAdmission} over the same stores (the conformance group
+ * checks both), and so is what a failure leaves: a lock wait that gives up in the insert leaves
+ * the attempts counted and the token used. On a database not yet migrated to version 3 (the
+ * procedure is missing) it falls back to the composed calls.
+ *
+ * The options must reach the tables of `sessions`, `tokens` and `rateLimits` (the same pool,
+ * prefix and schema, as {@link createSqlStores} makes them).
+ */
+export class SqlAdmissionStore implements AdmissionStore {
+  readonly sessions: SqlSessionStore
+  readonly tokens: SqlTokenStore
+  readonly rateLimits: SqlRateLimitStore
+  readonly #s: Resolved
+  readonly #composed: ComposedAdmission
+  readonly #close: () => Promise<void>
+  readonly #sql: string
+  readonly #lockWaitMs: number
+
+  constructor(options: SqlAdmissionStoreOptions) {
+    const { sessions, tokens, rateLimits } = options ?? {}
+    if (sessions === undefined || tokens === undefined || rateLimits === undefined) {
+      throw new TypeError(
+        'ws-warden: SqlAdmissionStore needs the options sessions, tokens and rateLimits',
+      )
+    }
+    this.#s = resolve('SqlAdmissionStore', options)
+    this.sessions = sessions
+    this.tokens = tokens
+    this.rateLimits = rateLimits
+    this.#composed = new ComposedAdmission({ sessions, tokens, rateLimits })
+    this.#close = closer(this.#s)
+    // As Dialect.begin waits for a cap lock: half of a statement's time.
+    this.#lockWaitMs = Math.ceil((options.timeoutMs ?? 5_000) / 2)
+    const { admit } = this.#s.tables
+    this.#sql =
+      this.#s.db.dialect.name === 'postgres'
+        ? `CALL ${admit}(?::bigint, ?::bigint, ?::text[], ?::bigint[], ?::text, ?::bigint, ` +
+          '?::text, ?::text, ?::text, ?::text, ?::bigint, ?::bigint, ?::text[], ?::bigint, ' +
+          '?::bigint, ?::bigint, ?::bigint[], ?::integer, NULL, NULL, NULL)'
+        : `CALL ${admit}(${Array.from({ length: 18 }, () => '?').join(', ')})`
+  }
+
+  /** Ends the pool if the store created it from `url`; a pool it was given stays open. */
+  close(): Promise<void> {
+    return this.#close()
+  }
+
+  async admit(request: AdmitRequest): Promise<AdmitResult> {
+    const attempts = request.attempts.map(({ key: name, limit }) => ({
+      key: key('hit(key)', name),
+      limit: positiveInteger('hit(limit)', limit),
+    }))
+    const windowMs = positiveInteger('hit(windowMs)', request.windowMs)
+    const jti = key('consume(jti)', request.jti)
+    const expires = time('consume(expiresAt)', request.tokenExpiresAt)
+    const add = request.session && prepareAdd(request.session.record, request.session.caps)
+    const { db } = this.#s
+    const now = this.#s.clock.now()
+    const params = this.#params(now, windowMs, attempts, jti, expires, add)
+    let row: Row
+    try {
+      // MySQL may choose one of many concurrent claims of a token id as a deadlock's victim: the
+      // procedure answers it only for its first transaction, which was rolled back whole, so it
+      // runs again. PostgreSQL's never deadlocks there (all take their rows in the same order).
+      const call = () => db.run(this.#sql, params)
+      const { rows } = await (db.dialect.name === 'mysql' ? retryDeadlocks(call) : call())
+      // A CALL answers its SELECT's rows, then the CALL's own status.
+      row = (db.dialect.name === 'postgres' ? rows[0] : (rows[0] as unknown as Row[])[0]) as Row
+    } catch (error) {
+      if (missingRoutine(error)) return this.#composed.admit(request)
+      throw error
+    }
+    switch (row.answer) {
+      case 'ok':
+        return admitted
+      case 'replayed':
+        return replayed
+      case 'attempts': {
+        const { key: refused } = attempts[Number(row.attempt) - 1] as { key: string }
+        // As SqlRateLimitStore: no later than a window from now, and always a little.
+        const retryAfterMs = Math.min(windowMs, Math.max(1, Number(row.window_ends) - now))
+        return { ok: false, reason: 'attempts', key: refused, retryAfterMs }
+      }
+      default:
+        return limits[row.answer as keyof typeof limits]
+    }
+  }
+
+  /** The routine's arguments, in its order. */
+  #params(
+    now: number,
+    windowMs: number,
+    attempts: readonly { key: string; limit: number }[],
+    jti: string,
+    expires: number,
+    add: Add | undefined,
+  ): unknown[] {
+    const { dialect, namespace } = this.#s.db
+    const postgres = dialect.name === 'postgres'
+    const cap = (limit: 'user' | 'ip') => add?.checks.find((check) => check.limit === limit)?.cap
+    // The locks sessions.add would take, under the same names.
+    const locks = dialect.lockKeys(add?.checks.map(({ lock }) => `${namespace}:${lock}`) ?? [])
+    const channels = add?.joined ?? []
+    const session = add ? add.values : Array.from({ length: 6 }, () => null)
+    return [
+      now,
+      windowMs,
+      ...(postgres
+        ? [attempts.map((a) => a.key), attempts.map((a) => a.limit)]
+        : [JSON.stringify(attempts.map((a) => [a.key, a.limit]))]),
+      jti,
+      expires,
+      ...session,
+      postgres ? channels : JSON.stringify(channels),
+      cap('user') ?? null,
+      cap('ip') ?? null,
+      add?.total ?? null,
+      ...(postgres
+        ? [locks, this.#lockWaitMs]
+        : [locks[0] ?? null, locks[1] ?? null, this.#lockWaitMs / 1000]),
+    ]
+  }
+}
