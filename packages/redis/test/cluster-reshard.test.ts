@@ -2,6 +2,7 @@ import t from 'tap'
 import type { SessionRecord } from '@ws-warden/core'
 import { createRedisStores } from '../src/index.js'
 import { startCluster, sumInfo, type TestCluster } from './helpers/cluster.js'
+import { until } from './helpers/redis.js'
 
 // A slot migration during load costs retries, not refusals: admissions (attempts per IP and per
 // user, a token consume, a session add under caps, some removes and touches) run while every
@@ -129,7 +130,18 @@ t.test('moving the slots of the stores under load: zero failed operations', asyn
   // Let the load build data first, so that every slot has keys to migrate.
   while (next < 400 && Date.now() < deadline) await sleep(10)
   const slotOwners = await owners(cluster)
-  const slots = [...(await storeSlots(cluster))].filter((slot) => slotOwners.get(slot) === 0)
+  // A broker subscription whose channel's slot moves too.
+  let topic = ''
+  for (let n = 0; topic === ''; n++) {
+    const slot = await cluster.admins[0]!.cluster('KEYSLOT', `${prefix}:topic:room-${n}`)
+    if (slotOwners.get(slot) === 0) topic = `room-${n}`
+  }
+  const got: string[] = []
+  await stores.broker.subscribe(topic, (payload) => got.push(payload))
+  const channelSlot = await cluster.admins[0]!.cluster('KEYSLOT', `${prefix}:topic:${topic}`)
+  const slots = [...(await storeSlots(cluster)), channelSlot].filter(
+    (slot, i, all) => slotOwners.get(slot) === 0 && all.indexOf(slot) === i,
+  )
   migrating = true
   const keysMoved = await migrate(cluster, slots, 0, 1)
   migrating = false
@@ -159,4 +171,16 @@ t.test('moving the slots of the stores under load: zero failed operations', asyn
   t.equal(await stores.sessions.count(), admitted - removed, 'every record counted once')
   t.equal((await stores.sessions.stats()).connections, admitted - removed)
   t.equal(await stores.tokens.consume('jti-0', now + 60_000), false, 'a used token stays used')
+  // ioredis resubscribes a shard channel whose slot moved; a publish may race the resubscribe,
+  // so publish until one arrives (bounded).
+  await until(
+    async () => {
+      await stores.broker.publish(topic, 'after the move')
+      await sleep(50)
+      return got.length > 0
+    },
+    'a delivery on the moved channel',
+    10_000,
+  )
+  t.ok(got.every((payload) => payload === 'after the move'))
 })

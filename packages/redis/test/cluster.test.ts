@@ -137,6 +137,12 @@ t.test('sharded pub/sub: SPUBLISH to one shard, not PUBLISH to every node', asyn
   for (let i = 0; i < 10; i++) await client.publish(`${prefix}:control`, 'x')
   t.equal((await sumInfo(cluster, 'cluster_stats_messages_publish_sent')) - control, 20)
 
+  // And the other way: a subscription through the stores made from seed nodes (their defaults).
+  const back: string[] = []
+  await b.broker.subscribe('reply', (payload) => back.push(payload))
+  await a.broker.publish('reply', 'pong')
+  await until(() => back.length === 1, 'the reply')
+
   const end = await a.broker.subscribe('other', () => {})
   await end()
   await b.broker.publish('room', 'last')
