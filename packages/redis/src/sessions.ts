@@ -221,11 +221,10 @@ export class RedisSessionStore implements SessionStore {
     // Then the entries no bucket sweep released: reservations whose insert never came.
     for (;;) {
       const flat = (await this.#capsCall('stale', staleBefore, BATCH)) as string[]
-      const stale: [string, number][] = []
+      const stale: [string, number | undefined][] = []
       for (let i = 0; i < flat.length; i += 2) {
         const entry = flat[i + 1] as string
-        if (entry !== '')
-          stale.push([flat[i] as string, Number(entry.slice(0, entry.indexOf(':')))])
+        stale.push([flat[i] as string, entryBucket(entry === '' ? null : entry)])
       }
       removed += await this.#removeFrom(stale)
       if (flat.length < BATCH * 2) return removed
@@ -264,16 +263,14 @@ export class RedisSessionStore implements SessionStore {
 
   async #touchSharded(ids: readonly string[], at: number): Promise<void> {
     const entries = (await this.#capsCall('touch', at, this.#ttl, ...ids)) as (string | null)[]
-    const byBucket = new Map<number, string[]>()
-    ids.forEach((id, i) => {
-      const bucket = entryBucket(entries[i] ?? null)
-      if (bucket === undefined) return
-      const mine = byBucket.get(bucket)
-      if (mine === undefined) byBucket.set(bucket, [id])
-      else mine.push(id)
-    })
+    const located = ids.map((id, i): [string, number | undefined] => [
+      id,
+      entryBucket(entries[i] ?? null),
+    ])
     await Promise.all(
-      [...byBucket].map(([bucket, mine]) => this.#call(bucket, 'touch', at, this.#ttl, ...mine)),
+      [...byBucket(located)].map(([bucket, mine]) =>
+        this.#call(bucket, 'touch', at, this.#ttl, ...mine),
+      ),
     )
   }
 
@@ -292,11 +289,9 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** Removes records by id from their buckets; returns how many existed. */
-  async #removeFrom(located: readonly [string, number][]): Promise<number> {
-    const byBucket = new Map<number, string[]>()
-    for (const [id, bucket] of located) byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), id])
+  async #removeFrom(located: readonly [string, number | undefined][]): Promise<number> {
     const counts = await Promise.all(
-      [...byBucket].map(([bucket, ids]) => this.#call(bucket, 'removeMany', ...ids)),
+      [...byBucket(located)].map(([bucket, ids]) => this.#call(bucket, 'removeMany', ...ids)),
     )
     return counts.reduce<number>((sum, n) => sum + Number(n), 0)
   }
@@ -336,6 +331,18 @@ function define<T extends Record<string, string>>(
 /** An add's answer from a script's: 'ok', or the cap it hit. */
 function outcome(reply: Reply): AddSessionResult {
   return reply === 'ok' ? { ok: true } : { ok: false, limit: reply as Limit }
+}
+
+/** Ids grouped by bucket; ids without one (undefined) are left out. */
+function byBucket(located: Iterable<readonly [string, number | undefined]>): Map<number, string[]> {
+  const groups = new Map<number, string[]>()
+  for (const [id, bucket] of located) {
+    if (bucket === undefined) continue
+    const group = groups.get(bucket)
+    if (group === undefined) groups.set(bucket, [id])
+    else group.push(id)
+  }
+  return groups
 }
 
 /** The bucket of a directory entry `<bucket>:<ip>`; undefined for none. */
