@@ -3,6 +3,7 @@
  * stops start-up with a {@link ConfigError} naming the variable.
  */
 import { randomBytes } from 'node:crypto'
+import { parseClusterNodes, type ClusterNodeAddress } from '@ws-warden/redis'
 
 export const ADAPTERS = ['fastify', 'express', 'koa'] as const
 export const STORES = ['memory', 'redis', 'postgres', 'mysql'] as const
@@ -17,6 +18,8 @@ export interface DemoConfig {
   readonly redisUrl: string
   /** True when `REDIS_URL` was set: with `mysql`, the processes then fan out through Redis. */
   readonly redisUrlSet: boolean
+  /** `REDIS_CLUSTER_NODES`: the seeds of a Redis Cluster, used instead of `REDIS_URL`. */
+  readonly redisClusterNodes: readonly ClusterNodeAddress[] | undefined
   /** The SQL stores' URL; its default follows `store`. */
   readonly databaseUrl: string
   readonly prefix: string
@@ -127,6 +130,17 @@ function secret(env: Env, name: string): { secret: string; generated: boolean } 
 }
 
 /** Reads the configuration; throws {@link ConfigError} on the first bad value. */
+/** Comma-separated `host:port` seeds of a Redis Cluster; undefined when unset. */
+function clusterNodes(env: Env, variable: string): ClusterNodeAddress[] | undefined {
+  const value = env[variable]
+  if (!value) return undefined
+  try {
+    return parseClusterNodes(value, variable)
+  } catch (error) {
+    throw new ConfigError(variable, (error as Error).message.replace(`ws-warden: ${variable} `, ''))
+  }
+}
+
 export function parseConfig(env: Env): DemoConfig {
   const store = oneOf(env, 'WARDEN_STORE', STORES, 'memory')
   const host = env.HOST || '127.0.0.1'
@@ -160,6 +174,7 @@ export function parseConfig(env: Env): DemoConfig {
     store,
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisUrlSet: Boolean(env.REDIS_URL),
+    redisClusterNodes: clusterNodes(env, 'REDIS_CLUSTER_NODES'),
     databaseUrl: url(env, 'DATABASE_URL', DEFAULT_DATABASE_URL[store], DATABASE_SCHEMES[store]),
     prefix,
     tokenSecret,

@@ -2,7 +2,8 @@
  * The stores behind the demo's warden, chosen by `WARDEN_STORE`:
  *
  * - `memory`: this process only (the default; no service needed);
- * - `redis`: every store and the pub/sub broker in Redis (`REDIS_URL`);
+ * - `redis`: every store and the pub/sub broker in Redis (`REDIS_URL`), or in a Redis Cluster
+ *   (`REDIS_CLUSTER_NODES`);
  * - `postgres`: the SQL stores in PostgreSQL (`DATABASE_URL`) and the `LISTEN/NOTIFY` broker;
  * - `mysql`: the SQL stores in MySQL/MariaDB (`DATABASE_URL`); no SQL broker exists for it, so
  *   processes fan out through Redis when `REDIS_URL` is set, and not at all otherwise.
@@ -123,14 +124,21 @@ async function redisStores(config: DemoConfig, logger: Logger): Promise<DemoStor
 
 async function redisSet(config: DemoConfig, logger: Logger): Promise<RedisStores> {
   const errors = storeErrors(logger, 'redis')
+  // With REDIS_CLUSTER_NODES, a Redis Cluster (keys spread over its slots, sharded pub/sub).
+  const nodes = config.redisClusterNodes
   try {
     return await createRedisStores({
-      url: config.redisUrl,
+      ...(nodes === undefined ? { url: config.redisUrl } : { cluster: { nodes } }),
       prefix: config.prefix,
       onError: errors.report,
     })
   } catch (error) {
-    throw unreachable('REDIS_URL', 'Redis', config.redisUrl, errors.first ?? error)
+    if (nodes === undefined) {
+      throw unreachable('REDIS_URL', 'Redis', config.redisUrl, errors.first ?? error)
+    }
+    const seeds = nodes.map(({ host, port }) => `${host}:${port}`).join(',')
+    const cause = message(errors.first ?? error)
+    throw new ConfigError('REDIS_CLUSTER_NODES', `cannot reach Redis Cluster at ${seeds}: ${cause}`)
   } finally {
     errors.started()
   }

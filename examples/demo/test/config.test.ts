@@ -11,6 +11,7 @@ t.test('defaults follow the contract', async (t) => {
     store: 'memory',
     redisUrl: 'redis://127.0.0.1:6379',
     redisUrlSet: false,
+    redisClusterNodes: undefined,
     databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
     prefix: 'ws_warden',
     tokenSecretGenerated: true,
@@ -39,6 +40,7 @@ t.test('values are read', async (t) => {
     WARDEN_CONNECT_LIMIT: '5',
     DATABASE_URL: 'mysql://root@db:3306/chat',
     REDIS_URL: 'redis://cache:6379/2',
+    REDIS_CLUSTER_NODES: 'redis-a:7000,10.0.0.2:7001,[::1]:7002',
   })
   t.match(config, {
     port: 0,
@@ -51,6 +53,11 @@ t.test('values are read', async (t) => {
     databaseUrl: 'mysql://root@db:3306/chat',
     redisUrl: 'redis://cache:6379/2',
     redisUrlSet: true,
+    redisClusterNodes: [
+      { host: 'redis-a', port: 7000 },
+      { host: '10.0.0.2', port: 7001 },
+      { host: '::1', port: 7002 },
+    ],
   })
   const sql = { WARDEN_STORE: 'postgres', WARDEN_PREFIX: 'p'.repeat(29) }
   t.equal(parseConfig(sql).prefix, 'p'.repeat(29), 'SQL prefixes up to 29 (tables: <prefix>_…)')
@@ -79,6 +86,9 @@ t.test('a bad value is a one-line error naming the variable', async (t) => {
     [{ WARDEN_STORE: 'mysql', WARDEN_PREFIX: 'p'.repeat(30) }, 'WARDEN_PREFIX'],
     [{ REDIS_URL: 'http://127.0.0.1:6379' }, 'REDIS_URL'],
     [{ REDIS_URL: '::' }, 'REDIS_URL'],
+    [{ REDIS_CLUSTER_NODES: 'redis-a' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: 'redis-a:7000,,redis-b:7000' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: 'redis-a:99999' }, 'REDIS_CLUSTER_NODES'],
     [{ WARDEN_STORE: 'postgres', DATABASE_URL: 'mysql://root@db/x' }, 'DATABASE_URL'],
   ]
   for (const [env, variable] of cases) {
@@ -95,6 +105,12 @@ t.test('a store that does not answer is one line naming its variable', async (t)
   const env = { WARDEN_TOKEN_SECRET: 's'.repeat(32), PORT: '0' }
   const cases = [
     ['fastify', { WARDEN_STORE: 'redis', REDIS_URL: 'redis://127.0.0.1:1' }, 'REDIS_URL', 'Redis'],
+    [
+      'fastify',
+      { WARDEN_STORE: 'redis', REDIS_CLUSTER_NODES: '127.0.0.1:1' },
+      'REDIS_CLUSTER_NODES',
+      'Redis Cluster',
+    ],
     [
       'express',
       { WARDEN_STORE: 'postgres', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test' },
@@ -116,7 +132,7 @@ t.test('a store that does not answer is one line naming its variable', async (t)
           name: 'ConfigError',
           variable,
           message: new RegExp(
-            `^${variable}: cannot reach ${service} at [^\\n]+127\\.0\\.0\\.1:1[^\\n]*$`,
+            `^${variable}: cannot reach ${service} at [^\\n]*127\\.0\\.0\\.1:1[^\\n]*$`,
           ),
         },
         `${service} on ${adapter}`,

@@ -36,10 +36,17 @@ interface Topic {
  * which ioredis resubscribes when Redis comes back. Payloads published while Redis is away are
  * lost (pub/sub has no history). Each Redis channel is subscribed once per broker, so a payload
  * reaches each subscription once.
+ *
+ * On a Cluster client it uses sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7): a channel
+ * belongs to the slot of its name, like a key, so a publish goes to the one node (and its
+ * replicas) that serves that slot, instead of `PUBLISH`'s copy to every node of the cluster. The
+ * subscriber is then a duplicate of the Cluster with `shardedSubscribers: true`: one connection
+ * per master, resubscribed by ioredis when slots move.
  */
 export class RedisBroker implements Broker {
   readonly #client: RedisClient
   readonly #subscriber: RedisClient
+  readonly #sharded: boolean
   readonly #prefix: string
   readonly #timeoutMs: number
   readonly #onError: (error: unknown, topic?: string) => void
@@ -54,19 +61,25 @@ export class RedisBroker implements Broker {
     this.#prefix = `${prefix}:topic:`
     this.#timeoutMs = positive('RedisBroker option timeoutMs', options.timeoutMs, 2000)
     this.#onError = options.onError ?? (() => {})
+    this.#sharded = client.isCluster
     // An offline queue on the subscriber only ever holds UNSUBSCRIBEs (a SUBSCRIBE waits for
     // `ready`): replayed after ioredis' resubscribe, they leave Redis in the state we want.
-    this.#subscriber = client.isCluster
-      ? (client as Cluster).duplicate()
+    this.#subscriber = this.#sharded
+      ? (client as Cluster).duplicate([], { shardedSubscribers: true })
       : (client as Redis).duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null })
     this.#subscriber.on('error', this.#report)
-    this.#subscriber.on('message', (channel: string, payload: string) => {
-      this.#deliver(channel, payload)
-    })
+    this.#subscriber.on(
+      this.#sharded ? 'smessage' : 'message',
+      (channel: string, payload: string) => {
+        this.#deliver(channel, payload)
+      },
+    )
   }
 
   async publish(topic: string, payload: string): Promise<void> {
-    await this.#client.publish(this.#prefix + topic, payload)
+    const channel = this.#prefix + topic
+    if (this.#sharded) await this.#client.spublish(channel, payload)
+    else await this.#client.publish(channel, payload)
   }
 
   async subscribe(topic: string, handler: BrokerHandler): Promise<() => Promise<void>> {
@@ -77,7 +90,13 @@ export class RedisBroker implements Broker {
     let entry = this.#topics.get(channel)
     if (entry === undefined) {
       const ready = whenReady(this.#subscriber, this.#timeoutMs).then(() =>
-        bounded(this.#subscriber.subscribe(channel), this.#timeoutMs, 'Redis did not subscribe'),
+        bounded(
+          this.#sharded
+            ? this.#subscriber.ssubscribe(channel)
+            : this.#subscriber.subscribe(channel),
+          this.#timeoutMs,
+          'Redis did not subscribe',
+        ),
       )
       entry = { subscriptions: new Set(), ready }
       this.#topics.set(channel, entry)
@@ -111,7 +130,11 @@ export class RedisBroker implements Broker {
     subscriptions.delete(subscription)
     if (subscriptions.size > 0) return
     this.#topics.delete(channel)
-    if (subscribed) this.#subscriber.unsubscribe(channel).catch(this.#report)
+    if (!subscribed) return
+    const unsubscribed = this.#sharded
+      ? this.#subscriber.sunsubscribe(channel)
+      : this.#subscriber.unsubscribe(channel)
+    unsubscribed.catch(this.#report)
   }
 
   #deliver(channel: string, payload: string): void {

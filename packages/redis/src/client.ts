@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
+import { CLUSTER_BUCKETS } from './buckets.js'
 
 /** An ioredis client: a `Redis` (standalone or Sentinel) or a `Cluster`. */
 export type RedisClient = Redis | Cluster
@@ -13,6 +14,13 @@ export interface RedisStoreOptions {
    * @default 'ws_warden'
    */
   readonly prefix?: string | undefined
+  /**
+   * How many hash tags (so Cluster slots) each store spreads its keys over: see `buckets.ts`.
+   * Every instance sharing the store must use the same number. One keeps all of a store's keys
+   * under one tag, as on a standalone Redis.
+   * @default 1 on a `Redis` client, 16 on a `Cluster` client
+   */
+  readonly buckets?: number | undefined
 }
 
 /** A reply of one of our scripts. */
@@ -20,11 +28,11 @@ export type Reply = string | number | null | Reply[]
 
 type Script = (...args: (string | number)[]) => Promise<Reply>
 
-/** Validates the common options; returns the client and prefix. */
+/** Validates the common options; returns the client, prefix and number of buckets. */
 export function storeOptions(
   owner: string,
   options: RedisStoreOptions | undefined,
-): { client: RedisClient; prefix: string } {
+): { client: RedisClient; prefix: string; buckets: number } {
   const client = options?.client
   if (typeof client?.defineCommand !== 'function' || typeof client.duplicate !== 'function') {
     throw new TypeError(`ws-warden: ${owner} option client must be an ioredis Redis or Cluster`)
@@ -33,7 +41,9 @@ export function storeOptions(
   if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
     throw new TypeError(`ws-warden: ${owner} option prefix must be a non-empty string without {}`)
   }
-  return { client, prefix }
+  const fallback = client.isCluster ? CLUSTER_BUCKETS : 1
+  const buckets = positive(`${owner} option buckets`, options?.buckets, fallback)
+  return { client, prefix, buckets }
 }
 
 /** `value` if it is a positive integer (or `fallback` if it is undefined); else a TypeError. */

@@ -1,4 +1,5 @@
 import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core'
+import { Buckets } from './buckets.js'
 import { defineScript, positive, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'
 import {
@@ -30,11 +31,12 @@ const BATCH = 500
  * - The list expires by itself 5 minutes after its newest entry; an index of streams by their
  *   oldest entry's expiry lets `sweep` visit only the streams with something to remove.
  *
- * Keys: `{<prefix>:history}:seq:<stream>`, `{<prefix>:history}:log:<stream>` and the index
- * `{<prefix>:history}:expiry`.
+ * Keys: `<tag>:seq:<stream>`, `<tag>:log:<stream>` and the index `<tag>:expiry`, where the tag
+ * is the stream's bucket `{<prefix>:history:<bucket>}` (`{<prefix>:history}` with one bucket):
+ * each bucket indexes its own streams, and a sweep walks every bucket.
  */
 export class RedisHistoryStore implements HistoryStore {
-  readonly #tag: string
+  readonly #buckets: Buckets
   readonly #append
   readonly #read
   readonly #head
@@ -42,8 +44,8 @@ export class RedisHistoryStore implements HistoryStore {
   readonly #prune
 
   constructor(options: RedisStoreOptions) {
-    const { client, prefix } = storeOptions(owner, options)
-    this.#tag = `{${prefix}:history}`
+    const { client, prefix, buckets } = storeOptions(owner, options)
+    this.#buckets = new Buckets(prefix, 'history', buckets)
     this.#append = defineScript(client, 'wsWardenHistoryAppend', 3, APPEND_HISTORY)
     this.#read = defineScript(client, 'wsWardenHistoryRead', 2, READ_HISTORY)
     this.#head = defineScript(client, 'wsWardenHistoryHead', 2, HEAD_HISTORY)
@@ -66,7 +68,8 @@ export class RedisHistoryStore implements HistoryStore {
     // The body: the except list's JSON (never a raw newline in it), a newline, the frame.
     const exceptions = except !== undefined && except.length > 0 ? JSON.stringify(except) : ''
     const body = `${exceptions}\n${frame}`
-    const keys = [this.#key('seq', stream), this.#key('log', stream), this.#index]
+    const tag = this.#buckets.tagOf(stream)
+    const keys = [this.#key('seq', stream), this.#key('log', stream), `${tag}:expiry`]
     return Number(await this.#append(...keys, stream, body, maxLength, ttlMs, INDEX_RETENTION_MS))
   }
 
@@ -89,23 +92,25 @@ export class RedisHistoryStore implements HistoryStore {
     if (typeof before !== 'number' || Number.isNaN(before)) {
       throw new TypeError(`ws-warden: ${owner}.sweep(before) needs a number`)
     }
+    const counts = await Promise.all(this.#buckets.all.map((tag) => this.#sweepBucket(tag, before)))
+    return counts.reduce((sum, count) => sum + count, 0)
+  }
+
+  async #sweepBucket(tag: string, before: number): Promise<number> {
+    const index = `${tag}:expiry`
     let removed = 0
     for (;;) {
-      const due = (await this.#due(this.#index, before, BATCH)) as string[]
+      const due = (await this.#due(index, before, BATCH)) as string[]
       const counts = await Promise.all(
-        due.map((stream) => this.#prune(this.#key('log', stream), this.#index, stream, before)),
+        due.map((stream) => this.#prune(this.#key('log', stream), index, stream, before)),
       )
       for (const count of counts) removed += count as number
       if (due.length < BATCH) return removed
     }
   }
 
-  get #index(): string {
-    return `${this.#tag}:expiry`
-  }
-
   #key(kind: 'seq' | 'log', stream: string): string {
-    return `${this.#tag}:${kind}:${stream}`
+    return `${this.#buckets.tagOf(stream)}:${kind}:${stream}`
   }
 }
 

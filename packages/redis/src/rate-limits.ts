@@ -1,4 +1,5 @@
 import type { RateLimitResult, RateLimitStore } from '@ws-warden/core'
+import { Buckets, sumOverBuckets } from './buckets.js'
 import { bounded, defineScript, positive, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'
 import { COUNT_EXPIRED, HIT_WINDOW, SWEEP_EXPIRED } from './scripts.js'
@@ -26,24 +27,25 @@ export interface RedisRateLimitStoreOptions extends RedisStoreOptions {
  * Fixed-window counters in Redis: one Lua script per hit (`INCR`, and `PEXPIRE` on the window's
  * first hit), so counts are atomic across instances and cost one round trip.
  *
- * Keys: `{<prefix>:rate}:win:<key>` and the expiry index `{<prefix>:rate}:expiry`.
+ * Keys: `<tag>:win:<key>` and the expiry index `<tag>:expiry`, where the tag is the key's bucket
+ * `{<prefix>:rate:<bucket>}` (`{<prefix>:rate}` with one bucket). A sweep walks every bucket.
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly #hit
   readonly #sweep
   readonly #countExpired
-  readonly #tag: string
+  readonly #buckets: Buckets
   readonly #failOpen: boolean
   readonly #failOpenAfterMs: number
   readonly #onError: (error: unknown) => void
 
   constructor(options: RedisRateLimitStoreOptions) {
     const owner = 'RedisRateLimitStore'
-    const { client, prefix } = storeOptions(owner, options)
+    const { client, prefix, buckets } = storeOptions(owner, options)
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
     }
-    this.#tag = `{${prefix}:rate}`
+    this.#buckets = new Buckets(prefix, 'rate', buckets)
     this.#failOpen = options.failOpen === true
     this.#failOpenAfterMs = positive(
       `${owner} option failOpenAfterMs`,
@@ -59,7 +61,8 @@ export class RedisRateLimitStore implements RateLimitStore {
   async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
     positive('hit(limit)', limit)
     positive('hit(windowMs)', windowMs)
-    const keys = [`${this.#tag}:win:${key}`, `${this.#tag}:expiry`]
+    const tag = this.#buckets.tagOf(key)
+    const keys = [`${tag}:win:${key}`, `${tag}:expiry`]
     const hit = this.#hit(...keys, windowMs, key, INDEX_RETENTION_MS)
     const reply = this.#failOpen
       ? await bounded(hit, this.#failOpenAfterMs, 'rate limit hit did not answer').catch(
@@ -73,11 +76,11 @@ export class RedisRateLimitStore implements RateLimitStore {
       : { allowed: false, remaining: 0, retryAfterMs: Math.max(1, ttl) }
   }
 
-  async sweep(before: number): Promise<number> {
-    return Number(await this.#sweep(`${this.#tag}:expiry`, before))
+  sweep(before: number): Promise<number> {
+    return sumOverBuckets(this.#buckets, (tag) => this.#sweep(`${tag}:expiry`, before))
   }
 
-  async countSweepable(before: number): Promise<number> {
-    return Number(await this.#countExpired(`${this.#tag}:expiry`, before))
+  countSweepable(before: number): Promise<number> {
+    return sumOverBuckets(this.#buckets, (tag) => this.#countExpired(`${tag}:expiry`, before))
   }
 }

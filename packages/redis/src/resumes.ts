@@ -1,4 +1,5 @@
 import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core'
+import { Buckets } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
 import {
   CLAIM_RESUME,
@@ -21,12 +22,14 @@ const BATCH = 1000
  * claimed meanwhile, and each expired session is taken out of the index, and reported, by one
  * sweep only, even when Redis already dropped its hash.
  *
- * Keys: `{<prefix>:resumes}:session:<id>`, the index `{<prefix>:resumes}:expiry` and
- * `{<prefix>:resumes}:users`. The index and users expire 5 minutes after the latest session: an
- * expired session is reported if some instance sweeps within that time.
+ * Keys: `<tag>:session:<id>`, the index `<tag>:expiry` and `<tag>:users`, where the tag is the
+ * id's bucket `{<prefix>:resumes:<bucket>}` (`{<prefix>:resumes}` with one bucket): each bucket
+ * indexes its own sessions; a touch runs one script per bucket, a sweep walks every bucket. The
+ * index and users expire 5 minutes after the bucket's latest session: an expired session is
+ * reported if some instance sweeps within that time.
  */
 export class RedisResumeStore implements ResumeStore {
-  readonly #tag: string
+  readonly #buckets: Buckets
   readonly #save
   readonly #claim
   readonly #touch
@@ -34,8 +37,8 @@ export class RedisResumeStore implements ResumeStore {
   readonly #sweep
 
   constructor(options: RedisStoreOptions) {
-    const { client, prefix } = storeOptions(owner, options)
-    this.#tag = `{${prefix}:resumes}`
+    const { client, prefix, buckets } = storeOptions(owner, options)
+    this.#buckets = new Buckets(prefix, 'resumes', buckets)
     this.#save = defineScript(client, 'wsWardenResumeSave', 3, SAVE_RESUME)
     this.#claim = defineScript(client, 'wsWardenResumeClaim', 3, CLAIM_RESUME)
     this.#touch = defineScript(client, 'wsWardenResumeTouch', undefined, TOUCH_RESUMES)
@@ -69,10 +72,14 @@ export class RedisResumeStore implements ResumeStore {
     }
     const at = expiry('touch(expiresAt)', expiresAt)
     const batches: Promise<unknown>[] = []
-    for (let i = 0; i < ids.length; i += BATCH) {
-      const batch = ids.slice(i, i + BATCH)
-      const keys = [this.#index, this.#users, ...batch.map((id) => this.#session(id))]
-      batches.push(this.#touch(keys.length, ...keys, at.exact, at.ms, INDEX_RETENTION_MS, ...batch))
+    for (const [bucket, mine] of this.#buckets.group(ids, (id) => id)) {
+      const tag = this.#buckets.tag(bucket)
+      for (let i = 0; i < mine.length; i += BATCH) {
+        const batch = mine.slice(i, i + BATCH)
+        const keys = [`${tag}:expiry`, `${tag}:users`, ...batch.map((id) => `${tag}:session:${id}`)]
+        const args = [at.exact, at.ms, INDEX_RETENTION_MS, ...batch]
+        batches.push(this.#touch(keys.length, ...keys, ...args))
+      }
     }
     await Promise.all(batches)
   }
@@ -86,9 +93,14 @@ export class RedisResumeStore implements ResumeStore {
     if (typeof before !== 'number' || Number.isNaN(before)) {
       throw new TypeError(`ws-warden: ${owner}.sweep(before) needs a number`)
     }
+    const found = await Promise.all(this.#buckets.all.map((tag) => this.#sweepBucket(tag, before)))
+    return found.flat()
+  }
+
+  async #sweepBucket(tag: string, before: number): Promise<ExpiredSession[]> {
     const expired: ExpiredSession[] = []
     for (;;) {
-      const flat = (await this.#sweep(this.#index, this.#users, before, BATCH)) as string[]
+      const flat = (await this.#sweep(`${tag}:expiry`, `${tag}:users`, before, BATCH)) as string[]
       for (let i = 0; i < flat.length; i += 3) {
         const [id, userId, expiresAt] = flat.slice(i, i + 3) as [string, string, string]
         expired.push({ id, userId, expiresAt: Number(expiresAt) })
@@ -112,19 +124,8 @@ export class RedisResumeStore implements ResumeStore {
 
   /** The keys of the scripts that act on one session, in their order. */
   #keys(id: string): [string, string, string] {
-    return [this.#index, this.#users, this.#session(id)]
-  }
-
-  get #index(): string {
-    return `${this.#tag}:expiry`
-  }
-
-  get #users(): string {
-    return `${this.#tag}:users`
-  }
-
-  #session(id: string): string {
-    return `${this.#tag}:session:${id}`
+    const tag = this.#buckets.tagOf(id)
+    return [`${tag}:expiry`, `${tag}:users`, `${tag}:session:${id}`]
   }
 }
 

@@ -6,9 +6,10 @@ import type {
   SessionStats,
   SessionStore,
 } from '@ws-warden/core'
+import { Buckets, bucketOf } from './buckets.js'
 import { defineScript, positive, storeOptions } from './client.js'
-import type { RedisStoreOptions, Reply } from './client.js'
-import { SESSION_SCRIPTS } from './scripts.js'
+import type { RedisClient, RedisStoreOptions, Reply } from './client.js'
+import { CAPS_SCRIPTS, SESSION_SCRIPTS } from './scripts.js'
 
 /** Options of {@link RedisSessionStore}. */
 export interface RedisSessionStoreOptions extends RedisStoreOptions {
@@ -23,56 +24,133 @@ export interface RedisSessionStoreOptions extends RedisStoreOptions {
 
 /** The key names, in the order every session script takes them (see `scripts.ts`). */
 const KEY_NAMES = ['records', 'seen', 'by-user', 'by-ip', 'by-channel', 'users', 'ips', 'channels']
+/** The caps keys of a sharded registry, in the order every caps script takes them. */
+const CAPS_NAMES = ['ids', 'ips', 'seen']
 /** Ids per touch script, records per sweep script: bounds the time one script holds Redis. */
 const BATCH = 1000
 
 type Script = ReturnType<typeof defineScript>
 type ScriptName = keyof typeof SESSION_SCRIPTS
+type CapsName = keyof typeof CAPS_SCRIPTS
+type Limit = 'user' | 'ip' | 'total'
 
 /**
- * The session registry in Redis, shared by every instance. All of it lives in eight keys under
- * one hash tag (`{<prefix>:sessions}:*`, so one Cluster slot): every write is one Lua script, so
- * caps are checked atomically with the insert, and lookups by user or channel are lex ranges of
- * an index (O(log n + answer)). Stats come from maintained counters, never a scan.
+ * The session registry in Redis, shared by every instance. A bucket is eight keys under one hash
+ * tag: the records (a hash of JSON), their lastSeenAt, indexes by user, IP and channel (lex
+ * ranges, O(log n + answer)) and counts per user, IP and channel. Every write to a bucket is one
+ * Lua script; stats come from maintained counters, never a scan.
+ *
+ * With one bucket (the default on a standalone Redis) everything is in `{<prefix>:sessions}:*`
+ * and an add checks all three caps atomically with the insert, in one round trip.
+ *
+ * With several (the default on a Cluster: `{<prefix>:sessions:<bucket>}:*`), the registry is
+ * sharded by user: all of a user's records are in the bucket of their user id, so the per-user
+ * cap, `listByUser` and `count({ userId })` stay one script on one slot. The caps per IP and in
+ * total span users, so what they count lives in one more slot, `{<prefix>:sessions:caps}`: a
+ * directory of every id (its bucket and IP), counts per IP, and lastSeenAt. An add is two
+ * phases: reserve (one script: check the IP and total caps, write the id's entry), then insert
+ * into the user's bucket (one script: check the per-user cap); a refused or failed insert rolls
+ * the reservation back. A record is only ever inserted under a reservation, and a removal drops
+ * the record before its entry, so the records never outnumber the entries and the caps are never
+ * exceeded, whatever runs concurrently. The price: near a cap, a reservation that its user cap
+ * then refuses holds its place for a round trip, so a concurrent add for the same IP (or any, at
+ * the total) may be refused where a serial order would have let it in; and an add over both the
+ * IP and the user cap reports 'ip'. Entries whose insert never came (an instance died between
+ * the phases) are swept like stale records. Operations by id (`get`, `remove`, `join`, `touch`)
+ * first look the bucket up in the directory: one round trip more than with one bucket.
  */
 export class RedisSessionStore implements SessionStore {
-  readonly #keys: string[]
+  readonly #client: RedisClient
+  readonly #buckets: Buckets
+  /** Per bucket, its keys in script order. */
+  readonly #keys: readonly string[][]
+  /** The caps keys; undefined with one bucket. */
+  readonly #caps: readonly string[] | undefined
   readonly #ttl: number
   readonly #run: Record<ScriptName, Script>
+  readonly #capsRun: Record<CapsName, Script>
 
   constructor(options: RedisSessionStoreOptions) {
-    const { client, prefix } = storeOptions('RedisSessionStore', options)
+    const { client, prefix, buckets } = storeOptions('RedisSessionStore', options)
+    this.#client = client
     this.#ttl = positive('RedisSessionStore option ttlMs', options.ttlMs, 86_400_000)
-    this.#keys = KEY_NAMES.map((name) => `{${prefix}:sessions}:${name}`)
-    const scripts = Object.entries(SESSION_SCRIPTS).map(([name, lua]) => {
-      return [name, defineScript(client, `wsWardenSession_${name}`, KEY_NAMES.length, lua)]
-    })
-    this.#run = Object.fromEntries(scripts) as Record<ScriptName, Script>
+    this.#buckets = new Buckets(prefix, 'sessions', buckets)
+    this.#keys = this.#buckets.all.map((tag) => KEY_NAMES.map((name) => `${tag}:${name}`))
+    this.#caps =
+      buckets === 1 ? undefined : CAPS_NAMES.map((name) => `{${prefix}:sessions:caps}:${name}`)
+    this.#run = define(client, 'wsWardenSession_', KEY_NAMES.length, SESSION_SCRIPTS)
+    this.#capsRun = define(client, 'wsWardenSessionCaps_', CAPS_NAMES.length, CAPS_SCRIPTS)
   }
 
   async add(record: SessionRecord, caps: ConnectionCaps = {}): Promise<AddSessionResult> {
     const { id, userId, instanceId, ip, connectedAt } = record
     const stored = { userId, instanceId, ip, channels: [...new Set(record.channels)], connectedAt }
-    const capArgs = [caps.perUser, caps.perIp, caps.total].map((cap) => cap ?? '')
     const json = JSON.stringify(stored)
-    const result = await this.#call('add', id, json, record.lastSeenAt, ...capArgs, this.#ttl)
-    return result === 'ok' ? { ok: true } : { ok: false, limit: result as 'user' | 'ip' | 'total' }
+    const perUser = caps.perUser ?? ''
+    const perIp = caps.perIp ?? ''
+    const total = caps.total ?? ''
+    const bucket = bucketOf(userId, this.#buckets.count)
+    if (this.#caps === undefined) {
+      const args = [id, json, record.lastSeenAt, perUser, perIp, total, this.#ttl]
+      return outcome(await this.#call(bucket, 'add', ...args))
+    }
+    const args = [id, bucket, ip, record.lastSeenAt, perIp, total, this.#ttl]
+    const reserved = (await this.#capsCall('reserve', ...args)) as [string, string?, string?]
+    const [status, previous = '', previousSeen = ''] = reserved
+    if (status !== 'ok') return outcome(status)
+    const rollback = () =>
+      this.#capsCall('restore', id, `${bucket}:${ip}`, previous, previousSeen, this.#ttl)
+    let inserted: Reply
+    try {
+      inserted = await this.#call(
+        bucket,
+        'add',
+        id,
+        json,
+        record.lastSeenAt,
+        perUser,
+        '',
+        '',
+        this.#ttl,
+      )
+    } catch (error) {
+      // Whether the insert ran or not, the entry goes: a record left without one is swept.
+      await rollback().catch(() => {})
+      throw error
+    }
+    if (inserted !== 'ok') {
+      await rollback()
+      return outcome(inserted as string)
+    }
+    const moved = entryBucket(previous === '' ? null : previous) ?? bucket
+    // The id was another user's record, in another bucket: that one is replaced, so it goes.
+    if (moved !== bucket) await this.#call(moved, 'removeMany', id)
+    return { ok: true }
   }
 
   async remove(id: string): Promise<boolean> {
-    return (await this.#call('remove', id)) === 1
+    if (this.#caps === undefined) return (await this.#call(0, 'remove', id)) === 1
+    const [bucket] = await this.#locate([id])
+    if (bucket === undefined) return false
+    // The record first, then its entry: the records never outnumber what the caps count.
+    const removed = await this.#call(bucket, 'removeMany', id)
+    await this.#capsCall('release', id)
+    return removed === 1
   }
 
   async get(id: string): Promise<SessionRecord | null> {
-    return (await this.#read('id', id))[0] ?? null
+    const [bucket] = this.#caps === undefined ? [0] : await this.#locate([id])
+    if (bucket === undefined) return null
+    return (await this.#read(bucket, 'id', id))[0] ?? null
   }
 
   listByUser(userId: string): Promise<SessionRecord[]> {
-    return this.#read('user', userId)
+    return this.#read(bucketOf(userId, this.#buckets.count), 'user', userId)
   }
 
-  listByChannel(channel: string): Promise<SessionRecord[]> {
-    return this.#read('channel', channel)
+  async listByChannel(channel: string): Promise<SessionRecord[]> {
+    const found = await this.#everyBucket((bucket) => this.#read(bucket, 'channel', channel))
+    return found.flat()
   }
 
   async count(filter: SessionFilter = {}): Promise<number> {
@@ -80,53 +158,150 @@ export class RedisSessionStore implements SessionStore {
     if (filter.userId !== undefined) args.push(3, filter.userId)
     if (filter.ip !== undefined) args.push(4, filter.ip)
     if (filter.channel !== undefined) args.push(5, filter.channel)
-    return Number(await this.#call('count', ...args))
+    if (filter.userId !== undefined) {
+      return Number(
+        await this.#call(bucketOf(filter.userId, this.#buckets.count), 'count', ...args),
+      )
+    }
+    const counts = await this.#everyBucket((bucket) => this.#call(bucket, 'count', ...args))
+    return counts.reduce<number>((sum, n) => sum + Number(n), 0)
   }
 
   async stats(): Promise<SessionStats> {
-    const [connections, users, flat] = (await this.#call('stats')) as [number, number, string[]]
-    const counts: [string, number][] = []
-    for (let i = 0; i < flat.length; i += 2) counts.push([flat[i] as string, Number(flat[i + 1])])
+    const replies = await this.#everyBucket((bucket) => this.#call(bucket, 'stats'))
+    let connections = 0
+    let users = 0
+    const counts = new Map<string, number>()
+    for (const reply of replies) {
+      const [bucketConnections, bucketUsers, flat] = reply as [number, number, string[]]
+      // A user's records are all in one bucket: distinct users add up.
+      connections += bucketConnections
+      users += bucketUsers
+      for (let i = 0; i < flat.length; i += 2) {
+        const channel = flat[i] as string
+        counts.set(channel, (counts.get(channel) ?? 0) + Number(flat[i + 1]))
+      }
+    }
     // fromEntries defines own properties: a channel named `__proto__` is counted, not applied.
-    const channels = Object.fromEntries(counts)
-    return { connections, users, channels }
+    return { connections, users, channels: Object.fromEntries(counts) }
   }
 
   async join(id: string, channel: string): Promise<void> {
-    await this.#call('move', id, channel, 1, this.#ttl)
+    await this.#move(id, channel, 1)
   }
 
   async leave(id: string, channel: string): Promise<void> {
-    await this.#call('move', id, channel, -1, this.#ttl)
+    await this.#move(id, channel, -1)
   }
 
   async touch(ids: readonly string[], at: number): Promise<void> {
-    const batches: Promise<Reply>[] = []
+    const batches: Promise<unknown>[] = []
     for (let i = 0; i < ids.length; i += BATCH) {
-      batches.push(this.#call('touch', at, this.#ttl, ...ids.slice(i, i + BATCH)))
+      const batch = ids.slice(i, i + BATCH)
+      batches.push(
+        this.#caps === undefined
+          ? this.#call(0, 'touch', at, this.#ttl, ...batch)
+          : this.#touchSharded(batch, at),
+      )
     }
     await Promise.all(batches)
   }
 
   async sweep(staleBefore: number): Promise<number> {
-    let removed = 0
+    if (this.#caps === undefined) {
+      let removed = 0
+      for (;;) {
+        const [records, scanned] = (await this.#call(0, 'sweep', staleBefore, BATCH)) as number[]
+        removed += records as number
+        if (scanned !== BATCH) return removed
+      }
+    }
+    const counts = await this.#everyBucket((bucket) => this.#sweepBucket(bucket, staleBefore))
+    let removed = counts.reduce((sum, n) => sum + n, 0)
+    // Then the entries no bucket sweep released: reservations whose insert never came.
     for (;;) {
-      const [records, scanned] = (await this.#call('sweep', staleBefore, BATCH)) as number[]
-      removed += records as number
-      if (scanned !== BATCH) return removed
+      const flat = (await this.#capsCall('stale', staleBefore, BATCH)) as string[]
+      const stale: [string, number | undefined][] = []
+      for (let i = 0; i < flat.length; i += 2) {
+        const entry = flat[i + 1] as string
+        stale.push([flat[i] as string, entryBucket(entry === '' ? null : entry)])
+      }
+      removed += await this.#removeFrom(stale)
+      if (flat.length < BATCH * 2) return removed
     }
   }
 
   async countSweepable(staleBefore: number): Promise<number> {
-    return Number(await this.#call('countStale', staleBefore))
+    const counts = await this.#everyBucket((bucket) =>
+      this.#call(bucket, 'countStale', staleBefore),
+    )
+    return counts.reduce<number>((sum, n) => sum + Number(n), 0)
   }
 
-  #call(script: ScriptName, ...args: (string | number)[]): Promise<Reply> {
-    return this.#run[script](...this.#keys, ...args)
+  #call(bucket: number, script: ScriptName, ...args: (string | number)[]): Promise<Reply> {
+    return this.#run[script](...(this.#keys[bucket] as string[]), ...args)
   }
 
-  async #read(kind: 'id' | 'user' | 'channel', value: string): Promise<SessionRecord[]> {
-    const flat = (await this.#call('read', kind, value)) as string[]
+  #capsCall(script: CapsName, ...args: (string | number)[]): Promise<Reply> {
+    return this.#capsRun[script](...(this.#caps as string[]), ...args)
+  }
+
+  #everyBucket<T>(call: (bucket: number) => Promise<T>): Promise<T[]> {
+    return Promise.all(this.#keys.map((_, bucket) => call(bucket)))
+  }
+
+  /** The bucket of each id, from the directory (undefined for an id it does not hold). */
+  async #locate(ids: readonly string[]): Promise<(number | undefined)[]> {
+    const entries = await this.#client.hmget((this.#caps as string[])[0] as string, ...ids)
+    return entries.map(entryBucket)
+  }
+
+  async #move(id: string, channel: string, by: 1 | -1): Promise<void> {
+    const [bucket] = this.#caps === undefined ? [0] : await this.#locate([id])
+    if (bucket !== undefined) await this.#call(bucket, 'move', id, channel, by, this.#ttl)
+  }
+
+  async #touchSharded(ids: readonly string[], at: number): Promise<void> {
+    const entries = (await this.#capsCall('touch', at, this.#ttl, ...ids)) as (string | null)[]
+    const located = ids.map((id, i): [string, number | undefined] => [
+      id,
+      entryBucket(entries[i] ?? null),
+    ])
+    await Promise.all(
+      [...byBucket(located)].map(([bucket, mine]) =>
+        this.#call(bucket, 'touch', at, this.#ttl, ...mine),
+      ),
+    )
+  }
+
+  /** Sweeps one bucket of a sharded registry, releasing the entries of what it removed. */
+  async #sweepBucket(bucket: number, staleBefore: number): Promise<number> {
+    let removed = 0
+    for (;;) {
+      const [scanned, ...ids] = (await this.#call(bucket, 'sweepIds', staleBefore, BATCH)) as [
+        number,
+        ...string[],
+      ]
+      if (ids.length > 0) await this.#capsCall('release', ...ids)
+      removed += ids.length
+      if (scanned !== BATCH) return removed
+    }
+  }
+
+  /** Removes records by id from their buckets; returns how many existed. */
+  async #removeFrom(located: readonly [string, number | undefined][]): Promise<number> {
+    const counts = await Promise.all(
+      [...byBucket(located)].map(([bucket, ids]) => this.#call(bucket, 'removeMany', ...ids)),
+    )
+    return counts.reduce<number>((sum, n) => sum + Number(n), 0)
+  }
+
+  async #read(
+    bucket: number,
+    kind: 'id' | 'user' | 'channel',
+    value: string,
+  ): Promise<SessionRecord[]> {
+    const flat = (await this.#call(bucket, 'read', kind, value)) as string[]
     const records: SessionRecord[] = []
     for (let i = 0; i < flat.length; i += 3) {
       const stored = JSON.parse(flat[i + 1] as string) as Omit<SessionRecord, 'id' | 'lastSeenAt'>
@@ -138,4 +313,39 @@ export class RedisSessionStore implements SessionStore {
     }
     return records
   }
+}
+
+/** Defines each script of `scripts` under `<name prefix><its name>`. */
+function define<T extends Record<string, string>>(
+  client: RedisClient,
+  namePrefix: string,
+  keys: number,
+  scripts: T,
+): Record<keyof T, Script> {
+  const defined = Object.entries(scripts).map(([name, lua]) => {
+    return [name, defineScript(client, `${namePrefix}${name}`, keys, lua)]
+  })
+  return Object.fromEntries(defined) as Record<keyof T, Script>
+}
+
+/** An add's answer from a script's: 'ok', or the cap it hit. */
+function outcome(reply: Reply): AddSessionResult {
+  return reply === 'ok' ? { ok: true } : { ok: false, limit: reply as Limit }
+}
+
+/** Ids grouped by bucket; ids without one (undefined) are left out. */
+function byBucket(located: Iterable<readonly [string, number | undefined]>): Map<number, string[]> {
+  const groups = new Map<number, string[]>()
+  for (const [id, bucket] of located) {
+    if (bucket === undefined) continue
+    const group = groups.get(bucket)
+    if (group === undefined) groups.set(bucket, [id])
+    else group.push(id)
+  }
+  return groups
+}
+
+/** The bucket of a directory entry `<bucket>:<ip>`; undefined for none. */
+function entryBucket(entry: string | null): number | undefined {
+  return entry === null ? undefined : Number(entry.slice(0, entry.indexOf(':')))
 }

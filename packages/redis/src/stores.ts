@@ -1,6 +1,7 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { RedisBroker } from './broker.js'
 import { positive, whenReady, type RedisClient } from './client.js'
+import { createCluster, type ClusterNodes } from './cluster.js'
 import { RedisHistoryStore } from './history.js'
 import { RedisLockStore } from './locks.js'
 import { RedisRateLimitStore } from './rate-limits.js'
@@ -8,12 +9,31 @@ import { RedisResumeStore } from './resumes.js'
 import { RedisSessionStore } from './sessions.js'
 import { RedisTokenStore } from './tokens.js'
 
-/** Options of {@link createRedisStores}: a `client` or a `url`, not both. */
+/** Options of {@link createRedisStores}: one of `client`, `url` and `cluster`. */
 export interface CreateRedisStoresOptions {
   /** An ioredis `Redis` or `Cluster` client. The stores use it and never close it. */
   readonly client?: RedisClient | undefined
   /** A Redis URL (`redis://user:pass@host:6379/0`, `rediss://` for TLS): the stores own a client. */
   readonly url?: string | undefined
+  /**
+   * A Redis Cluster: seed nodes (`'host:port,host:port'`, or a list of `'host:port'` or
+   * `{ host, port }`; see `parseClusterNodes`), and ioredis Cluster options over the defaults
+   * `CLUSTER_DEFAULTS` (fail fast, follow redirections, retry `TRYAGAIN` and `CLUSTERDOWN`, read
+   * from masters). The stores own the Cluster client; their keys spread over 16 buckets (see
+   * `buckets`) and the broker uses sharded pub/sub.
+   */
+  readonly cluster?:
+    | {
+        readonly nodes: ClusterNodes
+        readonly options?: ClusterOptions | undefined
+      }
+    | undefined
+  /**
+   * How many hash tags (so Cluster slots) each store spreads its keys over. Every instance
+   * sharing the stores must use the same number.
+   * @default 1 on a `Redis` client, 16 on a Cluster
+   */
+  readonly buckets?: number | undefined
   /**
    * ioredis options for the client made from `url`, over the defaults
    * `{ enableOfflineQueue: false, maxRetriesPerRequest: 0 }` (fail fast while Redis is down).
@@ -53,16 +73,24 @@ export interface RedisStores {
  */
 export async function createRedisStores(options: CreateRedisStoresOptions): Promise<RedisStores> {
   const owner = 'createRedisStores'
-  if ((options?.client === undefined) === (options?.url === undefined)) {
-    throw new TypeError(`ws-warden: ${owner} needs one of the options client and url`)
+  const given = [options?.client, options?.url, options?.cluster].filter((o) => o !== undefined)
+  if (given.length !== 1) {
+    throw new TypeError(`ws-warden: ${owner} needs one of the options client, url and cluster`)
   }
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
   }
   const timeoutMs = positive(`${owner} option connectTimeoutMs`, options.connectTimeoutMs, 5000)
   const onError = options.onError ?? (() => {})
-  let created: Redis | undefined
-  if (options.url !== undefined) {
+  let created: RedisClient | undefined
+  if (options.cluster !== undefined) {
+    if (typeof options.cluster !== 'object' || options.cluster === null) {
+      throw new TypeError(`ws-warden: ${owner} option cluster must be { nodes, options? }`)
+    }
+    const { nodes, options: clusterOptions } = options.cluster
+    created = createCluster(nodes, clusterOptions, `${owner} option cluster.nodes`)
+    created.on('error', onError)
+  } else if (options.url !== undefined) {
     if (typeof options.url !== 'string')
       throw new TypeError(`ws-warden: ${owner} option url must be a string`)
     const defaults = { enableOfflineQueue: false, maxRetriesPerRequest: 0 }
@@ -70,7 +98,7 @@ export async function createRedisStores(options: CreateRedisStoresOptions): Prom
     created.on('error', onError)
   }
   const client = (created ?? options.client) as RedisClient
-  const common = { client, prefix: options.prefix }
+  const common = { client, prefix: options.prefix, buckets: options.buckets }
   // A bad option throws here, before the (lazy) client made from `url` ever connects.
   const stores = {
     sessions: new RedisSessionStore({ ...common, ttlMs: options.sessionTtlMs }),

@@ -1,4 +1,5 @@
 import type { TokenStore } from '@ws-warden/core'
+import { Buckets, sumOverBuckets } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
 import { CONSUME_TOKEN, COUNT_EXPIRED, SWEEP_EXPIRED } from './scripts.js'
 
@@ -12,17 +13,18 @@ export const INDEX_RETENTION_MS = 300_000
  * Single-use token ids in Redis: `SET <key> 1 NX PXAT <expiresAt>` in one script, so exactly one
  * consume wins across every instance, and the key expires with its token.
  *
- * Keys: `{<prefix>:tokens}:jti:<jti>` and the expiry index `{<prefix>:tokens}:expiry`.
+ * Keys: `<tag>:jti:<jti>` and the expiry index `<tag>:expiry`, where the tag is the jti's bucket
+ * `{<prefix>:tokens:<bucket>}` (`{<prefix>:tokens}` with one bucket). A sweep walks every bucket.
  */
 export class RedisTokenStore implements TokenStore {
   readonly #consume
   readonly #sweep
   readonly #countExpired
-  readonly #tag: string
+  readonly #buckets: Buckets
 
   constructor(options: RedisStoreOptions) {
-    const { client, prefix } = storeOptions('RedisTokenStore', options)
-    this.#tag = `{${prefix}:tokens}`
+    const { client, prefix, buckets } = storeOptions('RedisTokenStore', options)
+    this.#buckets = new Buckets(prefix, 'tokens', buckets)
     this.#consume = defineScript(client, 'wsWardenConsumeToken', 2, CONSUME_TOKEN)
     this.#sweep = defineScript(client, 'wsWardenSweepExpired', 1, SWEEP_EXPIRED)
     this.#countExpired = defineScript(client, 'wsWardenCountExpired', 1, COUNT_EXPIRED)
@@ -35,15 +37,16 @@ export class RedisTokenStore implements TokenStore {
     if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
       throw new TypeError('ws-warden: consume(expiresAt) needs a finite epoch time in ms')
     }
-    const keys = [`${this.#tag}:jti:${jti}`, `${this.#tag}:expiry`]
+    const tag = this.#buckets.tagOf(jti)
+    const keys = [`${tag}:jti:${jti}`, `${tag}:expiry`]
     return (await this.#consume(...keys, Math.ceil(expiresAt), jti, INDEX_RETENTION_MS)) === 1
   }
 
-  async sweep(before: number): Promise<number> {
-    return Number(await this.#sweep(`${this.#tag}:expiry`, before))
+  sweep(before: number): Promise<number> {
+    return sumOverBuckets(this.#buckets, (tag) => this.#sweep(`${tag}:expiry`, before))
   }
 
-  async countSweepable(before: number): Promise<number> {
-    return Number(await this.#countExpired(`${this.#tag}:expiry`, before))
+  countSweepable(before: number): Promise<number> {
+    return sumOverBuckets(this.#buckets, (tag) => this.#countExpired(`${tag}:expiry`, before))
   }
 }

@@ -1,60 +1,150 @@
 import t from 'tap'
 import { storeConformance } from '@ws-warden/store-tests'
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { Cluster } from 'ioredis'
+import type { SessionRecord } from '@ws-warden/core'
 import { createRedisStores } from '../src/index.js'
-import { OwnRedis, freePort, randomPrefix, until } from './helpers/redis.js'
+import { keysPerNode, startCluster, sumInfo } from './helpers/cluster.js'
+import { randomPrefix, until } from './helpers/redis.js'
 
-// A three-node Redis Cluster of the test's own: every script must find its keys in one slot
-// (a CROSSSLOT error otherwise), and the broker must work over a Cluster client.
-const dir = mkdtempSync(join(tmpdir(), 'wsw-cluster-'))
-t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-const nodes: OwnRedis[] = []
-for (let i = 0; i < 3; i++) {
-  const port = await freePort()
-  const config = [
-    '--cluster-enabled',
-    'yes',
-    '--cluster-config-file',
-    join(dir, `nodes-${port}.conf`),
-  ]
-  nodes.push(new OwnRedis(port, [...config, '--dir', dir]))
-}
-t.teardown(() => Promise.all(nodes.map((node) => node.stop())))
+// The stores on a real three-master Redis Cluster of the test's own: the conformance suite (every
+// script must find its keys in one slot, or Redis answers CROSSSLOT), the key spread over the
+// nodes, and sharded pub/sub.
+const cluster = await startCluster(t)
+const client = cluster.client()
+await until(async () => client.status === 'ready', 'the Cluster client', 20_000)
 
-const skip = await (async () => {
-  for (const node of nodes) await node.start()
-  const addresses = nodes.map((node) => `127.0.0.1:${node.port}`)
-  const create = spawnSync(
-    process.env.REDIS_CLI ?? '/usr/bin/redis-cli',
-    ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'],
-    { encoding: 'utf8', timeout: 20_000 },
-  )
-  if (create.status !== 0)
-    throw new Error(`redis-cli --cluster create: ${create.stdout}${create.stderr}`)
-  return false
-})().catch((error: unknown) => {
-  if (process.env.CI === 'true') throw error
-  return `cannot start a Redis Cluster: ${String(error)}`
-})
-
-t.test('the stores on Redis Cluster', { skip }, async (t) => {
-  const cluster = new Cluster(nodes.map((node) => ({ host: '127.0.0.1', port: node.port })))
-  cluster.on('error', () => {})
-  t.teardown(() => void cluster.disconnect())
-  await until(
-    async () => (await cluster.cluster('INFO').catch(() => '')).includes('cluster_state:ok'),
-    'the cluster',
-    20_000,
-  )
-  await storeConformance({
+t.test('conformance on the cluster (16 buckets by default)', async (t) => {
+  const kinds = await storeConformance({
     register: (name, fn) => void t.test(name, async () => fn()),
     createStores: async () => {
-      const stores = await createRedisStores({ client: cluster, prefix: randomPrefix() })
+      const stores = await createRedisStores({ client, prefix: randomPrefix() })
       return { ...stores, cleanup: () => stores.close() }
     },
   })
+  t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'broker', 'locks', 'history', 'resumes'])
+})
+
+t.test('the cluster option: the stores own a Cluster made from seed nodes', async (t) => {
+  const errors: unknown[] = []
+  const stores = await createRedisStores({
+    cluster: { nodes: cluster.seeds.join(',') },
+    prefix: randomPrefix(),
+    onError: (error) => errors.push(error),
+  })
+  t.equal(await stores.tokens.consume('jti', Date.now() + 60_000), true)
+  t.equal(await stores.tokens.consume('jti', Date.now() + 60_000), false)
+  await stores.close()
+  await t.rejects(stores.tokens.consume('jti-2', Date.now() + 60_000), 'closed with the stores')
+  await t.rejects(createRedisStores({ cluster: { nodes: 'nowhere' } }), {
+    name: 'TypeError',
+    message:
+      'ws-warden: createRedisStores option cluster.nodes must be host:port pairs, got "nowhere"',
+  })
+  await t.rejects(createRedisStores({ cluster: 'x' as never }), {
+    message: 'ws-warden: createRedisStores option cluster must be { nodes, options? }',
+  })
+  await t.rejects(createRedisStores({ cluster: { nodes: cluster.seeds }, url: 'redis://x' }), {
+    message: /needs one of the options client, url and cluster/,
+  })
+})
+
+t.test('writes spread over every node and many slots', async (t) => {
+  // A fixed prefix: where its 16 tags per store land is then the same on every run.
+  const prefix = 'spread'
+  const stores = await createRedisStores({ client, prefix })
+  t.teardown(() => stores.close())
+  const now = Date.now()
+  const record = (i: number): SessionRecord => ({
+    id: `conn-${i}`,
+    userId: `user-${i}`,
+    instanceId: 'instance',
+    ip: `192.0.2.${i % 250}`,
+    channels: ['lobby'],
+    connectedAt: now,
+    lastSeenAt: now,
+  })
+  for (let i = 0; i < 300; i++) {
+    await Promise.all([
+      stores.tokens.consume(`jti-${i}`, now + 60_000),
+      stores.rateLimits.hit(`connect:ip:198.51.100.${i}`, 20, 60_000),
+      stores.sessions.add(record(i), { perUser: 10, perIp: 100, total: 50_000 }),
+      stores.resumes.save({
+        id: `resume-${i}`,
+        userId: `user-${i}`,
+        credentialHash: 'h',
+        state: '{}',
+        expiresAt: now + 60_000,
+      }),
+    ])
+  }
+  for (const kind of ['tokens', 'rate', 'sessions', 'resumes']) {
+    const perNode = await keysPerNode(cluster, `{${prefix}:${kind}:*`)
+    t.comment(`${kind}: keys per node ${perNode.join(' / ')}`)
+    t.ok(
+      perNode.every((n) => n > 0),
+      `${kind}: every node holds some`,
+    )
+    const slots = new Set<number>()
+    for (let bucket = 0; bucket < 16; bucket++) {
+      slots.add(await client.cluster('KEYSLOT', `{${prefix}:${kind}:${bucket}}`))
+    }
+    t.equal(slots.size, 16, `${kind}: 16 buckets, 16 slots`)
+  }
+  t.equal(await stores.sessions.count(), 300)
+  t.equal(await stores.sessions.count({ ip: '192.0.2.7' }), 2)
+  t.same(await stores.sessions.stats(), { connections: 300, users: 300, channels: { lobby: 300 } })
+})
+
+t.test('sharded pub/sub: SPUBLISH to one shard, not PUBLISH to every node', async (t) => {
+  const prefix = randomPrefix()
+  const [a, b] = await Promise.all([
+    createRedisStores({ client, prefix }),
+    createRedisStores({ cluster: { nodes: cluster.seeds }, prefix }),
+  ])
+  t.teardown(async () => {
+    await a.close()
+    await b.close()
+  })
+  const got: string[] = []
+  await a.broker.subscribe('room', (payload) => got.push(payload))
+  const before = {
+    spublish: await sumInfo(cluster, 'cmdstat_spublish:calls', 'commandstats'),
+    publish: await sumInfo(cluster, 'cmdstat_publish:calls', 'commandstats'),
+    bus: await sumInfo(cluster, 'cluster_stats_messages_publish_sent'),
+    shardBus: await sumInfo(cluster, 'cluster_stats_messages_publishshard_sent'),
+  }
+  for (let i = 0; i < 100; i++) await b.broker.publish('room', `m${i}`)
+  await until(() => got.length === 100, '100 deliveries')
+  t.same(
+    got,
+    Array.from({ length: 100 }, (_, i) => `m${i}`),
+    'in order, each once',
+  )
+  t.equal(
+    (await sumInfo(cluster, 'cmdstat_spublish:calls', 'commandstats')) - before.spublish,
+    100,
+    'one SPUBLISH per publish',
+  )
+  t.equal((await sumInfo(cluster, 'cmdstat_publish:calls', 'commandstats')) - before.publish, 0)
+  const bus = (await sumInfo(cluster, 'cluster_stats_messages_publish_sent')) - before.bus
+  const shardBus =
+    (await sumInfo(cluster, 'cluster_stats_messages_publishshard_sent')) - before.shardBus
+  t.equal(bus, 0, 'no PUBLISH copied over the cluster bus')
+  t.equal(shardBus, 0, 'and no shard message either: no replicas to copy to')
+  t.comment(`100 publishes: ${bus} publish and ${shardBus} publishshard cluster-bus messages`)
+
+  // The counter does see a global PUBLISH: one copy to each other node.
+  const control = await sumInfo(cluster, 'cluster_stats_messages_publish_sent')
+  for (let i = 0; i < 10; i++) await client.publish(`${prefix}:control`, 'x')
+  t.equal((await sumInfo(cluster, 'cluster_stats_messages_publish_sent')) - control, 20)
+
+  // And the other way: a subscription through the stores made from seed nodes (their defaults).
+  const back: string[] = []
+  await b.broker.subscribe('reply', (payload) => back.push(payload))
+  await a.broker.publish('reply', 'pong')
+  await until(() => back.length === 1, 'the reply')
+
+  const end = await a.broker.subscribe('other', () => {})
+  await end()
+  await b.broker.publish('room', 'last')
+  await until(() => got.length === 101, 'the delivery after another topic ended')
 })

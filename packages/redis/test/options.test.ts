@@ -9,7 +9,9 @@ import {
   RedisResumeStore,
   RedisSessionStore,
   RedisTokenStore,
+  CLUSTER_DEFAULTS,
   createRedisStores,
+  parseClusterNodes,
   type RedisClient,
 } from '../src/index.js'
 
@@ -138,8 +140,8 @@ t.test('history and resume arguments are checked before any I/O', async (t) => {
   await t.rejects(resumes.sweep(undefined as never), { message: /sweep\(before\)/ })
 })
 
-t.test('createRedisStores takes a client or a url, not both, not neither', async (t) => {
-  const message = 'ws-warden: createRedisStores needs one of the options client and url'
+t.test('createRedisStores takes one of a client, a url and a cluster', async (t) => {
+  const message = 'ws-warden: createRedisStores needs one of the options client, url and cluster'
   await t.rejects(createRedisStores({}), { message })
   await t.rejects(createRedisStores(undefined as never), { message })
   await t.rejects(createRedisStores({ client, url: 'redis://127.0.0.1' }), { message })
@@ -151,4 +153,57 @@ t.test('createRedisStores takes a client or a url, not both, not neither', async
     message: /connectTimeoutMs/,
   })
   await t.rejects(createRedisStores({ client, prefix: '{x}' }), { message: /prefix/ })
+  await t.rejects(createRedisStores({ client, buckets: 0 }), {
+    message: 'ws-warden: RedisSessionStore option buckets must be a positive integer, got 0',
+  })
 })
+
+t.test('buckets: a positive integer, 1 on a Redis client by default', async (t) => {
+  for (const Store of stores) {
+    t.throws(() => new Store({ client, buckets: 1.5 }), {
+      message: `ws-warden: ${Store.name} option buckets must be a positive integer, got 1.5`,
+    })
+  }
+})
+
+t.test('parseClusterNodes: host:port pairs, or a clear error naming the input', async (t) => {
+  t.same(parseClusterNodes('127.0.0.1:7000, redis-b:7001,[::1]:7002'), [
+    { host: '127.0.0.1', port: 7000 },
+    { host: 'redis-b', port: 7001 },
+    { host: '::1', port: 7002 },
+  ])
+  t.same(parseClusterNodes(['a:1', { host: 'b', port: 65535 }]), [
+    { host: 'a', port: 1 },
+    { host: 'b', port: 65535 },
+  ])
+  for (const bad of ['', 'a', 'a:', ':1', 'a:b', 'a:0', 'a:65536', 'a:1:2', '::1:7000', 'a b:1']) {
+    t.throws(() => parseClusterNodes(`x:1,${bad}`, 'REDIS_CLUSTER_NODES'), {
+      name: 'TypeError',
+      message: `ws-warden: REDIS_CLUSTER_NODES must be host:port pairs, got ${JSON.stringify(bad)}`,
+    })
+  }
+  for (const bad of [{ host: '', port: 1 }, { host: 'a', port: '1' }, null, 7]) {
+    t.throws(() => parseClusterNodes([bad as never]), {
+      message: /^ws-warden: cluster nodes must be host:port pairs, got /,
+    })
+  }
+  t.throws(() => parseClusterNodes([]), {
+    message: 'ws-warden: cluster nodes needs at least one host:port',
+  })
+  t.throws(() => parseClusterNodes(7 as never), {
+    message: 'ws-warden: cluster nodes must be host:port pairs, got 7',
+  })
+})
+
+t.test(
+  'CLUSTER_DEFAULTS: redirections, TRYAGAIN and CLUSTERDOWN retries, masters only',
+  async (t) => {
+    t.match(CLUSTER_DEFAULTS, {
+      enableOfflineQueue: false,
+      maxRedirections: 32,
+      retryDelayOnTryAgain: 50,
+      retryDelayOnClusterDown: 100,
+      scaleReads: 'master',
+    })
+  },
+)
