@@ -32,6 +32,8 @@ export interface DemoConfig {
   readonly heartbeatIntervalMs: number
   readonly heartbeatTimeoutMs: number
   readonly tokenTtlS: number
+  /** Leeway for clock skew when checking a token's `exp`/`nbf`/`iat`; 0 = none. */
+  readonly clockToleranceS: number
   readonly sweepIntervalMs: number
 }
 
@@ -172,6 +174,7 @@ export function parseConfig(env: Env): DemoConfig {
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     tokenTtlS: integer(env, 'WARDEN_TOKEN_TTL_S', 60, 1, 3600),
+    clockToleranceS: integer(env, 'WARDEN_CLOCK_TOLERANCE_S', 5, 0, 3600),
     sweepIntervalMs: integer(env, 'WARDEN_SWEEP_INTERVAL_MS', 300_000),
   }
 }
