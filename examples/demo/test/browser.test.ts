@@ -1,8 +1,8 @@
 /**
  * Issue 7's "done means", in a real browser: headless Chromium (`CHROMIUM_PATH`, else on `PATH`,
  * else Debian's `/usr/bin/chromium`; see chromium.ts), driven by `playwright-core`, which never
- * downloads a browser, opens the demo page twice; the two pages
- * chat; the server restarts; both pages resume and show exactly the messages they missed.
+ * downloads a browser, opens the demo page twice; the two pages chat; the server restarts; both
+ * pages resume and show exactly the messages they missed.
  *
  * A page can only miss messages while it is disconnected and some server is up, so two demo
  * processes share Redis (one service, a random `WARDEN_PREFIX` per run): page A talks to process
