@@ -1,5 +1,5 @@
 /**
- * The demo's configuration, read from the environment (see DEMO-CONTRACT.md). Every bad value
+ * The demo's configuration, read from the environment (see CONTRACT.md). Every bad value
  * stops start-up with a {@link ConfigError} naming the variable.
  */
 import { randomBytes } from 'node:crypto'
