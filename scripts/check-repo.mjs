@@ -119,12 +119,16 @@ function checkLinks(root, file) {
       continue
     }
     if (!existsSync(resolved)) {
-      problems.push(`${where(line)}: link '${target}' does not resolve (no ${relative(root, resolved)})`)
+      problems.push(
+        `${where(line)}: link '${target}' does not resolve (no ${relative(root, resolved)})`,
+      )
       continue
     }
     if (anchor && resolved.endsWith('.md') && statSync(resolved).isFile()) {
       if (!anchorsOf(resolved).has(anchor)) {
-        problems.push(`${where(line)}: link '${target}': no heading #${anchor} in ${relative(root, resolved)}`)
+        problems.push(
+          `${where(line)}: link '${target}': no heading #${anchor} in ${relative(root, resolved)}`,
+        )
       }
     }
   }
@@ -180,7 +184,9 @@ function checkPackages(root) {
         problems.push(`${name}: repository.url is '${repository.url}', not the root's '${url}'`)
       }
       if (repository.directory !== directory) {
-        problems.push(`${name}: repository.directory is '${repository.directory}', not '${directory}'`)
+        problems.push(
+          `${name}: repository.directory is '${repository.directory}', not '${directory}'`,
+        )
       }
     }
     if (!nonEmpty(manifest.homepage)) problems.push(`${name}: no homepage`)
