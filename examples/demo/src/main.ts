@@ -1,6 +1,6 @@
 /**
  * The demo's entry point: reads the environment, starts, prints the URL, and shuts down
- * gracefully on SIGTERM or SIGINT (exit 0): a repeated SIGTERM leaves the drain alone, a second
+ * gracefully on SIGTERM or SIGINT (exit 0): a repeated signal leaves the drain alone, a second
  * SIGINT closes the connections still open with 1012 and exits 0 at once. A bad setting prints
  * one line naming the variable and exits 1.
  */
@@ -50,14 +50,18 @@ function force(): void {
   setImmediate(() => process.exit(0))
 }
 
+let interrupts = 0
+
 function stop(signal: NodeJS.Signals): void {
+  if (signal === 'SIGINT') interrupts++
   if (stopping) {
-    // Supervisors, npm and pnpm forward signals, so a repeated SIGTERM is routine: the drain
-    // goes on. Only a second SIGINT, a person pressing Ctrl-C again, cuts it short.
-    if (signal === 'SIGINT') return force()
+    // Supervisors, npm and pnpm forward signals, so a repeated signal is routine and the drain
+    // goes on. Only a second SIGINT, a person pressing Ctrl-C again, cuts it short (a SIGTERM
+    // before or after the first SIGINT does not count: scripts/demo.mjs forwards as SIGTERM).
+    if (interrupts > 1) return force()
     demo.log.info(
       { event: 'signal', signal, draining: true },
-      `${signal} again: still draining (SIGINT forces the exit)`,
+      `${signal} again: still draining (a second SIGINT forces the exit)`,
     )
     return
   }

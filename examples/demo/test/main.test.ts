@@ -124,18 +124,30 @@ async function demoWithStalledClients(t: Test, count: number) {
   return { demo, clients, resume, logged }
 }
 
-t.test('a repeated SIGTERM during the drain does not cut it short: 1012, exit 0', async (t) => {
-  const { demo, clients, resume, logged } = await demoWithStalledClients(t, 1)
-  demo.child.kill('SIGTERM')
-  await logged('"event":"signal"')
-  demo.child.kill('SIGTERM')
-  await logged('"draining":true')
-  t.equal(demo.child.exitCode, null, 'still draining after the second SIGTERM')
-  resume()
-  t.equal((await within(10_000, clients[0]!.closed)).code, 1012, 'the client gets its 1012')
-  t.equal(await within(10_000, demo.exited), 0)
-  t.equal(demo.stderr(), '')
-})
+// A repeated SIGTERM (supervisors and npm forward signals), and a SIGTERM before or after one
+// SIGINT (scripts/demo.mjs forwards Ctrl-C as SIGTERM, racing the terminal's own SIGINT).
+const repeats = [
+  ['SIGTERM', 'SIGTERM'],
+  ['SIGTERM', 'SIGINT'],
+  ['SIGINT', 'SIGTERM'],
+] as const
+for (const [first, second] of repeats) {
+  t.test(
+    `${first} then ${second} during the drain does not cut it short: 1012, exit 0`,
+    async (t) => {
+      const { demo, clients, resume, logged } = await demoWithStalledClients(t, 1)
+      demo.child.kill(first)
+      await logged('"event":"signal"')
+      demo.child.kill(second)
+      await logged('"draining":true')
+      t.equal(demo.child.exitCode, null, `still draining after the ${second}`)
+      resume()
+      t.equal((await within(10_000, clients[0]!.closed)).code, 1012, 'the client gets its 1012')
+      t.equal(await within(10_000, demo.exited), 0)
+      t.equal(demo.stderr(), '')
+    },
+  )
+}
 
 t.test('a second SIGINT closes the remaining clients with 1012, then exits 0', async (t) => {
   const { demo, clients, resume, logged } = await demoWithStalledClients(t, 3)
