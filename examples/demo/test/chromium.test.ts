@@ -1,6 +1,8 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { findChromium } from './chromium.js'
 
 /** A directory with executables (and a non-executable `plain`) of the given names. */
@@ -42,3 +44,21 @@ t.test('nothing found, or a bad CHROMIUM_PATH: an error naming the variable', as
   })
   t.match(findChromium({ CHROMIUM_PATH: dir }, missing), { error: /^CHROMIUM_PATH is set/ })
 })
+
+t.test(
+  'CHROMIUM_PATH reaches the test under turbo (strict env mode filters the rest)',
+  async (t) => {
+    const root = fileURLToPath(new URL('../../../', import.meta.url))
+    const dry = spawnSync(
+      'sh',
+      ['scripts/pnpm.sh', 'exec', 'turbo', 'run', 'test', '--filter=@ws-warden/demo', '--dry=json'],
+      { cwd: root, encoding: 'utf8', env: { ...process.env, CHROMIUM_PATH: '/opt/chrome' } },
+    )
+    t.equal(dry.status, 0, dry.stderr)
+    const plan = JSON.parse(dry.stdout) as {
+      tasks: { taskId: string; environmentVariables: { passthrough: string[] | null } }[]
+    }
+    const task = plan.tasks.find(({ taskId }) => taskId === '@ws-warden/demo#test')
+    t.match(task?.environmentVariables.passthrough, [/^CHROMIUM_PATH=/])
+  },
+)
