@@ -1,8 +1,7 @@
 #!/bin/sh
-# Installs what a fresh clone needs: pnpm (from the npm registry) and the workspace's packages.
+# Installs what a fresh clone needs: the workspace's packages, with the pinned pnpm
+# (scripts/pnpm.sh: the global pnpm if it is that version, else through npx; a global pnpm of
+# another version is left as it is).
 set -e
-PNPM_VERSION=10.34.8
-if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
-  npm install --global --no-audit --no-fund "pnpm@$PNPM_VERSION" >/dev/null
-fi
-pnpm install --frozen-lockfile
+cd "$(dirname "$0")/.."
+sh scripts/pnpm.sh install --frozen-lockfile

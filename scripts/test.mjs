@@ -1,8 +1,24 @@
-// Checks formatting, runs lint, typecheck and every package's tests through turbo, then prints
-// one closing line, `N passed, N failed`, summed from every tap run's summary (assertions).
+// Checks the repository (scripts/check-repo.mjs: links, LICENSE, package metadata) and the
+// formatting, runs lint, typecheck and every package's tests through turbo, then prints one
+// closing line, `N passed, N failed`, summed from every tap run's summary (assertions).
+// pnpm is the pinned one (scripts/pnpm.sh), which also keeps turbo's telemetry notice off.
 import { spawn, spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 
-const format = spawnSync('pnpm', ['exec', 'prettier', '--check', '.'], { stdio: 'inherit' })
+const root = fileURLToPath(new URL('..', import.meta.url))
+const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1' }
+const pnpm = (args, options) => ['sh', ['scripts/pnpm.sh', ...args], { cwd: root, env, ...options }]
+
+const repo = spawnSync(process.execPath, ['scripts/check-repo.mjs'], {
+  cwd: root,
+  stdio: 'inherit',
+})
+if (repo.status !== 0) {
+  console.log('\nrepository checks failed (above)\n0 passed, 1 failed')
+  process.exit(1)
+}
+
+const format = spawnSync(...pnpm(['exec', 'prettier', '--check', '.'], { stdio: 'inherit' }))
 if (format.status !== 0) {
   console.log('\nformatting: run `pnpm format`\n0 passed, 1 failed')
   process.exit(1)
@@ -18,7 +34,7 @@ const args = [
   '--concurrency=2',
   '--output-logs=full',
 ]
-const child = spawn('pnpm', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+const child = spawn(...pnpm(args, { stdio: ['ignore', 'pipe', 'pipe'] }))
 const summary = /# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/
 let passed = 0
 let failed = 0

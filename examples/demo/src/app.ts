@@ -116,7 +116,11 @@ export async function createDemoApp(config: DemoConfig, options: DemoAppOptions)
   }
   const metrics = new DemoMetrics()
   const warden = createWarden({
-    tokens: { secret: config.tokenSecret, ttlSeconds: config.tokenTtlS },
+    tokens: {
+      secret: config.tokenSecret,
+      ttlSeconds: config.tokenTtlS,
+      clockToleranceSeconds: config.clockToleranceS,
+    },
     stores,
     ...(config.allowedOrigins && { origins: config.allowedOrigins }),
     limits: {

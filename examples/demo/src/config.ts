@@ -1,5 +1,5 @@
 /**
- * The demo's configuration, read from the environment (see DEMO-CONTRACT.md). Every bad value
+ * The demo's configuration, read from the environment (see CONTRACT.md). Every bad value
  * stops start-up with a {@link ConfigError} naming the variable.
  */
 import { randomBytes } from 'node:crypto'
@@ -35,6 +35,8 @@ export interface DemoConfig {
   readonly heartbeatIntervalMs: number
   readonly heartbeatTimeoutMs: number
   readonly tokenTtlS: number
+  /** Leeway for clock skew when checking a token's `exp`/`nbf`/`iat`; 0 = none. */
+  readonly clockToleranceS: number
   readonly sweepIntervalMs: number
 }
 
@@ -187,6 +189,7 @@ export function parseConfig(env: Env): DemoConfig {
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     tokenTtlS: integer(env, 'WARDEN_TOKEN_TTL_S', 60, 1, 3600),
+    clockToleranceS: integer(env, 'WARDEN_CLOCK_TOLERANCE_S', 5, 0, 3600),
     sweepIntervalMs: integer(env, 'WARDEN_SWEEP_INTERVAL_MS', 300_000),
   }
 }

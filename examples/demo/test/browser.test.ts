@@ -1,7 +1,8 @@
 /**
- * Issue 7's "done means", in a real browser: headless Chromium (Debian's `chromium`, driven by
- * `playwright-core`, which never downloads a browser) opens the demo page twice; the two pages
- * chat; the server restarts; both pages resume and show exactly the messages they missed.
+ * Issue 7's "done means", in a real browser: headless Chromium (`CHROMIUM_PATH`, else on `PATH`,
+ * else Debian's `/usr/bin/chromium`; see chromium.ts), driven by `playwright-core`, which never
+ * downloads a browser, opens the demo page twice; the two pages chat; the server restarts; both
+ * pages resume and show exactly the messages they missed.
  *
  * A page can only miss messages while it is disconnected and some server is up, so two demo
  * processes share Redis (one service, a random `WARDEN_PREFIX` per run): page A talks to process
@@ -12,15 +13,15 @@
  */
 import t from 'tap'
 import type { Test } from 'tap'
-import { existsSync } from 'node:fs'
 import type { Browser, Page } from 'playwright-core'
 import { chromium } from 'playwright-core'
+import { findChromium } from './chromium.js'
 import { SECRET, startDemo, until } from './helpers.js'
 import type { DemoProcess } from './processes.js'
 import { listening, run, stop, within } from './processes.js'
 import { cleanRedis, REDIS_URL, serviceTest, uniquePrefix } from './services.js'
 
-const CHROMIUM = '/usr/bin/chromium'
+const found = findChromium()
 
 /** Long enough for a restart (the page backs off up to 15 s between attempts), never forever. */
 const WAIT_MS = 60_000
@@ -94,18 +95,15 @@ async function openPage(t: Test, browser: Browser, base: string, user: string): 
 
 const line = (from: string, text: string) => `#general ${from}: ${text}`
 
-if (!existsSync(CHROMIUM)) {
-  t.fail(
-    `${CHROMIUM} not found: the browser test drives Debian's Chromium. Install it with ` +
-      '`apt-get install -y chromium` (.ci/run does); playwright-core never downloads a browser.',
-  )
+if ('error' in found) {
+  t.fail(found.error)
 } else {
   await t.test('in headless Chromium', async (t) => {
     let browser: Browser
     try {
-      browser = await chromium.launch({ executablePath: CHROMIUM })
+      browser = await chromium.launch({ executablePath: found.path })
     } catch (error) {
-      throw new Error(`cannot start ${CHROMIUM}: ${String(error)}`, { cause: error })
+      throw new Error(`cannot start ${found.path}: ${String(error)}`, { cause: error })
     }
     t.teardown(() => browser.close())
     await t.test('the page loads the client through its import map and resumes', (t) =>

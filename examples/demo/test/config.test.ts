@@ -23,6 +23,7 @@ t.test('defaults follow the contract', async (t) => {
     heartbeatIntervalMs: 25_000,
     heartbeatTimeoutMs: 10_000,
     tokenTtlS: 60,
+    clockToleranceS: 5,
     sweepIntervalMs: 300_000,
   })
   t.ok(Buffer.byteLength(config.tokenSecret) >= 32, 'the random secret is long enough')
@@ -41,6 +42,7 @@ t.test('values are read', async (t) => {
     DATABASE_URL: 'mysql://root@db:3306/chat',
     REDIS_URL: 'redis://cache:6379/2',
     REDIS_CLUSTER_NODES: 'redis-a:7000,10.0.0.2:7001,[::1]:7002',
+    WARDEN_CLOCK_TOLERANCE_S: '0',
   })
   t.match(config, {
     port: 0,
@@ -58,6 +60,7 @@ t.test('values are read', async (t) => {
       { host: '10.0.0.2', port: 7001 },
       { host: '::1', port: 7002 },
     ],
+    clockToleranceS: 0,
   })
   const sql = { WARDEN_STORE: 'postgres', WARDEN_PREFIX: 'p'.repeat(29) }
   t.equal(parseConfig(sql).prefix, 'p'.repeat(29), 'SQL prefixes up to 29 (tables: <prefix>_…)')
@@ -79,6 +82,9 @@ t.test('a bad value is a one-line error naming the variable', async (t) => {
     [{ WARDEN_HEARTBEAT_TIMEOUT_MS: '30000' }, 'WARDEN_HEARTBEAT_TIMEOUT_MS'],
     [{ WARDEN_TOKEN_TTL_S: '7200' }, 'WARDEN_TOKEN_TTL_S'],
     [{ WARDEN_SWEEP_INTERVAL_MS: 'soon' }, 'WARDEN_SWEEP_INTERVAL_MS'],
+    [{ WARDEN_CLOCK_TOLERANCE_S: '-1' }, 'WARDEN_CLOCK_TOLERANCE_S'],
+    [{ WARDEN_CLOCK_TOLERANCE_S: 'five' }, 'WARDEN_CLOCK_TOLERANCE_S'],
+    [{ WARDEN_CLOCK_TOLERANCE_S: '0.5' }, 'WARDEN_CLOCK_TOLERANCE_S'],
     [{ WARDEN_ALLOWED_ORIGINS: 'https://a.example/path' }, 'WARDEN_ALLOWED_ORIGINS'],
     [{ WARDEN_ALLOWED_ORIGINS: 'not a url' }, 'WARDEN_ALLOWED_ORIGINS'],
     [{ WARDEN_ALLOWED_ORIGINS: 'ftp://a.example' }, 'WARDEN_ALLOWED_ORIGINS'],

@@ -1,10 +1,11 @@
 import t from 'tap'
+import type { Test } from 'tap'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import WebSocket from 'ws'
-import { Client, SECRET, until } from './helpers.js'
-import { run, within } from './processes.js'
+import { Client, SECRET, clientsOf, until } from './helpers.js'
+import { listening, run, within } from './processes.js'
 
 /** A port nothing listens on (it did a moment ago). */
 async function closedPort(): Promise<number> {
@@ -103,35 +104,66 @@ t.test('without WARDEN_TOKEN_SECRET a random secret is used, with a warning', as
   t.equal(await within(10_000, demo.exited), 0)
 })
 
-t.test('a second signal during shutdown exits at once, with 1', async (t) => {
+/** A demo child process with `count` logged-in clients that have stopped reading. */
+async function demoWithStalledClients(t: Test, count: number) {
   const demo = run(t, { WARDEN_TOKEN_SECRET: SECRET })
-  await within(
-    20_000,
-    until(() => /listening on http:\/\//.test(demo.stdout()), 20_000),
+  const base = await listening(demo)
+  const { connect } = clientsOf(t, base)
+  const clients: Client[] = []
+  for (let i = 0; i < count; i++) clients.push(await connect(`user${i}`))
+  // A client that stops reading never completes the closing handshake: the drain waits for it
+  // (up to the warden's 30 s shutdown timeout).
+  const raw = (client: Client) => (client.socket as unknown as { _socket: Socket })._socket
+  for (const client of clients) raw(client).pause()
+  const resume = () => clients.forEach((client) => raw(client).resume())
+  const logged = (pattern: string) =>
+    within(
+      10_000,
+      until(() => demo.stdout().includes(pattern), 10_000),
+    )
+  return { demo, clients, resume, logged }
+}
+
+// A repeated SIGTERM (supervisors and npm forward signals), and a SIGTERM before or after one
+// SIGINT (scripts/demo.mjs forwards Ctrl-C as SIGTERM, racing the terminal's own SIGINT).
+const repeats = [
+  ['SIGTERM', 'SIGTERM'],
+  ['SIGTERM', 'SIGINT'],
+  ['SIGINT', 'SIGTERM'],
+] as const
+for (const [first, second] of repeats) {
+  t.test(
+    `${first} then ${second} during the drain does not cut it short: 1012, exit 0`,
+    async (t) => {
+      const { demo, clients, resume, logged } = await demoWithStalledClients(t, 1)
+      demo.child.kill(first)
+      await logged('"event":"signal"')
+      demo.child.kill(second)
+      await logged('"draining":true')
+      t.equal(demo.child.exitCode, null, `still draining after the ${second}`)
+      resume()
+      t.equal((await within(10_000, clients[0]!.closed)).code, 1012, 'the client gets its 1012')
+      t.equal(await within(10_000, demo.exited), 0)
+      t.equal(demo.stderr(), '')
+    },
   )
-  const base = /listening on (http:\/\/\S+)/.exec(demo.stdout())?.[1] ?? ''
-  const login = await fetch(`${base}/api/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: '{"user":"alice"}',
-  })
-  const cookie = login.headers.get('set-cookie')?.split(';')[0] ?? ''
-  const issued = await fetch(`${base}/api/ws-token`, { method: 'POST', headers: { cookie } })
-  const { token } = (await issued.json()) as { token: string }
-  const socket = new WebSocket(`${base.replace('http', 'ws')}/ws?ws_token=${token}`)
-  t.teardown(() => socket.terminate())
-  const client = await Client.start(socket)
-  await client.next((m) => m.type === 'welcome')
-  // A client that stops reading never completes the closing handshake: shutdown waits for it.
-  ;(socket as unknown as { _socket: { pause(): void } })._socket.pause()
-  demo.child.kill('SIGTERM')
-  await within(
-    10_000,
-    until(() => demo.stdout().includes('"event":"signal"'), 10_000),
+}
+
+t.test('a second SIGINT closes the remaining clients with 1012, then exits 0', async (t) => {
+  const { demo, clients, resume, logged } = await demoWithStalledClients(t, 3)
+  demo.child.kill('SIGINT')
+  await logged('"event":"signal"')
+  demo.child.kill('SIGINT')
+  // The clients are still not reading: without the forced exit the drain would wait 30 s.
+  t.equal(await within(10_000, demo.exited), 0, 'exits without waiting for the handshakes')
+  t.match(demo.stdout(), '"forced":true')
+  resume()
+  const codes = await Promise.all(clients.map((client) => within(10_000, client.closed)))
+  t.same(
+    codes.map(({ code }) => code),
+    [1012, 1012, 1012],
+    'every client read its 1012 (sent by the drain or by the forced exit)',
   )
-  demo.child.kill('SIGTERM')
-  t.equal(await within(10_000, demo.exited), 1)
-  t.match(demo.stderr(), 'ws-warden demo: SIGTERM again, exiting now')
 })
 
 t.test('a port in use stops start-up with the reason, exit 1', async (t) => {
