@@ -27,6 +27,7 @@ const expectedRows: Record<string, number> = {
   'stores-throughput': 8,
   'stores-latency': 8,
   'stores-sweep': 4,
+  verify: 4,
   admission: 17,
   broadcast: SMOKE.broadcast.clients.length * 2 * 3,
   across: 2,
