@@ -96,7 +96,7 @@ export class Hs256Verifier {
   constructor(secrets: readonly Uint8Array[], options: Hs256VerifyOptions) {
     if (secrets.length === 0) throw new TypeError('Hs256Verifier needs at least one secret')
     this.#keys = secrets.map((secret) => createSecretKey(secret))
-    this.#options = options
+    this.#options = { ...options }
     this.#typ = mediaType(options.typ)
     this.#present = [...new Set([...options.requiredClaims, 'iat', 'aud', 'iss'].reverse())]
   }
@@ -129,12 +129,8 @@ export class Hs256Verifier {
     }
     const signature = decode(encodedSignature)
     if (signature === undefined) throw new errors.JWSInvalid('the signature is not base64url')
-    if (
-      !this.#signedByAKey(
-        token.slice(0, encodedHeader.length + 1 + encodedPayload.length),
-        signature,
-      )
-    ) {
+    const signingInput = token.slice(0, encodedHeader.length + 1 + encodedPayload.length)
+    if (!this.#signedByAKey(signingInput, signature)) {
       throw new errors.JWSSignatureVerificationFailed()
     }
 

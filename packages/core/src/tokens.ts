@@ -77,9 +77,9 @@ export interface SecretTokenOptions extends CommonTokenOptions {
    * At least 32 bytes (a string counts in UTF-8 bytes). Generate it; don't pick it.
    *
    * To rotate, give a list: tokens are signed with the first secret and a token signed with any
-   * listed one verifies. Put the new secret first and keep the old one listed for
-   * `maxTtlSeconds` (plus the clock tolerance), then remove it. Every listed secret costs one
-   * HMAC on every verification, valid token or not.
+   * listed one verifies. Deploy `[old, new]`, then `[new, old]`, then (`maxTtlSeconds` plus the
+   * clock tolerance later) `[new]` (README, "Rotating the HS256 secret"). Every listed secret
+   * costs one HMAC on every verification, valid token or not.
    */
   readonly secret: Hs256Secrets
 }
@@ -467,7 +467,8 @@ const comparisonKey = randomBytes(32)
 /**
  * Compares two strings in time that depends on neither their contents nor their lengths: both
  * are HMAC'd with a per-process random key and the digests compared with `timingSafeEqual`. For
- * opaque credentials (API keys, resume tokens); JWT signatures are compared in `hs256.ts` and `jose`.
+ * opaque credentials (API keys, resume tokens); JWT signatures are compared in `hs256.ts` (HS256)
+ * and inside `jose`.
  */
 export function timingSafeEqualStrings(a: string, b: string): boolean {
   // UTF-16 code units, so two strings that differ only in lone surrogates stay different.
