@@ -25,20 +25,29 @@ const JOSE_OPTIONS: JWTVerifyOptions = {
 }
 const BURST = 100
 
-/** Runs `count` verifications `inflight` at a time; successful verifications per second. */
-async function opsPerSecond(
+interface Figures {
+  readonly opsPerSec: number
+  /** Process CPU time (every thread, so WebCrypto's thread pool too) per verification. */
+  readonly cpuMicros: number
+}
+
+/** Runs `count` verifications `inflight` at a time. */
+async function measure(
   count: number,
   inflight: number,
   verify: (i: number) => Promise<unknown>,
-): Promise<number> {
+): Promise<Figures> {
   let next = 0
+  const cpu = process.cpuUsage()
   const start = performance.now()
   await Promise.all(
     Array.from({ length: inflight }, async () => {
       while (next < count) await verify(next++)
     }),
   )
-  return (count / (performance.now() - start)) * 1000
+  const elapsed = performance.now() - start
+  const used = process.cpuUsage(cpu)
+  return { opsPerSec: (count / elapsed) * 1000, cpuMicros: (used.user + used.system) / count }
 }
 
 export async function verifyBench(context: BenchContext): Promise<BenchResult> {
@@ -62,42 +71,47 @@ export async function verifyBench(context: BenchContext): Promise<BenchResult> {
   )
   const hsToken = (i: number): string => hsTokens[i % hsTokens.length]!.token
   const rows = {
-    jose: [] as number[],
-    joseBurst: [] as number[],
-    sync: [] as number[],
-    es256: [] as number[],
+    jose: [] as Figures[],
+    joseBurst: [] as Figures[],
+    sync: [] as Figures[],
+    es256: [] as Figures[],
   }
   for (let run = 0; run < scale.runs; run++) {
     rows.jose.push(
-      await opsPerSecond(count, 1, (i) =>
+      await measure(count, 1, (i) =>
         jwtVerify(hsToken(i), key, { ...JOSE_OPTIONS, currentDate: new Date() }),
       ),
     )
     rows.joseBurst.push(
-      await opsPerSecond(count, BURST, (i) =>
+      await measure(count, BURST, (i) =>
         jwtVerify(hsToken(i), key, { ...JOSE_OPTIONS, currentDate: new Date() }),
       ),
     )
-    rows.sync.push(await opsPerSecond(count, 1, (i) => hs.verify(hsToken(i))))
-    rows.es256.push(
-      await opsPerSecond(count, 1, (i) => es.verify(esTokens[i % esTokens.length]!.token)),
-    )
+    rows.sync.push(await measure(count, 1, (i) => hs.verify(hsToken(i))))
+    rows.es256.push(await measure(count, 1, (i) => es.verify(esTokens[i % esTokens.length]!.token)))
     log(`verify: run ${run + 1} done`)
   }
-  const row = (label: string, values: number[]): Cell[] => [
+  const ops = (figures: Figures[]): number[] => figures.map((f) => f.opsPerSec)
+  const cpu = (figures: Figures[]): number[] => figures.map((f) => f.cpuMicros)
+  const row = (label: string, figures: Figures[]): Cell[] => [
     label,
-    summarize(values),
-    summarize(ratios(values, rows.jose)),
-    summarize(ratios(values, rows.joseBurst)),
+    summarize(ops(figures)),
+    summarize(ratios(ops(figures), ops(rows.jose))),
+    summarize(ratios(ops(figures), ops(rows.joseBurst))),
+    summarize(cpu(figures)),
+    summarize(ratios(cpu(rows.jose), cpu(figures))),
   ]
   const table: Table = {
     id: 'verify',
-    title: 'Token verification in process (micro): verifications per second',
+    title:
+      'Token verification in process (micro): verifications per second and CPU per verification',
     columns: [
       { title: 'verifier', unit: 'text' },
       { title: 'verifications/s', unit: 'int' },
       { title: 'vs jose HS256, 1 at a time', unit: 'ratio' },
       { title: `vs jose HS256, ${BURST} in flight`, unit: 'ratio' },
+      { title: 'CPU µs per verification', unit: 'ms' },
+      { title: 'CPU ratio, jose HS256 1 at a time ÷ this', unit: 'ratio' },
     ],
     rows: [
       row('jose jwtVerify HS256, 1 at a time', rows.jose),
@@ -108,6 +122,7 @@ export async function verifyBench(context: BenchContext): Promise<BenchResult> {
     notes: [
       `${count.toLocaleString('en-US')} verifications per measurement over 64 distinct tokens, ${scale.runs} runs; ratios are taken inside each run.`,
       "jose is given the key imported once and the options ConnectTokens uses; the ConnectTokens rows also read the principal from the claims, so the ratio is the sync path's gain as admission sees it.",
+      'CPU is the whole process (every thread: WebCrypto runs on the libuv pool), from process.cpuUsage(); it depends less on a busy machine than the rate does.',
     ],
   }
   return { tables: [table], targets: [] }
