@@ -11,8 +11,9 @@
  *
  * Stricter than `jose` on encoding: base64url without padding, whitespace or non-zero trailing
  * bits (so a signature has exactly one spelling), no `crit` header and no `b64: false`. Those
- * tokens are refused (`ERR_JWS_INVALID`) where `jose` might accept them; no token `jose` would
- * refuse is accepted here (`test/hs256.differential.test.ts`).
+ * tokens are always refused as invalid (a `jose` error that maps to `token_invalid`) where
+ * `jose` may accept them, or call one `token_expired`; no token `jose` refuses is accepted here
+ * (`test/hs256.differential.test.ts`).
  */
 import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
