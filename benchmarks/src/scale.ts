@@ -14,6 +14,8 @@ export interface Scale {
     readonly sweepRecords: number
   }
   readonly admission: { readonly connections: number; readonly inflight: number }
+  /** Token verifications per measurement (micro). */
+  readonly verify: { readonly ops: number }
   readonly broadcast: {
     readonly clients: readonly number[]
     readonly messages: number
@@ -45,6 +47,7 @@ export const FULL: Scale = {
     sweepRecords: 100_000,
   },
   admission: { connections: 1_000, inflight: 100 },
+  verify: { ops: 20_000 },
   broadcast: { clients: [1_000, 5_000], messages: 100, bytes: 100 },
   across: { clients: 2_000, messages: 100 },
   memory: { connections: 10_000, inflight: 200, heartbeatMs: 1_000, cpuWindowMs: 12_000 },
@@ -62,6 +65,7 @@ export const SMOKE: Scale = {
     sweepRecords: 50,
   },
   admission: { connections: 6, inflight: 3 },
+  verify: { ops: 50 },
   broadcast: { clients: [6], messages: 3, bytes: 100 },
   across: { clients: 6, messages: 3 },
   memory: { connections: 6, inflight: 3, heartbeatMs: 200, cpuWindowMs: 600 },

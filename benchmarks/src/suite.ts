@@ -5,6 +5,7 @@ import { broadcastBench } from './bench/broadcast.js'
 import { floodBench } from './bench/flood.js'
 import { memoryBench } from './bench/memory.js'
 import { storesBench } from './bench/stores.js'
+import { verifyBench } from './bench/verify.js'
 import type { BenchContext } from './harness.js'
 import type { MachineFacts } from './machine.js'
 import { renderMachine } from './machine.js'
@@ -15,6 +16,7 @@ import { renderTable } from './table.js'
 export const BENCHMARKS = {
   stores: storesBench,
   admit: admitBench,
+  verify: verifyBench,
   admission: admissionBench,
   broadcast: broadcastBench,
   across: acrossBench,

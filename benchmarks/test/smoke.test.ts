@@ -28,6 +28,7 @@ const expectedRows: Record<string, number> = {
   'stores-latency': 8,
   'stores-sweep': 4,
   'stores-admission': 8,
+  verify: 4,
   admission: 17,
   broadcast: SMOKE.broadcast.clients.length * 2 * 3,
   across: 2,

@@ -36,7 +36,11 @@ const integration = [
 ]
 
 export default function coverageMap(testFile) {
-  const name = testFile.replace(/^test\//, '').replace(/\.test\.ts$/, '')
+  // `hs256.differential.test.ts` answers for `src/hs256.ts`, like `hs256.test.ts`.
+  const name = testFile
+    .replace(/^test\//, '')
+    .replace(/\.test\.ts$/, '')
+    .replace(/\.differential$/, '')
   if (integration.includes(name)) return engine
   if (name.startsWith('memory-')) return `src/memory/${name.slice('memory-'.length)}.ts`
   return `src/${name}.ts`

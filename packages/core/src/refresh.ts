@@ -117,6 +117,9 @@ export class TokenRefresh {
         deps.tokenStore.consume(verified.jti, verified.expiresAt),
       )
       if (!fresh) throw new UnauthorizedError(ErrorCode.TokenReplayed, 'token already used')
+      // Closed while the token was verified or consumed: nothing left to extend, and `onAdmit`
+      // (often a database read) is not run for a dead connection. Checked again after it.
+      if (!connection.open) return
       const principal =
         deps.onAdmit && connection.request
           ? await deps.onAdmit(verified.principal, connection.request)

@@ -15,6 +15,8 @@ import { ErrorCode } from '@ws-warden/protocol'
 import { errors, jwtVerify, SignJWT } from 'jose'
 import type { CryptoKey, JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose'
 import { StoreUnavailableError, UnauthorizedError } from './errors.js'
+import { Hs256Verifier, hs256Secrets } from './hs256.js'
+import type { Hs256Secrets } from './hs256.js'
 import type { Clock, Principal } from './types.js'
 
 /**
@@ -71,8 +73,15 @@ export interface CommonTokenOptions {
 
 /** Sign and verify with a shared secret (HS256). */
 export interface SecretTokenOptions extends CommonTokenOptions {
-  /** At least 32 bytes (a string counts in UTF-8 bytes). Generate it; don't pick it. */
-  readonly secret: string | Uint8Array
+  /**
+   * At least 32 bytes (a string counts in UTF-8 bytes). Generate it; don't pick it.
+   *
+   * To rotate, give a list: tokens are signed with the first secret and a token signed with any
+   * listed one verifies. Deploy `[old, new]`, then `[new, old]`, then (`maxTtlSeconds` plus the
+   * clock tolerance later) `[new]` (README, "Rotating the HS256 secret"). Every listed secret
+   * costs one HMAC on every verification, valid token or not.
+   */
+  readonly secret: Hs256Secrets
 }
 
 /**
@@ -135,7 +144,7 @@ const DEFAULT_AUDIENCE = 'ws-warden'
 const DEFAULT_TTL_SECONDS = 60
 const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5
 const DEFAULT_MAX_TTL_SECONDS = 3600
-const MIN_SECRET_BYTES = 32
+const REQUIRED_CLAIMS = ['exp', 'iat', 'jti', 'sub'] as const
 /** Longer input is rejected before it is decoded; a connect token is a few hundred bytes. */
 const MAX_TOKEN_LENGTH = 8192
 /** Stores keep a consumed `jti` as a key; bound it. */
@@ -195,6 +204,8 @@ export class ConnectTokens {
   readonly #signing:
     { readonly alg: string; readonly key: Promise<CryptoKey> | CryptoKey | KeyObject } | undefined
   readonly #verifyOptions: JWTVerifyOptions
+  /** HS256 verifies synchronously on node:crypto, with the same checks as `#verifyOptions`. */
+  readonly #hs256: Hs256Verifier | undefined
 
   /**
    * @param options exactly one of `secret`, `publicKey` (with `algorithm`) or `jwks` (with
@@ -236,13 +247,16 @@ export class ConnectTokens {
       )
     }
     let algorithms: string[]
+    let hs256: Uint8Array[] | undefined
     if (given[0] === 'secret') {
       const { secret } = options as SecretTokenOptions
       const algorithm: unknown = (options as Partial<KeyPairTokenOptions>).algorithm
       if (algorithm !== undefined && algorithm !== 'HS256') {
         throw new TypeError('tokens.algorithm must be HS256 (or left out) with tokens.secret')
       }
-      const key = importHmacKey(secretBytes(secret))
+      const secrets = hs256Secrets(secret)
+      const key = importHmacKey(secrets[0]!)
+      hs256 = secrets
       algorithms = ['HS256']
       this.#jwks = false
       this.#verifyKey = key
@@ -286,11 +300,21 @@ export class ConnectTokens {
       issuer: this.#issuer,
       audience: this.#audience,
       typ: CONNECT_TOKEN_TYPE,
-      requiredClaims: ['exp', 'iat', 'jti', 'sub'],
+      requiredClaims: [...REQUIRED_CLAIMS],
       clockTolerance,
       // Also rejects an `iat` in the future (beyond the tolerance).
       maxTokenAge: this.#maxTtlSeconds,
     }
+    this.#hs256 =
+      hs256 &&
+      new Hs256Verifier(hs256, {
+        issuer: this.#issuer,
+        audience: this.#audience,
+        typ: CONNECT_TOKEN_TYPE,
+        requiredClaims: REQUIRED_CLAIMS,
+        clockTolerance,
+        maxTokenAge: this.#maxTtlSeconds,
+      })
   }
 
   /** True if this instance holds a signing key (a secret or a private key). */
@@ -355,10 +379,13 @@ export class ConnectTokens {
     }
     let payload: JWTPayload
     try {
-      payload = await this.#verifySignatureAndClaims(token, {
-        ...this.#verifyOptions,
-        currentDate: new Date(this.#clock.now()),
-      })
+      payload =
+        this.#hs256 !== undefined
+          ? this.#hs256.verify(token, this.#clock.now())
+          : await this.#verifySignatureAndClaims(token, {
+              ...this.#verifyOptions,
+              currentDate: new Date(this.#clock.now()),
+            })
     } catch (error) {
       throw this.#failure(error)
     }
@@ -440,7 +467,8 @@ const comparisonKey = randomBytes(32)
 /**
  * Compares two strings in time that depends on neither their contents nor their lengths: both
  * are HMAC'd with a per-process random key and the digests compared with `timingSafeEqual`. For
- * opaque credentials (API keys, resume tokens); JWT signatures are compared inside `jose`.
+ * opaque credentials (API keys, resume tokens); JWT signatures are compared in `hs256.ts` (HS256)
+ * and inside `jose`.
  */
 export function timingSafeEqualStrings(a: string, b: string): boolean {
   // UTF-16 code units, so two strings that differ only in lone surrogates stay different.
@@ -470,17 +498,6 @@ function ttl(name: string, value: unknown, fallback: number, max: number): numbe
     throw new TypeError(`${name} must be at most tokens.maxTtlSeconds (${max}); got ${seconds}`)
   }
   return seconds
-}
-
-function secretBytes(secret: unknown): Uint8Array {
-  let bytes: Uint8Array
-  if (typeof secret === 'string') bytes = new TextEncoder().encode(secret)
-  else if (secret instanceof Uint8Array) bytes = new Uint8Array(secret)
-  else throw new TypeError('tokens.secret must be a string or a Uint8Array')
-  if (bytes.byteLength < MIN_SECRET_BYTES) {
-    throw new TypeError(`tokens.secret must be at least ${MIN_SECRET_BYTES} bytes`)
-  }
-  return bytes
 }
 
 function importHmacKey(bytes: Uint8Array): Promise<CryptoKey> {

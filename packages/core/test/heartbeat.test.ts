@@ -74,3 +74,69 @@ t.test('stop() from inside a phase ends the cycle there', async (t) => {
   await afterPendingPhases()
   t.same(events, ['ping@1'], 'no check was scheduled after the stop')
 })
+
+t.test('a check held up by a stalled process waits for the I/O it held up', async (t) => {
+  const events: string[] = []
+  const target: HeartbeatTarget = {
+    ping: () => {
+      events.push('ping')
+      // After the check is scheduled, block the process for several timeouts; what the loop
+      // does next (here a setImmediate, in a server the pong reads) must come before the check.
+      setImmediate(() => {
+        const end = performance.now() + TIMEOUT_MS * 5
+        while (performance.now() < end) {
+          // stalled
+        }
+        setImmediate(() => events.push('pong'))
+      })
+    },
+    check: () => {
+      events.push('check')
+      heartbeat.stop()
+    },
+  }
+  const heartbeat = new Heartbeat(INTERVAL_MS, TIMEOUT_MS, target, () => 0)
+  t.teardown(() => heartbeat.stop())
+  heartbeat.start()
+  await until(() => events.includes('check'))
+  t.same(events, ['ping', 'pong', 'check'])
+})
+
+t.test('a pong read in the loop turn of the deadline counts', async (t) => {
+  const events: string[] = []
+  const target: HeartbeatTarget = {
+    ping: () => {
+      events.push('ping')
+      // Due with the check and created before it: runs first in the same timers phase, and its
+      // pong lands in that turn's I/O, after the timers.
+      setTimeout(() => setImmediate(() => events.push('pong')), TIMEOUT_MS)
+    },
+    check: () => {
+      events.push('check')
+      heartbeat.stop()
+    },
+  }
+  const heartbeat = new Heartbeat(INTERVAL_MS, TIMEOUT_MS, target, () => 0)
+  t.teardown(() => heartbeat.stop())
+  heartbeat.start()
+  await until(() => events.includes('check'))
+  t.same(events, ['ping', 'pong', 'check'])
+})
+
+t.test('stop() between the check timer and its verdict cancels the verdict', async (t) => {
+  const events: string[] = []
+  const target: HeartbeatTarget = {
+    ping: () => {
+      events.push('ping')
+      // Runs after the check timer has queued its verdict, before the verdict.
+      setTimeout(() => setImmediate(() => heartbeat.stop()), TIMEOUT_MS)
+    },
+    check: () => events.push('check'),
+  }
+  const heartbeat = new Heartbeat(INTERVAL_MS, TIMEOUT_MS, target, () => 0)
+  t.teardown(() => heartbeat.stop())
+  heartbeat.start()
+  await until(() => events.length === 1)
+  await afterPendingPhases()
+  t.same(events, ['ping'])
+})

@@ -188,6 +188,44 @@ t.test('a connection that closes while its refresh is checked is left alone', as
   t.same(connection.principal.permissions, [], 'unchanged')
 })
 
+t.test('a connection that closes while its refresh token is consumed: no onAdmit', async (t) => {
+  const clock = shiftedClock()
+  const store = new MemoryTokenStore()
+  let hold: (() => void) | undefined
+  let consuming = 0
+  const tokens: TokenStore = {
+    consume: async (jti, expiresAt) => {
+      if (++consuming === 2) await new Promise<void>((resolve) => (hold = resolve))
+      return store.consume(jti, expiresAt)
+    },
+    sweep: (before) => store.sweep(before),
+  }
+  let admits = 0
+  const server = await startServer(
+    t,
+    options(clock, {
+      stores: { tokens },
+      hooks: {
+        onAdmit: (principal) => {
+          admits++
+          return principal
+        },
+      },
+    }),
+  )
+  const client = await server.connect('alice')
+  const connection = server.connections[0]!
+  const { token } = await server.warden.issueToken({ userId: 'alice', permissions: ['x'] })
+  client.send({ type: '$refresh', token })
+  await until(() => hold !== undefined)
+  client.socket.terminate()
+  await until(() => !connection.open)
+  hold!()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(admits, 1, 'onAdmit ran for the admission only')
+  t.same(connection.principal.permissions, [], 'unchanged')
+})
+
 t.test(
   'reserved frames: $ping is answered, others are unknown; handlers cannot take $ types',
   async (t) => {
