@@ -34,8 +34,7 @@ export interface NatsBrokerOptions {
    * timing). `servers`, `reconnect` and `maxReconnectAttempts` are the broker's.
    */
   readonly connectOptions?:
-    | Omit<NodeConnectionOptions, 'servers' | 'reconnect' | 'maxReconnectAttempts'>
-    | undefined
+    Omit<NodeConnectionOptions, 'servers' | 'reconnect' | 'maxReconnectAttempts'> | undefined
   /**
    * The first subject tokens of every subject, so several deployments (and test runs) share one
    * NATS without meeting: topic `t` is the subject `<prefix>.topic.<encoded t>`.
@@ -86,7 +85,7 @@ export class NatsBroker implements Broker {
   readonly #onError: (error: unknown, topic?: string) => void
   readonly #owned: boolean
   readonly #topics = new Map<string, Topic>()
-  /** Called when the connection comes up (true) or the broker closes (false). */
+  /** Called when the connection comes up (true) or for good goes (false: closed). */
   readonly #waiters = new Set<(online: boolean) => void>()
   #connection: NatsConnection | undefined
   #online = false
@@ -174,7 +173,8 @@ export class NatsBroker implements Broker {
     if (entry === undefined) {
       const created: Topic = { topic, subscriptions: new Set() }
       created.ready = this.#whenOnline().then(() => {
-        // Every subscription of the topic may have ended (or the broker closed) meanwhile.
+        // The broker closed between the connection coming up and this callback.
+        /* c8 ignore next */
         if (this.#topics.get(subject) !== created) return
         const connection = this.#connection as NatsConnection
         created.nats = connection.subscribe(subject, {
@@ -265,7 +265,14 @@ export class NatsBroker implements Broker {
         this.#online = false
         this.#report(new Error(`ws-warden: disconnected from NATS ${status.server}`))
       } else if (status.type === 'reconnect') {
-        this.#setOnline(true)
+        // The client resent every SUB on reconnecting; once the server answers a flush it has
+        // them all, so a caller woken by `ready()` finds its subscriptions active.
+        connection.flush().then(
+          () => this.#setOnline(!this.#closed && !connection.isClosed()),
+          /* c8 ignore next: the connection dropped again before the server answered */
+          () => {},
+        )
+        /* c8 ignore next 3: a server error (-ERR, e.g. an authorization violation) */
       } else if (status.type === 'error') {
         this.#report(status.error)
       }
@@ -286,8 +293,8 @@ export class NatsBroker implements Broker {
       return Promise.reject(unavailable('the NATS connection is closed'))
     }
     return new Promise<void>((resolve, reject) => {
+      // Woken with false only for good: the broker or its connection closed.
       const wake = (online: boolean): void => {
-        if (!online && !this.#closed && this.#connection?.isClosed() !== true) return
         this.#waiters.delete(wake)
         clearTimeout(timer)
         if (online) resolve()
@@ -325,12 +332,12 @@ export class NatsBroker implements Broker {
     entry.subscriptions.delete(subscription)
     if (entry.subscriptions.size > 0) return
     this.#topics.delete(subject)
-    entry.nats?.unsubscribe()
+    if (entry.nats !== undefined) entry.nats.unsubscribe()
   }
 
   #deliver(entry: Topic, error: Error | null, message: Msg): void {
-    /* c8 ignore next 4: a subscription error (a permission violation) needs a server with
-       authorization to provoke */
+    // A subscription error (a permission violation) needs a server with authorization.
+    /* c8 ignore next 4 */
     if (error !== null) {
       this.#report(error, entry.topic)
       return

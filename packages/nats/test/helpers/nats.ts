@@ -62,6 +62,8 @@ export async function freePort(): Promise<number> {
 export class Proxy {
   private readonly sockets = new Set<Socket>()
   private open = true
+  /** Client connections accepted so far. */
+  accepted = 0
 
   private constructor(private readonly server: Server) {}
 
@@ -74,6 +76,7 @@ export class Proxy {
         client.destroy()
         return
       }
+      self.accepted++
       const upstream = tcp(Number(target.port || 4222), target.hostname)
       for (const [from, to] of [
         [client, upstream],
@@ -93,6 +96,11 @@ export class Proxy {
     await once(server, 'listening')
     t.teardown(() => proxy.stop())
     return proxy
+  }
+
+  /** Client connections open now. */
+  get connections(): number {
+    return this.sockets.size / 2
   }
 
   get url(): string {
