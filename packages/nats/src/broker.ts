@@ -304,7 +304,9 @@ export class NatsBroker implements Broker {
         this.#waiters.delete(wake)
         reject(unavailable(`NATS was not connected within ${this.#timeoutMs} ms`))
       }, this.#timeoutMs)
-      timer.unref()
+      // Not unref'd: while NATS is down nothing else may hold the process, and an awaited
+      // `ready()` must still settle (a start-up error) instead of ending the process mid-wait.
+      // It is cleared as soon as the wait ends, and lasts `timeoutMs` at most.
       this.#waiters.add(wake)
     })
   }

@@ -1,4 +1,7 @@
 import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
 import { StoreUnavailableError } from '@ws-warden/core'
 import { connect } from '@nats-io/transport-node'
 import { NatsBroker, NatsPayloadTooLargeError, encodeTopic } from '../src/index.js'
@@ -215,6 +218,16 @@ if (nats !== undefined) {
       )
     }
     await until(() => errors.length > 0, 'a connect error reported')
+  })
+
+  t.test('an awaited ready() settles even when nothing else holds the process', async (t) => {
+    const fixture = fileURLToPath(new URL('fixtures/ready-down.ts', import.meta.url))
+    const child = spawn(process.execPath, [...process.execArgv, fixture, String(await freePort())])
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    const [code] = (await once(child, 'exit')) as [number | null]
+    t.equal(code, 0, 'the process ends normally (not 13: a top-level await left unsettled)')
+    t.match(out, /rejected: ws-warden: NATS was not connected within 300 ms/)
   })
 
   t.test('a broker that connects late: waiting calls go through once it is up', async (t) => {
