@@ -11,7 +11,7 @@ import type { Warden } from '@ws-warden/core'
 import { listen, open, testWarden, tokenFor, type Client } from '@ws-warden/testing'
 import { WebSocketServer } from 'ws'
 import { NatsBroker, NatsPayloadTooLargeError } from '../src/index.js'
-import { NATS_URL, randomPrefix, sharedNats, sleep } from './helpers/nats.js'
+import { NATS_URL, Proxy, randomPrefix, sharedNats, sleep, until } from './helpers/nats.js'
 
 // Two wardens in one process, each with a broker (and connection) of its own, sharing memory
 // sessions and tokens: the NATS broker works with any store set.
@@ -21,14 +21,23 @@ const nats = await sharedNats(t)
 interface Instance {
   readonly warden: Warden
   readonly url: string
+  /** What the broker reported (disconnects among them). */
+  readonly errors: unknown[]
 }
 
 async function instance(
   t: Test,
   prefix: string,
   shared: { sessions: MemorySessionStore; tokens: MemoryTokenStore },
+  servers = NATS_URL,
 ): Promise<Instance> {
-  const broker = new NatsBroker({ servers: NATS_URL, prefix })
+  const errors: unknown[] = []
+  const broker = new NatsBroker({
+    servers,
+    prefix,
+    connectOptions: { reconnectTimeWait: 50 },
+    onError: (error) => errors.push(error),
+  })
   t.teardown(() => broker.close())
   const warden = testWarden(t, { stores: { ...shared, broker } })
   await warden.ready()
@@ -37,7 +46,7 @@ async function instance(
   server.on('upgrade', (request, socket, head) => {
     void handleUpgrade(warden, wss, request, socket, head)
   })
-  return { warden, url: `${await listen(t, server)}/ws` }
+  return { warden, url: `${await listen(t, server)}/ws`, errors }
 }
 
 async function client(t: Test, at: Instance, user: string): Promise<Client> {
@@ -110,4 +119,39 @@ if (nats !== undefined) {
       )
     },
   )
+
+  t.test('an instance whose connection drops catches up once it is back', async (t) => {
+    const prefix = randomPrefix()
+    const shared = { sessions: new MemorySessionStore(), tokens: new MemoryTokenStore() }
+    const proxy = await Proxy.start(t)
+    const a = await instance(t, prefix, shared)
+    const b = await instance(t, prefix, shared, proxy.url)
+    const alice = await client(t, a, 'alice')
+    const bob = await client(t, b, 'bob')
+    await a.warden.join(a.warden.connectionsOf('alice').values().next().value!, 'room')
+    await b.warden.join(b.warden.connectionsOf('bob').values().next().value!, 'room')
+    proxy.cut()
+    await until(() => b.errors.some((e) => /disconnected/.test(String(e))), 'the disconnect')
+    await t.rejects(
+      b.warden.toChannel('room', { type: 'during' }),
+      { name: 'StoreUnavailableError', store: 'broker' },
+      'a fan-out from the cut-off instance fails, and says so',
+    )
+    await bob.next((m) => m.type === 'during')
+    proxy.restore()
+    // A's broadcasts reach B again once its subscriptions are back (bounded retries).
+    await until(async () => {
+      await a.warden.broadcast({ type: 'back' })
+      await sleep(20)
+      return bob.messages.some((m) => m.type === 'back')
+    }, 'a broadcast from A on B after the reconnect')
+    await b.warden.toChannel('room', { type: 'after' })
+    await alice.next((m) => m.type === 'after')
+    // Had the failed fan-out been queued for the reconnect, it would have arrived before 'after'.
+    t.same(
+      alice.messages.filter((m) => m.type !== 'back').map((m) => m.type),
+      ['after'],
+      'the failed fan-out never reached the other instance, not even late',
+    )
+  })
 }
