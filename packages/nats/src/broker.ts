@@ -146,8 +146,11 @@ export class NatsBroker implements Broker {
       throw new TypeError('ws-warden: NatsBroker.publish(topic, payload) needs two strings')
     }
     if (!this.#online) {
-      // Once connected, a dropped connection fails fast: nothing is buffered for later.
-      if (this.#wasOnline && !this.#closed) throw unavailable('NATS is disconnected (reconnecting)')
+      // Once connected, a dropped connection fails fast: nothing is buffered for later. (A
+      // closed broker or connection rejects in #whenOnline, with its own message.)
+      if (this.#wasOnline && !this.#closed && this.#connection?.isClosed() === false) {
+        throw unavailable('NATS is disconnected (reconnecting)')
+      }
       await this.#whenOnline()
     }
     const connection = this.#connection as NatsConnection

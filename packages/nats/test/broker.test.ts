@@ -344,7 +344,7 @@ if (nats !== undefined) {
     await connection.close()
     await until(() => errors.length > 0, 'the close reported')
     t.match(errors[0], { message: /connection was closed/ })
-    await t.rejects(broker.publish('x', 'y'), { message: /disconnected|closed/ })
+    await t.rejects(broker.publish('x', 'y'), { message: /connection is closed/ })
     await t.rejects(
       broker.subscribe('x', () => {}),
       { message: /connection is closed/ },
