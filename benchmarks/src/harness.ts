@@ -45,7 +45,9 @@ export function isWarden(kind: ServerKind): boolean {
 export async function startServer(
   kind: ServerKind,
   store: StoreKind,
-  extra: Partial<Pick<ServerConfig, 'heartbeatMs' | 'redisFanout' | 'autoJoin' | 'name'>> = {},
+  extra: Partial<
+    Pick<ServerConfig, 'heartbeatMs' | 'redisFanout' | 'natsFanout' | 'autoJoin' | 'name'>
+  > = {},
 ): Promise<RunningServer> {
   const config: ServerConfig = {
     kind,

@@ -6,6 +6,7 @@ export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 export const POSTGRES_URL =
   process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 export const MYSQL_URL = process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
+export const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222'
 
 export type StoreKind = 'memory' | 'redis' | 'postgres' | 'mysql'
 export const STORE_KINDS: readonly StoreKind[] = ['memory', 'redis', 'postgres', 'mysql']

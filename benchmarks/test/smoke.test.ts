@@ -31,7 +31,7 @@ const expectedRows: Record<string, number> = {
   verify: 4,
   admission: 17,
   broadcast: SMOKE.broadcast.clients.length * 2 * 3,
-  across: 2,
+  across: 3,
   memory: 4,
   'heartbeat-cpu': 3,
   flood: 2,

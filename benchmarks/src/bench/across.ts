@@ -1,16 +1,32 @@
 /** Benchmark 4: two server processes sharing Redis, clients split across them. */
+import { NatsBroker } from '@ws-warden/nats'
 import type { BenchContext } from '../harness.js'
 import { ClientGroup, startServer, untilConnections } from '../harness.js'
-import { cleanup, uniqueName } from '../services.js'
+import { cleanup, NATS_URL, uniqueName } from '../services.js'
 import { ratios, sleep, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table } from '../table.js'
 import type { ServerKind } from '../workers/server.js'
 import { deliver } from './broadcast.js'
 
-const SERVERS: readonly { kind: ServerKind; label: string }[] = [
-  { kind: 'warden', label: 'ws-warden, Redis stores + Redis broker' },
-  { kind: 'socketio', label: 'Socket.IO 4 + @socket.io/redis-adapter' },
+type Row = 'warden' | 'warden-nats' | 'socketio'
+const SERVERS: readonly { id: Row; kind: ServerKind; label: string }[] = [
+  { id: 'warden', kind: 'warden', label: 'ws-warden, Redis stores + Redis broker' },
+  { id: 'warden-nats', kind: 'warden', label: 'ws-warden, Redis stores + NATS broker' },
+  { id: 'socketio', kind: 'socketio', label: 'Socket.IO 4 + @socket.io/redis-adapter' },
 ]
+
+/** Whether NATS answers (the NATS row is measured only then). */
+async function natsAnswers(): Promise<boolean> {
+  const broker = new NatsBroker({ servers: NATS_URL })
+  try {
+    await broker.ready()
+    return true
+  } catch {
+    return false
+  } finally {
+    await broker.close()
+  }
+}
 
 export async function acrossBench(context: BenchContext): Promise<BenchResult> {
   const { scale, log } = context
@@ -32,15 +48,17 @@ export async function acrossBench(context: BenchContext): Promise<BenchResult> {
     }
   }
   const { clients: population, messages } = scale.across
-  const perSecond = new Map<ServerKind, number[]>()
-  const times = new Map<ServerKind, number[]>()
+  const perSecond = new Map<Row, number[]>()
+  const times = new Map<Row, number[]>()
+  const servers = (await natsAnswers()) ? SERVERS : SERVERS.filter(({ id }) => id !== 'warden-nats')
   const publishErrors: number[] = []
   const clients = await ClientGroup.start(2)
   try {
     for (let run = 0; run < scale.runs; run++) {
-      for (const { kind } of SERVERS) {
+      for (const { id, kind } of servers) {
         const name = uniqueName('x')
-        const options = { heartbeatMs: 0, redisFanout: true, name }
+        const nats = id === 'warden-nats'
+        const options = { heartbeatMs: 0, redisFanout: !nats, natsFanout: nats, name }
         const servers = await Promise.all([
           startServer(kind, 'redis', options),
           startServer(kind, 'redis', options),
@@ -72,8 +90,8 @@ export async function acrossBench(context: BenchContext): Promise<BenchResult> {
             scale.broadcast.bytes,
           )
           if (result.fanoutErrors > 0) publishErrors.push(result.fanoutErrors)
-          perSecond.set(kind, [...(perSecond.get(kind) ?? []), result.perSecond])
-          times.set(kind, [...(times.get(kind) ?? []), result.ms])
+          perSecond.set(id, [...(perSecond.get(id) ?? []), result.perSecond])
+          times.set(id, [...(times.get(id) ?? []), result.ms])
           await clients.closeAll()
         } finally {
           await Promise.all(servers.map((server) => server.stop()))
@@ -94,18 +112,21 @@ export async function acrossBench(context: BenchContext): Promise<BenchResult> {
       { title: 'deliveries/s', unit: 'int' },
       { title: 'ms until every client has every message', unit: 'ms' },
       { title: 'vs Socket.IO + Redis adapter', unit: 'ratio' },
+      { title: 'vs ws-warden + Redis broker', unit: 'ratio' },
     ],
-    rows: SERVERS.map(({ kind, label }): Cell[] => {
-      const values = perSecond.get(kind) ?? []
+    rows: SERVERS.map(({ id, label }): Cell[] => {
+      const values = perSecond.get(id) ?? []
       return [
         label,
         summarize(values),
-        summarize(times.get(kind) ?? []),
+        summarize(times.get(id) ?? []),
         summarize(ratios(values, io)),
+        summarize(ratios(values, perSecond.get('warden') ?? [])),
       ]
     }),
     notes: [
       "Instance A broadcasts in one burst; its clients get the frames directly, instance B's through Redis pub/sub (ws-warden: one PUBLISH per message on the `all` topic; Socket.IO: the adapter's PUBLISH). Half of the clients are connected to each instance, from two client processes.",
+      `The NATS row keeps the Redis stores and fans out through \`@ws-warden/nats\` (one core NATS publish per message, the flushes of one tick shared) on ${NATS_URL}${servers.length < SERVERS.length ? ': not measured, NATS is not answering' : ''}.`,
       publishErrors.length > 0
         ? `ws-warden fan-outs rejected with store_unavailable (broker publish slower than \`storeTimeoutMs\`, 2 s) in ${publishErrors.length} run(s): ${publishErrors.join(', ')}.`
         : 'No ws-warden broker publish was rejected in the measured runs.',

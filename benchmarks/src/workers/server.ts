@@ -15,7 +15,7 @@ import { WebSocketServer } from 'ws'
 import { serve, workerConfig } from '../ipc.js'
 import type { OpenedStores } from '../open-stores.js'
 import type { StoreKind } from '../services.js'
-import { REDIS_URL } from '../services.js'
+import { NATS_URL, REDIS_URL } from '../services.js'
 import { wallNow } from '../stats.js'
 
 export type ServerKind = 'ws' | 'warden' | 'fastify' | 'express' | 'koa' | 'socketio'
@@ -30,6 +30,8 @@ export interface ServerConfig {
   readonly heartbeatMs?: number
   /** Fan-out across instances: the warden's Redis broker, or Socket.IO's Redis adapter. */
   readonly redisFanout?: boolean
+  /** Fan-out across instances through a NATS broker instead (warden kinds only). */
+  readonly natsFanout?: boolean
   /** A channel (room) every connection joins when it opens. */
   readonly autoJoin?: string
 }
@@ -95,6 +97,7 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
     const { openStores } = await import('../open-stores.js')
     stores = await openStores(config.store, config.name, { broker: config.redisFanout === true })
   }
+  if (config.natsFanout && stores) stores = await withNatsBroker(stores)
   const heartbeatMs = config.heartbeatMs
   const options: WardenOptions = {
     tokens: { secret: config.secret },
@@ -201,6 +204,18 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
     return { port, target: { connections: count, broadcast, close: closeAll } }
   }
   throw new Error(`not a warden kind: ${config.kind}`)
+}
+
+/** The stores with a NATS broker (subjects under the run's name) in place of their own. */
+async function withNatsBroker(stores: OpenedStores): Promise<OpenedStores> {
+  const { NatsBroker } = await import('@ws-warden/nats')
+  const broker = new NatsBroker({ servers: NATS_URL, prefix: config.name })
+  await broker.ready()
+  return {
+    ...stores,
+    broker,
+    close: async () => void (await Promise.all([broker.close(), stores.close()])),
+  }
 }
 
 async function wsTarget(): Promise<{ target: Target; port: number }> {

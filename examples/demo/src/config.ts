@@ -7,8 +7,11 @@ import { parseClusterNodes, type ClusterNodeAddress } from '@ws-warden/redis'
 
 export const ADAPTERS = ['fastify', 'express', 'koa'] as const
 export const STORES = ['memory', 'redis', 'postgres', 'mysql'] as const
+export const BROKERS = ['store', 'nats'] as const
 export type Adapter = (typeof ADAPTERS)[number]
 export type Store = (typeof STORES)[number]
+/** `store`: the store set's own broker; `nats`: a NATS broker on `NATS_URL`, with any store. */
+export type BrokerKind = (typeof BROKERS)[number]
 
 export interface DemoConfig {
   readonly host: string
@@ -22,6 +25,8 @@ export interface DemoConfig {
   readonly redisClusterNodes: readonly ClusterNodeAddress[] | undefined
   /** The SQL stores' URL; its default follows `store`. */
   readonly databaseUrl: string
+  readonly broker: BrokerKind
+  readonly natsUrl: string
   readonly prefix: string
   readonly tokenSecret: string
   /** True when no secret was configured and a random one was generated. */
@@ -178,6 +183,8 @@ export function parseConfig(env: Env): DemoConfig {
     redisUrlSet: Boolean(env.REDIS_URL),
     redisClusterNodes: clusterNodes(env, 'REDIS_CLUSTER_NODES'),
     databaseUrl: url(env, 'DATABASE_URL', DEFAULT_DATABASE_URL[store], DATABASE_SCHEMES[store]),
+    broker: oneOf(env, 'WARDEN_BROKER', BROKERS, 'store'),
+    natsUrl: url(env, 'NATS_URL', 'nats://127.0.0.1:4222', ['nats:', 'tls:']),
     prefix,
     tokenSecret,
     tokenSecretGenerated: generated,

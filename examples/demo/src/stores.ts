@@ -12,6 +12,10 @@
  * memory set has them (one process), the Redis and SQL sets pass theirs through; a set without
  * both runs without resumption.
  *
+ * With `WARDEN_BROKER=nats` the processes fan out through NATS (`NATS_URL`, subjects under
+ * `WARDEN_PREFIX`) instead, whatever the store: the set's own broker is not made. With the memory
+ * set that shares messages only (sessions, tokens, limits stay per process, so resumption is off).
+ *
  * Processes with the same store and `WARDEN_PREFIX` act as one service. The SQL tables are
  * created or upgraded at start-up (`migrate`, an explicit call: a real deployment would run it
  * from its deploy step). A store that cannot be reached at start-up is a {@link ConfigError}
@@ -39,6 +43,7 @@ import type { RedisStores } from '@ws-warden/redis'
 import { createRedisStores } from '@ws-warden/redis'
 import type { SqlStores } from '@ws-warden/sql'
 import { createSqlStores, migrate, PostgresBroker } from '@ws-warden/sql'
+import { NatsBroker } from '@ws-warden/nats'
 import type { DemoConfig, Store } from './config.js'
 import { ConfigError } from './config.js'
 
@@ -216,7 +221,59 @@ const factories: Record<Store, Factory> = {
  * go to `logger`; before, the first one explains the {@link ConfigError}.
  */
 export function createStores(config: DemoConfig, logger: Logger): Promise<DemoStores> {
+  if (config.broker === 'nats') return withNats(config, logger)
   return factories[config.store](config, logger)
+}
+
+/** The store set without a broker of its own, and a NATS broker on `NATS_URL`. */
+async function withNats(config: DemoConfig, logger: Logger): Promise<DemoStores> {
+  // NATS first: nothing to undo if it does not answer.
+  const errors = storeErrors(logger, 'nats')
+  const broker = new NatsBroker({
+    servers: config.natsUrl,
+    prefix: config.prefix,
+    onError: (error, topic) =>
+      topic === undefined
+        ? errors.report(error)
+        : logger.warn(
+            { event: 'store_error', store: 'nats', topic, err: message(error) },
+            'broker',
+          ),
+  })
+  try {
+    await broker.ready()
+  } catch (error) {
+    await broker.close()
+    throw unreachable('NATS_URL', 'NATS', config.natsUrl, errors.first ?? error)
+  } finally {
+    errors.started()
+  }
+  let set: DemoStores
+  try {
+    set = await storesWithoutBroker(config, logger)
+  } catch (error) {
+    await broker.close()
+    throw error
+  }
+  return fromSet(set, {
+    broker,
+    async close() {
+      await Promise.all([broker.close(), set.close()])
+    },
+  })
+}
+
+async function storesWithoutBroker(config: DemoConfig, logger: Logger): Promise<DemoStores> {
+  if (config.store === 'redis') return redisStores(config, logger)
+  if (config.store !== 'memory') return fromSet(await sqlStores(config, logger))
+  logger.warn(
+    { event: 'config', variable: 'WARDEN_BROKER' },
+    'WARDEN_STORE=memory with WARDEN_BROKER=nats: messages cross processes; sessions, tokens, limits and resumption stay per process',
+  )
+  // This process's history would number streams its own way: no resumption (see resumable).
+  // The set's close still closes them.
+  const { history: _history, resumes: _resumes, ...rest } = await memoryStores()
+  return rest
 }
 
 /** The SQL table (and NOTIFY channel) prefix: `ws_warden` makes `ws_warden_sessions`. */
