@@ -57,6 +57,8 @@ export interface Tables {
   readonly streams: string
   readonly history: string
   readonly resumes: string
+  /** Payloads too large for one NOTIFY, stored by the PostgreSQL broker (PostgreSQL only). */
+  readonly brokerPayloads: string
   readonly migrations: string
 }
 
@@ -171,6 +173,7 @@ export function resolve(owner: string, options: SqlStoreOptions): Resolved {
     streams: table('streams'),
     history: table('history'),
     resumes: table('resumes'),
+    brokerPayloads: table('broker_payloads'),
     migrations: table('migrations'),
   }
   return {
