@@ -667,6 +667,7 @@ export class Warden<TData = Record<string, unknown>> {
       )
       if (seq !== undefined) text = withPosition(text, topic, seq)
     }
+    const delivered = this.deliver(targets, TextFrame.of(text), options?.except, topic, seq)
     if (this.broker) {
       const base: FanoutPayload =
         seq === undefined
@@ -675,8 +676,7 @@ export class Warden<TData = Record<string, unknown>> {
       const payload: FanoutPayload = options?.except ? { ...base, x: options.except } : base
       await this.guard('broker', () => this.broker!.publish(topic, JSON.stringify(payload)))
     }
-    // Only once the other instances have it: a publish that failed delivered nowhere.
-    return this.deliver(targets, TextFrame.of(text), options?.except, topic, seq)
+    return delivered
   }
 
   /** Sends one frame, serialized and framed once, to every target not excluded. */
