@@ -191,9 +191,18 @@ if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
     const application = randomName('wsw_gone_')
     const own = pgPool({ application_name: application })
     t.teardown(() => own.end())
+    let connected = 0
+    const counting: PgPool = {
+      connect: async () => {
+        const client = await own.connect()
+        connected++
+        return client
+      },
+      end: () => own.end(),
+    }
     const errors: unknown[] = []
     const broker = new PostgresBroker({
-      pool: own,
+      pool: counting,
       prefix,
       reconnectDelayMs: 100,
       onError: (error) => errors.push(error),
@@ -206,7 +215,8 @@ if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
     )
     await eventually(async () => (errors.length > 0 ? undefined : Promise.reject()))
     await off()
-    await sleep(300) // the reconnect runs, with nothing to LISTEN on
+    // The reconnect runs, with nothing to LISTEN on (what follows a connect runs before a timer).
+    await eventually(async () => (connected === 2 ? undefined : Promise.reject()))
     const { got, handler } = inbox()
     await broker.subscribe('gone', handler)
     await flows(publisher, 'gone', got)
