@@ -164,6 +164,8 @@ export class PostgresBroker implements Broker {
   #queue: Promise<unknown> = Promise.resolve()
   /** Settles once the last publish called so far has finished (either way). */
   #sending: Promise<void> = Promise.resolve()
+  /** Publishes called and not finished. */
+  #publishing = 0
   /** Notifications not handed to the handlers yet, oldest first (only behind a stored one). */
   #inbox: Pending[] = []
   #draining = false
@@ -216,7 +218,8 @@ export class PostgresBroker implements Broker {
   /**
    * Sends `payload` to every subscriber of `topic`, on every instance. Resolves once the NOTIFY
    * (with, for a large payload, its row) committed; rejects when it did not, and then nothing
-   * was sent. Waits for the publishes called before it, so that they arrive in call order.
+   * was sent. Waits for the publishes called before it, so that they arrive in call order, for
+   * `timeoutMs` at most (then it rejects, unsent).
    */
   async publish(topic: string, payload: string): Promise<void> {
     if (typeof payload !== 'string')
@@ -228,10 +231,28 @@ export class PostgresBroker implements Broker {
     let done!: () => void
     this.#sending = new Promise<void>((resolve) => (done = resolve))
     try {
-      await before
+      if (this.#publishing++ > 0) await this.#turn(before)
       await this.#send(channel, payload, bytes)
     } finally {
+      this.#publishing--
       done()
+    }
+  }
+
+  /** Waits for the publishes called before, for `timeoutMs` at most: then gives up, unsent. */
+  async #turn(before: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      const error = new Error(
+        `ws-warden: PostgresBroker publish waited ${this.#timeoutMs} ms for the publishes ` +
+          'before it, and was not sent',
+      )
+      timer = setTimeout(() => reject(error), this.#timeoutMs)
+    })
+    try {
+      await Promise.race([before, late])
+    } finally {
+      clearTimeout(timer)
     }
   }
 

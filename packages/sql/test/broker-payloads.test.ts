@@ -173,6 +173,38 @@ if (await reachable(t, 'PostgreSQL', () => admin.query('SELECT 1'))) {
     t.equal(await stored(), rows, 'no row left behind')
   })
 
+  t.test('a publish stuck behind another for timeoutMs rejects, and is never sent', async (t) => {
+    const listener = instance(t)
+    const { got, handler } = inbox()
+    await listener.subscribe('queue', handler)
+    let stall: Promise<void> | undefined
+    let open!: () => void
+    const own = pgPool()
+    t.teardown(() => own.end())
+    const stalling: PgPool = {
+      connect: () => {
+        const wait = stall
+        return (async () => {
+          await wait
+          return own.connect()
+        })()
+      },
+      end: () => own.end(),
+    }
+    const publisher = instance(t, { pool: stalling, timeoutMs: 200 })
+    stall = new Promise((resolve) => (open = resolve))
+    const first = publisher.publish('queue', 'first')
+    stall = undefined
+    await t.rejects(publisher.publish('queue', 'second'), {
+      message: /publish waited 200 ms for the publishes before it, and was not sent/,
+    })
+    open()
+    await first
+    await publisher.publish('queue', 'third')
+    await holds(got, 2)
+    t.same(got, ['first', 'third'])
+  })
+
   t.test('maxPayloadBytes: larger payloads are refused before anything is sent', async (t) => {
     const log: Statement[] = []
     const small = instance(t, {
