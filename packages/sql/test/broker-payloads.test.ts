@@ -87,6 +87,18 @@ if (await reachable(t, 'PostgreSQL', () => admin.query('SELECT 1'))) {
     t.equal(MAX_INLINE_BYTES, 7999)
   })
 
+  t.test("a stored payload's commit is not waited for on disk, and only its own", async (t) => {
+    const single = pgPool({ max: 1 })
+    t.teardown(() => single.end())
+    const log: Statement[] = []
+    const broker = instance(t, { pool: recording(single, log) as PgPool, sweepIntervalMs: false })
+    await single.query('SET synchronous_commit = on') // the one connection of the pool
+    await broker.publish('async', 'a'.repeat(8000))
+    t.match(log.at(-1)?.sql, /set_config\('synchronous_commit', 'off', true\)/)
+    const setting = await single.query("SELECT current_setting('synchronous_commit') AS value")
+    t.equal(setting.rows[0].value, 'on', "the connection's setting is untouched")
+  })
+
   t.test(
     'bursts of large payloads from two publishers arrive in order per publisher',
     async (t) => {
