@@ -1,3 +1,6 @@
+// The PostgreSQL broker: publishing (inline NOTIFY or a stored row plus a NOTIFY of its id, in
+// call order), the LISTEN connection and its recovery, fetching stored payloads in notification
+// order, and the retention sweep of stored payloads.
 import type { Broker, BrokerHandler, Clock } from '@ws-warden/core'
 import type { Database, PgClient, PgPool } from './database.js'
 import { digest } from './dialects.js'
@@ -37,7 +40,7 @@ export interface PostgresBrokerOptions {
   readonly prefix?: string | undefined
   /**
    * The schema of the table of large payloads, `<prefix>broker_payloads` (made by
-   * {@link migrate} with the same prefix and schema).
+   * `migrate` with the same prefix and schema).
    * @default unqualified, resolved through the connection's `search_path`
    */
   readonly schema?: string | undefined
@@ -405,19 +408,9 @@ export class PostgresBroker implements Broker {
   #received(name: string, message: string): void {
     // Only a notification that crossed the UNLISTEN of its last subscriber finds no channel.
     if (!this.#channels.has(name)) return
-    const pending: Pending = { name, payload: message, id: undefined }
-    if (message.startsWith(MARK)) {
-      if (message.startsWith(MARK, 1)) pending.payload = message.slice(1)
-      else {
-        pending.payload = undefined
-        const id = message.slice(1)
-        if (/^[0-9]{1,19}$/.test(id)) pending.id = id
-        else
-          this.#report(
-            new Error('ws-warden: PostgresBroker got a malformed NOTIFY'),
-            this.#topic(name),
-          )
-      }
+    const pending: Pending = { name, ...decode(message) }
+    if (pending.payload === undefined && pending.id === undefined) {
+      this.#report(new Error('ws-warden: PostgresBroker got a malformed NOTIFY'), this.#topic(name))
     }
     if (this.#inbox.length === 0 && pending.payload !== undefined) {
       this.#deliver(name, pending.payload)
@@ -526,6 +519,14 @@ export class PostgresBroker implements Broker {
     client.release(true)
     return true
   }
+}
+
+/** What a NOTIFY carries: a payload, or a stored payload's id; neither when it is malformed. */
+function decode(message: string): { payload: string | undefined; id: string | undefined } {
+  if (!message.startsWith(MARK)) return { payload: message, id: undefined }
+  if (message.startsWith(MARK, 1)) return { payload: message.slice(1), id: undefined }
+  const id = message.slice(1)
+  return { payload: undefined, id: /^[0-9]{1,19}$/.test(id) ? id : undefined }
 }
 
 /** Clients already handed back, so that an `error` followed by `end` releases once. */
