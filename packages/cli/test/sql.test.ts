@@ -101,6 +101,18 @@ for (const kind of ['postgres', 'mysql'] as const) {
         first.stdout,
         `${baseUrl}: applied ${versions.join(', ')}; now at version ${latest}\n`,
       )
+      // Version 3: the PostgreSQL broker's table of large payloads (MySQL has no broker).
+      const table =
+        kind === 'postgres'
+          ? `"${target.schema}"."${target.prefix}broker_payloads"`
+          : `${target.prefix}broker_payloads`
+      const found = (await db.query(
+        kind === 'postgres'
+          ? `SELECT to_regclass('${table}') IS NOT NULL AS made`
+          : `SELECT COUNT(*) > 0 AS made FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '${table}'`,
+      )) as { rows: { made: unknown }[] } | [{ made: unknown }[]]
+      const row = (Array.isArray(found) ? found[0] : found.rows)[0]
+      t.equal(Number(row?.made) === 1, kind === 'postgres', 'the broker table, on PostgreSQL only')
       const again = await run(['migrate', '--json', ...target.flags])
       t.equal(again.code, 0)
       t.same(again.json<MigrateReport>(), { store: baseUrl, applied: [], version: latest })

@@ -1,13 +1,29 @@
-import type { Broker, BrokerHandler } from '@ws-warden/core'
+// The PostgreSQL broker: publishing (inline NOTIFY or a stored row plus a NOTIFY of its id, in
+// call order), the LISTEN connection and its recovery, fetching stored payloads in notification
+// order, and the retention sweep of stored payloads.
+import type { Broker, BrokerHandler, Clock } from '@ws-warden/core'
 import type { Database, PgClient, PgPool } from './database.js'
 import { digest } from './dialects.js'
-import { positiveInteger, resolve } from './options.js'
+import { positiveInteger, resolve, time } from './options.js'
 
-/** The most a NOTIFY payload can hold: it must be shorter than 8000 bytes. */
-export const MAX_PAYLOAD_BYTES = 7999
+/**
+ * The largest payload sent inside the NOTIFY itself (PostgreSQL wants NOTIFY payloads shorter
+ * than 8000 bytes). Larger ones are stored in `<prefix>broker_payloads` and the NOTIFY carries
+ * the row's id.
+ */
+export const MAX_INLINE_BYTES = 7999
 
 /** PostgreSQL truncates identifiers, channel names included, to 63 bytes. */
 const MAX_CHANNEL_BYTES = 63
+
+/**
+ * The first character of a NOTIFY that is not the payload as is: followed by a second one, the
+ * payload (which itself began with this character); followed by digits, a stored payload's id.
+ */
+const MARK = '\u0001'
+
+/** Stored payloads fetched by one statement, at most. */
+const FETCH_BATCH = 100
 
 /** Options of {@link PostgresBroker}. */
 export interface PostgresBrokerOptions {
@@ -16,16 +32,42 @@ export interface PostgresBrokerOptions {
   /** A `postgres://` URL: the broker creates its own pool and ends it in `close()`. */
   readonly url?: string | undefined
   /**
-   * Prepended to every channel name. Channels are database-wide (not per schema): brokers that
-   * should not hear each other need different prefixes.
+   * Prepended to every channel name, and to the name of the table of large payloads. Channels
+   * are database-wide (not per schema): brokers that should not hear each other need different
+   * prefixes.
    * @default 'ws_warden_'
    */
   readonly prefix?: string | undefined
   /**
-   * How long a NOTIFY, a LISTEN or a health check may take.
+   * The schema of the table of large payloads, `<prefix>broker_payloads` (made by
+   * `migrate` with the same prefix and schema).
+   * @default unqualified, resolved through the connection's `search_path`
+   */
+  readonly schema?: string | undefined
+  /**
+   * How long a NOTIFY, a LISTEN, a fetch of stored payloads or a health check may take.
    * @default 5000
    */
   readonly timeoutMs?: number | undefined
+  /**
+   * The largest payload `publish` takes, in UTF-8 bytes; larger ones are refused with
+   * {@link PayloadTooLargeError} before anything is sent.
+   * @default 16777216 (16 MiB)
+   */
+  readonly maxPayloadBytes?: number | undefined
+  /**
+   * How long a stored payload (one over {@link MAX_INLINE_BYTES}) is kept for the listeners to
+   * fetch; the sweep deletes older ones. Listeners fetch as soon as the NOTIFY arrives: this only
+   * has to outlast a listener that is slow to read its notifications.
+   * @default 60000
+   */
+  readonly retentionMs?: number | undefined
+  /**
+   * How often the broker deletes stored payloads older than `retentionMs` (see `sweep`), or
+   * `false` when something else calls `sweep`.
+   * @default 30000
+   */
+  readonly sweepIntervalMs?: number | false | undefined
   /**
    * Pause before reconnecting the LISTEN connection after it was lost (jittered by up to half).
    * @default 1000
@@ -37,26 +79,32 @@ export interface PostgresBrokerOptions {
    * @default 30000
    */
   readonly healthCheckMs?: number | undefined
+  /** Where the stored payloads' creation times come from. @default Date */
+  readonly clock?: Clock | undefined
   /**
    * Receives what went wrong in the background: a lost connection, a failed reconnect, a
-   * handler that threw (with its topic). The broker never throws these.
+   * handler that threw (with its topic), a stored payload that could not be fetched (with its
+   * topic), a failed sweep. The broker never throws these.
    * @default errors are ignored
    */
   readonly onError?: ((error: unknown, topic?: string) => void) | undefined
 }
 
-/** `publish` was given a payload that does not fit in one NOTIFY. */
+/** `publish` was given a payload over the broker's `maxPayloadBytes`. */
 export class PayloadTooLargeError extends Error {
   /** The payload's size in UTF-8 bytes. */
   readonly bytes: number
+  /** The broker's `maxPayloadBytes`. */
+  readonly limit: number
 
-  constructor(bytes: number) {
+  constructor(bytes: number, limit: number) {
     super(
-      `ws-warden: NOTIFY payloads must be at most ${MAX_PAYLOAD_BYTES} bytes, got ${bytes}; ` +
-        'use the Redis broker for larger messages',
+      `ws-warden: PostgresBroker payloads must be at most ${limit} bytes (option ` +
+        `maxPayloadBytes), got ${bytes}`,
     )
     this.name = 'PayloadTooLargeError'
     this.bytes = bytes
+    this.limit = limit
   }
 }
 
@@ -71,34 +119,67 @@ interface Channel {
   listening: Promise<void>
 }
 
+/**
+ * A notification waiting for its turn: with its payload, or with the id of a stored payload not
+ * fetched yet; with neither once that fetch failed (it is skipped).
+ */
+interface Pending {
+  readonly name: string
+  payload: string | undefined
+  id: string | undefined
+}
+
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`
+
+/** PostgreSQL's `undefined_table`: `migrate` did not run for the broker's prefix and schema. */
+const UNDEFINED_TABLE = '42P01'
 
 /**
  * A {@link Broker} over PostgreSQL `LISTEN/NOTIFY`, so that instances sharing only a PostgreSQL
- * database can fan out to each other. `publish` is one `SELECT pg_notify(...)` on the pool;
- * subscriptions share one dedicated connection that LISTENs on `<prefix><topic>` (hashed when
- * longer than PostgreSQL's 63-byte limit). When that connection is lost the broker reports it to
- * `onError`, reconnects and LISTENs again on every channel; payloads published in between are
- * not delivered (at most once, like Redis pub/sub). Payloads above 7999 bytes are refused with
- * {@link PayloadTooLargeError}.
+ * database can fan out to each other. Payloads of up to {@link MAX_INLINE_BYTES} bytes travel in
+ * the NOTIFY; a larger one is inserted into `<prefix>broker_payloads` by the same statement that
+ * sends a NOTIFY with the row's id, so both commit together or not at all. `publish` resolves
+ * once that statement committed, and rejects if it did not; publishes go out one after the
+ * other, in the order `publish` was called. Subscriptions share one dedicated connection that
+ * LISTENs on `<prefix><topic>` (hashed when longer than PostgreSQL's 63-byte limit); stored
+ * payloads are fetched on the pool, those that arrived together in one statement, and handed to
+ * the handlers in the order the notifications came. Stored payloads are deleted once older than
+ * `retentionMs` by a sweep every `sweepIntervalMs`. When the LISTEN connection is lost the broker
+ * reports it to `onError`, reconnects and LISTENs again on every channel; payloads published in
+ * between are not delivered (at most once, like Redis pub/sub).
  */
 export class PostgresBroker implements Broker {
   readonly #db: Database
   readonly #owned: boolean
   readonly #prefix: string
+  readonly #table: string
+  readonly #batchSize: number
+  readonly #clock: Clock
   readonly #timeoutMs: number
+  readonly #maxPayloadBytes: number
+  readonly #retentionMs: number
   readonly #reconnectDelayMs: number
   readonly #onError: ((error: unknown, topic?: string) => void) | undefined
   readonly #channels = new Map<string, Channel>()
   readonly #health: NodeJS.Timeout
+  readonly #sweeper: NodeJS.Timeout | undefined
   #client: PgClient | undefined
   #queue: Promise<unknown> = Promise.resolve()
+  /** Settles once the last publish called so far has finished (either way). */
+  #sending: Promise<void> = Promise.resolve()
+  /** Publishes called and not finished. */
+  #publishing = 0
+  /** Notifications not handed to the handlers yet, oldest first (only behind a stored one). */
+  #inbox: Pending[] = []
+  #draining = false
+  #sweeping = false
   #connecting: Promise<PgClient> | undefined
   #retry: NodeJS.Timeout | undefined
   #closed = false
 
   constructor(options: PostgresBrokerOptions) {
-    const { db, owned } = resolve('PostgresBroker', options)
+    const resolved = resolve('PostgresBroker', options)
+    const { db, owned } = resolved
     if (db.dialect.name !== 'postgres') {
       throw new TypeError('ws-warden: PostgresBroker needs a pg.Pool or a postgres:// url')
     }
@@ -107,14 +188,26 @@ export class PostgresBroker implements Broker {
     this.#db = db
     this.#owned = owned
     this.#prefix = options.prefix ?? 'ws_warden_'
+    this.#table = resolved.tables.brokerPayloads
+    this.#batchSize = resolved.batchSize
+    this.#clock = resolved.clock
     this.#timeoutMs = option('timeoutMs', options.timeoutMs, 5_000)
+    this.#maxPayloadBytes = option('maxPayloadBytes', options.maxPayloadBytes, 16_777_216)
+    this.#retentionMs = option('retentionMs', options.retentionMs, 60_000)
     this.#reconnectDelayMs = option('reconnectDelayMs', options.reconnectDelayMs, 1_000)
     const healthCheckMs = option('healthCheckMs', options.healthCheckMs, 30_000)
+    const sweepIntervalMs =
+      options.sweepIntervalMs === false
+        ? false
+        : option('sweepIntervalMs', options.sweepIntervalMs, 30_000)
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new TypeError('ws-warden: PostgresBroker option onError must be a function')
     }
     this.#onError = options.onError
     this.#health = setInterval(() => void this.#check(), healthCheckMs).unref()
+    if (sweepIntervalMs !== false) {
+      this.#sweeper = setInterval(() => void this.#sweepRetained(), sweepIntervalMs).unref()
+    }
   }
 
   /** The channel a topic travels on. */
@@ -125,12 +218,77 @@ export class PostgresBroker implements Broker {
     return `${this.#prefix}#${hash}`.slice(0, MAX_CHANNEL_BYTES)
   }
 
+  /**
+   * Sends `payload` to every subscriber of `topic`, on every instance. Resolves once the NOTIFY
+   * (with, for a large payload, its row) committed; rejects when it did not, and then nothing
+   * was sent. Waits for the publishes called before it, so that they arrive in call order, for
+   * `timeoutMs` at most (then it rejects, unsent).
+   */
   async publish(topic: string, payload: string): Promise<void> {
     if (typeof payload !== 'string')
       throw new TypeError('ws-warden: publish(payload) must be a string')
     const bytes = Buffer.byteLength(payload)
-    if (bytes > MAX_PAYLOAD_BYTES) throw new PayloadTooLargeError(bytes)
-    await this.#db.run('SELECT pg_notify(?, ?)', [this.channel(topic), payload])
+    if (bytes > this.#maxPayloadBytes) throw new PayloadTooLargeError(bytes, this.#maxPayloadBytes)
+    const channel = this.channel(topic)
+    const before = this.#sending
+    let done!: () => void
+    this.#sending = new Promise<void>((resolve) => (done = resolve))
+    try {
+      if (this.#publishing++ > 0) await this.#turn(before)
+      await this.#send(channel, payload, bytes)
+    } finally {
+      this.#publishing--
+      done()
+    }
+  }
+
+  /** Waits for the publishes called before, for `timeoutMs` at most: then gives up, unsent. */
+  async #turn(before: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      const error = new Error(
+        `ws-warden: PostgresBroker publish waited ${this.#timeoutMs} ms for the publishes ` +
+          'before it, and was not sent',
+      )
+      timer = setTimeout(() => reject(error), this.#timeoutMs)
+    })
+    try {
+      await Promise.race([before, late])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async #send(channel: string, payload: string, bytes: number): Promise<void> {
+    const marked = payload.startsWith(MARK)
+    if (bytes + (marked ? 1 : 0) <= MAX_INLINE_BYTES) {
+      await this.#db.run('SELECT pg_notify(?, ?)', [channel, marked ? MARK + payload : payload])
+      return
+    }
+    // One statement, so one transaction: the row and its NOTIFY commit together, and the row is
+    // visible to every listener before the NOTIFY reaches it (notifications go out on commit).
+    // Its commit is not waited for on disk (`synchronous_commit` off for this transaction only):
+    // visible at once, lost only if the server crashes right after, when the NOTIFY (which is
+    // never written to disk) is lost as well.
+    await this.#db
+      .run(
+        `WITH stored AS (INSERT INTO ${this.#table} (created_at, payload) VALUES (?, ?) ` +
+          "RETURNING id) SELECT set_config('synchronous_commit', 'off', true), " +
+          'pg_notify(?, ?::text || stored.id::text) FROM stored',
+        [this.#clock.now(), payload, channel, MARK],
+      )
+      .catch(this.#missingTable)
+  }
+
+  /**
+   * Deletes the stored payloads created before `before` (epoch ms), in batches; resolves how
+   * many. The broker calls it every `sweepIntervalMs` with `now - retentionMs`.
+   */
+  async sweep(before: number): Promise<number> {
+    const bound = time('broker.sweep(before)', before)
+    return this.#db
+      .sweep(this.#table, 'id', 'created_at < ?', [bound], this.#batchSize)
+      .catch(this.#missingTable)
   }
 
   async subscribe(topic: string, handler: BrokerHandler): Promise<() => Promise<void>> {
@@ -171,8 +329,10 @@ export class PostgresBroker implements Broker {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#health)
+    clearInterval(this.#sweeper)
     clearTimeout(this.#retry)
     this.#channels.clear()
+    this.#inbox = []
     const client = this.#client ?? (await this.#connecting?.catch(() => undefined))
     if (client !== undefined) this.#drop(client)
     if (this.#owned) await this.#db.end()
@@ -183,6 +343,33 @@ export class PostgresBroker implements Broker {
     const query = this.#queue.then(() => client.query({ text, query_timeout: this.#timeoutMs }))
     this.#queue = query.catch(() => {})
     return query
+  }
+
+  /** `error`, or a clearer one when it says that the payloads table is missing. */
+  #explain(error: unknown): unknown {
+    if ((error as { code?: unknown } | null)?.code !== UNDEFINED_TABLE) return error
+    return new Error(
+      `ws-warden: PostgresBroker needs the table ${this.#table} for payloads over ` +
+        `${MAX_INLINE_BYTES} bytes: run migrate() with the broker's prefix and schema`,
+      { cause: error },
+    )
+  }
+
+  #missingTable = (error: unknown): never => {
+    throw this.#explain(error)
+  }
+
+  async #sweepRetained(): Promise<void> {
+    // A sweep slower than the interval is not overtaken by the next one.
+    if (this.#sweeping) return
+    this.#sweeping = true
+    try {
+      await this.sweep(this.#clock.now() - this.#retentionMs)
+    } catch (error) {
+      this.#report(error)
+    } finally {
+      this.#sweeping = false
+    }
   }
 
   #report = (error: unknown, topic?: string): void => {
@@ -201,7 +388,7 @@ export class PostgresBroker implements Broker {
 
   async #open(): Promise<PgClient> {
     const client = (await (this.#db.dialect.pool as PgPool).connect()) as PgListenClient
-    client.on('notification', (message) => this.#deliver(message.channel, message.payload))
+    client.on('notification', (message) => this.#received(message.channel, message.payload))
     client.on('error', (error) => this.#lost(client, error))
     client.on('end', () => this.#lost(client, new Error('ws-warden: LISTEN connection ended')))
     try {
@@ -217,10 +404,78 @@ export class PostgresBroker implements Broker {
     return client
   }
 
+  /** A notification arrived: its payload goes to the handlers once those before it went. */
+  #received(name: string, message: string): void {
+    // Only a notification that crossed the UNLISTEN of its last subscriber finds no channel.
+    if (!this.#channels.has(name)) return
+    const pending: Pending = { name, ...decode(message) }
+    if (pending.payload === undefined && pending.id === undefined) {
+      this.#report(new Error('ws-warden: PostgresBroker got a malformed NOTIFY'), this.#topic(name))
+    }
+    if (this.#inbox.length === 0 && pending.payload !== undefined) {
+      this.#deliver(name, pending.payload)
+      return
+    }
+    this.#inbox.push(pending)
+    if (this.#draining) return
+    this.#draining = true
+    // After the notifications that came in the same read from the socket: they join the batch.
+    queueMicrotask(() => void this.#drain())
+  }
+
+  /** Hands the inbox to the handlers in order, fetching its stored payloads in batches. */
+  async #drain(): Promise<void> {
+    try {
+      for (;;) {
+        const head = this.#inbox[0]
+        if (head === undefined) return
+        if (head.id === undefined) {
+          this.#inbox.shift()
+          if (head.payload !== undefined) this.#deliver(head.name, head.payload)
+          continue
+        }
+        const batch = this.#inbox.filter((pending) => pending.id !== undefined)
+        await this.#fetch(batch.slice(0, FETCH_BATCH))
+      }
+    } finally {
+      this.#draining = false
+    }
+  }
+
+  /** Fills in the payloads of `batch` (each then has no id left, found or not). */
+  async #fetch(batch: Pending[]): Promise<void> {
+    const ids = [...new Set(batch.map((pending) => pending.id))]
+    let found: Map<string, string> | undefined
+    try {
+      const { rows } = await this.#db.run(
+        `SELECT id, payload FROM ${this.#table} WHERE id = ANY(?::bigint[])`,
+        [ids],
+      )
+      found = new Map(rows.map((row) => [String(row.id), String(row.payload)]))
+    } catch (error) {
+      // At most once: a payload that cannot be read now is dropped, as a lost NOTIFY would be.
+      this.#report(this.#explain(error), this.#topic(batch[0]!.name))
+    }
+    for (const pending of batch) {
+      pending.payload = found?.get(pending.id!)
+      if (found !== undefined && pending.payload === undefined) {
+        const error = new Error(
+          `ws-warden: PostgresBroker payload ${pending.id} is gone (older than retentionMs?)`,
+        )
+        this.#report(error, this.#topic(pending.name))
+      }
+      pending.id = undefined
+    }
+  }
+
+  /** The topic of a channel's subscribers, for error reports. */
+  #topic(name: string): string | undefined {
+    return this.#channels.get(name)?.subscriptions.values().next().value?.topic
+  }
+
   #deliver(name: string, payload: string): void {
     const channel = this.#channels.get(name)
-    // Only a notification that crossed the UNLISTEN of its last subscriber finds no channel.
-    /* c8 ignore next */
+    // Unsubscribed while its notification waited behind a stored payload.
     if (channel === undefined) return
     for (const subscription of [...channel.subscriptions]) {
       try {
@@ -264,6 +519,14 @@ export class PostgresBroker implements Broker {
     client.release(true)
     return true
   }
+}
+
+/** What a NOTIFY carries: a payload, or a stored payload's id; neither when it is malformed. */
+function decode(message: string): { payload: string | undefined; id: string | undefined } {
+  if (!message.startsWith(MARK)) return { payload: message, id: undefined }
+  if (message.startsWith(MARK, 1)) return { payload: message.slice(1), id: undefined }
+  const id = message.slice(1)
+  return { payload: undefined, id: /^[0-9]{1,19}$/.test(id) ? id : undefined }
 }
 
 /** Clients already handed back, so that an `error` followed by `end` releases once. */

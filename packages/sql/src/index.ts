@@ -27,7 +27,7 @@ export type {
 export { migrate, migrations, type Migration, type MigrationReport } from './migrations.js'
 export { MAX_KEY_BYTES, type SqlConnectionOptions, type SqlStoreOptions } from './options.js'
 export {
-  MAX_PAYLOAD_BYTES,
+  MAX_INLINE_BYTES,
   PayloadTooLargeError,
   PostgresBroker,
   type PostgresBrokerOptions,

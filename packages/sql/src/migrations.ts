@@ -101,6 +101,21 @@ export const migrations: readonly Migration[] = [
     postgres: (t) => [postgresAdmit(t)],
     mysql: (t) => mysqlAdmit(t),
   },
+  {
+    version: 4,
+    name: 'broker payloads too large for one NOTIFY',
+    // Written by PostgresBroker.publish, read by every listening instance, deleted by its sweep
+    // once older than the retention (created_at: the publisher's clock, epoch ms).
+    postgres: (t, index) => [
+      `CREATE TABLE IF NOT EXISTS ${t.brokerPayloads} (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        created_at bigint NOT NULL, payload text NOT NULL)`,
+      `CREATE INDEX IF NOT EXISTS ${index('broker_payloads_created_at_idx')}
+        ON ${t.brokerPayloads} (created_at)`,
+    ],
+    // MySQL/MariaDB have no LISTEN/NOTIFY, so no broker: the version is recorded, nothing made.
+    mysql: () => [],
+  },
 ]
 
 /** What {@link migrate} did. */

@@ -57,6 +57,8 @@ export interface Tables {
   readonly streams: string
   readonly history: string
   readonly resumes: string
+  /** Payloads too large for one NOTIFY, stored by the PostgreSQL broker (PostgreSQL only). */
+  readonly brokerPayloads: string
   readonly migrations: string
   /** The one-round-trip admission: a PostgreSQL function, a MySQL procedure (not a table). */
   readonly admit: string
@@ -173,6 +175,7 @@ export function resolve(owner: string, options: SqlStoreOptions): Resolved {
     streams: table('streams'),
     history: table('history'),
     resumes: table('resumes'),
+    brokerPayloads: table('broker_payloads'),
     migrations: table('migrations'),
     admit: table('admit'),
   }

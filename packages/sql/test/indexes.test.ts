@@ -1,8 +1,9 @@
 import t from 'tap'
 import type { SessionRecord } from '@ws-warden/core'
-import { createSqlStores, migrate } from '../src/index.js'
+import { createSqlStores, migrate, PostgresBroker, type PgPool } from '../src/index.js'
 import { recording, type Statement } from './helpers/recording.js'
 import { pgPool, randomName, reachable } from './helpers/servers.js'
+import { eventually } from './helpers/timing.js'
 
 // Every statement the stores run, explained on PostgreSQL with sequential scans disabled: a
 // statement that still plans a Seq Scan has no index to use.
@@ -80,6 +81,14 @@ if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
     await resumes.remove('r')
     await resumes.save({ ...resumed, expiresAt: now - 1 })
     await resumes.sweep(now)
+    const broker = new PostgresBroker({ pool: recording(pool, log) as PgPool, schema })
+    t.teardown(() => broker.close())
+    const got: string[] = []
+    const topic = randomName('index_')
+    await broker.subscribe(topic, (payload) => void got.push(payload))
+    await broker.publish(topic, 'x'.repeat(8000)) // stored, then fetched
+    await eventually(async () => (got.length > 0 ? undefined : Promise.reject()))
+    await broker.sweep(now)
 
     // A query without parameters may hold several statements (`…; COMMIT`): each is explained.
     const explained = log

@@ -13,12 +13,14 @@ t.teardown(async () => {
 if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
   const kinds = await storeConformance({
     register: (name, fn) => void t.test(name, async () => fn()),
+    // A bound on the wait for a delivery, not a measurement: generous, for a loaded machine.
+    deliveryTimeoutMs: 15_000,
     createStores: async () => {
       // Each call gets its own tables, in the run's own schema (dropped at the end).
       const prefix = `${randomName('c')}_`
       await migrate({ pool, schema, prefix })
       const stores = createSqlStores({ pool, schema, prefix })
-      const broker = new PostgresBroker({ pool, prefix })
+      const broker = new PostgresBroker({ pool, schema, prefix })
       const cleanup = async () => {
         await broker.close()
         await stores.close()

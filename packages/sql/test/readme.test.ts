@@ -43,7 +43,7 @@ if (await reachable(t, 'PostgreSQL', () => admin.query('SELECT 1'))) {
       'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
       [schema],
     )
-    t.equal(tables.rows[0].n, 10, 'migrate made the tables, in the schema of the search path')
+    t.equal(tables.rows[0].n, 11, 'migrate made the tables, in the schema of the search path')
     t.match(await warden.stats(), { cluster: { connections: 0 } })
     const { token } = await warden.issueToken({ userId: 'alice', permissions: [] })
     t.type(token, 'string')

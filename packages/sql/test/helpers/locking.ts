@@ -26,14 +26,7 @@ export async function crossedUpdates(
   const middle = sorted[Math.floor(sorted.length / 2)] as string
   const last = sorted[sorted.length - 1] as string
   const release = await lockRow(db, table, middle)
-  // MariaDB refreshes INNODB_TRX only after 100 ms without a read of it: poll slower than that.
-  const waiting = async (n: number) => {
-    for (let i = 0; i < 100; i++) {
-      if ((await waitingOn(db, table)) >= n) return
-      await sleep(150)
-    }
-    throw new Error(`not ${n} statements waiting for a lock on ${table}`)
-  }
+  const waiting = (n: number) => untilWaiting(db, table, n)
   const settled: Promise<PromiseSettledResult<unknown>>[] = []
   try {
     settled.push(settle(few([first, middle, last])))
@@ -51,6 +44,19 @@ const settle = (promise: Promise<unknown>): Promise<PromiseSettledResult<unknown
     (value) => ({ status: 'fulfilled', value }),
     (reason: unknown) => ({ status: 'rejected', reason }),
   )
+
+/**
+ * Resolves once at least `n` statements on `table` wait for a row lock (rejects after about 15 s):
+ * what a test waits for before it lets a lock go, instead of sleeping and hoping.
+ */
+export async function untilWaiting(db: Target, table: string, n: number): Promise<void> {
+  // MariaDB refreshes INNODB_TRX only after 100 ms without a read of it: poll slower than that.
+  for (let i = 0; i < 100; i++) {
+    if ((await waitingOn(db, table)) >= n) return
+    await sleep(150)
+  }
+  throw new Error(`not ${n} statements waiting for a lock on ${table}`)
+}
 
 /** How many statements on `table` wait for a row lock. */
 async function waitingOn(db: Target, table: string): Promise<number> {
