@@ -101,7 +101,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
         first.stdout,
         `${baseUrl}: applied ${versions.join(', ')}; now at version ${latest}\n`,
       )
-      // Version 3: the PostgreSQL broker's table of large payloads (MySQL has no broker).
+      // Version 4: the PostgreSQL broker's table of large payloads (MySQL has no broker).
       const table =
         kind === 'postgres'
           ? `"${target.schema}"."${target.prefix}broker_payloads"`
