@@ -668,7 +668,6 @@ export class Warden<TData = Record<string, unknown>> {
       )
       if (seq !== undefined) text = withPosition(text, topic, seq)
     }
-    const delivered = this.deliver(targets, TextFrame.of(text), options?.except, topic, seq)
     if (this.broker) {
       const base: FanoutPayload =
         seq === undefined
@@ -677,7 +676,8 @@ export class Warden<TData = Record<string, unknown>> {
       const payload: FanoutPayload = options?.except ? { ...base, x: options.except } : base
       await this.guard('broker', () => this.broker!.publish(topic, JSON.stringify(payload)))
     }
-    return delivered
+    // Only once the other instances have it: a publish that failed delivered nowhere.
+    return this.deliver(targets, TextFrame.of(text), options?.except, topic, seq)
   }
 
   /** Sends one frame, serialized and framed once, to every target not excluded. */

@@ -245,3 +245,25 @@ t.test('broker payloads an instance cannot use are dropped; bad JSON is reported
   t.type(errors[0], SyntaxError)
   t.same(thrownIntoBroker, [], 'nothing was thrown back into the broker')
 })
+
+t.test('a fan-out whose publish fails is delivered nowhere, not even locally', async (t) => {
+  let failing = true
+  class FailingBroker extends MemoryBroker {
+    override async publish(topic: string, payload: string): Promise<void> {
+      if (failing && topic !== 'control') throw new Error('the broker is down')
+      return super.publish(topic, payload)
+    }
+  }
+  const { connect, warden, connections } = await startServer(t, {
+    stores: { broker: new FailingBroker() },
+  })
+  const client = await connect('alice')
+  await warden.join(await newest(connections, 1), 'room')
+  await t.rejects(warden.broadcast({ type: 'lost' }), 'broadcast')
+  await t.rejects(warden.toChannel('room', { type: 'lost' }), 'toChannel')
+  await t.rejects(warden.toUser('alice', { type: 'lost' }), 'toUser')
+  failing = false
+  t.equal(await warden.broadcast({ type: 'marker' }), 1)
+  await client.next((m) => m.type === 'marker')
+  t.same(client.messages, [{ type: 'marker' }], 'only the fan-out that was published arrived')
+})
