@@ -149,8 +149,8 @@ t.test('Redis goes away and comes back', { skip }, async (t) => {
   const refused = await wsClient(await wsUrl('bob'))
   t.equal(refused.status, 503, 'admission fails closed')
   t.equal(live.socket.readyState, WebSocket.OPEN, 'the live connection stays up')
-  await warden.broadcast({ type: 'local' }).catch(() => {})
-  await until(() => live.got.some((frame) => frame.includes('local')), 'local delivery')
+  const during = await settle(warden.broadcast({ type: 'during-outage' }))
+  t.equal(during.ok, false, 'a fan-out the broker cannot take is refused, here too')
 
   await redis.start()
   let sent = 0
@@ -167,6 +167,13 @@ t.test('Redis goes away and comes back', { skip }, async (t) => {
   const after = news.filter((payload) => payload.startsWith('after-'))
   t.same(after, [...new Set(after)], 'each payload delivered once')
   t.notOk(news.includes('lost'), 'what was published during the outage is lost')
+
+  await warden.broadcast({ type: 'fence-frame' })
+  await until(() => live.got.some((frame) => frame.includes('fence-frame')), 'fan-out again')
+  t.notOk(
+    live.got.some((frame) => frame.includes('during-outage')),
+    'the refused fan-out was delivered nowhere, not even locally',
+  )
 
   t.same(await stores.sessions.add(record), { ok: true }, 'the stores work again')
   t.equal(await stores.tokens.consume('jti-y', Date.now() + 60_000), true)
