@@ -12,15 +12,11 @@ import type { UpgradeRequest } from './types.js'
  * together), or a function that decides (only a returned `true` allows).
  */
 export type OriginPolicy =
-  | readonly string[]
-  | 'same-origin'
-  | ((origin: string, request: UpgradeRequest) => boolean)
+  readonly string[] | 'same-origin' | ((origin: string, request: UpgradeRequest) => boolean)
 
 /** The policy as admission holds it: an exact list becomes a set. */
 export type ResolvedOrigins =
-  | ReadonlySet<string>
-  | 'same-origin'
-  | ((origin: string, request: UpgradeRequest) => boolean)
+  ReadonlySet<string> | 'same-origin' | ((origin: string, request: UpgradeRequest) => boolean)
 
 /**
  * Validates the `origins` option.
@@ -29,7 +25,8 @@ export type ResolvedOrigins =
  */
 export function resolveOrigins(value: unknown): ResolvedOrigins | undefined {
   if (value === undefined || value === 'same-origin') return value
-  if (typeof value === 'function') return value as (origin: string, request: UpgradeRequest) => boolean
+  if (typeof value === 'function')
+    return value as (origin: string, request: UpgradeRequest) => boolean
   if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
     throw new TypeError(
       "ws-warden: option origins must be an array of non-empty strings, 'same-origin' or a function",

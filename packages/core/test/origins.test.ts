@@ -67,17 +67,21 @@ t.test('the option is validated', async (t) => {
   }
 })
 
-t.test('through a real socket: same-origin and a function, Origin-less clients allowed', async (t) => {
-  const same = await startServer(t, { origins: 'same-origin' })
-  const host = `127.0.0.1:${same.port}`
-  t.equal((await same.connect('a', { origin: `http://${host}` })).status, 101)
-  const evil = await same.connect('a', { origin: 'http://evil.example' })
-  t.equal(evil.status, 403)
-  t.equal((await same.connect('b')).status, 101, 'no Origin (not a browser)')
+t.test(
+  'through a real socket: same-origin and a function, Origin-less clients allowed',
+  async (t) => {
+    const same = await startServer(t, { origins: 'same-origin' })
+    const host = `127.0.0.1:${same.port}`
+    t.equal((await same.connect('a', { origin: `http://${host}` })).status, 101)
+    const evil = await same.connect('a', { origin: 'http://evil.example' })
+    t.equal(evil.status, 403)
+    t.equal((await same.connect('b')).status, 101, 'no Origin (not a browser)')
 
-  const decided = await startServer(t, {
-    origins: (origin, upgrade) => origin === 'https://app.example' && upgrade.url.startsWith('/ws'),
-  })
-  t.equal((await decided.connect('a', { origin: 'https://app.example' })).status, 101)
-  t.equal((await decided.connect('a', { origin: 'https://other.example' })).status, 403)
-})
+    const decided = await startServer(t, {
+      origins: (origin, upgrade) =>
+        origin === 'https://app.example' && upgrade.url.startsWith('/ws'),
+    })
+    t.equal((await decided.connect('a', { origin: 'https://app.example' })).status, 101)
+    t.equal((await decided.connect('a', { origin: 'https://other.example' })).status, 403)
+  },
+)

@@ -16,7 +16,9 @@ export interface TokenEndpointOptions<TRequest> {
    * Your authentication (a session cookie, `req.user`, `ctx.state.user`...): who asks, or
    * `undefined` for a `401`.
    */
-  readonly authenticate: (request: TRequest) => Principal | undefined | Promise<Principal | undefined>
+  readonly authenticate: (
+    request: TRequest,
+  ) => Principal | undefined | Promise<Principal | undefined>
   /** Lifetime of the tokens, in seconds. @default the warden's `tokens.ttlSeconds` */
   readonly ttlSeconds?: number
 }

@@ -1,5 +1,9 @@
 import t from 'tap'
-import { createClientIpResolver, ipRateLimitKey, type TrustProxy } from '../../src/adapter/client-ip.js'
+import {
+  createClientIpResolver,
+  ipRateLimitKey,
+  type TrustProxy,
+} from '../../src/adapter/client-ip.js'
 import type { RequestHeaders } from '../../src/types.js'
 
 const request = (
@@ -179,30 +183,33 @@ const withHeaders = (
   ...(frameworkIp !== undefined && { frameworkIp }),
 })
 
-t.test('Forwarded (RFC 7239): for= of each element, quoted IPv6 with brackets, ports', async (t) => {
-  const resolve = createClientIpResolver(['10.0.0.0/8'])
-  const forwarded = (value: string | readonly string[]) =>
-    resolve(withHeaders('10.0.0.1', { forwarded: value }))
-  t.equal(forwarded('for=198.51.100.7'), '198.51.100.7')
-  t.equal(forwarded('for=198.51.100.7;proto=https;by=10.0.0.1'), '198.51.100.7')
-  t.equal(forwarded('proto=https; FOR = "198.51.100.7:4711"'), '198.51.100.7', 'any order, case')
-  t.equal(forwarded('for="[2001:DB8:cafe::17]:4711"'), '2001:db8:cafe::17')
-  t.equal(forwarded('for="[2001:db8::18]"'), '2001:db8::18')
-  t.equal(forwarded('for=6.6.6.6, for=198.51.100.7'), '198.51.100.7', 'walked from the right')
-  t.equal(forwarded('for=198.51.100.7, for=10.9.9.9'), '198.51.100.7', 'trusted hops skipped')
-  t.equal(forwarded(['for=6.6.6.6', 'for=198.51.100.7']), '198.51.100.7', 'repeated header')
-  t.equal(forwarded('for="a\\"b,c";by=x, for=198.51.100.7'), '198.51.100.7', 'quoted , and ;')
-  t.equal(forwarded('for=198.51.100.7, for=unknown'), '10.0.0.1', 'unknown ends the walk')
-  t.equal(forwarded('for=198.51.100.7, for=_hidden'), '10.0.0.1', 'obfuscated ends the walk')
-  t.equal(forwarded('for=198.51.100.7, proto=https'), '10.0.0.1', 'no for= ends the walk')
-  t.equal(forwarded('for=198.51.100.7, by'), '10.0.0.1', 'a pair without = is skipped')
-  t.equal(forwarded('for="[nonsense]:80"'), '10.0.0.1')
-  t.equal(
-    resolve(withHeaders('203.0.113.9', { forwarded: 'for=1.1.1.1' })),
-    '203.0.113.9',
-    'an untrusted peer cannot spoof with Forwarded either',
-  )
-})
+t.test(
+  'Forwarded (RFC 7239): for= of each element, quoted IPv6 with brackets, ports',
+  async (t) => {
+    const resolve = createClientIpResolver(['10.0.0.0/8'])
+    const forwarded = (value: string | readonly string[]) =>
+      resolve(withHeaders('10.0.0.1', { forwarded: value }))
+    t.equal(forwarded('for=198.51.100.7'), '198.51.100.7')
+    t.equal(forwarded('for=198.51.100.7;proto=https;by=10.0.0.1'), '198.51.100.7')
+    t.equal(forwarded('proto=https; FOR = "198.51.100.7:4711"'), '198.51.100.7', 'any order, case')
+    t.equal(forwarded('for="[2001:DB8:cafe::17]:4711"'), '2001:db8:cafe::17')
+    t.equal(forwarded('for="[2001:db8::18]"'), '2001:db8::18')
+    t.equal(forwarded('for=6.6.6.6, for=198.51.100.7'), '198.51.100.7', 'walked from the right')
+    t.equal(forwarded('for=198.51.100.7, for=10.9.9.9'), '198.51.100.7', 'trusted hops skipped')
+    t.equal(forwarded(['for=6.6.6.6', 'for=198.51.100.7']), '198.51.100.7', 'repeated header')
+    t.equal(forwarded('for="a\\"b,c";by=x, for=198.51.100.7'), '198.51.100.7', 'quoted , and ;')
+    t.equal(forwarded('for=198.51.100.7, for=unknown'), '10.0.0.1', 'unknown ends the walk')
+    t.equal(forwarded('for=198.51.100.7, for=_hidden'), '10.0.0.1', 'obfuscated ends the walk')
+    t.equal(forwarded('for=198.51.100.7, proto=https'), '10.0.0.1', 'no for= ends the walk')
+    t.equal(forwarded('for=198.51.100.7, by'), '10.0.0.1', 'a pair without = is skipped')
+    t.equal(forwarded('for="[nonsense]:80"'), '10.0.0.1')
+    t.equal(
+      resolve(withHeaders('203.0.113.9', { forwarded: 'for=1.1.1.1' })),
+      '203.0.113.9',
+      'an untrusted peer cannot spoof with Forwarded either',
+    )
+  },
+)
 
 t.test('auto: a request that carries both headers is read as coming from the proxy', async (t) => {
   const resolve = createClientIpResolver(['10.0.0.1'])
@@ -233,22 +240,25 @@ t.test('{ proxies, header } reads only the header the proxies write', async (t) 
   }
 })
 
-t.test("the framework's resolved address wins; one that is not an address is ignored", async (t) => {
-  for (const setting of [false, ['10.0.0.1']] as const) {
-    const resolve = createClientIpResolver(setting)
-    const spoof = { 'x-forwarded-for': '6.6.6.6' }
-    t.equal(resolve(withHeaders('10.0.0.1', spoof, '198.51.100.7')), '198.51.100.7')
-    t.equal(resolve(withHeaders('10.0.0.1', {}, '::ffff:198.51.100.8')), '198.51.100.8')
-    t.equal(resolve(withHeaders('10.0.0.1', {}, '[2001:db8::9]:80')), '2001:db8::9')
-  }
-  t.equal(createClientIpResolver(false)(withHeaders('10.0.0.1', {}, 'nonsense')), '10.0.0.1')
-  const trusted = createClientIpResolver(['10.0.0.1'])
-  t.equal(
-    trusted(withHeaders('10.0.0.1', { 'x-forwarded-for': '198.51.100.7' }, '')),
-    '198.51.100.7',
-    'an empty framework address falls back to the walk',
-  )
-})
+t.test(
+  "the framework's resolved address wins; one that is not an address is ignored",
+  async (t) => {
+    for (const setting of [false, ['10.0.0.1']] as const) {
+      const resolve = createClientIpResolver(setting)
+      const spoof = { 'x-forwarded-for': '6.6.6.6' }
+      t.equal(resolve(withHeaders('10.0.0.1', spoof, '198.51.100.7')), '198.51.100.7')
+      t.equal(resolve(withHeaders('10.0.0.1', {}, '::ffff:198.51.100.8')), '198.51.100.8')
+      t.equal(resolve(withHeaders('10.0.0.1', {}, '[2001:db8::9]:80')), '2001:db8::9')
+    }
+    t.equal(createClientIpResolver(false)(withHeaders('10.0.0.1', {}, 'nonsense')), '10.0.0.1')
+    const trusted = createClientIpResolver(['10.0.0.1'])
+    t.equal(
+      trusted(withHeaders('10.0.0.1', { 'x-forwarded-for': '198.51.100.7' }, '')),
+      '198.51.100.7',
+      'an empty framework address falls back to the walk',
+    )
+  },
+)
 
 t.test('a forwarding header while nothing is trusted: one warning per resolver', async (t) => {
   const warnings: [object, string | undefined][] = []
