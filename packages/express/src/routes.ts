@@ -1,3 +1,10 @@
+/**
+ * Express `ws` routes: every upgrade goes through the app as an ordinary request, a governed
+ * route admits it (a rejection is an Express response) and hands the connection to its handler.
+ * The shared pieces come from `@ws-warden/core/adapter`.
+ *
+ * @module
+ */
 import type { Connection, EndpointOptions, Warden } from '@ws-warden/core'
 import type { Fail, HttpAnswer, WsServerOptions } from '@ws-warden/core/adapter'
 import {

@@ -1,3 +1,9 @@
+/**
+ * The token endpoint as an Express handler (`tokenHandler`); the answer itself comes from
+ * `@ws-warden/core/adapter`.
+ *
+ * @module
+ */
 import type { Warden } from '@ws-warden/core'
 import type { TokenEndpointOptions } from '@ws-warden/core/adapter'
 import { checkTokenEndpoint, issueTokenAnswer } from '@ws-warden/core/adapter'

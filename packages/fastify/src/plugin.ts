@@ -1,3 +1,11 @@
+/**
+ * The Fastify plugin: registers `@fastify/websocket` with the warden's limits, runs admission as
+ * a governed route's last pre-handler (a rejection is a Fastify reply), attaches the socket
+ * before the route's handler runs, keeps the token out of the request log, and closes the
+ * warden with the app. The shared pieces come from `@ws-warden/core/adapter`.
+ *
+ * @module
+ */
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import websocket from '@fastify/websocket'
 import type { Connection, EndpointOptions, Ticket, Warden } from '@ws-warden/core'

@@ -1,3 +1,9 @@
+/**
+ * The token endpoint as a Fastify route (`tokenRoute`); the answer itself comes from
+ * `@ws-warden/core/adapter`.
+ *
+ * @module
+ */
 import type { TokenEndpointOptions } from '@ws-warden/core/adapter'
 import { checkTokenEndpoint, issueTokenAnswer } from '@ws-warden/core/adapter'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
