@@ -22,7 +22,7 @@ export default tseslint.config(
     },
   },
   {
-    // Adapters reach the core through its public entry point only.
+    // Adapters reach the core through its public entry points only: the root and `/adapter`.
     files: [
       'packages/fastify/src/**/*.ts',
       'packages/express/src/**/*.ts',
@@ -31,7 +31,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['@ws-warden/core/*', '**/core/src/**', '../../core/**'] },
+        {
+          patterns: [
+            '@ws-warden/core/*',
+            '!@ws-warden/core/adapter',
+            '**/core/src/**',
+            '../../core/**',
+          ],
+        },
       ],
     },
   },

@@ -13,7 +13,7 @@ const engine = [
   'src/shutdown.ts',
   'src/store-guard.ts',
   'src/topics.ts',
-  'src/upgrade.ts',
+  'src/adapter/upgrade.ts',
   'src/warden.ts',
   'src/errors.ts',
   'src/rate-limit.ts',

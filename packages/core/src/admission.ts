@@ -1,5 +1,5 @@
 import { ErrorCode, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
-import { ipRateLimitKey } from './client-ip.js'
+import { ipRateLimitKey } from './adapter/client-ip.js'
 import {
   ConnectionLimitError,
   ForbiddenError,
@@ -10,6 +10,7 @@ import {
   WardenError,
 } from './errors.js'
 import { newId } from './ids.js'
+import { originAllowed } from './origins.js'
 import type { ResolvedOptions, WardenHooks } from './options.js'
 import { ComposedAdmission } from './composed-admission.js'
 import type {
@@ -184,11 +185,13 @@ export class Admitter {
   }
 
   private checkOrigin(request: UpgradeRequest): void {
-    const allowed = this.deps.options.origins
-    if (!allowed) return
+    const policy = this.deps.options.origins
+    if (!policy) return
     const origin = request.headers.origin
     if (origin === undefined) return
-    if (typeof origin !== 'string' || !allowed.has(origin)) throw new OriginNotAllowedError()
+    if (typeof origin !== 'string' || !originAllowed(policy, origin, request)) {
+      throw new OriginNotAllowedError()
+    }
   }
 
   /**

@@ -1,4 +1,6 @@
-import type { TrustProxy } from './client-ip.js'
+import type { TrustProxy } from './adapter/client-ip.js'
+import type { OriginPolicy, ResolvedOrigins } from './origins.js'
+import { resolveOrigins } from './origins.js'
 import type { RefreshOptions } from './refresh.js'
 import { resolveRefresh } from './refresh.js'
 import type { ResumptionOptions } from './resumption.js'
@@ -156,11 +158,17 @@ export interface WardenOptions<TData = Record<string, unknown>> {
    */
   readonly instanceId?: string
   /**
-   * Allowed `Origin` values, matched exactly. A request without `Origin` (not a browser) is
-   * allowed; its token is still required. `undefined` allows every origin.
-   * @default undefined
+   * Which browser pages may open a WebSocket (the `Origin` header): an exact list
+   * (`['https://chat.example']`), `'same-origin'` (the Origin's host equals the `Host` header),
+   * or a function `(origin, request) => boolean` (only `true` allows). A request without
+   * `Origin` (not a browser) is allowed; its token is still required.
+   *
+   * **Left unset, every origin is allowed**: any web page a signed-in user visits can then open
+   * a socket with a token it obtained from your token endpoint (cross-site WebSocket hijacking,
+   * if that endpoint authenticates by cookie). Set it in production.
+   * @default undefined (every origin)
    */
-  readonly origins?: readonly string[]
+  readonly origins?: OriginPolicy
   /**
    * Proxies whose `X-Forwarded-For` is trusted (addresses or CIDRs). `false` uses the socket's address.
    * @default false
@@ -219,7 +227,7 @@ export interface WardenOptions<TData = Record<string, unknown>> {
 /** Options with every default applied. */
 export interface ResolvedOptions {
   readonly instanceId: string
-  readonly origins: ReadonlySet<string> | undefined
+  readonly origins: ResolvedOrigins | undefined
   readonly permissions: readonly string[]
   readonly limits: Required<LimitOptions>
   readonly heartbeat: Required<HeartbeatOptions> | false
@@ -283,10 +291,9 @@ export function resolveOptions(
   if (typeof instanceId !== 'string' || instanceId === '') {
     throw new TypeError('ws-warden: option instanceId must be a non-empty string')
   }
-  const origins = stringList('origins', options.origins)
   return {
     instanceId,
-    origins: origins && new Set(origins),
+    origins: resolveOrigins(options.origins),
     permissions: stringList('permissions', options.permissions) ?? [],
     limits: {
       connectAttemptsPerIp: positiveInteger(

@@ -10,7 +10,7 @@ import {
 import { randomUUID } from 'node:crypto'
 import type { WebSocket } from 'ws'
 import { Admitter, checkPermissions } from './admission.js'
-import { createClientIpResolver } from './client-ip.js'
+import { createClientIpResolver } from './adapter/client-ip.js'
 import type { ConnectionHost } from './connection.js'
 import { LiveConnection } from './connection.js'
 import { ForbiddenError, ShuttingDownError } from './errors.js'
@@ -179,7 +179,7 @@ export class Warden<TData = Record<string, unknown>> {
       })
     }
 
-    const resolveIp = createClientIpResolver(options.trustProxy ?? false)
+    const resolveIp = createClientIpResolver(options.trustProxy ?? false, { logger: this.logger })
     this.admitter = new Admitter({
       options: this.options,
       tokens: this.tokens,

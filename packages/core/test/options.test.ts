@@ -78,8 +78,9 @@ t.test('given values are kept', async (t) => {
     storeTimeoutMs: 16,
   })
   t.equal(resolved.instanceId, 'node-1')
-  t.same([...(resolved.origins ?? [])], ['https://a.example', 'https://b.example'])
-  t.ok(resolved.origins?.has('https://b.example'))
+  const origins = resolved.origins as ReadonlySet<string>
+  t.same([...origins], ['https://a.example', 'https://b.example'])
+  t.ok(origins.has('https://b.example'))
   t.same(resolved.permissions, ['chat.read'])
   t.same(Object.values(resolved.limits), [1, 2, 3, 4, 5, 6, 7, 8, 9])
   t.same(resolved.heartbeat, { intervalMs: 11, timeoutMs: 10 })

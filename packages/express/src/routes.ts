@@ -1,10 +1,25 @@
+/**
+ * Express `ws` routes: every upgrade goes through the app as an ordinary request, a governed
+ * route admits it (a rejection is an Express response) and hands the connection to its handler.
+ * The shared pieces come from `@ws-warden/core/adapter`.
+ *
+ * @module
+ */
 import type { Connection, EndpointOptions, Warden } from '@ws-warden/core'
-import { admitRoutedUpgrade, CloseCode, isRoutedUpgrade, retryAfterSeconds } from '@ws-warden/core'
-import { routeUpgrades } from '@ws-warden/core'
-import type { Application, IRouter, Request, RequestHandler } from 'express'
+import type { Fail, HttpAnswer, WsServerOptions } from '@ws-warden/core/adapter'
+import {
+  adapterFail,
+  admitRoutedUpgrade,
+  checkAdapterOptions,
+  governedWss,
+  governServer,
+  isEndpoint,
+  isRoutedUpgrade,
+  runGovernedHandler,
+} from '@ws-warden/core/adapter'
+import type { Application, IRouter, Request, RequestHandler, Response } from 'express'
 import type { Server } from 'node:http'
-import type { ServerOptions } from 'ws'
-import { WebSocketServer } from 'ws'
+import type { WebSocketServer } from 'ws'
 
 /** A governed route's own admission settings: `{ permissions: [...] }`. */
 export type WardenRouteOptions = EndpointOptions
@@ -38,10 +53,7 @@ export interface WardenExpressOptions {
    */
   readonly getUserId?: (request: Request) => string | undefined | Promise<string | undefined>
   /** Extra `ws` server options (`handleProtocols`...). @default {} */
-  readonly wsOptions?: Omit<
-    ServerOptions,
-    'noServer' | 'server' | 'port' | 'maxPayload' | 'perMessageDeflate'
-  >
+  readonly wsOptions?: WsServerOptions
 }
 
 /** What {@link wardenExpress} returns, named as express-ws names it. */
@@ -53,14 +65,18 @@ export interface WardenExpress<TApp> {
   applyTo<TRouter extends IRouter>(router: TRouter): TRouter & WithWs
 }
 
-function fail(message: string): never {
-  throw new TypeError(`@ws-warden/express: ${message}`)
-}
+export const fail: Fail = adapterFail('@ws-warden/express')
 const isFunction = (value: unknown): boolean => typeof value === 'function'
-const isEndpoint = (value: unknown): value is EndpointOptions => {
-  if (typeof value !== 'object' || value === null) return false
-  const permissions: unknown = (value as EndpointOptions).permissions ?? []
-  return Array.isArray(permissions) && permissions.every((item) => typeof item === 'string')
+
+/** Writes a framework-free answer the Express way. */
+export function send(response: Response, answer: HttpAnswer): void {
+  response.status(answer.status).set(answer.headers).json(answer.body)
+}
+
+/** The client IP Express resolved, when the app was told to trust the proxy (`trust proxy`). */
+function frameworkIp(request: Request): string | undefined {
+  const trust: unknown = request.app.get('trust proxy')
+  return trust === false || trust === 0 || trust === undefined ? undefined : request.ip
 }
 
 /**
@@ -75,40 +91,28 @@ export function wardenExpress<TApp extends Application>(
   app: TApp,
   options: WardenExpressOptions,
 ): WardenExpress<TApp> {
-  const { warden, server, getUserId, wsOptions } = options ?? {}
-  if (typeof warden?.admit !== 'function') fail('option warden must be a Warden (createWarden)')
-  if (getUserId !== undefined && !isFunction(getUserId)) fail('option getUserId must be a function')
+  checkAdapterOptions(fail, options)
+  const { warden, server, getUserId, wsOptions } = options
   if ('ws' in app) fail('the app already has a ws method (express-ws?): use one or the other')
-  const wss = new WebSocketServer({ ...wsOptions, ...warden.wsOptions, noServer: true })
-  if (server) routeUpgrades(warden, wss, server, app)
-  else {
-    const listen = app.listen.bind(app) as (...args: unknown[]) => Server
-    app.listen = ((...args: unknown[]) => {
-      const created = listen(...args)
-      routeUpgrades(warden, wss, created, app)
-      return created
-    }) as TApp['listen']
-  }
+  const wss = governedWss(warden, wsOptions)
+  governServer(warden, wss, app, app, server)
 
   const upgradesOnly: RequestHandler = (request, _response, next) =>
     next(isRoutedUpgrade(request) ? undefined : 'route')
   const governed =
     (endpoint: EndpointOptions, handler: GovernedHandler): RequestHandler =>
     async (request, response, next) => {
-      let connection: Connection | undefined
       try {
         const userId = getUserId ? await getUserId(request) : undefined
-        const admission = await admitRoutedUpgrade(warden, wss, request, { endpoint, userId })
-        if (!admission.ok) {
-          const { error } = admission
-          const retryAfter = retryAfterSeconds(error)
-          if (retryAfter !== undefined) response.set('Retry-After', String(retryAfter))
-          return void response.status(error.status).json({ error: error.code })
-        }
-        connection = admission.connection
-        if (connection) await handler(connection, request)
+        const admission = await admitRoutedUpgrade(warden, wss, request, {
+          endpoint,
+          userId,
+          frameworkIp: frameworkIp(request),
+        })
+        if (!admission.ok) return send(response, admission.answer)
+        const { connection } = admission
+        if (connection) await runGovernedHandler(connection, () => handler(connection, request))
       } catch (error) {
-        connection?.close(CloseCode.InternalError, 'internal error')
         next(error)
       }
     }

@@ -1,19 +1,22 @@
-import type { Principal, Warden } from '@ws-warden/core'
+/**
+ * The token endpoint as an Express handler (`tokenHandler`); the answer itself comes from
+ * `@ws-warden/core/adapter`.
+ *
+ * @module
+ */
+import type { Warden } from '@ws-warden/core'
+import type { TokenEndpointOptions } from '@ws-warden/core/adapter'
+import { checkTokenEndpoint, issueTokenAnswer } from '@ws-warden/core/adapter'
 import type { Request, RequestHandler } from 'express'
+import { fail, send } from './routes.js'
 
-/** Options of {@link tokenHandler}. */
-export interface TokenHandlerOptions {
+/**
+ * Options of {@link tokenHandler}: the warden, and your authentication (`req.user` from
+ * passport, a session lookup...) telling who asks, or `undefined` for a `401`.
+ */
+export interface TokenHandlerOptions extends TokenEndpointOptions<Request> {
   /** The warden that signs the tokens. */
   readonly warden: Warden
-  /**
-   * Your authentication (`req.user` from passport, a session lookup...): who asks, or `undefined`
-   * for a `401`.
-   */
-  readonly authenticate: (
-    request: Request,
-  ) => Principal | undefined | Promise<Principal | undefined>
-  /** Lifetime of the tokens, in seconds. @default the warden's `tokens.ttlSeconds` */
-  readonly ttlSeconds?: number
 }
 
 /**
@@ -24,20 +27,11 @@ export interface TokenHandlerOptions {
  * @throws TypeError naming an invalid option.
  */
 export function tokenHandler(options: TokenHandlerOptions): RequestHandler {
-  const { warden, authenticate, ttlSeconds } = options ?? {}
-  if (typeof warden?.issueToken !== 'function') {
-    throw new TypeError('@ws-warden/express: tokenHandler option warden must be a Warden')
-  }
-  if (typeof authenticate !== 'function') {
-    throw new TypeError('@ws-warden/express: tokenHandler option authenticate must be a function')
-  }
-  const ttl = ttlSeconds === undefined ? {} : { ttlSeconds }
+  checkTokenEndpoint(fail, 'tokenHandler', options, true)
+  const { warden, authenticate, ttlSeconds } = options
   return async function issueToken(request, response, next) {
     try {
-      const principal = await authenticate(request)
-      if (!principal) return void response.status(401).json({ error: 'unauthorized' })
-      const { token, expiresIn } = await warden.issueToken(principal, ttl)
-      response.set('Cache-Control', 'no-store').json({ token, expiresIn })
+      send(response, await issueTokenAnswer(warden, await authenticate(request), ttlSeconds))
     } catch (error) {
       next(error)
     }

@@ -1,7 +1,25 @@
+/**
+ * The Fastify plugin: registers `@fastify/websocket` with the warden's limits, runs admission as
+ * a governed route's last pre-handler (a rejection is a Fastify reply), attaches the socket
+ * before the route's handler runs, keeps the token out of the request log, and closes the
+ * warden with the app. The shared pieces come from `@ws-warden/core/adapter`.
+ *
+ * @module
+ */
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import websocket from '@fastify/websocket'
 import type { Connection, EndpointOptions, Ticket, Warden } from '@ws-warden/core'
-import { CloseCode, retryAfterSeconds, TOKEN_QUERY_PARAM, toUpgradeRequest } from '@ws-warden/core'
+import { CloseCode } from '@ws-warden/core'
+import type { Fail, HttpAnswer } from '@ws-warden/core/adapter'
+import {
+  adapterFail,
+  checkAdapterOptions,
+  closeSockets,
+  isEndpoint,
+  redactToken,
+  rejectionAnswer,
+  toUpgradeRequest,
+} from '@ws-warden/core/adapter'
 import type {
   FastifyBaseLogger,
   FastifyInstance,
@@ -88,20 +106,14 @@ declare module 'fastify' {
   }
 }
 
-const fail = (message: string): never => {
-  throw new TypeError(`@ws-warden/fastify: ${message}`)
-}
+export const fail: Fail = adapterFail('@ws-warden/fastify')
 
 /** ws options the warden decides: its message limit, and no compression (memory per socket). */
 const WARDEN_WS_OPTIONS = ['maxPayload', 'perMessageDeflate', 'noServer', 'server']
 
-function validate({ warden, getUserId, websocket: extras }: WardenPluginOptions): void {
-  if (typeof warden?.admit !== 'function' || typeof warden.attach !== 'function') {
-    fail('option warden must be a Warden (from createWarden)')
-  }
-  if (getUserId !== undefined && typeof getUserId !== 'function') {
-    fail('option getUserId must be a function')
-  }
+function validate(options: WardenPluginOptions): void {
+  checkAdapterOptions(fail, options)
+  const extras = options.websocket
   if (extras === undefined) return
   if (typeof extras !== 'object' || extras === null) fail('option websocket must be an object')
   if ('preClose' in extras) fail('option websocket.preClose is not supported (the warden closes)')
@@ -109,18 +121,28 @@ function validate({ warden, getUserId, websocket: extras }: WardenPluginOptions)
   if (owned) fail(`option websocket.options.${owned} is not supported (the warden sets it)`)
 }
 
-const isString = (value: unknown): value is string => typeof value === 'string'
-const tokenInUrl = new RegExp(`([?&]${TOKEN_QUERY_PARAM}=)[^&#]*`, 'g')
-
 /** Fastify's default request serializer, with the connect token cut out of the URL. */
 function withoutToken(request: FastifyRequest): Record<string, unknown> {
   return {
     method: request.method,
-    url: request.url.replace(tokenInUrl, '$1[redacted]'),
+    url: redactToken(request.url),
     host: request.host,
     remoteAddress: request.ip,
     remotePort: request.socket.remotePort,
   }
+}
+
+/** Writes a framework-free answer the Fastify way. */
+export function send(reply: FastifyReply, answer: HttpAnswer): FastifyReply {
+  return reply.code(answer.status).headers(answer.headers).send(answer.body)
+}
+
+/**
+ * The client IP Fastify resolved, when it was told to trust the proxy (`trustProxy`): only then
+ * does a request have `ips`.
+ */
+function frameworkIp(request: FastifyRequest): string | undefined {
+  return request.ips === undefined ? undefined : request.ip
 }
 
 async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptions): Promise<void> {
@@ -136,13 +158,9 @@ async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptio
     async function admitUpgrade(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       if (!request.ws) return // a plain GET: @fastify/websocket answers it with a 404
       const userId = getUserId ? await getUserId(request) : undefined
-      const admission = await warden.admit(toUpgradeRequest(request.raw, userId), endpoint)
-      if (!admission.ok) {
-        const { error } = admission
-        const retryAfter = retryAfterSeconds(error)
-        if (retryAfter !== undefined) void reply.header('retry-after', retryAfter)
-        return reply.code(error.status).send({ error: error.code })
-      }
+      const upgrade = toUpgradeRequest(request.raw, userId, frameworkIp(request))
+      const admission = await warden.admit(upgrade, endpoint)
+      if (!admission.ok) return send(reply, rejectionAnswer(admission.error))
       const { ticket } = admission
       tickets.set(request, ticket)
       // A no-op once attached: this frees the reservation of an upgrade that never completed.
@@ -167,11 +185,7 @@ async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptio
     const methods = [route.method].flat()
     if (methods.every((method) => method === 'HEAD')) return
     if (route.websocket !== true) fail(`route ${route.url}: option warden needs websocket: true`)
-    const permissions: unknown = setting === true ? [] : setting?.permissions
-    if (
-      (setting !== true && (typeof setting !== 'object' || setting === null)) ||
-      (permissions !== undefined && !(Array.isArray(permissions) && permissions.every(isString)))
-    ) {
+    if (setting !== true && !isEndpoint(setting)) {
       fail(`route ${route.url}: option warden must be true or { permissions: string[] }`)
     }
     const endpoint = setting === true ? {} : setting
@@ -191,12 +205,8 @@ async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptio
   await fastify.register(websocket, {
     ...(errorHandler && { errorHandler }),
     options: { ...options.websocket?.options, ...warden.wsOptions },
-    preClose: async () => {
-      await warden.close()
-      // Ungoverned websocket routes' clients: the warden does not know them.
-      for (const client of fastify.websocketServer.clients) client.close(CloseCode.GoingAway)
-      fastify.websocketServer.close()
-    },
+    // Ungoverned websocket routes' clients, which the warden does not know, get 1001.
+    preClose: () => closeSockets(warden, fastify.websocketServer),
   })
   fastify.addHook('onClose', async () => {
     await warden.close()

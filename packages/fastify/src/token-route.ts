@@ -1,25 +1,21 @@
-import type { Principal } from '@ws-warden/core'
+/**
+ * The token endpoint as a Fastify route (`tokenRoute`); the answer itself comes from
+ * `@ws-warden/core/adapter`.
+ *
+ * @module
+ */
+import type { TokenEndpointOptions } from '@ws-warden/core/adapter'
+import { checkTokenEndpoint, issueTokenAnswer } from '@ws-warden/core/adapter'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { fail, send } from './plugin.js'
 
-/** Options of {@link tokenRoute}. */
-export interface TokenRouteOptions {
+/** Options of {@link tokenRoute}: the shared token endpoint options, and the route's path. */
+export interface TokenRouteOptions extends TokenEndpointOptions<FastifyRequest> {
   /**
    * The route's path.
    * @default '/ws-token'
    */
   readonly url?: string
-  /**
-   * Uses the app's own authentication (a session cookie, a bearer token...) to tell who asks.
-   * Resolve `undefined` for an anonymous request: it gets a `401`.
-   */
-  readonly authenticate: (
-    request: FastifyRequest,
-  ) => Principal | undefined | Promise<Principal | undefined>
-  /**
-   * Lifetime of the tokens issued here, in seconds.
-   * @default the warden's `tokens.ttlSeconds`
-   */
-  readonly ttlSeconds?: number
 }
 
 /**
@@ -32,21 +28,15 @@ export interface TokenRouteOptions {
 export function tokenRoute(app: FastifyInstance, options: TokenRouteOptions): void {
   const { url = '/ws-token', authenticate, ttlSeconds } = options ?? {}
   if (typeof url !== 'string' || !url.startsWith('/')) {
-    throw new TypeError('@ws-warden/fastify: tokenRoute option url must be a path starting with /')
+    fail('tokenRoute option url must be a path starting with /')
   }
-  if (typeof authenticate !== 'function') {
-    throw new TypeError('@ws-warden/fastify: tokenRoute option authenticate must be a function')
-  }
+  checkTokenEndpoint(fail, 'tokenRoute', options, false)
   app.addHook('onReady', async function checkPlugin(this: FastifyInstance) {
     if (!this.hasDecorator('warden')) {
       throw new Error('@ws-warden/fastify: tokenRoute needs the plugin registered on the app')
     }
   })
   app.post(url, async function issue(request, reply) {
-    const principal = await authenticate(request)
-    if (!principal) return reply.code(401).send({ error: 'unauthorized' })
-    const options = ttlSeconds === undefined ? {} : { ttlSeconds }
-    const { token, expiresIn } = await this.warden.issueToken(principal, options)
-    return reply.header('cache-control', 'no-store').send({ token, expiresIn })
+    return send(reply, await issueTokenAnswer(this.warden, await authenticate(request), ttlSeconds))
   })
 }

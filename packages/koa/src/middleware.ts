@@ -1,11 +1,26 @@
+/**
+ * Koa `ws(...)` route middleware: every upgrade goes through the app's middleware as an ordinary
+ * request, a governed route admits it (a rejection is a Koa response) and hands the connection
+ * to its handler. The shared pieces come from `@ws-warden/core/adapter`.
+ *
+ * @module
+ */
 import type { Connection, EndpointOptions, Warden } from '@ws-warden/core'
-import { admitRoutedUpgrade, CloseCode, isRoutedUpgrade, retryAfterSeconds } from '@ws-warden/core'
-import { routeUpgrades } from '@ws-warden/core'
+import type { Fail, HttpAnswer, WsServerOptions } from '@ws-warden/core/adapter'
+import {
+  adapterFail,
+  admitRoutedUpgrade,
+  checkAdapterOptions,
+  governedWss,
+  governServer,
+  isEndpoint,
+  isRoutedUpgrade,
+  runGovernedHandler,
+} from '@ws-warden/core/adapter'
 import type Koa from 'koa'
 import type { Context, Next } from 'koa'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import type { ServerOptions } from 'ws'
-import { WebSocketServer } from 'ws'
+import type { WebSocketServer } from 'ws'
 
 /** A governed route's own admission settings: `{ permissions: [...] }`. */
 export type WardenRouteOptions = EndpointOptions
@@ -36,10 +51,7 @@ export interface WardenKoaOptions {
    */
   readonly getUserId?: (ctx: Context) => string | undefined | Promise<string | undefined>
   /** Extra `ws` server options (`handleProtocols`...). @default {} */
-  readonly wsOptions?: Omit<
-    ServerOptions,
-    'noServer' | 'server' | 'port' | 'maxPayload' | 'perMessageDeflate'
-  >
+  readonly wsOptions?: WsServerOptions
 }
 
 /** What {@link wardenKoa} returns. */
@@ -56,13 +68,13 @@ export interface WardenKoa {
   readonly wss: WebSocketServer
 }
 
-function fail(message: string): never {
-  throw new TypeError(`@ws-warden/koa: ${message}`)
-}
-const isEndpoint = (value: unknown): value is EndpointOptions => {
-  if (typeof value !== 'object' || value === null) return false
-  const permissions: unknown = (value as EndpointOptions).permissions ?? []
-  return Array.isArray(permissions) && permissions.every((item) => typeof item === 'string')
+export const fail: Fail = adapterFail('@ws-warden/koa')
+
+/** Writes a framework-free answer the Koa way. */
+export function send(ctx: Context, answer: HttpAnswer): void {
+  ctx.status = answer.status
+  ctx.set(answer.headers)
+  ctx.body = answer.body
 }
 
 /**
@@ -74,25 +86,14 @@ const isEndpoint = (value: unknown): value is EndpointOptions => {
  * @throws TypeError naming an invalid option.
  */
 export function wardenKoa(app: Koa, options: WardenKoaOptions): WardenKoa {
-  const { warden, server, getUserId, wsOptions } = options ?? {}
-  if (typeof warden?.admit !== 'function') fail('option warden must be a Warden (createWarden)')
-  if (getUserId !== undefined && typeof getUserId !== 'function') {
-    fail('option getUserId must be a function')
-  }
-  const wss = new WebSocketServer({ ...wsOptions, ...warden.wsOptions, noServer: true })
+  checkAdapterOptions(fail, options)
+  const { warden, server, getUserId, wsOptions } = options
+  const wss = governedWss(warden, wsOptions)
   // Composed at the first upgrade, once every middleware is registered.
   let handle: ((request: IncomingMessage, response: ServerResponse) => unknown) | undefined
   const listener = (request: IncomingMessage, response: ServerResponse) =>
     (handle ??= app.callback())(request, response)
-  if (server) routeUpgrades(warden, wss, server, listener)
-  else {
-    const listen = app.listen.bind(app) as (...args: unknown[]) => Server
-    app.listen = ((...args: unknown[]) => {
-      const created = listen(...args)
-      routeUpgrades(warden, wss, created, listener)
-      return created
-    }) as Koa['listen']
-  }
+  governServer(warden, wss, app, listener, server)
 
   function ws(
     ...args: [GovernedHandler] | [WardenRouteOptions, GovernedHandler]
@@ -104,24 +105,17 @@ export function wardenKoa(app: Koa, options: WardenKoaOptions): WardenKoa {
     return async function governedRoute(ctx, next) {
       if (!isRoutedUpgrade(ctx.req)) return next()
       const userId = getUserId ? await getUserId(ctx) : undefined
-      const admission = await admitRoutedUpgrade(warden, wss, ctx.req, { endpoint, userId })
-      if (!admission.ok) {
-        const { error } = admission
-        const retryAfter = retryAfterSeconds(error)
-        if (retryAfter !== undefined) ctx.set('Retry-After', String(retryAfter))
-        ctx.status = error.status
-        ctx.body = { error: error.code }
-        return
-      }
+      // Koa resolved the client IP itself when told to trust the proxy (`app.proxy`).
+      const frameworkIp = ctx.app.proxy ? ctx.ip : undefined
+      const admission = await admitRoutedUpgrade(warden, wss, ctx.req, {
+        endpoint,
+        userId,
+        frameworkIp,
+      })
+      if (!admission.ok) return send(ctx, admission.answer)
       ctx.respond = false
       const { connection } = admission
-      if (!connection) return
-      try {
-        await handler(connection, ctx)
-      } catch (error) {
-        connection.close(CloseCode.InternalError, 'internal error')
-        throw error
-      }
+      if (connection) await runGovernedHandler(connection, () => handler(connection, ctx))
     }
   }
   return { ws, wss }

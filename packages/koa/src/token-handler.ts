@@ -1,17 +1,22 @@
-import type { Principal, Warden } from '@ws-warden/core'
+/**
+ * The token endpoint as Koa middleware (`tokenHandler`); the answer itself comes from
+ * `@ws-warden/core/adapter`.
+ *
+ * @module
+ */
+import type { Warden } from '@ws-warden/core'
+import type { TokenEndpointOptions } from '@ws-warden/core/adapter'
+import { checkTokenEndpoint, issueTokenAnswer } from '@ws-warden/core/adapter'
 import type { Context, Middleware } from 'koa'
+import { fail, send } from './middleware.js'
 
-/** Options of {@link tokenHandler}. */
-export interface TokenHandlerOptions {
+/**
+ * Options of {@link tokenHandler}: the warden, and your authentication (`ctx.state.user`, a
+ * session lookup...) telling who asks, or `undefined` for a `401`.
+ */
+export interface TokenHandlerOptions extends TokenEndpointOptions<Context> {
   /** The warden that signs the tokens. */
   readonly warden: Warden
-  /**
-   * Your authentication (`ctx.state.user`, a session lookup...): who asks, or `undefined` for a
-   * `401`.
-   */
-  readonly authenticate: (ctx: Context) => Principal | undefined | Promise<Principal | undefined>
-  /** Lifetime of the tokens, in seconds. @default the warden's `tokens.ttlSeconds` */
-  readonly ttlSeconds?: number
 }
 
 /**
@@ -22,23 +27,9 @@ export interface TokenHandlerOptions {
  * @throws TypeError naming an invalid option.
  */
 export function tokenHandler(options: TokenHandlerOptions): Middleware {
-  const { warden, authenticate, ttlSeconds } = options ?? {}
-  if (typeof warden?.issueToken !== 'function') {
-    throw new TypeError('@ws-warden/koa: tokenHandler option warden must be a Warden')
-  }
-  if (typeof authenticate !== 'function') {
-    throw new TypeError('@ws-warden/koa: tokenHandler option authenticate must be a function')
-  }
-  const ttl = ttlSeconds === undefined ? {} : { ttlSeconds }
+  checkTokenEndpoint(fail, 'tokenHandler', options, true)
+  const { warden, authenticate, ttlSeconds } = options
   return async function issueToken(ctx) {
-    const principal = await authenticate(ctx)
-    if (!principal) {
-      ctx.status = 401
-      ctx.body = { error: 'unauthorized' }
-      return
-    }
-    const { token, expiresIn } = await warden.issueToken(principal, ttl)
-    ctx.set('Cache-Control', 'no-store')
-    ctx.body = { token, expiresIn }
+    send(ctx, await issueTokenAnswer(warden, await authenticate(ctx), ttlSeconds))
   }
 }

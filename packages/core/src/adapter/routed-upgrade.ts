@@ -1,12 +1,25 @@
-import { TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
+/**
+ * Upgrades routed through a framework's middleware (Express, Koa): the server (given, or the one
+ * `app.listen()` creates) turns every upgrade into an ordinary request whose response writes to
+ * the socket, a governed route admits it and either
+ * answers the rejection the framework's way or completes the handshake; a route's handler that
+ * throws closes its connection with 1011.
+ *
+ * @module
+ */
+import { CloseCode } from '@ws-warden/protocol'
 import type { IncomingMessage, Server } from 'node:http'
 import { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { WebSocketServer } from 'ws'
-import type { WardenError } from './errors.js'
-import type { Connection, EndpointOptions } from './types.js'
+import type { WardenError } from '../errors.js'
+import type { Connection, EndpointOptions } from '../types.js'
+import type { Warden } from '../warden.js'
+import { redactToken } from './redact.js'
+import type { HttpAnswer } from './rejection.js'
+import { rejectionAnswer } from './rejection.js'
+import { closeSockets } from './server.js'
 import { acceptUpgrade, toUpgradeRequest } from './upgrade.js'
-import type { Warden } from './warden.js'
 
 /** An upgrade request on its way through a framework's middleware, with what the handshake needs. */
 interface RoutedUpgrade {
@@ -18,16 +31,24 @@ interface RoutedUpgrade {
 }
 
 /**
- * What {@link admitRoutedUpgrade} resolves to: the rejection to answer, or the connection
- * (undefined if the socket closed first or `ws` refused the handshake).
+ * What {@link admitRoutedUpgrade} resolves to: the rejection and its HTTP answer, or the
+ * connection (undefined if the socket closed first or `ws` refused the handshake).
  */
 export type RoutedAdmission<TData> =
-  | { readonly ok: false; readonly error: WardenError }
+  | { readonly ok: false; readonly error: WardenError; readonly answer: HttpAnswer }
   | { readonly ok: true; readonly connection: Connection<TData> | undefined }
+
+/** Options of {@link admitRoutedUpgrade}. */
+export interface RoutedAdmitOptions {
+  readonly endpoint?: EndpointOptions
+  /** An already-authenticated user id from the framework, if any. */
+  readonly userId?: string | undefined
+  /** The client IP the framework resolved because it trusts the proxy; undefined otherwise. */
+  readonly frameworkIp?: string | undefined
+}
 
 const routed = new WeakMap<IncomingMessage, RoutedUpgrade>()
 const governed = new WeakSet<Server>()
-const tokenInUrl = new RegExp(`([?&]${TOKEN_QUERY_PARAM}=)[^&#]*`, 'g')
 
 /**
  * Sends every HTTP upgrade on `server` through `listener` (an Express app, Koa's
@@ -56,13 +77,38 @@ export function routeUpgrades<TData>(
     // Once answered (a rejection, a 404...) the socket closes; an upgraded one is detached first.
     response.once('finish', () => response.socket?.destroySoon())
     routed.set(request, { socket, head, url: request.url ?? '/', response })
-    request.url = request.url?.replace(tokenInUrl, '$1[redacted]')
+    request.url = request.url && redactToken(request.url)
     listener(request, response)
   })
   const close = server.close.bind(server)
   server.close = (callback) => {
-    void warden.close().finally(() => wss.close())
+    void closeSockets(warden, wss)
     return close(callback)
+  }
+}
+
+/** An app whose `listen()` creates an HTTP server (Express, Koa). */
+export interface Listens {
+  listen(...args: never[]): Server
+}
+
+/**
+ * Routes the upgrades of `server` through `listener` (see `routeUpgrades`), or, without a server,
+ * of every server `app.listen()` creates from now on.
+ */
+export function governServer<TData>(
+  warden: Warden<TData>,
+  wss: WebSocketServer,
+  app: Listens,
+  listener: (request: IncomingMessage, response: ServerResponse) => unknown,
+  server?: Server,
+): void {
+  if (server) return routeUpgrades(warden, wss, server, listener)
+  const listen = app.listen.bind(app) as (...args: unknown[]) => Server
+  app.listen = (...args: never[]) => {
+    const created = listen(...args)
+    routeUpgrades(warden, wss, created, listener)
+    return created
   }
 }
 
@@ -73,8 +119,8 @@ export function isRoutedUpgrade(request: IncomingMessage): boolean {
 
 /**
  * Admits a routed upgrade request (with its real URL) and, if admitted, completes the handshake
- * and attaches the socket. A rejection is returned for the framework to answer (`error.status`,
- * `retryAfterSeconds(error)`): nothing has been written yet. Once upgraded, the framework's
+ * and attaches the socket. A rejection is returned with its answer for the framework to write
+ * (status, headers, JSON body): nothing has been written yet. Once upgraded, the framework's
  * response is marked finished with status 101, so access logs record it and `on-finished`
  * listeners let go of the socket.
  *
@@ -84,17 +130,19 @@ export async function admitRoutedUpgrade<TData>(
   warden: Warden<TData>,
   wss: WebSocketServer,
   request: IncomingMessage,
-  options: { readonly endpoint?: EndpointOptions; readonly userId?: string | undefined } = {},
+  options: RoutedAdmitOptions = {},
 ): Promise<RoutedAdmission<TData>> {
   const upgrade = routed.get(request)
   if (!upgrade) throw new Error('ws-warden: not an upgrade request routed by routeUpgrades')
   routed.delete(request)
   const { socket, head, url, response } = upgrade
   const admission = await warden.admit(
-    { ...toUpgradeRequest(request, options.userId), url },
+    { ...toUpgradeRequest(request, options.userId, options.frameworkIp), url },
     options.endpoint,
   )
-  if (!admission.ok) return admission
+  if (!admission.ok) {
+    return { ok: false, error: admission.error, answer: rejectionAnswer(admission.error) }
+  }
   response.detachSocket(socket)
   const connection = await acceptUpgrade(warden, wss, admission.ticket, request, socket, head)
   if (connection) {
@@ -102,4 +150,20 @@ export async function admitRoutedUpgrade<TData>(
     response.emit('finish')
   }
   return { ok: true, connection }
+}
+
+/**
+ * Runs a governed route's handler on its connection; if it throws, the connection is closed
+ * with 1011 and the error goes on to the framework's error handling.
+ */
+export async function runGovernedHandler<TData>(
+  connection: Connection<TData>,
+  handler: (connection: Connection<TData>) => unknown,
+): Promise<void> {
+  try {
+    await handler(connection)
+  } catch (error) {
+    connection.close(CloseCode.InternalError, 'internal error')
+    throw error
+  }
 }

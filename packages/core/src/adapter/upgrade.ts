@@ -1,29 +1,38 @@
+/**
+ * Upgrades on a raw Node server: the request shape admission reads, the rejection written to the
+ * socket before any WebSocket exists, and the handshake of an admitted request. The building
+ * blocks of every adapter.
+ *
+ * @module
+ */
 import type { IncomingMessage } from 'node:http'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { WebSocketServer } from 'ws'
-import type { WardenError } from './errors.js'
-import { RateLimitedError } from './errors.js'
-import type { Connection, EndpointOptions, Ticket, UpgradeRequest } from './types.js'
-import type { Warden } from './warden.js'
+import type { WardenError } from '../errors.js'
+import type { Connection, EndpointOptions, Ticket, UpgradeRequest } from '../types.js'
+import type { Warden } from '../warden.js'
+import type { ClientAddressSource } from './client-ip.js'
+import { rejectionAnswer } from './rejection.js'
 
-/** Seconds a client should wait after a 503, when the error does not say. */
-const DEFAULT_RETRY_AFTER_S = 5
+/** What an adapter hands admission: the request, and the framework's client IP if it has one. */
+export type AdapterUpgradeRequest = UpgradeRequest & Pick<ClientAddressSource, 'frameworkIp'>
 
-/** The `Retry-After` header value (seconds) for a rejection, or undefined when none applies. */
-export function retryAfterSeconds(error: WardenError): number | undefined {
-  if (error instanceof RateLimitedError) return Math.max(1, Math.ceil(error.retryAfterMs / 1000))
-  if (error.status === 503) return DEFAULT_RETRY_AFTER_S
-  return undefined
-}
-
-/** The core's request shape from a Node `IncomingMessage`. */
-export function toUpgradeRequest(request: IncomingMessage, userId?: string): UpgradeRequest {
+/**
+ * The core's request shape from a Node `IncomingMessage`. `frameworkIp` is the client IP the
+ * framework resolved because it trusts the proxy; leave it out otherwise.
+ */
+export function toUpgradeRequest(
+  request: IncomingMessage,
+  userId?: string,
+  frameworkIp?: string,
+): AdapterUpgradeRequest {
   return {
     url: request.url ?? '/',
     headers: request.headers,
     remoteAddress: request.socket.remoteAddress,
     ...(userId !== undefined && { userId }),
+    ...(frameworkIp !== undefined && { frameworkIp }),
   }
 }
 
@@ -36,14 +45,14 @@ export function rejectUpgrade(socket: Duplex, error: WardenError): void {
     socket.destroy()
     return
   }
-  const body = JSON.stringify({ error: error.code })
-  const retryAfter = retryAfterSeconds(error)
+  const answer = rejectionAnswer(error)
+  const body = JSON.stringify(answer.body)
   const head = [
-    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}`,
+    `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}`,
     'Connection: close',
     'Content-Type: application/json; charset=utf-8',
     `Content-Length: ${Buffer.byteLength(body)}`,
-    ...(retryAfter === undefined ? [] : [`Retry-After: ${retryAfter}`]),
+    ...Object.entries(answer.headers).map(([name, value]) => `${name}: ${value}`),
   ]
   socket.once('finish', () => socket.destroy())
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`)

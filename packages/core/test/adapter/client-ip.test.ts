@@ -1,6 +1,10 @@
 import t from 'tap'
-import { createClientIpResolver, ipRateLimitKey, type TrustProxy } from '../src/client-ip.js'
-import type { RequestHeaders } from '../src/types.js'
+import {
+  createClientIpResolver,
+  ipRateLimitKey,
+  type TrustProxy,
+} from '../../src/adapter/client-ip.js'
+import type { RequestHeaders } from '../../src/types.js'
 
 const request = (
   remoteAddress: string | undefined,
@@ -167,4 +171,116 @@ t.test('ipRateLimitKey keeps IPv4 and masks IPv6 to its /64', async (t) => {
   t.equal(ipRateLimitKey('64:ff9b::192.0.2.1'), '64:ff9b::/64')
   t.equal(ipRateLimitKey('::ffff:203.0.113.9'), '203.0.113.9', 'IPv4-mapped counts as IPv4')
   t.equal(ipRateLimitKey('unknown'), 'unknown')
+})
+
+const withHeaders = (
+  remoteAddress: string,
+  headers: RequestHeaders,
+  frameworkIp?: string,
+): { remoteAddress: string; headers: RequestHeaders; frameworkIp?: string } => ({
+  remoteAddress,
+  headers,
+  ...(frameworkIp !== undefined && { frameworkIp }),
+})
+
+t.test(
+  'Forwarded (RFC 7239): for= of each element, quoted IPv6 with brackets, ports',
+  async (t) => {
+    const resolve = createClientIpResolver(['10.0.0.0/8'])
+    const forwarded = (value: string | readonly string[]) =>
+      resolve(withHeaders('10.0.0.1', { forwarded: value }))
+    t.equal(forwarded('for=198.51.100.7'), '198.51.100.7')
+    t.equal(forwarded('for=198.51.100.7;proto=https;by=10.0.0.1'), '198.51.100.7')
+    t.equal(forwarded('proto=https; FOR = "198.51.100.7:4711"'), '198.51.100.7', 'any order, case')
+    t.equal(forwarded('for="[2001:DB8:cafe::17]:4711"'), '2001:db8:cafe::17')
+    t.equal(forwarded('for="[2001:db8::18]"'), '2001:db8::18')
+    t.equal(forwarded('for=6.6.6.6, for=198.51.100.7'), '198.51.100.7', 'walked from the right')
+    t.equal(forwarded('for=198.51.100.7, for=10.9.9.9'), '198.51.100.7', 'trusted hops skipped')
+    t.equal(forwarded(['for=6.6.6.6', 'for=198.51.100.7']), '198.51.100.7', 'repeated header')
+    t.equal(forwarded('for="a\\"b,c";by=x, for=198.51.100.7'), '198.51.100.7', 'quoted , and ;')
+    t.equal(forwarded('for=198.51.100.7, for=unknown'), '10.0.0.1', 'unknown ends the walk')
+    t.equal(forwarded('for=198.51.100.7, for=_hidden'), '10.0.0.1', 'obfuscated ends the walk')
+    t.equal(forwarded('for=198.51.100.7, proto=https'), '10.0.0.1', 'no for= ends the walk')
+    t.equal(forwarded('for=198.51.100.7, by'), '10.0.0.1', 'a pair without = is skipped')
+    t.equal(forwarded('for="[nonsense]:80"'), '10.0.0.1')
+    t.equal(
+      resolve(withHeaders('203.0.113.9', { forwarded: 'for=1.1.1.1' })),
+      '203.0.113.9',
+      'an untrusted peer cannot spoof with Forwarded either',
+    )
+  },
+)
+
+t.test('auto: a request that carries both headers is read as coming from the proxy', async (t) => {
+  const resolve = createClientIpResolver(['10.0.0.1'])
+  const both = { 'x-forwarded-for': '198.51.100.7', forwarded: 'for=6.6.6.6' }
+  t.equal(resolve(withHeaders('10.0.0.1', both)), '10.0.0.1')
+  t.equal(resolve(withHeaders('10.0.0.1', { 'x-forwarded-for': '198.51.100.7' })), '198.51.100.7')
+})
+
+t.test('{ proxies, header } reads only the header the proxies write', async (t) => {
+  const both = { 'x-forwarded-for': '198.51.100.7', forwarded: 'for=6.6.6.6' }
+  const xff = createClientIpResolver({ proxies: ['10.0.0.1'], header: 'x-forwarded-for' })
+  t.equal(xff(withHeaders('10.0.0.1', both)), '198.51.100.7')
+  t.equal(xff(withHeaders('10.0.0.1', { forwarded: 'for=6.6.6.6' })), '10.0.0.1')
+  const standard = createClientIpResolver({ proxies: ['10.0.0.1'], header: 'forwarded' })
+  t.equal(standard(withHeaders('10.0.0.1', both)), '6.6.6.6')
+  t.equal(standard(withHeaders('10.0.0.1', { 'x-forwarded-for': '6.6.6.6' })), '10.0.0.1')
+  const none = createClientIpResolver({ proxies: [], header: 'forwarded' })
+  t.equal(none(withHeaders('10.0.0.1', both)), '10.0.0.1')
+
+  const bad: [unknown, RegExp][] = [
+    [{ proxies: 'x', header: 'forwarded' }, /^trustProxy\.proxies must be an array/],
+    [{ proxies: [] }, /^trustProxy\.header must be 'x-forwarded-for' or 'forwarded'/],
+    [{ proxies: [], header: 'x-real-ip' }, /^trustProxy\.header must be/],
+    [{ proxies: [3], header: 'forwarded' }, /^trustProxy\[0\] must be an IP address/],
+  ]
+  for (const [setting, message] of bad) {
+    t.throws(() => createClientIpResolver(setting as TrustProxy), { name: 'TypeError', message })
+  }
+})
+
+t.test(
+  "the framework's resolved address wins; one that is not an address is ignored",
+  async (t) => {
+    for (const setting of [false, ['10.0.0.1']] as const) {
+      const resolve = createClientIpResolver(setting)
+      const spoof = { 'x-forwarded-for': '6.6.6.6' }
+      t.equal(resolve(withHeaders('10.0.0.1', spoof, '198.51.100.7')), '198.51.100.7')
+      t.equal(resolve(withHeaders('10.0.0.1', {}, '::ffff:198.51.100.8')), '198.51.100.8')
+      t.equal(resolve(withHeaders('10.0.0.1', {}, '[2001:db8::9]:80')), '2001:db8::9')
+    }
+    t.equal(createClientIpResolver(false)(withHeaders('10.0.0.1', {}, 'nonsense')), '10.0.0.1')
+    const trusted = createClientIpResolver(['10.0.0.1'])
+    t.equal(
+      trusted(withHeaders('10.0.0.1', { 'x-forwarded-for': '198.51.100.7' }, '')),
+      '198.51.100.7',
+      'an empty framework address falls back to the walk',
+    )
+  },
+)
+
+t.test('a forwarding header while nothing is trusted: one warning per resolver', async (t) => {
+  const warnings: [object, string | undefined][] = []
+  const logger = { warn: (object: object, message?: string) => warnings.push([object, message]) }
+  const resolve = createClientIpResolver(false, { logger })
+  t.equal(resolve(withHeaders('203.0.113.9', {})), '203.0.113.9')
+  t.equal(warnings.length, 0, 'no header, no warning')
+  t.equal(resolve(withHeaders('203.0.113.9', {}, '198.51.100.7')), '198.51.100.7')
+  t.equal(warnings.length, 0, 'the framework trusts the proxy: no warning')
+  t.equal(resolve(withHeaders('203.0.113.9', { 'x-forwarded-for': '1.1.1.1' })), '203.0.113.9')
+  t.equal(resolve(withHeaders('203.0.113.9', { forwarded: 'for=1.1.1.1' })), '203.0.113.9')
+  t.equal(warnings.length, 1, 'told once')
+  t.match(warnings[0], [
+    { event: 'untrusted_forwarding_header', header: 'x-forwarded-for' },
+    /no proxy is trusted.*trustProxy/,
+  ])
+  const other: unknown[] = []
+  const second = createClientIpResolver([], { logger: { warn: (object) => other.push(object) } })
+  second(withHeaders('203.0.113.9', { forwarded: 'for=1.1.1.1' }))
+  t.same(other, [{ event: 'untrusted_forwarding_header', header: 'forwarded' }], 'per resolver')
+  const trusted = createClientIpResolver(['10.0.0.1'], { logger: { warn: (o) => other.push(o) } })
+  trusted(withHeaders('10.0.0.1', { 'x-forwarded-for': '1.1.1.1' }))
+  t.equal(other.length, 1, 'a trusted setup is not warned about')
+  t.doesNotThrow(() => createClientIpResolver(false)(withHeaders('1.1.1.1', { forwarded: 'x' })))
 })

@@ -6,23 +6,15 @@ import type { AddressInfo } from 'node:net'
 import { PassThrough } from 'node:stream'
 import WebSocket, { WebSocketServer } from 'ws'
 import {
-  ConnectionLimitError,
   ForbiddenError,
   RateLimitedError,
-  ShuttingDownError,
-  StoreUnavailableError,
   UnauthorizedError,
   WardenError,
-} from '../src/errors.js'
-import { MemorySessionStore } from '../src/memory/index.js'
-import {
-  handleUpgrade,
-  rejectUpgrade,
-  retryAfterSeconds,
-  toUpgradeRequest,
-} from '../src/upgrade.js'
-import { createWarden } from '../src/warden.js'
-import { SECRET, until } from './helpers/server.js'
+} from '../../src/errors.js'
+import { MemorySessionStore } from '../../src/memory/index.js'
+import { handleUpgrade, rejectUpgrade, toUpgradeRequest } from '../../src/adapter/upgrade.js'
+import { createWarden } from '../../src/warden.js'
+import { SECRET, until } from '../helpers/server.js'
 
 /** What a request handler sees, reduced to what the core reads. */
 function incoming(url: string | undefined, remoteAddress = '10.0.0.1'): IncomingMessage {
@@ -41,23 +33,6 @@ async function written(socket: PassThrough): Promise<string> {
   return Buffer.concat(chunks).toString()
 }
 
-t.test('retryAfterSeconds: whole seconds for 429, a default for 503, none otherwise', async (t) => {
-  t.equal(retryAfterSeconds(new RateLimitedError(1)), 1, 'never 0')
-  t.equal(retryAfterSeconds(new RateLimitedError(0)), 1)
-  t.equal(retryAfterSeconds(new RateLimitedError(1_001)), 2, 'rounded up')
-  t.equal(retryAfterSeconds(new RateLimitedError(60_000)), 60)
-  t.equal(retryAfterSeconds(new ConnectionLimitError('total')), 5)
-  t.equal(retryAfterSeconds(new ShuttingDownError()), 5)
-  t.equal(retryAfterSeconds(new StoreUnavailableError('sessions', 'down')), 5)
-  t.equal(
-    retryAfterSeconds(new ConnectionLimitError('user')),
-    undefined,
-    'a cap frees up on its own time',
-  )
-  t.equal(retryAfterSeconds(new UnauthorizedError('token_missing', 'token missing')), undefined)
-  t.equal(retryAfterSeconds(new ForbiddenError()), undefined)
-})
-
 t.test('toUpgradeRequest keeps what admission reads', async (t) => {
   t.same(toUpgradeRequest(incoming('/ws?ws_token=abc')), {
     url: '/ws?ws_token=abc',
@@ -67,6 +42,8 @@ t.test('toUpgradeRequest keeps what admission reads', async (t) => {
   t.equal(toUpgradeRequest(incoming(undefined)).url, '/', 'a request without a url')
   t.equal(toUpgradeRequest(incoming('/ws'), 'alice').userId, 'alice')
   t.notOk('userId' in toUpgradeRequest(incoming('/ws')), 'no userId key unless one is given')
+  t.equal(toUpgradeRequest(incoming('/ws'), undefined, '198.51.100.7').frameworkIp, '198.51.100.7')
+  t.notOk('frameworkIp' in toUpgradeRequest(incoming('/ws')), 'no frameworkIp unless one is given')
 })
 
 t.test('rejectUpgrade answers with a plain HTTP error and closes', async (t) => {
@@ -194,10 +171,10 @@ t.test('handleUpgrade', async (t) => {
 })
 
 t.test('an accepted upgrade leaves no listener of ours on the raw socket', async (t) => {
-  const { startServer } = await import('./helpers/server.js')
+  const { startServer } = await import('../helpers/server.js')
   const { connect, connections } = await startServer(t)
   await connect('alice')
-  const { until } = await import('./helpers/server.js')
+  const { until } = await import('../helpers/server.js')
   await until(() => connections.length === 1)
   const raw = (connections[0] as unknown as { socket: { _socket: NodeJS.EventEmitter } }).socket
     ._socket

@@ -1,29 +1,55 @@
 /**
  * The client's IP address behind zero or more reverse proxies, with the semantics of Express's
- * `trust proxy` given an address list (the `proxy-addr` package): `X-Forwarded-For` is believed
- * only as far as the hops that appended to it are trusted.
+ * `trust proxy` given an address list (the `proxy-addr` package): `X-Forwarded-For` or the
+ * standard `Forwarded` header (RFC 7239) is believed only as far as the hops that appended to it
+ * are trusted. An address the web framework resolved from its own trust setting wins over both.
  */
 import { BlockList, isIP } from 'node:net'
-import type { RequestHeaders } from './types.js'
+import type { Logger, RequestHeaders } from '../types.js'
 
 /**
- * Which proxies may tell us the client's address through `X-Forwarded-For`.
+ * Which proxies may tell us the client's address through `X-Forwarded-For` or `Forwarded`.
  *
  * - `false`: none; the client IP is the TCP peer's address.
  * - a list of addresses and CIDR ranges, IPv4 or IPv6 (`'10.0.0.1'`, `'10.0.0.0/8'`,
  *   `'fd00::/8'`), plus the names `'loopback'`, `'linklocal'` and `'uniquelocal'` for the ranges
  *   `proxy-addr` gives them. Put every proxy in front of the server here, and nothing else.
+ *   Whichever of the two headers the request carries is read; a request that carries both is
+ *   read as coming from the proxy itself (a client may have added the one the proxy does not
+ *   write, and nothing tells which one that is).
+ * - `{ proxies, header }`: the same list, reading only the header your proxies write.
  *
  * There is deliberately no `true` and no hop count: both let a client choose its own address
  * as soon as the proxy chain changes.
  */
-export type TrustProxy = false | readonly string[]
+export type TrustProxy =
+  | false
+  | readonly string[]
+  | { readonly proxies: readonly string[]; readonly header: ForwardingHeader }
+
+/** The request headers a proxy may name the client in. */
+export type ForwardingHeader = 'x-forwarded-for' | 'forwarded'
 
 /** What the resolver reads from an upgrade request. */
 export interface ClientAddressSource {
   /** The TCP peer's address (`socket.remoteAddress`). */
   readonly remoteAddress: string | undefined
   readonly headers: RequestHeaders
+  /**
+   * The client IP the web framework resolved because it was told to trust the proxy (Fastify
+   * `trustProxy`, Express `trust proxy`, Koa `app.proxy`). Adapters set it only then; it wins
+   * over the headers and over `trustProxy`. An entry that is not an IP address is ignored.
+   */
+  readonly frameworkIp?: string | undefined
+}
+
+/** Options of {@link createClientIpResolver}. */
+export interface ClientIpResolverOptions {
+  /**
+   * Told once (per resolver, so per warden) when a forwarding header arrives while no proxy is
+   * trusted: every client behind that proxy then shares the proxy's limits.
+   */
+  readonly logger?: Pick<Logger, 'warn'>
 }
 
 /**
@@ -43,23 +69,21 @@ const PRESETS: ReadonlyMap<string, readonly string[]> = new Map([
  * Builds the resolver for a {@link TrustProxy} setting. Every entry is checked here, once.
  *
  * The walk: start at the socket's address; while the current hop is trusted, step to the next
- * `X-Forwarded-For` entry to its left. The answer is the first untrusted hop, or the left-most
- * entry if every hop is trusted. An entry that is not an IP address (an empty slot, `unknown`,
- * a host name) ends the walk at the hop before it. `[v6]`, `[v6]:port` and `v4:port` entries,
- * which some proxies write, are read as the address alone.
+ * forwarded entry to its left. The answer is the first untrusted hop, or the left-most entry if
+ * every hop is trusted. An entry that is not an IP address (an empty slot, `unknown`, a host
+ * name, an RFC 7239 obfuscated `_name`, a `Forwarded` element without `for=`) ends the walk at
+ * the hop before it. `[v6]`, `[v6]:port` and `v4:port` entries, quoted or not, are read as the
+ * address alone.
  *
  * @throws TypeError naming `trustProxy` when the setting or one of its entries is not valid.
  */
-export function createClientIpResolver(trustProxy: TrustProxy): ClientIpResolver {
-  if (trustProxy === false) return (request) => peerAddress(request.remoteAddress)
-  if (!Array.isArray(trustProxy)) {
-    throw new TypeError(
-      'trustProxy must be false or an array of proxy addresses and CIDR ranges ' +
-        '(true and hop counts are not supported: they let clients spoof their address)',
-    )
-  }
+export function createClientIpResolver(
+  trustProxy: TrustProxy,
+  options: ClientIpResolverOptions = {},
+): ClientIpResolver {
+  const { proxies, header } = readSetting(trustProxy)
   const trusted = new BlockList()
-  trustProxy.forEach((entry: unknown, index) => {
+  proxies.forEach((entry: unknown, index) => {
     if (typeof entry !== 'string') throw badEntry(index, entry)
     const name = entry.trim()
     const ranges = PRESETS.get(name) ?? [name]
@@ -67,18 +91,36 @@ export function createClientIpResolver(trustProxy: TrustProxy): ClientIpResolver
       if (!addRange(trusted, range)) throw badEntry(index, entry)
     }
   })
-  if (trustProxy.length === 0) return (request) => peerAddress(request.remoteAddress)
+  const warnOnce = once(options.logger)
+  if (proxies.length === 0) {
+    return (request) => {
+      const framework = frameworkAddress(request)
+      if (framework !== undefined) return framework
+      const forwarding = FORWARDING_HEADERS.find((name) => request.headers[name] !== undefined)
+      if (forwarding !== undefined) {
+        warnOnce(
+          { event: 'untrusted_forwarding_header', header: forwarding },
+          `ws-warden: a request carries ${forwarding} but no proxy is trusted, so every client ` +
+            "behind a proxy shares the proxy's IP limits; set the warden's trustProxy or your " +
+            "framework's trust-proxy setting (told once)",
+        )
+      }
+      return peerAddress(request.remoteAddress)
+    }
+  }
 
   const isTrusted = (address: string): boolean =>
     trusted.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')
 
   return (request) => {
+    const framework = frameworkAddress(request)
+    if (framework !== undefined) return framework
     let current = peerAddress(request.remoteAddress)
     // 'unknown' and other non-addresses are never trusted, so the walk never starts for them.
     if (!isTrusted(current)) return current
-    const hops = forwardedFor(request.headers['x-forwarded-for'])
+    const hops = forwardedHops(request.headers, header)
     for (let index = hops.length - 1; index >= 0; index--) {
-      const hop = parseHop(hops[index] as string)
+      const hop = hops[index]
       if (hop === undefined) return current
       current = hop
       if (!isTrusted(current)) return current
@@ -99,6 +141,102 @@ export function ipRateLimitKey(ip: string): string {
   if (isIPv4Mapped(groups)) return mappedToIPv4(groups)
   groups.fill(0, 4)
   return `${formatIPv6(groups)}/64`
+}
+
+const FORWARDING_HEADERS = ['x-forwarded-for', 'forwarded'] as const
+
+function readSetting(trustProxy: TrustProxy): {
+  proxies: readonly string[]
+  header: ForwardingHeader | 'auto'
+} {
+  if (trustProxy === false) return { proxies: [], header: 'auto' }
+  if (Array.isArray(trustProxy)) return { proxies: trustProxy, header: 'auto' }
+  if (typeof trustProxy === 'object' && trustProxy !== null && 'proxies' in trustProxy) {
+    const { proxies, header } = trustProxy as { proxies: unknown; header: unknown }
+    if (!Array.isArray(proxies)) {
+      throw new TypeError('trustProxy.proxies must be an array of proxy addresses and CIDR ranges')
+    }
+    if (header !== 'x-forwarded-for' && header !== 'forwarded') {
+      throw new TypeError("trustProxy.header must be 'x-forwarded-for' or 'forwarded'")
+    }
+    return { proxies: proxies as string[], header }
+  }
+  throw new TypeError(
+    'trustProxy must be false or an array of proxy addresses and CIDR ranges, or ' +
+      '{ proxies, header } (true and hop counts are not supported: they let clients spoof ' +
+      'their address)',
+  )
+}
+
+function once(logger: Pick<Logger, 'warn'> | undefined): Logger['warn'] {
+  let told = logger === undefined
+  return (object, message) => {
+    if (told) return
+    told = true
+    logger?.warn(object, message)
+  }
+}
+
+/** The framework's resolved address, normalised; undefined when absent or not an address. */
+function frameworkAddress(request: ClientAddressSource): string | undefined {
+  const { frameworkIp } = request
+  return frameworkIp === undefined ? undefined : parseHop(frameworkIp)
+}
+
+/**
+ * The forwarded hops, left (client side) to right, as addresses; undefined for an entry that is
+ * not one. With `auto`, a request that carries both headers has no hops.
+ */
+function forwardedHops(
+  headers: RequestHeaders,
+  header: ForwardingHeader | 'auto',
+): (string | undefined)[] {
+  const xff = headers['x-forwarded-for']
+  const forwarded = headers.forwarded
+  if (header === 'auto' && xff !== undefined && forwarded !== undefined) return []
+  if (header === 'forwarded' || (header === 'auto' && forwarded !== undefined)) {
+    return splitOutsideQuotes(joined(forwarded), ',').map(forElement)
+  }
+  return joined(xff)
+    .split(',')
+    .map((entry) => parseHop(entry))
+}
+
+function joined(header: string | readonly string[] | undefined): string {
+  if (header === undefined) return ''
+  return typeof header === 'string' ? header : header.join(',')
+}
+
+/** The `for=` address of one RFC 7239 element (`for=1.2.3.4;proto=https`), if it has one. */
+function forElement(element: string): string | undefined {
+  for (const pair of splitOutsideQuotes(element, ';')) {
+    const equals = pair.indexOf('=')
+    if (equals === -1 || pair.slice(0, equals).trim().toLowerCase() !== 'for') continue
+    let value = pair.slice(equals + 1).trim()
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
+      value = value.slice(1, -1).replace(/\\(.)/g, '$1')
+    }
+    return parseHop(value)
+  }
+  return undefined
+}
+
+/** Splits on `separator` except inside double-quoted strings (which may escape with `\`). */
+function splitOutsideQuotes(text: string, separator: string): string[] {
+  const parts: string[] = []
+  let start = 0
+  let quoted = false
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index]
+    if (quoted && char === '\\') index++
+    else if (char === '"') quoted = !quoted
+    else if (!quoted && char === separator) {
+      parts.push(text.slice(start, index))
+      start = index + 1
+    }
+  }
+  parts.push(text.slice(start))
+  return parts
 }
 
 function badEntry(index: number, entry: unknown): TypeError {
@@ -135,12 +273,7 @@ function peerAddress(remoteAddress: string | undefined): string {
   return normalizeIp(remoteAddress) ?? remoteAddress
 }
 
-function forwardedFor(header: string | readonly string[] | undefined): string[] {
-  if (header === undefined) return []
-  return (typeof header === 'string' ? header : header.join(',')).split(',')
-}
-
-/** One `X-Forwarded-For` entry as a normalised address, or undefined if it is not one. */
+/** One forwarded entry as a normalised address, or undefined if it is not one. */
 function parseHop(entry: string): string | undefined {
   const text = entry.trim()
   const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(text)
