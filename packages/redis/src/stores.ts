@@ -1,7 +1,7 @@
 import { Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { RedisAdmissionStore } from './admission.js'
 import { RedisBroker } from './broker.js'
-import { positive, whenReady, type RedisClient } from './client.js'
+import { DEFAULT_PREFIX, positive, whenReady, type RedisClient } from './client.js'
 import { createCluster, type ClusterNodes } from './cluster.js'
 import { RedisHistoryStore } from './history.js'
 import { RedisLockStore } from './locks.js'
@@ -125,7 +125,7 @@ export async function createRedisStores(options: CreateRedisStoresOptions): Prom
       admission: new RedisAdmissionStore({
         ...admitted,
         client,
-        prefix: options.prefix ?? 'ws_warden',
+        prefix: options.prefix ?? DEFAULT_PREFIX,
         ttlMs: options.sessionTtlMs ?? SESSION_TTL_MS,
       }),
     }),
