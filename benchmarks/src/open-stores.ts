@@ -66,6 +66,7 @@ export async function openStores(
         sessions: stores.sessions,
         tokens: stores.tokens,
         rateLimits: stores.rateLimits,
+        ...(stores.admission && { admission: stores.admission }),
         ...(options.broker && { broker: stores.broker }),
         close: () => stores.close(),
       }

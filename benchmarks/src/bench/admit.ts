@@ -103,7 +103,7 @@ export async function admitBench(context: BenchContext): Promise<BenchResult> {
     ],
     rows,
     notes: [
-      `Admissions per measurement: ${STORE_KINDS.map((kind) => `${kind} ${scale.stores.ops[kind]}`).join(', ')}; ${scale.runs} runs, each on a fresh key prefix / schema. Composed: the IP hit, the user hit, the consume and the capped add, one after the other (as the warden runs them for stores without their own admit). One-trip: the store's \`admit\` (SQL: one call of the routine that migration 3 installs). Caps per user, per IP and in total, as admission passes them; no refusals.`,
+      `Admissions per measurement: ${STORE_KINDS.map((kind) => `${kind} ${scale.stores.ops[kind]}`).join(', ')}; ${scale.runs} runs, each on a fresh key prefix / schema. Composed: the IP hit, the user hit, the consume and the capped add, one after the other (as the warden runs them for stores without their own admit). One-trip: the store's \`admit\` (SQL: one call of the routine that migration 3 installs; Redis: one Lua script). Caps per user, per IP and in total, as admission passes them; no refusals.`,
       'A store without its own `admit` has no one-trip figure.',
       ...(errors.length > 0 ? [`**Errors**: ${[...new Set(errors)].slice(0, 5).join('; ')}`] : []),
     ],

@@ -23,6 +23,9 @@ export interface RedisStoreOptions {
   readonly buckets?: number | undefined
 }
 
+/** The default of the option `prefix`. */
+export const DEFAULT_PREFIX = 'ws_warden'
+
 /** A reply of one of our scripts. */
 export type Reply = string | number | null | Reply[]
 
@@ -37,7 +40,7 @@ export function storeOptions(
   if (typeof client?.defineCommand !== 'function' || typeof client.duplicate !== 'function') {
     throw new TypeError(`ws-warden: ${owner} option client must be an ioredis Redis or Cluster`)
   }
-  const prefix = options?.prefix ?? 'ws_warden'
+  const prefix = options?.prefix ?? DEFAULT_PREFIX
   if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
     throw new TypeError(`ws-warden: ${owner} option prefix must be a non-empty string without {}`)
   }

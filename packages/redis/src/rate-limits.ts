@@ -23,6 +23,11 @@ export interface RedisRateLimitStoreOptions extends RedisStoreOptions {
   readonly onError?: ((error: unknown) => void) | undefined
 }
 
+/** The window counter of a rate-limit key under its bucket's tag. */
+export function windowKey(tag: string, key: string): string {
+  return `${tag}:win:${key}`
+}
+
 /**
  * Fixed-window counters in Redis: one Lua script per hit (`INCR`, and `PEXPIRE` on the window's
  * first hit), so counts are atomic across instances and cost one round trip.
@@ -62,7 +67,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     positive('hit(limit)', limit)
     positive('hit(windowMs)', windowMs)
     const tag = this.#buckets.tagOf(key)
-    const keys = [`${tag}:win:${key}`, `${tag}:expiry`]
+    const keys = [windowKey(tag, key), `${tag}:expiry`]
     const hit = this.#hit(...keys, windowMs, key, INDEX_RETENTION_MS)
     const reply = this.#failOpen
       ? await bounded(hit, this.#failOpenAfterMs, 'rate limit hit did not answer').catch(

@@ -21,34 +21,50 @@ const EXPIRY_INDEX = `local function indexExpiry(index, member, at, now, retenti
 end`
 
 /**
- * Token consume. KEYS: token key, expiry index. ARGV: expiresAt (epoch ms), jti, retention.
- * `SET NX PXAT` makes the first caller win cluster-wide; a token already expired is `1`
- * without a write (it can never verify again). Returns 1 (first use) or 0 (replay).
+ * Token consume as a function (also run by the admission script). `expiry`: the expiry index;
+ * `expiresAt` (epoch ms, as given), `jti`, `retention`. `SET NX PXAT` makes the first caller win
+ * cluster-wide; a token already expired is `1` without a write (it can never verify again).
+ * Returns 1 (first use) or 0 (replay).
  */
+const CONSUME = `local function consumeToken(key, expiry, expiresAt, jti, retention, now)
+  local at = tonumber(expiresAt)
+  if at <= now then return 1 end
+  if not redis.call('SET', key, '1', 'NX', 'PXAT', expiresAt) then return 0 end
+  indexExpiry(expiry, jti, at, now, tonumber(retention))
+  return 1
+end`
+
+/** Token consume. KEYS: token key, expiry index. ARGV: expiresAt (epoch ms), jti, retention. */
 export const CONSUME_TOKEN = `${NOW}
 ${EXPIRY_INDEX}
-local at = tonumber(ARGV[1])
-if at <= now then return 1 end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PXAT', ARGV[1]) then return 0 end
-indexExpiry(KEYS[2], ARGV[2], at, now, tonumber(ARGV[3]))
-return 1`
+${CONSUME}
+return consumeToken(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], now)`
 
 /**
- * Rate-limit hit, a fixed window opened by the key's first hit. KEYS: counter, expiry index.
- * ARGV: windowMs, member (the caller's key), retention. Every hit counts, refused ones too; the
- * expiry is set once per window (or repaired if lost), so refused hits never extend it.
+ * Rate-limit hit as a function (also run by the admission script), a fixed window opened by the
+ * key's first hit. `expiry`: the expiry index; `member`: the caller's key. Every hit counts,
+ * refused ones too; the expiry is set once per window (or repaired if lost), so refused hits
+ * never extend it. Returns count, ms left in the window.
+ */
+const HIT = `local function hitWindow(counter, expiry, windowMs, member, retention)
+  local count = redis.call('INCR', counter)
+  local ttl = redis.call('PTTL', counter)
+  if ttl < 0 then
+    ${NOW}
+    ttl = tonumber(windowMs)
+    redis.call('PEXPIRE', counter, ttl)
+    indexExpiry(expiry, member, now + ttl, now, tonumber(retention))
+  end
+  return count, ttl
+end`
+
+/**
+ * Rate-limit hit. KEYS: counter, expiry index. ARGV: windowMs, member, retention.
  * Returns { count, ms left in the window }.
  */
 export const HIT_WINDOW = `${EXPIRY_INDEX}
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  ${NOW}
-  ttl = tonumber(ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  indexExpiry(KEYS[2], ARGV[2], now + ttl, now, tonumber(ARGV[3]))
-end
-return { count, ttl }`
+${HIT}
+return { hitWindow(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]) }`
 
 /**
  * Sweep of an expiry index (tokens, rate-limit windows). KEYS: index. ARGV: before.
@@ -115,28 +131,63 @@ local function members(k, value)
 end`
 
 /**
- * Session add. ARGV: id, record JSON (without lastSeenAt), lastSeenAt, perUser, perIp, total
- * ('' = no cap), ttl. Checks the caps (a record it replaces does not count against them), then
- * replaces and indexes the record. Returns 'ok', or the cap hit first: 'user', 'ip', 'total'.
+ * Session add as a function of the session helpers (also run by the admission script): id,
+ * record JSON (without lastSeenAt), lastSeenAt, perUser, perIp, total ('' = no cap), ttl. Checks
+ * the caps (a record it replaces does not count against them), then replaces and indexes the
+ * record. Returns 'ok', or the cap hit first: 'user', 'ip', 'total'.
  */
+const ADD = `local function addSession(id, json, seenAt, perUser, perIp, total, ttl)
+  local r = cjson.decode(json)
+  local raw = redis.call('HGET', KEYS[1], id)
+  local old = raw and cjson.decode(raw)
+  local function over(cap, n, replacing)
+    if replacing then n = n - 1 end
+    return cap ~= '' and n >= tonumber(cap)
+  end
+  local function count(h, value) return tonumber(redis.call('HGET', KEYS[h], value) or '0') end
+  if over(perUser, count(6, r.userId), old and old.userId == r.userId) then return 'user' end
+  if over(perIp, count(7, r.ip), old and old.ip == r.ip) then return 'ip' end
+  if over(total, redis.call('ZCARD', KEYS[2]), old) then return 'total' end
+  if old then index(id, old, -1) end
+  redis.call('HSET', KEYS[1], id, json)
+  redis.call('ZADD', KEYS[2], seenAt, id)
+  index(id, r, 1)
+  keep(ttl)
+  return 'ok'
+end`
+
+/** Session add. ARGV: the arguments of `addSession`, in order. */
 export const ADD_SESSION = `${SESSION}
-local id, r = ARGV[1], cjson.decode(ARGV[2])
-local raw = redis.call('HGET', KEYS[1], id)
-local old = raw and cjson.decode(raw)
-local function over(cap, n, replacing)
-  if replacing then n = n - 1 end
-  return cap ~= '' and n >= tonumber(cap)
+${ADD}
+return addSession(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])`
+
+/**
+ * Admission in one script, on a Redis where every key of it is reachable (not a Cluster): the
+ * attempt hits in order, the token consume, then the capped add, each the function its own
+ * store's script runs, stopping at the first refusal. KEYS: the 8 session keys (the session
+ * helpers' order), token key, token expiry index, rate-limit expiry index, then one window
+ * counter per attempt. ARGV: windowMs, retention, jti, token expiresAt, attempts n, n pairs of
+ * (member, limit), then the `addSession` arguments (none: count and consume only). Returns
+ * { 'attempts', which (1-based), ms left }, { 'replayed' }, { cap hit } or { 'ok' }.
+ */
+export const ADMIT = `${NOW}
+${EXPIRY_INDEX}
+${HIT}
+${CONSUME}
+${SESSION}
+${ADD}
+local n = tonumber(ARGV[5])
+for i = 1, n do
+  local count, ttl = hitWindow(KEYS[11 + i], KEYS[11], ARGV[1], ARGV[4 + 2 * i], ARGV[2])
+  if count > tonumber(ARGV[5 + 2 * i]) then return { 'attempts', i, ttl } end
 end
-local function count(h, value) return tonumber(redis.call('HGET', KEYS[h], value) or '0') end
-if over(ARGV[4], count(6, r.userId), old and old.userId == r.userId) then return 'user' end
-if over(ARGV[5], count(7, r.ip), old and old.ip == r.ip) then return 'ip' end
-if over(ARGV[6], redis.call('ZCARD', KEYS[2]), old) then return 'total' end
-if old then index(id, old, -1) end
-redis.call('HSET', KEYS[1], id, ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], id)
-index(id, r, 1)
-keep(ARGV[7])
-return 'ok'`
+if consumeToken(KEYS[9], KEYS[10], ARGV[4], ARGV[3], ARGV[2], now) == 0 then
+  return { 'replayed' }
+end
+local s = 6 + 2 * n
+if not ARGV[s] then return { 'ok' } end
+return { addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
+  ARGV[s + 6]) }`
 
 /** Session remove. ARGV: id. Returns 1 if the record existed. */
 export const REMOVE_SESSION = `${SESSION}

@@ -23,11 +23,23 @@ export interface RedisSessionStoreOptions extends RedisStoreOptions {
 }
 
 /** The key names, in the order every session script takes them (see `scripts.ts`). */
-const KEY_NAMES = ['records', 'seen', 'by-user', 'by-ip', 'by-channel', 'users', 'ips', 'channels']
+export const KEY_NAMES = [
+  'records',
+  'seen',
+  'by-user',
+  'by-ip',
+  'by-channel',
+  'users',
+  'ips',
+  'channels',
+]
 /** The caps keys of a sharded registry, in the order every caps script takes them. */
 const CAPS_NAMES = ['ids', 'ips', 'seen']
 /** Ids per touch script, records per sweep script: bounds the time one script holds Redis. */
 const BATCH = 1000
+
+/** The default lifetime of session keys (option `ttlMs`). */
+export const SESSION_TTL_MS = 86_400_000
 
 type Script = ReturnType<typeof defineScript>
 type ScriptName = keyof typeof SESSION_SCRIPTS
@@ -73,7 +85,7 @@ export class RedisSessionStore implements SessionStore {
   constructor(options: RedisSessionStoreOptions) {
     const { client, prefix, buckets } = storeOptions('RedisSessionStore', options)
     this.#client = client
-    this.#ttl = positive('RedisSessionStore option ttlMs', options.ttlMs, 86_400_000)
+    this.#ttl = positive('RedisSessionStore option ttlMs', options.ttlMs, SESSION_TTL_MS)
     this.#buckets = new Buckets(prefix, 'sessions', buckets)
     this.#keys = this.#buckets.all.map((tag) => KEY_NAMES.map((name) => `${tag}:${name}`))
     this.#caps =
@@ -83,17 +95,12 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async add(record: SessionRecord, caps: ConnectionCaps = {}): Promise<AddSessionResult> {
-    const { id, userId, instanceId, ip, connectedAt } = record
-    const stored = { userId, instanceId, ip, channels: [...new Set(record.channels)], connectedAt }
-    const json = JSON.stringify(stored)
-    const perUser = caps.perUser ?? ''
-    const perIp = caps.perIp ?? ''
-    const total = caps.total ?? ''
+    const { id, userId, ip } = record
     const bucket = bucketOf(userId, this.#buckets.count)
     if (this.#caps === undefined) {
-      const args = [id, json, record.lastSeenAt, perUser, perIp, total, this.#ttl]
-      return outcome(await this.#call(bucket, 'add', ...args))
+      return outcome(await this.#call(bucket, 'add', ...addArgs(record, caps, this.#ttl)))
     }
+    const [, json, , perUser, perIp, total] = addArgs(record, caps, this.#ttl)
     const args = [id, bucket, ip, record.lastSeenAt, perIp, total, this.#ttl]
     const reserved = (await this.#capsCall('reserve', ...args)) as [string, string?, string?]
     const [status, previous = '', previousSeen = ''] = reserved
@@ -326,6 +333,21 @@ function define<T extends Record<string, string>>(
     return [name, defineScript(client, `${namePrefix}${name}`, keys, lua)]
   })
   return Object.fromEntries(defined) as Record<keyof T, Script>
+}
+
+/**
+ * The arguments of the add script (`addSession` in `scripts.ts`): id, the record's JSON without
+ * id and lastSeenAt (channels deduplicated), lastSeenAt, the caps ('' = none), ttl.
+ */
+export function addArgs(
+  record: SessionRecord,
+  caps: ConnectionCaps,
+  ttl: number,
+): [string, string, number, number | '', number | '', number | '', number] {
+  const { id, userId, instanceId, ip, connectedAt } = record
+  const stored = { userId, instanceId, ip, channels: [...new Set(record.channels)], connectedAt }
+  const json = JSON.stringify(stored)
+  return [id, json, record.lastSeenAt, caps.perUser ?? '', caps.perIp ?? '', caps.total ?? '', ttl]
 }
 
 /** An add's answer from a script's: 'ok', or the cap it hit. */

@@ -1,12 +1,13 @@
 import { Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { RedisAdmissionStore } from './admission.js'
 import { RedisBroker } from './broker.js'
-import { positive, whenReady, type RedisClient } from './client.js'
+import { DEFAULT_PREFIX, positive, whenReady, type RedisClient } from './client.js'
 import { createCluster, type ClusterNodes } from './cluster.js'
 import { RedisHistoryStore } from './history.js'
 import { RedisLockStore } from './locks.js'
 import { RedisRateLimitStore } from './rate-limits.js'
 import { RedisResumeStore } from './resumes.js'
-import { RedisSessionStore } from './sessions.js'
+import { RedisSessionStore, SESSION_TTL_MS } from './sessions.js'
 import { RedisTokenStore } from './tokens.js'
 
 /** Options of {@link createRedisStores}: one of `client`, `url` and `cluster`. */
@@ -63,6 +64,13 @@ export interface RedisStores {
   readonly history: RedisHistoryStore
   /** Resumable sessions (used when the warden has `resumption` on). */
   readonly resumes: RedisResumeStore
+  /**
+   * Admission in one round trip (one Lua script) over `sessions`, `tokens` and `rateLimits`.
+   * Only with one bucket on a client that is not a Cluster (the keys of one admission must be on
+   * one server), and without `rateLimitFailOpen` (attempts counted in the same script as the
+   * token cannot fail open on their own); otherwise absent, and the warden composes the calls.
+   */
+  readonly admission?: RedisAdmissionStore
   /** Closes the broker's subscriber and the client made from `url` (never a given client). */
   close(): Promise<void>
 }
@@ -100,13 +108,26 @@ export async function createRedisStores(options: CreateRedisStoresOptions): Prom
   const client = (created ?? options.client) as RedisClient
   const common = { client, prefix: options.prefix, buckets: options.buckets }
   // A bad option throws here, before the (lazy) client made from `url` ever connects.
-  const stores = {
+  const admitted = {
     sessions: new RedisSessionStore({ ...common, ttlMs: options.sessionTtlMs }),
     tokens: new RedisTokenStore(common),
     rateLimits: new RedisRateLimitStore({
       ...common,
       failOpen: options.rateLimitFailOpen,
       onError,
+    }),
+  }
+  const oneScript =
+    !client.isCluster && (options.buckets ?? 1) === 1 && options.rateLimitFailOpen !== true
+  const stores = {
+    ...admitted,
+    ...(oneScript && {
+      admission: new RedisAdmissionStore({
+        ...admitted,
+        client,
+        prefix: options.prefix ?? DEFAULT_PREFIX,
+        ttlMs: options.sessionTtlMs ?? SESSION_TTL_MS,
+      }),
     }),
     locks: new RedisLockStore(common),
     broker: new RedisBroker({ ...common, onError, timeoutMs }),

@@ -9,6 +9,21 @@ import { CONSUME_TOKEN, COUNT_EXPIRED, SWEEP_EXPIRED } from './scripts.js'
  */
 export const INDEX_RETENTION_MS = 300_000
 
+/** The key of a used token id under its bucket's tag. */
+export function tokenKey(tag: string, jti: string): string {
+  return `${tag}:jti:${jti}`
+}
+
+/** Throws unless `jti` is a non-empty string and `expiresAt` a finite number (what consume takes). */
+export function checkToken(jti: unknown, expiresAt: unknown): void {
+  if (typeof jti !== 'string' || jti === '') {
+    throw new TypeError('ws-warden: consume(jti) needs a non-empty string')
+  }
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
+    throw new TypeError('ws-warden: consume(expiresAt) needs a finite epoch time in ms')
+  }
+}
+
 /**
  * Single-use token ids in Redis: `SET <key> 1 NX PXAT <expiresAt>` in one script, so exactly one
  * consume wins across every instance, and the key expires with its token.
@@ -31,14 +46,9 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async consume(jti: string, expiresAt: number): Promise<boolean> {
-    if (typeof jti !== 'string' || jti === '') {
-      throw new TypeError('ws-warden: consume(jti) needs a non-empty string')
-    }
-    if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
-      throw new TypeError('ws-warden: consume(expiresAt) needs a finite epoch time in ms')
-    }
+    checkToken(jti, expiresAt)
     const tag = this.#buckets.tagOf(jti)
-    const keys = [`${tag}:jti:${jti}`, `${tag}:expiry`]
+    const keys = [tokenKey(tag, jti), `${tag}:expiry`]
     return (await this.#consume(...keys, Math.ceil(expiresAt), jti, INDEX_RETENTION_MS)) === 1
   }
 

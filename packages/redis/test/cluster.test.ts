@@ -23,6 +23,15 @@ t.test('conformance on the cluster (16 buckets by default)', async (t) => {
   t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'broker', 'locks', 'history', 'resumes'])
 })
 
+t.test(
+  'no one-script admission on a cluster, even with one bucket: the warden composes',
+  async (t) => {
+    const stores = await createRedisStores({ client, prefix: randomPrefix(), buckets: 1 })
+    t.teardown(() => stores.close())
+    t.equal(stores.admission, undefined)
+  },
+)
+
 t.test('the cluster option: the stores own a Cluster made from seed nodes', async (t) => {
   const errors: unknown[] = []
   const stores = await createRedisStores({

@@ -22,7 +22,7 @@ if (client !== undefined) {
   })
   t.same(
     kinds,
-    ['sessions', 'tokens', 'rateLimits', 'broker', 'locks', 'history', 'resumes'],
+    ['sessions', 'tokens', 'rateLimits', 'broker', 'locks', 'history', 'resumes', 'admission'],
     'every group runs',
   )
 }

@@ -1,0 +1,191 @@
+import t, { type Test } from 'tap'
+import { ComposedAdmission, type AdmitRequest, type AdmitResult } from '@ws-warden/core'
+import type { Redis } from 'ioredis'
+import { createRedisStores, type RedisStores } from '../src/index.js'
+import { deleteKeys, randomPrefix, sharedRedis } from './helpers/redis.js'
+
+// The one-script admission of a standalone Redis, beyond the conformance group: one round trip,
+// the same answers as the composed calls over a long mixed sequence, what it is made with.
+const client = await sharedRedis(t)
+
+if (client !== undefined) {
+  const open = async (t: Test, options: { buckets?: number; failOpen?: boolean } = {}) => {
+    const prefix = randomPrefix()
+    const stores = await createRedisStores({
+      client,
+      prefix,
+      buckets: options.buckets,
+      rateLimitFailOpen: options.failOpen,
+    })
+    t.teardown(async () => {
+      await stores.close()
+      await deleteKeys(client, prefix)
+    })
+    return stores
+  }
+
+  let n = 0
+  const request = (over: Partial<AdmitRequest> = {}, user = 'u', ip = '198.51.100.1') => {
+    const id = `c${++n}`
+    const now = Date.now()
+    return {
+      attempts: [
+        { key: `connect:ip:${ip}`, limit: 100 },
+        { key: `connect:user:${user}`, limit: 100 },
+      ],
+      windowMs: 60_000,
+      jti: `j${n}`,
+      tokenExpiresAt: now + 60_000,
+      session: {
+        record: {
+          id,
+          userId: user,
+          instanceId: 'i',
+          ip,
+          channels: [],
+          connectedAt: now,
+          lastSeenAt: now,
+        },
+        caps: {},
+      },
+      ...over,
+    } satisfies AdmitRequest
+  }
+
+  /** The commands a call sends on `redis`, by name. */
+  const commandsOf = async (redis: Redis, call: () => Promise<unknown>): Promise<string[]> => {
+    const sent: string[] = []
+    const send = redis.sendCommand.bind(redis)
+    redis.sendCommand = (command, stream) => {
+      sent.push(command.name)
+      return send(command, stream)
+    }
+    try {
+      await call()
+    } finally {
+      redis.sendCommand = send
+    }
+    return sent
+  }
+
+  t.test('an admission is one EVALSHA, a refusal too; composed it is four', async (t) => {
+    const own = client.duplicate()
+    t.teardown(() => void own.disconnect())
+    const prefix = randomPrefix()
+    const stores = await createRedisStores({ client: own, prefix })
+    t.teardown(async () => {
+      await stores.close()
+      await deleteKeys(client, prefix)
+    })
+    const admission = stores.admission!
+    // The first call on a connection may load the script (EVAL after NOSCRIPT): warm it.
+    t.same(await admission.admit(request()), { ok: true })
+    const first = request()
+    t.same(await commandsOf(own, () => admission.admit(first)), ['evalsha'])
+    const replay = request({ jti: first.jti })
+    let answer: AdmitResult | undefined
+    t.same(await commandsOf(own, async () => (answer = await admission.admit(replay))), ['evalsha'])
+    t.same(answer, { ok: false, reason: 'replayed' })
+    const composed = new ComposedAdmission(admission)
+    await composed.admit(request())
+    t.equal((await commandsOf(own, () => composed.admit(request()))).length, 4)
+  })
+
+  t.test('the same answers and state as the composed calls, over a mixed sequence', async (t) => {
+    const native = (await open(t)).admission!
+    const composed = new ComposedAdmission(await open(t))
+    const requests: AdmitRequest[] = []
+    for (let i = 0; i < 120; i++) {
+      const user = `u${i % 7}`
+      const ip = `ip${i % 5}`
+      const base = request({}, user, ip)
+      requests.push({
+        ...base,
+        attempts: [
+          { key: `connect:ip:${ip}`, limit: 20 },
+          { key: `connect:user:${user}`, limit: 15 },
+        ],
+        // Every fourth replays an earlier token; some only count and consume.
+        jti: i % 4 === 3 ? `j${n - 3}` : base.jti,
+        session: { ...base.session, caps: { perUser: 2, perIp: 3, total: 12 } },
+      })
+      if (i % 9 === 0) delete (requests[i] as { session?: unknown }).session
+    }
+    const kinds = new Set<string>()
+    for (const [i, req] of requests.entries()) {
+      const [a, b] = [await native.admit(req), await composed.admit(req)]
+      kinds.add(a.ok ? 'ok' : a.reason)
+      // retryAfterMs is the window's ms left: both are within one window of each other's.
+      const strip = (r: AdmitResult) =>
+        !r.ok && r.reason === 'attempts' ? { ...r, retryAfterMs: 0 } : r
+      t.same(strip(a), strip(b), `request ${i}`)
+    }
+    t.same([...kinds].sort(), ['attempts', 'limit', 'ok', 'replayed'], 'every answer occurred')
+    for (const filter of [{}, { userId: 'u1' }, { ip: 'ip2' }]) {
+      t.equal(await native.sessions.count(filter), await composed.sessions.count(filter))
+    }
+    t.same(await native.sessions.stats(), await composed.sessions.stats())
+    t.ok((await native.sessions.count()) > 0, 'some were admitted')
+  })
+
+  t.test('a refused attempt: retryAfterMs is the window left, at least 1', async (t) => {
+    const { admission, rateLimits } = await open(t)
+    const { session: _, ...req } = { ...request(), attempts: [{ key: 'k', limit: 1 }] }
+    t.same(await admission!.admit(req), { ok: true })
+    const answer = await admission!.admit({ ...req, jti: 'other' })
+    t.equal(answer.ok, false)
+    const hit = await rateLimits.hit('k', 1, 60_000)
+    t.ok(!answer.ok && answer.reason === 'attempts' && answer.key === 'k')
+    const retry = !answer.ok && answer.reason === 'attempts' ? answer.retryAfterMs : 0
+    t.ok(retry >= hit.retryAfterMs && retry <= 60_000, 'the same window as hit sees')
+    t.same(
+      await admission!.admit({ ...req, jti: 'none', attempts: [] }),
+      { ok: true },
+      'no attempts',
+    )
+  })
+
+  t.test('a record stored as add stores it: channels once, replaced by id', async (t) => {
+    const { admission, sessions } = await open(t)
+    const req = request()
+    const record = { ...req.session.record, channels: ['a', 'b', 'a'] }
+    t.same(await admission!.admit({ ...req, session: { record, caps: {} } }), { ok: true })
+    t.same(await sessions.get(record.id), { ...record, channels: ['a', 'b'] })
+    const moved = { ...record, userId: 'other', channels: [] }
+    const again = request()
+    t.same(await admission!.admit({ ...again, session: { record: moved, caps: { perUser: 1 } } }), {
+      ok: true,
+    })
+    t.equal(await sessions.count({ userId: record.userId }), 0, 'the old record was replaced')
+    t.equal(await sessions.count(), 1)
+  })
+
+  t.test('bad requests throw as the separate calls would, and change nothing', async (t) => {
+    const { admission, tokens } = await open(t)
+    const req = request()
+    await t.rejects(admission!.admit({ ...req, windowMs: 0 }), {
+      name: 'TypeError',
+      message: 'ws-warden: hit(windowMs) must be a positive integer, got 0',
+    })
+    await t.rejects(admission!.admit({ ...req, attempts: [{ key: 'k', limit: 1.5 }] }), {
+      message: 'ws-warden: hit(limit) must be a positive integer, got 1.5',
+    })
+    await t.rejects(admission!.admit({ ...req, jti: '' }), {
+      message: 'ws-warden: consume(jti) needs a non-empty string',
+    })
+    await t.rejects(admission!.admit({ ...req, tokenExpiresAt: Number.NaN }), {
+      message: 'ws-warden: consume(expiresAt) needs a finite epoch time in ms',
+    })
+    t.equal(await tokens.consume(req.jti, req.tokenExpiresAt), true, 'the token is unused')
+  })
+
+  t.test('only over one bucket and without rateLimitFailOpen', async (t) => {
+    t.ok((await open(t, { buckets: 1 })).admission, 'one bucket')
+    t.equal((await open(t, { buckets: 16 })).admission, undefined, 'buckets: composed')
+    t.equal((await open(t, { failOpen: true })).admission, undefined, 'fail open: composed')
+    const stores: RedisStores = await open(t)
+    t.equal(stores.admission?.sessions, stores.sessions, 'it names the stores it works on')
+    t.equal(stores.admission?.tokens, stores.tokens)
+    t.equal(stores.admission?.rateLimits, stores.rateLimits)
+  })
+}
