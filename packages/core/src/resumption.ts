@@ -29,7 +29,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { LiveConnection } from './connection.js'
 import { newId } from './ids.js'
 import type { ResumeInfo } from './types.js'
-import { positiveInteger } from './memory/options.js'
+import { featureOption, integerOption } from './validate.js'
 import type {
   ExpiredSession,
   HistoryLimits,
@@ -59,22 +59,12 @@ export function resolveResumption(
   value: ResumptionOptions | boolean | undefined,
   heartbeat: boolean,
 ): Required<ResumptionOptions> | false {
-  if (value === undefined || value === false) return false
-  if (value !== true && (typeof value !== 'object' || value === null)) {
-    throw new TypeError('ws-warden: option resumption must be a boolean or an object')
-  }
-  if (!heartbeat) {
-    throw new TypeError('ws-warden: option resumption needs heartbeats (heartbeat is false)')
-  }
-  const options = value === true ? {} : value
+  const options = featureOption('resumption', value, heartbeat)
+  if (!options) return false
   return {
-    ttlMs: optional('resumption.ttlMs', options.ttlMs, 120_000),
-    maxMessages: optional('resumption.maxMessages', options.maxMessages, 1_000),
+    ttlMs: integerOption('resumption.ttlMs', options.ttlMs, 120_000),
+    maxMessages: integerOption('resumption.maxMessages', options.maxMessages, 1_000),
   }
-}
-
-function optional(name: string, value: unknown, fallback: number): number {
-  return value === undefined ? fallback : positiveInteger(`option ${name}`, value)
 }
 
 /** What the core saves of a session (the `state` of a `ResumableSession`, as JSON). */

@@ -1,6 +1,6 @@
 import type { Clock } from '../types.js'
 import type { LockStore, ReleaseLock } from '../stores.js'
-import { clockOption, positiveInteger } from './options.js'
+import { clockOption, positiveInteger } from '../validate.js'
 
 export interface MemoryLockStoreOptions {
   /** @default Date.now */

@@ -1,7 +1,7 @@
 import type { RateLimitResult, RateLimitStore } from '../stores.js'
 import type { Clock } from '../types.js'
 import { ExpiringCache } from './expiring-cache.js'
-import { clockOption, countOption, positiveInteger } from './options.js'
+import { clockOption, countOption, positiveInteger } from '../validate.js'
 
 const owner = 'MemoryRateLimitStore'
 

@@ -1,7 +1,7 @@
 import type { ExpiredSession, ResumableSession, ResumeStore } from '../stores.js'
 import { timingSafeEqualStrings } from '../tokens.js'
 import type { Clock } from '../types.js'
-import { clockOption, countOption } from './options.js'
+import { clockOption, countOption } from '../validate.js'
 
 const owner = 'MemoryResumeStore'
 

@@ -6,7 +6,7 @@ import type {
   SessionStats,
   SessionStore,
 } from '../stores.js'
-import { countOption } from './options.js'
+import { countOption } from '../validate.js'
 
 /** Options of {@link MemorySessionStore}. */
 export interface MemorySessionStoreOptions {

@@ -2,7 +2,7 @@ import { StoreUnavailableError } from '../errors.js'
 import type { TokenStore } from '../stores.js'
 import type { Clock } from '../types.js'
 import { ExpiringCache } from './expiring-cache.js'
-import { clockOption, countOption } from './options.js'
+import { clockOption, countOption } from '../validate.js'
 
 const owner = 'MemoryTokenStore'
 
