@@ -1,5 +1,5 @@
 import type { ExpiredSession, ResumableSession, ResumeStore } from '../stores.js'
-import { timingSafeEqualStrings } from '../tokens.js'
+import { timingSafeEqualStrings } from '../timing-safe.js'
 import type { Clock } from '../types.js'
 import { clockOption, countOption } from '../validate.js'
 
