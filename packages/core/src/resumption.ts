@@ -16,13 +16,12 @@
  */
 import type { Positions, SessionFrame } from '@ws-warden/protocol'
 import {
-  ALL_STREAM,
   decodePositions,
   FrameType,
   parseResume,
   POSITIONS_QUERY_PARAM,
   RESUME_QUERY_PARAM,
-  userStream,
+  streamOf,
   withPosition,
 } from '@ws-warden/protocol'
 import { createHash, randomBytes } from 'node:crypto'
@@ -186,7 +185,7 @@ export class Resumption<TData> {
     session: SessionHandle,
     claimed: ClaimedSession | undefined,
   ): Promise<SessionStart | undefined> {
-    const streams = [ALL_STREAM, userStream(connection.userId)]
+    const streams = [streamOf.all, streamOf.user(connection.userId)]
     await this.deps.subscribed(streams)
     if (!claimed) {
       const heads = await Promise.all(streams.map((stream) => this.head(stream)))
@@ -209,7 +208,7 @@ export class Resumption<TData> {
       if (await this.deps.rejoin(connection, channel)) restored.push(channel)
       else complete = false
     }
-    for (const channel of restored) streams.push(`channel:${channel}`)
+    for (const channel of restored) streams.push(streamOf.channel(channel))
     const excluded = new Set([state.c, session.id])
     const replay: string[] = []
     const reads = await Promise.all(
@@ -264,7 +263,7 @@ export class Resumption<TData> {
     session: SessionHandle,
     channel: string,
   ): Promise<void> {
-    const stream = `channel:${channel}`
+    const stream = streamOf.channel(channel)
     const head = await this.head(stream)
     if (!session.floors.has(stream)) session.floors.set(stream, head)
     await this.save(connection, session, 'update')
@@ -276,7 +275,7 @@ export class Resumption<TData> {
     session: SessionHandle,
     channel: string,
   ): Promise<void> {
-    session.floors.delete(`channel:${channel}`)
+    session.floors.delete(streamOf.channel(channel))
     await this.save(connection, session, 'update')
   }
 

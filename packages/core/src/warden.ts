@@ -1,10 +1,14 @@
 import type { Envelope } from '@ws-warden/protocol'
 import {
+  ALL_STREAM,
   CloseCode,
+  CONTROL_TOPIC,
   ErrorCode,
   FrameType,
   limitCloseReason,
+  parseStream,
   reconnectPolicy,
+  streamOf,
   withPosition,
 } from '@ws-warden/protocol'
 import { randomUUID } from 'node:crypto'
@@ -85,10 +89,6 @@ export interface WardenStats {
   readonly cluster: SessionStats
 }
 
-const ALL_TOPIC = 'all'
-const CONTROL_TOPIC = 'control'
-const channelTopic = (channel: string): string => `channel:${channel}`
-const userTopic = (userId: string): string => `user:${userId}`
 
 /**
  * The engine. Adapters call {@link Warden.admit} with the upgrade request, answer a rejection
@@ -269,7 +269,7 @@ export class Warden<TData = Record<string, unknown>> {
         (topic) => (payload) => this.fromBroker(topic, payload),
       )
       this.brokerReady = Promise.all([
-        this.topics.acquire(ALL_TOPIC),
+        this.topics.acquire(ALL_STREAM),
         this.topics.acquire(CONTROL_TOPIC),
       ]).then(() => undefined)
       this.brokerReady.catch((error: unknown) => this.reportError(error))
@@ -417,7 +417,7 @@ export class Warden<TData = Record<string, unknown>> {
     }
     connection.listen()
     const firstOfUser = this.registry.add(connection)
-    if (firstOfUser && this.topics) this.subscribe(userTopic(connection.userId))
+    if (firstOfUser && this.topics) this.subscribe(streamOf.user(connection.userId))
     this.logger.info(
       {
         event: 'connect',
@@ -464,7 +464,7 @@ export class Warden<TData = Record<string, unknown>> {
     const writes: Promise<unknown>[] = [
       this.guard('sessions', () => this.sessions.join(live.id, channel)),
     ]
-    if (first && this.topics) writes.push(this.topics.acquire(channelTopic(channel)))
+    if (first && this.topics) writes.push(this.topics.acquire(streamOf.channel(channel)))
     await Promise.all(writes)
     // After the broker subscription: every later frame of the channel is delivered or replayable.
     if (live.session) this.background(this.resumption!.joined(live, live.session, channel))
@@ -478,7 +478,7 @@ export class Warden<TData = Record<string, unknown>> {
     const writes: Promise<unknown>[] = [
       this.guard('sessions', () => this.sessions.leave(live.id, channel)),
     ]
-    if (emptied && this.topics) writes.push(this.topics.release(channelTopic(channel)))
+    if (emptied && this.topics) writes.push(this.topics.release(streamOf.channel(channel)))
     await Promise.all(writes)
     if (live.session) this.background(this.resumption!.left(live, live.session, channel))
   }
@@ -493,17 +493,17 @@ export class Warden<TData = Record<string, unknown>> {
    * deliveries.
    */
   toUser(userId: string, message: Envelope, options?: DeliveryOptions): Promise<number> {
-    return this.fanout(userTopic(userId), this.registry.ofUser(userId), message, options)
+    return this.fanout(streamOf.user(userId), this.registry.ofUser(userId), message, options)
   }
 
   /** Sends to every member of a channel, on every instance. */
   toChannel(channel: string, message: Envelope, options?: DeliveryOptions): Promise<number> {
-    return this.fanout(channelTopic(channel), this.registry.inChannel(channel), message, options)
+    return this.fanout(streamOf.channel(channel), this.registry.inChannel(channel), message, options)
   }
 
   /** Sends to every connection, on every instance. */
   broadcast(message: Envelope, options?: DeliveryOptions): Promise<number> {
-    return this.fanout(ALL_TOPIC, this.registry.all(), message, options)
+    return this.fanout(ALL_STREAM, this.registry.all(), message, options)
   }
 
   /** Closes every connection of a user, on every instance. */
@@ -597,8 +597,8 @@ export class Warden<TData = Record<string, unknown>> {
       this.background(this.resumption!.ended(connection, connection.session, final))
     }
     if (this.topics) {
-      if (lastOfUser) this.unsubscribe(userTopic(connection.userId))
-      for (const channel of emptiedChannels) this.unsubscribe(channelTopic(channel))
+      if (lastOfUser) this.unsubscribe(streamOf.user(connection.userId))
+      for (const channel of emptiedChannels) this.unsubscribe(streamOf.channel(channel))
     }
     const code = cause === 'heartbeat' ? CloseCode.HeartbeatTimeout : socketCode
     this.logger.info(
@@ -715,9 +715,10 @@ export class Warden<TData = Record<string, unknown>> {
 
   /** This instance's connections addressed by a topic. */
   private localTargets(topic: string): Iterable<LiveConnection<TData>> {
-    if (topic === ALL_TOPIC) return this.registry.all()
-    if (topic.startsWith('channel:')) return this.registry.inChannel(topic.slice(8))
-    if (topic.startsWith('user:')) return this.registry.ofUser(topic.slice(5))
+    const target = parseStream(topic)
+    if (target?.kind === 'all') return this.registry.all()
+    if (target?.kind === 'channel') return this.registry.inChannel(target.channel)
+    if (target?.kind === 'user') return this.registry.ofUser(target.userId)
     return []
   }
 

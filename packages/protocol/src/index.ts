@@ -32,6 +32,7 @@
 
 export * from './frames.js'
 export * from './resume.js'
+export * from './streams.js'
 
 /**
  * Close codes sent after the upgrade.
