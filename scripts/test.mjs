@@ -1,10 +1,17 @@
-// Checks formatting, runs lint, typecheck and every package's tests through turbo, then prints
-// one closing line, `N passed, N failed`, summed from every tap run's summary (assertions).
+// Checks formatting and import circles, runs lint, typecheck and every package's tests through
+// turbo, then prints one closing line, `N passed, N failed`, summed from every tap run's summary
+// (assertions).
 import { spawn, spawnSync } from 'node:child_process'
 
 const format = spawnSync('pnpm', ['exec', 'prettier', '--check', '.'], { stdio: 'inherit' })
 if (format.status !== 0) {
   console.log('\nformatting: run `pnpm format`\n0 passed, 1 failed')
+  process.exit(1)
+}
+
+const cycles = spawnSync('node', ['scripts/check-cycles.mjs'], { stdio: 'inherit' })
+if (cycles.status !== 0) {
+  console.log('\nimport circles: see above\n0 passed, 1 failed')
   process.exit(1)
 }
 

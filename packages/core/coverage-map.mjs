@@ -9,11 +9,22 @@ const engine = [
   'src/messages.ts',
   'src/options.ts',
   'src/registry.ts',
-  'src/shutdown.ts',
+  'src/drain.ts',
   'src/store-guard.ts',
   'src/topics.ts',
   'src/upgrade.ts',
   'src/warden.ts',
+  'src/warden/channels.ts',
+  'src/warden/connections.ts',
+  'src/warden/delivery.ts',
+  'src/warden/messaging.ts',
+  'src/warden/pulse.ts',
+  'src/warden/runtime.ts',
+  'src/warden/sessions.ts',
+  'src/warden/shutdown.ts',
+  'src/warden/sweeping.ts',
+  'src/validate.ts',
+  'src/session.ts',
   'src/errors.ts',
   'src/rate-limit.ts',
   'src/resumption.ts',
@@ -32,6 +43,7 @@ const integration = [
 
 /** Unit tests that answer for more than their own module. */
 const units = {
+  shutdown: ['src/drain.ts'],
   tokens: [
     'src/tokens.ts',
     'src/tokens/options.ts',

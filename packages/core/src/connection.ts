@@ -2,7 +2,7 @@ import type { Envelope } from '@ws-warden/protocol'
 import { limitCloseReason } from '@ws-warden/protocol'
 import type { RawData, WebSocket } from 'ws'
 import { TextFrame } from './frame.js'
-import type { SessionHandle } from './resumption.js'
+import type { SessionHandle } from './session.js'
 import type { Connection, DisconnectCause, Principal, UpgradeRequest } from './types.js'
 
 /** ws's readyState for an open socket. */

@@ -4,7 +4,6 @@
  * @packageDocumentation
  */
 export { createWarden, Warden } from './warden.js'
-export type { WardenStats } from './warden.js'
 export type { SweeperOptions, SweepOptions, SweepReport, WardenObserver } from './sweep.js'
 export type {
   HeartbeatOptions,

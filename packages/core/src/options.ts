@@ -246,11 +246,7 @@ export function resolveOptions(
     options.heartbeat === false
       ? false
       : {
-          intervalMs: integerOption(
-            'heartbeat.intervalMs',
-            options.heartbeat?.intervalMs,
-            25_000,
-          ),
+          intervalMs: integerOption('heartbeat.intervalMs', options.heartbeat?.intervalMs, 25_000),
           timeoutMs: integerOption('heartbeat.timeoutMs', options.heartbeat?.timeoutMs, 10_000),
         }
   if (heartbeat && heartbeat.timeoutMs > heartbeat.intervalMs) {
@@ -286,11 +282,7 @@ export function resolveOptions(
       messagesPerSecond: rate,
       messageBurst: integerOption('limits.messageBurst', limits.messageBurst, rate),
       maxMessageBytes: integerOption('limits.maxMessageBytes', limits.maxMessageBytes, 65_536),
-      connectionsPerUser: integerOption(
-        'limits.connectionsPerUser',
-        limits.connectionsPerUser,
-        10,
-      ),
+      connectionsPerUser: integerOption('limits.connectionsPerUser', limits.connectionsPerUser, 10),
       connectionsPerIp: integerOption('limits.connectionsPerIp', limits.connectionsPerIp, 100),
       maxConnections: integerOption('limits.maxConnections', limits.maxConnections, 50_000),
     },

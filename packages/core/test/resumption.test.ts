@@ -19,7 +19,7 @@ import {
   MemorySessionStore,
 } from '../src/index.js'
 import { MAX_HELD_FRAMES } from '../src/connection.js'
-import { decodeState, hashCredential } from '../src/resumption.js'
+import { decodeState, hashCredential } from '../src/session.js'
 import type { Client } from './helpers/server.js'
 import { SECRET, startServer, until } from './helpers/server.js'
 
