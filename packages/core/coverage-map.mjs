@@ -4,6 +4,7 @@
 const engine = [
   'src/admission.ts',
   'src/connection.ts',
+  'src/tick-batch.ts',
   'src/heartbeat.ts',
   'src/logger.ts',
   'src/messages.ts',
@@ -43,6 +44,7 @@ const integration = [
 
 /** Unit tests that answer for more than their own module. */
 const units = {
+  connection: ['src/connection.ts', 'src/tick-batch.ts'],
   shutdown: ['src/drain.ts'],
   tokens: [
     'src/tokens.ts',

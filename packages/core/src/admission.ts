@@ -1,3 +1,7 @@
+/**
+ * The admission pipeline: from an upgrade request to a ticket or a typed rejection (origin, rate
+ * limits, token, replay, permissions, caps, the session reservation and its resumption claim).
+ */
 import { ErrorCode, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
 import { ipRateLimitKey } from './client-ip.js'
 import {

@@ -1,3 +1,7 @@
+/**
+ * The warden's options: their types, their defaults, and `resolveOptions`, which applies and
+ * checks them (with the validators of `validate.ts`).
+ */
 import type { TrustProxy } from './client-ip.js'
 import type { RefreshOptions } from './refresh.js'
 import { resolveRefresh } from './refresh.js'

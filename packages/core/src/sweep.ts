@@ -1,3 +1,7 @@
+/**
+ * Sweep options, their defaults and report, the sweep lock's name, and the observer events a
+ * metrics exporter receives.
+ */
 import type { DisconnectCause } from './types.js'
 import { ageOption } from './validate.js'
 

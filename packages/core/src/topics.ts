@@ -1,3 +1,6 @@
+/**
+ * Reference-counted broker subscriptions: one subscription per topic while members need it.
+ */
 import type { Broker, BrokerHandler } from './stores.js'
 
 type Unsubscribe = () => Promise<void>

@@ -1,3 +1,6 @@
+/**
+ * The in-process broker: topics and handlers within one process.
+ */
 import type { Broker, BrokerHandler } from '../stores.js'
 
 /** Options of {@link MemoryBroker}. */

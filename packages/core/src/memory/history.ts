@@ -1,3 +1,6 @@
+/**
+ * The in-process history store: each stream's recent fan-out frames with their seqs, for replay.
+ */
 import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '../stores.js'
 import type { Clock } from '../types.js'
 import { clockOption, countOption, nonEmpty, positiveInteger } from '../validate.js'

@@ -1,3 +1,6 @@
+/**
+ * The in-process lock store: named locks with a TTL, for one process.
+ */
 import type { Clock } from '../types.js'
 import type { LockStore, ReleaseLock } from '../stores.js'
 import { clockOption, positiveInteger } from '../validate.js'

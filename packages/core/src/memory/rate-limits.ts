@@ -1,3 +1,6 @@
+/**
+ * The in-process rate-limit store: fixed windows per key in a bounded LRU map.
+ */
 import type { RateLimitResult, RateLimitStore } from '../stores.js'
 import type { Clock } from '../types.js'
 import { ExpiringCache } from './expiring-cache.js'

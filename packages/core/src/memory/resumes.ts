@@ -1,3 +1,6 @@
+/**
+ * The in-process resume store: resumable sessions by id, claimed once with their credential hash.
+ */
 import type { ExpiredSession, ResumableSession, ResumeStore } from '../stores.js'
 import { timingSafeEqualStrings } from '../timing-safe.js'
 import type { Clock } from '../types.js'

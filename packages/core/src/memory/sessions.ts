@@ -1,3 +1,7 @@
+/**
+ * The in-process session store: live connection records, indexed by user, IP and channel, with
+ * the caps checked atomically on add.
+ */
 import type {
   AddSessionResult,
   ConnectionCaps,

@@ -1,3 +1,6 @@
+/**
+ * The in-process token store: consumed token ids, kept until they expire, never evicted early.
+ */
 import { StoreUnavailableError } from '../errors.js'
 import type { TokenStore } from '../stores.js'
 import type { Clock } from '../types.js'
