@@ -1,5 +1,6 @@
-import type { Broker, Clock, RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core'
-import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from '@ws-warden/core'
+import type { Clock } from '@ws-warden/core'
+import type { Broker, RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core/stores'
+import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from '@ws-warden/core/stores'
 import { createRedisStores } from '@ws-warden/redis'
 import { createSqlStores, migrate } from '@ws-warden/sql'
 import mysql from 'mysql2/promise'

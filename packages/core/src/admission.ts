@@ -15,7 +15,7 @@ import {
 } from './errors.js'
 import { newId } from './ids.js'
 import type { ResolvedOptions, WardenHooks } from './options.js'
-import type { RateLimitStore, SessionRecord, SessionStore, TokenStore } from './stores.js'
+import type { RateLimitStore, SessionRecord, SessionStore, TokenStore } from './store-contracts.js'
 import type { ClaimedSession } from './session.js'
 import type { ConnectTokens } from './tokens.js'
 import type { Admission, EndpointOptions, Principal, Ticket, UpgradeRequest } from './types.js'

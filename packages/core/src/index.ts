@@ -1,6 +1,10 @@
 /**
  * ws-warden's core: a framework-agnostic engine that governs WebSocket connections.
  *
+ * The root holds what an application uses: `createWarden` and its options, the connection and
+ * handler types, the typed errors, connect tokens and the protocol's codes. Store contracts and
+ * the memory stores are in `@ws-warden/core/stores`; metrics in `@ws-warden/core/prometheus`.
+ *
  * @packageDocumentation
  */
 export { createWarden, Warden } from './warden.js'
@@ -15,8 +19,20 @@ export type {
 } from './options.js'
 export type { ResumptionOptions } from './resumption.js'
 export type { RefreshOptions } from './refresh.js'
-export { ConnectTokens, timingSafeEqualStrings } from './tokens.js'
-export type { IssuedToken, TokenOptions, VerifiedToken } from './tokens.js'
+export type { WardenStores } from './store-contracts.js'
+export { ConnectTokens, CONNECT_TOKEN_TYPE, timingSafeEqualStrings } from './tokens.js'
+export type {
+  CommonTokenOptions,
+  IssuedToken,
+  IssueOptions,
+  JwksAlgorithm,
+  JwksTokenOptions,
+  KeyPairTokenOptions,
+  SecretTokenOptions,
+  TokenOptions,
+  VerifiedToken,
+} from './tokens.js'
+// Adapter-facing: these move to `@ws-warden/core/adapter`.
 export { createClientIpResolver, ipRateLimitKey } from './client-ip.js'
 export type { TrustProxy } from './client-ip.js'
 export { handleUpgrade, rejectUpgrade, retryAfterSeconds, toUpgradeRequest } from './upgrade.js'
@@ -24,8 +40,6 @@ export type { HandleUpgradeOptions } from './upgrade.js'
 export { admitRoutedUpgrade, isRoutedUpgrade, routeUpgrades } from './routed-upgrade.js'
 export type { RoutedAdmission } from './routed-upgrade.js'
 export * from './errors.js'
-export * from './stores.js'
-export * from './memory/index.js'
 export type * from './types.js'
 export { CloseCode, ErrorCode, reconnectPolicy, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
-export type { Envelope, ErrorFrame, ReconnectPolicy } from '@ws-warden/protocol'
+export type { Envelope, ErrorCodeValue, ErrorFrame, ReconnectPolicy } from '@ws-warden/protocol'

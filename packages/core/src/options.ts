@@ -7,7 +7,7 @@ import type { RefreshOptions } from './refresh.js'
 import { resolveRefresh } from './refresh.js'
 import type { ResumptionOptions } from './resumption.js'
 import { resolveResumption } from './resumption.js'
-import type { WardenStores } from './stores.js'
+import type { WardenStores } from './store-contracts.js'
 import type { SweeperOptions, SweepOptions } from './sweep.js'
 import { resolveSweep } from './sweep.js'
 import type { TokenOptions } from './tokens.js'
@@ -22,7 +22,7 @@ import type {
   ResumeInfo,
   UpgradeRequest,
 } from './types.js'
-import type { ExpiredSession } from './stores.js'
+import type { ExpiredSession } from './store-contracts.js'
 import { durationOption, integerOption, isNonEmptyString, stringListOption } from './validate.js'
 
 /** Limits. Every one has a default; set a number to change it. */

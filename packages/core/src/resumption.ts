@@ -36,7 +36,7 @@ import type {
   HistoryStore,
   ResumableSession,
   ResumeStore,
-} from './stores.js'
+} from './store-contracts.js'
 
 /** Resumption settings. */
 export interface ResumptionOptions {

@@ -4,7 +4,7 @@
  */
 import type { Positions } from '@ws-warden/protocol'
 import { createHash, randomBytes } from 'node:crypto'
-import type { ResumableSession } from './stores.js'
+import type { ResumableSession } from './store-contracts.js'
 import type { Connection } from './types.js'
 
 /** What the core saves of a session (the `state` of a `ResumableSession`, as JSON). */

@@ -1,7 +1,7 @@
 /**
  * Reference-counted broker subscriptions: one subscription per topic while members need it.
  */
-import type { Broker, BrokerHandler } from './stores.js'
+import type { Broker, BrokerHandler } from './store-contracts.js'
 
 type Unsubscribe = () => Promise<void>
 

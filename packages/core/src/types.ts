@@ -4,7 +4,7 @@
  */
 import type { Envelope } from '@ws-warden/protocol'
 import type { WardenError } from './errors.js'
-import type { SessionStats } from './stores.js'
+import type { SessionStats } from './store-contracts.js'
 
 /** Who is on the other end of a connection: what a connect token says. */
 export interface Principal {

@@ -1,4 +1,4 @@
-import type { RateLimitResult, RateLimitStore } from '@ws-warden/core'
+import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
 import { bounded, defineScript, positive, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'
 import { COUNT_EXPIRED, HIT_WINDOW, SWEEP_EXPIRED } from './scripts.js'

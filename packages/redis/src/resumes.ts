@@ -1,4 +1,4 @@
-import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core'
+import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core/stores'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
 import {
   CLAIM_RESUME,

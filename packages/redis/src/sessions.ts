@@ -5,7 +5,7 @@ import type {
   SessionRecord,
   SessionStats,
   SessionStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import { defineScript, positive, storeOptions } from './client.js'
 import type { RedisStoreOptions, Reply } from './client.js'
 import { SESSION_SCRIPTS } from './scripts.js'

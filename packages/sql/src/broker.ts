@@ -1,4 +1,4 @@
-import type { Broker, BrokerHandler } from '@ws-warden/core'
+import type { Broker, BrokerHandler } from '@ws-warden/core/stores'
 import type { Database, PgClient, PgPool } from './database.js'
 import { digest } from './dialects.js'
 import { positiveInteger, resolve } from './options.js'

@@ -1,7 +1,7 @@
 /**
  * The in-process broker: topics and handlers within one process.
  */
-import type { Broker, BrokerHandler } from '../stores.js'
+import type { Broker, BrokerHandler } from '../store-contracts.js'
 
 /** Options of {@link MemoryBroker}. */
 export interface MemoryBrokerOptions {

@@ -1,7 +1,7 @@
 /**
  * The in-process resume store: resumable sessions by id, claimed once with their credential hash.
  */
-import type { ExpiredSession, ResumableSession, ResumeStore } from '../stores.js'
+import type { ExpiredSession, ResumableSession, ResumeStore } from '../store-contracts.js'
 import { timingSafeEqualStrings } from '../timing-safe.js'
 import type { Clock } from '../types.js'
 import { clockOption, countOption } from '../validate.js'

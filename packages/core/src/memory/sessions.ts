@@ -9,7 +9,7 @@ import type {
   SessionRecord,
   SessionStats,
   SessionStore,
-} from '../stores.js'
+} from '../store-contracts.js'
 import { countOption } from '../validate.js'
 
 /** Options of {@link MemorySessionStore}. */

@@ -27,7 +27,7 @@ import type {
   ResumeStore,
   SessionStore,
   TokenStore,
-} from '../stores.js'
+} from '../store-contracts.js'
 import type { WardenObserver } from '../sweep.js'
 import { ConnectTokens } from '../tokens.js'
 import type { Clock, Connection, Logger, ShutdownReport } from '../types.js'
