@@ -2,7 +2,7 @@ import { createRequire } from 'node:module'
 import type * as MySql from 'mysql2/promise'
 import type * as Pg from 'pg'
 import { mysql, postgres, type Dialect, type Hit } from './dialects.js'
-import type { MySqlPool, PgPool, Result, Row, Run, SqlPool } from './driver.js'
+import type { MySqlPool, PgPool, Row, Run, SqlPool } from './driver.js'
 
 export type {
   MySqlCallbackPool,
