@@ -15,6 +15,7 @@ const engine = [
   'src/topics.ts',
   'src/upgrade.ts',
   'src/warden.ts',
+  'src/warden/admitting.ts',
   'src/warden/channels.ts',
   'src/warden/connections.ts',
   'src/warden/delivery.ts',

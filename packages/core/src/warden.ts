@@ -6,14 +6,10 @@
 import type { Envelope } from '@ws-warden/protocol'
 import { CloseCode } from '@ws-warden/protocol'
 import type { WebSocket } from 'ws'
-import { Admitter, checkPermissions } from './admission.js'
-import { createClientIpResolver } from './client-ip.js'
-import type { LiveConnection } from './connection.js'
+import type { Admitter } from './admission.js'
 import type { Heartbeat } from './heartbeat.js'
 import type { MessageDispatcher } from './messages.js'
 import type { WardenOptions } from './options.js'
-import { TokenRefresh } from './refresh.js'
-import type { ClaimedSession } from './session.js'
 import type { SweepOptions, SweepReport, WardenObserver } from './sweep.js'
 import type { IssuedToken } from './tokens.js'
 import { TopicSubscriptions } from './topics.js'
@@ -29,6 +25,7 @@ import type {
   UpgradeRequest,
   WardenStats,
 } from './types.js'
+import { createAdmitter, createRefresher } from './warden/admitting.js'
 import { Channels } from './warden/channels.js'
 import { Connections } from './warden/connections.js'
 import { Delivery } from './warden/delivery.js'
@@ -84,20 +81,7 @@ export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TD
         })
       : undefined
     const resumption = sessions?.resumption
-    const refresher = runtime.options.refresh
-      ? new TokenRefresh({
-          options: runtime.options.refresh,
-          tokens: runtime.tokens,
-          tokenStore: runtime.stores.tokens,
-          guard: (store, operation) => runtime.guard(store, operation),
-          now: () => runtime.now(),
-          checkPermissions: (principal, endpoint) =>
-            checkPermissions(principal, runtime.options.permissions, endpoint),
-          ...(runtime.hooks.onAdmit && { onAdmit: runtime.hooks.onAdmit }),
-          onError: (error, connection) =>
-            runtime.reportError(error, connection as LiveConnection<TData>),
-        })
-      : undefined
+    const refresher = createRefresher(runtime)
     this.#admitter = createAdmitter(runtime, options, sessions)
     this.#channels = new Channels(runtime, {
       authorize: options.authorizeChannel,
@@ -286,51 +270,6 @@ export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TD
     })
     return runtime.closing
   }
-}
-
-/** The admission pipeline of a warden, with its hooks and the resumption claim wired in. */
-function createAdmitter<TData>(
-  runtime: WardenRuntime<TData>,
-  options: WardenOptions<TData>,
-  sessions: ResumptionWiring<TData> | undefined,
-): Admitter {
-  const { hooks, logger } = runtime
-  return new Admitter({
-    options: runtime.options,
-    tokens: runtime.tokens,
-    sessions: runtime.stores.sessions,
-    tokenStore: runtime.stores.tokens,
-    rateLimits: runtime.stores.rateLimits,
-    hooks: {
-      ...(hooks.onAdmit && { onAdmit: hooks.onAdmit }),
-      onReject: (info) => {
-        if (info.error.status >= 500 && info.error.cause !== undefined) {
-          runtime.reportError(info.error)
-        }
-        logger.info(
-          {
-            event: 'reject',
-            reason: info.error.code,
-            status: info.error.status,
-            userId: info.userId,
-          },
-          'connection rejected',
-        )
-        runtime.safely(() => hooks.onReject?.(info))
-      },
-    },
-    resolveIp: createClientIpResolver(options.trustProxy ?? false),
-    guard: (store, operation) => runtime.guard(store, operation),
-    now: () => runtime.now(),
-    isClosing: () => runtime.closing !== undefined,
-    dropReservation: (id) =>
-      runtime.background(runtime.guard('sessions', () => runtime.stores.sessions.remove(id))),
-    ...(sessions && {
-      claimSession: (url: string, userId: string) => sessions.resumption.claim(url, userId),
-      unclaimSession: (claimed: ClaimedSession) =>
-        runtime.background(sessions.resumption.unclaim(claimed)),
-    }),
-  })
 }
 
 /** Creates a warden; see {@link WardenOptions}. Throws `TypeError` naming a bad option. */
