@@ -11,9 +11,14 @@ import { UnauthorizedError } from './errors.js'
 import { issueToken } from './tokens/issue.js'
 import type { SigningKey } from './tokens/keys.js'
 import { resolveKeys } from './tokens/keys.js'
-import type { IssuedToken, IssueOptions, TokenOptions, VerifiedToken } from './tokens/options.js'
+import type {
+  IssuedToken,
+  IssueOptions,
+  TokenOptions,
+  TokenSettings,
+  VerifiedToken,
+} from './tokens/options.js'
 import { resolveTokenSettings, ttl } from './tokens/options.js'
-import type { TokenSettings } from './tokens/options.js'
 import type { SignatureVerifier } from './tokens/verify.js'
 import { JoseVerifier, readClaims } from './tokens/verify.js'
 import type { Clock, Principal } from './types.js'
