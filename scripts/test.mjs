@@ -1,7 +1,8 @@
-// Checks the repository (scripts/check-repo.mjs: links, LICENSE, package metadata) and the
-// formatting, runs lint, typecheck and every package's tests through turbo, then prints one
-// closing line, `N passed, N failed`, summed from every tap run's summary (assertions).
-// pnpm is the pinned one (scripts/pnpm.sh), which also keeps turbo's telemetry notice off.
+// Checks the repository (scripts/check-repo.mjs: links, LICENSE, package metadata), the
+// formatting and import circles (scripts/check-cycles.mjs), runs lint, typecheck and every
+// package's tests through turbo, then prints one closing line, `N passed, N failed`, summed from
+// every tap run's summary (assertions). pnpm is the pinned one (scripts/pnpm.sh), which also
+// keeps turbo's telemetry notice off.
 import { spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -21,6 +22,12 @@ if (repo.status !== 0) {
 const format = spawnSync(...pnpm(['exec', 'prettier', '--check', '.'], { stdio: 'inherit' }))
 if (format.status !== 0) {
   console.log('\nformatting: run `pnpm format`\n0 passed, 1 failed')
+  process.exit(1)
+}
+
+const cycles = spawnSync('node', ['scripts/check-cycles.mjs'], { stdio: 'inherit' })
+if (cycles.status !== 0) {
+  console.log('\nimport circles: see above\n0 passed, 1 failed')
   process.exit(1)
 }
 

@@ -1,12 +1,12 @@
+import type { Clock } from '@ws-warden/core'
 import type {
   AdmissionStore,
   Broker,
-  Clock,
   RateLimitStore,
   SessionStore,
   TokenStore,
-} from '@ws-warden/core'
-import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from '@ws-warden/core'
+} from '@ws-warden/core/stores'
+import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from '@ws-warden/core/stores'
 import { createRedisStores } from '@ws-warden/redis'
 import { createSqlStores, migrate } from '@ws-warden/sql'
 import mysql from 'mysql2/promise'

@@ -5,16 +5,29 @@ const engine = [
   'src/admission.ts',
   'src/composed-admission.ts',
   'src/connection.ts',
+  'src/tick-batch.ts',
   'src/heartbeat.ts',
   'src/logger.ts',
   'src/messages.ts',
   'src/options.ts',
   'src/registry.ts',
-  'src/shutdown.ts',
+  'src/drain.ts',
   'src/store-guard.ts',
   'src/topics.ts',
   'src/adapter/upgrade.ts',
   'src/warden.ts',
+  'src/warden/admitting.ts',
+  'src/warden/channels.ts',
+  'src/warden/connections.ts',
+  'src/warden/delivery.ts',
+  'src/warden/messaging.ts',
+  'src/warden/pulse.ts',
+  'src/warden/runtime.ts',
+  'src/warden/sessions.ts',
+  'src/warden/shutdown.ts',
+  'src/warden/sweeping.ts',
+  'src/validate.ts',
+  'src/session.ts',
   'src/errors.ts',
   'src/rate-limit.ts',
   'src/resumption.ts',
@@ -35,6 +48,20 @@ const integration = [
   'schemas',
 ]
 
+/** Unit tests that answer for more than their own module. */
+const units = {
+  connection: ['src/connection.ts', 'src/tick-batch.ts'],
+  shutdown: ['src/drain.ts'],
+  tokens: [
+    'src/tokens.ts',
+    'src/tokens/options.ts',
+    'src/tokens/keys.ts',
+    'src/tokens/issue.ts',
+    'src/tokens/verify.ts',
+    'src/timing-safe.ts',
+  ],
+}
+
 export default function coverageMap(testFile) {
   // `hs256.differential.test.ts` answers for `src/hs256.ts`, like `hs256.test.ts`.
   const name = testFile
@@ -42,6 +69,7 @@ export default function coverageMap(testFile) {
     .replace(/\.test\.ts$/, '')
     .replace(/\.differential$/, '')
   if (integration.includes(name)) return engine
+  if (units[name]) return units[name]
   if (name.startsWith('memory-')) return `src/memory/${name.slice('memory-'.length)}.ts`
   return `src/${name}.ts`
 }

@@ -1,4 +1,4 @@
-import { MemorySessionStore } from '@ws-warden/core'
+import { MemorySessionStore } from '@ws-warden/core/stores'
 import { once } from 'node:events'
 import http from 'node:http'
 import { eachAdapter, start, tokenFor, until } from '../harness.js'

@@ -1,5 +1,5 @@
 import type { DisconnectInfo } from '@ws-warden/core'
-import { MemorySessionStore } from '@ws-warden/core'
+import { MemorySessionStore } from '@ws-warden/core/stores'
 import { once } from 'node:events'
 import { eachAdapter, start, until } from '../harness.js'
 

@@ -3,8 +3,8 @@
  * consume, capped session insert), the store's own one-round-trip `admit` against the same
  * three calls composed (`ComposedAdmission`), in the same run on the same tables.
  */
-import type { AdmitRequest, SessionRecord } from '@ws-warden/core'
-import { ComposedAdmission } from '@ws-warden/core'
+import type { AdmitRequest, SessionRecord } from '@ws-warden/core/stores'
+import { ComposedAdmission } from '@ws-warden/core/stores'
 import type { BenchContext } from '../harness.js'
 import { openStores } from '../open-stores.js'
 import type { StoreKind } from '../services.js'

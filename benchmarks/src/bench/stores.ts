@@ -1,5 +1,5 @@
 /** Benchmark 1: the stores side by side, 1 caller and 32 concurrent callers. */
-import type { SessionRecord } from '@ws-warden/core'
+import type { SessionRecord } from '@ws-warden/core/stores'
 import type { BenchContext } from '../harness.js'
 import type { OpenedStores } from '../open-stores.js'
 import { openStores } from '../open-stores.js'

@@ -4,7 +4,8 @@
  * reported to the warden's `onError` hook. Nothing is registered in prom-client's global
  * registry, so several demos (tests) can run in one process.
  */
-import type { SessionStats, Warden, WardenHooks } from '@ws-warden/core'
+import type { Warden, WardenHooks } from '@ws-warden/core'
+import type { SessionStats } from '@ws-warden/core/stores'
 import { prometheusMetrics } from '@ws-warden/core/prometheus'
 import { Counter, Gauge, Registry } from 'prom-client'
 

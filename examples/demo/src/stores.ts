@@ -21,16 +21,16 @@
  * from its deploy step). A store that cannot be reached at start-up is a {@link ConfigError}
  * naming its variable.
  */
+import type { Logger } from '@ws-warden/core'
 import type {
   Broker,
   HistoryStore,
   LockStore,
-  Logger,
   RateLimitStore,
   ResumeStore,
   SessionStore,
   TokenStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import {
   MemoryHistoryStore,
   MemoryLockStore,
@@ -38,7 +38,7 @@ import {
   MemoryResumeStore,
   MemorySessionStore,
   MemoryTokenStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import type { RedisStores } from '@ws-warden/redis'
 import { createRedisStores } from '@ws-warden/redis'
 import type { SqlStores } from '@ws-warden/sql'

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { createWarden, MemorySessionStore } from '@ws-warden/core'
+import { createWarden } from '@ws-warden/core'
+import { MemorySessionStore } from '@ws-warden/core/stores'
 import { DemoMetrics } from '../src/metrics.js'
 import { SECRET } from './helpers.js'
 

@@ -7,7 +7,7 @@ import {
   MemoryResumeStore,
   MemorySessionStore,
   MemoryTokenStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import { RedisHistoryStore, RedisResumeStore } from '@ws-warden/redis'
 import { SqlHistoryStore, SqlResumeStore } from '@ws-warden/sql'
 import { parseConfig } from '../src/config.js'

@@ -1,5 +1,6 @@
 import t from 'tap'
-import type { SessionRecord, SweepReport } from '@ws-warden/core'
+import type { SweepReport } from '@ws-warden/core'
+import type { SessionRecord } from '@ws-warden/core/stores'
 import { parseConfig } from '../src/config.js'
 import { jsonLogger } from '../src/log.js'
 import { createStores } from '../src/stores.js'

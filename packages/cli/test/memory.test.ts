@@ -5,7 +5,7 @@ import {
   MemoryTokenStore,
   type SessionRecord,
   type SessionStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import type { CleanupReport, StatsReport } from '../src/index.js'
 import { run } from './helpers/run.js'
 

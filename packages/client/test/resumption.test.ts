@@ -8,7 +8,7 @@ import {
   MemoryHistoryStore,
   MemoryResumeStore,
   MemorySessionStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import type { Envelope, WebSocketConstructor } from '../src/index.js'
 import { TokenProviderError } from '../src/index.js'
 import { startClient, startServer, until } from './helpers/server.js'

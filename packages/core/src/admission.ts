@@ -1,3 +1,7 @@
+/**
+ * The admission pipeline: from an upgrade request to a ticket or a typed rejection (origin, rate
+ * limits, token, replay, permissions, caps, the session reservation and its resumption claim).
+ */
 import { ErrorCode, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
 import { ipRateLimitKey } from './adapter/client-ip.js'
 import {
@@ -22,8 +26,8 @@ import type {
   SessionRecord,
   SessionStore,
   TokenStore,
-} from './stores.js'
-import type { ClaimedSession } from './resumption.js'
+} from './store-contracts.js'
+import type { ClaimedSession } from './session.js'
 import type { ConnectTokens, VerifiedToken } from './tokens.js'
 import type { Admission, EndpointOptions, Principal, Ticket, UpgradeRequest } from './types.js'
 

@@ -10,7 +10,7 @@ import type {
   RateLimitStore,
   SessionStore,
   TokenStore,
-} from './stores.js'
+} from './store-contracts.js'
 
 /** Runs one store call under a name (the warden bounds it in time); the default just runs it. */
 export type StoreCall = <T>(store: string, operation: () => Promise<T>) => Promise<T>

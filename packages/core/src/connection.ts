@@ -1,8 +1,14 @@
+/**
+ * A live connection: its socket's listeners, sends bounded by buffered bytes and time, frames held
+ * while its session starts, closing and cutting off, and the one `ended` call to its host.
+ */
 import type { Envelope } from '@ws-warden/protocol'
 import { limitCloseReason } from '@ws-warden/protocol'
 import type { RawData, WebSocket } from 'ws'
 import { TextFrame } from './frame.js'
-import type { SessionHandle } from './resumption.js'
+import type { RawSocket } from './tick-batch.js'
+import { BATCH_FLUSH_BYTES, flushAtTickEnd, idleRawSocket, rawSocketOf } from './tick-batch.js'
+import type { SessionHandle } from './session.js'
 import type { Connection, DisconnectCause, Principal, UpgradeRequest } from './types.js'
 
 /** ws's readyState for an open socket. */
@@ -11,36 +17,13 @@ const OPEN = 1
 const TEXT_FRAME = { binary: false } as const
 /** Frames a connection may hold while its session starts; past it, it is a slow consumer. */
 export const MAX_HELD_FRAMES = 4096
-/** Bytes a connection's batch may hold before it is written out without waiting for the tick. */
-export const BATCH_FLUSH_BYTES = 64 * 1024
+export { BATCH_FLUSH_BYTES } from './tick-batch.js'
 
 /** A frame held back while a session starts, with its stream position if it has one. */
 interface HeldFrame {
   readonly frame: TextFrame
   readonly stream: string | undefined
   readonly seq: number | undefined
-}
-
-/** The TCP (or TLS) socket under a `ws` socket. */
-interface RawSocket {
-  write(chunk: Buffer): boolean
-  cork(): void
-  uncork(): void
-}
-
-/**
- * The `ws` 8 internals the direct write path reads: the socket underneath, and the sender's state
- * (0: idle, nothing queued behind a compression or a Blob read) and whether a fragmented message
- * is half sent. Anything else (another version, a test double) gets `socket.send`.
- */
-interface WsInternals {
-  readonly _socket?: RawSocket | null
-  readonly _sender?: SenderState | null
-}
-
-interface SenderState {
-  readonly _state: number
-  readonly _firstFragment: boolean
 }
 
 /** The channels of a connection that has joined none. */
@@ -73,16 +56,6 @@ function onError(this: WebSocket, error: Error): void {
   const connection = (this as unknown as TaggedSocket)[CONNECTION]
   connection.host.socketError(connection, error)
   connection.cutOff('error')
-}
-
-/** Connections whose socket is corked until the current tick's synchronous work is done. */
-let batched: LiveConnection<unknown>[] = []
-
-/** Writes out every batch of the tick: each socket gets its frames in one write. */
-function flushBatches(): void {
-  const connections = batched
-  batched = []
-  for (const connection of connections) connection.flush()
 }
 
 /** What a connection needs from its warden; kept narrow so the connection stays testable. */
@@ -259,10 +232,9 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
       this.cutOff('slow_consumer')
       return false
     }
-    const internals = socket as unknown as WsInternals
-    const sender = internals._sender
-    if (sender && sender._state === 0 && sender._firstFragment) {
-      this.batch(internals._socket!, frame.wire)
+    const raw = idleRawSocket(socket)
+    if (raw) {
+      this.batch(raw, frame.wire)
     } else {
       socket.send(frame.payload, TEXT_FRAME)
     }
@@ -279,7 +251,7 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
     if (!this.batching) {
       raw.cork()
       this.batching = true
-      if (batched.push(this as LiveConnection<unknown>) === 1) process.nextTick(flushBatches)
+      flushAtTickEnd(this)
     }
     raw.write(wire)
     this.batchedBytes += wire.length
@@ -296,7 +268,7 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
   flush(): void {
     this.batching = false
     this.batchedBytes = 0
-    ;(this.socket as unknown as WsInternals)._socket!.uncork()
+    rawSocketOf(this.socket).uncork()
   }
 
   /** Holds every frame back until {@link release}: the session's first frames go first. */

@@ -1,3 +1,6 @@
+/**
+ * The heartbeat's timer: one cycle (ping, then check after the timeout) for every connection.
+ */
 /** What the heartbeat drives. */
 export interface HeartbeatTarget {
   /** Pings every connection (marking each as awaiting a pong). */

@@ -1,3 +1,6 @@
+/**
+ * Connection and session ids: random UUIDs kept as flat strings.
+ */
 import { randomUUID } from 'node:crypto'
 
 /**

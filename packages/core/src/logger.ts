@@ -1,3 +1,6 @@
+/**
+ * The default logger, which says nothing.
+ */
 import type { Logger } from './types.js'
 
 const noop = (): void => {}

@@ -1,3 +1,7 @@
+/**
+ * The warden's options: their types, their defaults, and `resolveOptions`, which applies and
+ * checks them (with the validators of `validate.ts`).
+ */
 import type { TrustProxy } from './adapter/client-ip.js'
 import type { OriginPolicy, ResolvedOrigins } from './origins.js'
 import { resolveOrigins } from './origins.js'
@@ -5,7 +9,7 @@ import type { RefreshOptions } from './refresh.js'
 import { resolveRefresh } from './refresh.js'
 import type { ResumptionOptions } from './resumption.js'
 import { resolveResumption } from './resumption.js'
-import type { WardenStores } from './stores.js'
+import type { WardenStores } from './store-contracts.js'
 import type { SweeperOptions, SweepOptions } from './sweep.js'
 import { resolveSweep } from './sweep.js'
 import type { TokenOptions } from './tokens.js'
@@ -20,7 +24,8 @@ import type {
   ResumeInfo,
   UpgradeRequest,
 } from './types.js'
-import type { ExpiredSession } from './stores.js'
+import type { ExpiredSession } from './store-contracts.js'
+import { durationOption, integerOption, isNonEmptyString, stringListOption } from './validate.js'
 
 /** Limits. Every one has a default; set a number to change it. */
 export interface LimitOptions {
@@ -239,24 +244,6 @@ export interface ResolvedOptions {
   readonly sweeper: (Required<SweepOptions> & { readonly intervalMs: number }) | false
 }
 
-function positiveInteger(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new TypeError(
-      `ws-warden: option ${name} must be a positive integer, got ${String(value)}`,
-    )
-  }
-  return value
-}
-
-function stringList(name: string, value: unknown): readonly string[] | undefined {
-  if (value === undefined) return undefined
-  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
-    throw new TypeError(`ws-warden: option ${name} must be an array of non-empty strings`)
-  }
-  return value as string[]
-}
-
 /** Applies defaults and validates; every error names the option. */
 export function resolveOptions(
   options: WardenOptions<unknown>,
@@ -266,17 +253,13 @@ export function resolveOptions(
     throw new TypeError('ws-warden: options must be an object')
   }
   const limits = options.limits ?? {}
-  const rate = positiveInteger('limits.messagesPerSecond', limits.messagesPerSecond, 20)
+  const rate = integerOption('limits.messagesPerSecond', limits.messagesPerSecond, 20)
   const heartbeat =
     options.heartbeat === false
       ? false
       : {
-          intervalMs: positiveInteger(
-            'heartbeat.intervalMs',
-            options.heartbeat?.intervalMs,
-            25_000,
-          ),
-          timeoutMs: positiveInteger('heartbeat.timeoutMs', options.heartbeat?.timeoutMs, 10_000),
+          intervalMs: integerOption('heartbeat.intervalMs', options.heartbeat?.intervalMs, 25_000),
+          timeoutMs: integerOption('heartbeat.timeoutMs', options.heartbeat?.timeoutMs, 10_000),
         }
   if (heartbeat && heartbeat.timeoutMs > heartbeat.intervalMs) {
     throw new TypeError(
@@ -288,51 +271,47 @@ export function resolveOptions(
     throw new TypeError('ws-warden: option shutdown.closeCode must be 1012, 1001 or 4000-4999')
   }
   const instanceId = options.instanceId ?? randomId()
-  if (typeof instanceId !== 'string' || instanceId === '') {
+  if (!isNonEmptyString(instanceId)) {
     throw new TypeError('ws-warden: option instanceId must be a non-empty string')
   }
   return {
     instanceId,
     origins: resolveOrigins(options.origins),
-    permissions: stringList('permissions', options.permissions) ?? [],
+    permissions: stringListOption('permissions', options.permissions) ?? [],
     limits: {
-      connectAttemptsPerIp: positiveInteger(
+      connectAttemptsPerIp: integerOption(
         'limits.connectAttemptsPerIp',
         limits.connectAttemptsPerIp,
         20,
       ),
-      connectAttemptsPerUser: positiveInteger(
+      connectAttemptsPerUser: integerOption(
         'limits.connectAttemptsPerUser',
         limits.connectAttemptsPerUser,
         20,
       ),
-      connectWindowMs: positiveInteger('limits.connectWindowMs', limits.connectWindowMs, 60_000),
+      connectWindowMs: integerOption('limits.connectWindowMs', limits.connectWindowMs, 60_000),
       messagesPerSecond: rate,
-      messageBurst: positiveInteger('limits.messageBurst', limits.messageBurst, rate),
-      maxMessageBytes: positiveInteger('limits.maxMessageBytes', limits.maxMessageBytes, 65_536),
-      connectionsPerUser: positiveInteger(
-        'limits.connectionsPerUser',
-        limits.connectionsPerUser,
-        10,
-      ),
-      connectionsPerIp: positiveInteger('limits.connectionsPerIp', limits.connectionsPerIp, 100),
-      maxConnections: positiveInteger('limits.maxConnections', limits.maxConnections, 50_000),
+      messageBurst: integerOption('limits.messageBurst', limits.messageBurst, rate),
+      maxMessageBytes: integerOption('limits.maxMessageBytes', limits.maxMessageBytes, 65_536),
+      connectionsPerUser: integerOption('limits.connectionsPerUser', limits.connectionsPerUser, 10),
+      connectionsPerIp: integerOption('limits.connectionsPerIp', limits.connectionsPerIp, 100),
+      maxConnections: integerOption('limits.maxConnections', limits.maxConnections, 50_000),
     },
     heartbeat,
     send: {
-      maxBufferedBytes: positiveInteger(
+      maxBufferedBytes: integerOption(
         'send.maxBufferedBytes',
         options.send?.maxBufferedBytes,
         1_048_576,
       ),
-      timeoutMs: positiveInteger('send.timeoutMs', options.send?.timeoutMs, 5_000),
+      timeoutMs: integerOption('send.timeoutMs', options.send?.timeoutMs, 5_000),
     },
     shutdown: {
-      timeoutMs: positiveInteger('shutdown.timeoutMs', options.shutdown?.timeoutMs, 30_000),
-      drainMs: nonNegativeInteger('shutdown.drainMs', options.shutdown?.drainMs, 2_000),
+      timeoutMs: integerOption('shutdown.timeoutMs', options.shutdown?.timeoutMs, 30_000),
+      drainMs: durationOption('shutdown.drainMs', options.shutdown?.drainMs, 2_000),
       closeCode,
     },
-    storeTimeoutMs: positiveInteger('storeTimeoutMs', options.storeTimeoutMs, 2_000),
+    storeTimeoutMs: integerOption('storeTimeoutMs', options.storeTimeoutMs, 2_000),
     resumption: resolveResumption(options.resumption, heartbeat !== false),
     refresh: resolveRefresh(options.refresh, heartbeat !== false),
     sweeper:
@@ -344,12 +323,7 @@ export function resolveOptions(
               heartbeat ? heartbeat.intervalMs : 25_000,
               'sweeper',
             ),
-            intervalMs: positiveInteger('sweeper.intervalMs', options.sweeper?.intervalMs, 300_000),
+            intervalMs: integerOption('sweeper.intervalMs', options.sweeper?.intervalMs, 300_000),
           },
   }
-}
-
-function nonNegativeInteger(name: string, value: unknown, fallback: number): number {
-  if (value === 0) return 0
-  return positiveInteger(name, value, fallback)
 }

@@ -1,3 +1,6 @@
+/**
+ * The per-connection message token bucket: no I/O, no timer.
+ */
 /** A token bucket's state: the tokens left and when they were last refilled. */
 export interface BucketState {
   bucketTokens: number

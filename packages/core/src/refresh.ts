@@ -9,11 +9,11 @@ import type { Envelope } from '@ws-warden/protocol'
 import { CloseCode, ErrorCode, FrameType } from '@ws-warden/protocol'
 import type { LiveConnection } from './connection.js'
 import { ForbiddenError, MessageError, UnauthorizedError } from './errors.js'
-import { positiveInteger } from './memory/options.js'
 import { errorFrame } from './messages.js'
-import type { TokenStore } from './stores.js'
+import type { TokenStore } from './store-contracts.js'
 import type { ConnectTokens } from './tokens.js'
 import type { Principal, UpgradeRequest } from './types.js'
+import { featureOption, integerOption } from './validate.js'
 
 /** Token refresh settings. */
 export interface RefreshOptions {
@@ -36,22 +36,12 @@ export function resolveRefresh(
   value: RefreshOptions | boolean | undefined,
   heartbeat: boolean,
 ): Required<RefreshOptions> | false {
-  if (value === undefined || value === false) return false
-  if (value !== true && (typeof value !== 'object' || value === null)) {
-    throw new TypeError('ws-warden: option refresh must be a boolean or an object')
-  }
-  if (!heartbeat) {
-    throw new TypeError('ws-warden: option refresh needs heartbeats (heartbeat is false)')
-  }
-  const options = value === true ? {} : value
+  const options = featureOption('refresh', value, heartbeat)
+  if (!options) return false
   return {
-    leadMs: optional('refresh.leadMs', options.leadMs, 30_000),
-    graceMs: optional('refresh.graceMs', options.graceMs, 10_000),
+    leadMs: integerOption('refresh.leadMs', options.leadMs, 30_000),
+    graceMs: integerOption('refresh.graceMs', options.graceMs, 10_000),
   }
-}
-
-function optional(name: string, value: unknown, fallback: number): number {
-  return value === undefined ? fallback : positiveInteger(`option ${name}`, value)
 }
 
 export interface RefreshDeps {

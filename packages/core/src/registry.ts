@@ -1,3 +1,6 @@
+/**
+ * The registry of this instance's live connections, indexed by id, user and channel.
+ */
 /** Anything the registry can index: an id, a user and a set of channels. */
 export interface Registrable {
   readonly id: string

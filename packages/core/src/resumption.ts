@@ -14,29 +14,29 @@
  *   reads each stream after `max(floor, client position)` and replays before anything else: live
  *   frames are held meanwhile and those already replayed are dropped.
  */
-import type { Positions, SessionFrame } from '@ws-warden/protocol'
+import type { SessionFrame } from '@ws-warden/protocol'
 import {
-  ALL_STREAM,
   decodePositions,
   FrameType,
   parseResume,
   POSITIONS_QUERY_PARAM,
   RESUME_QUERY_PARAM,
-  userStream,
+  streamOf,
   withPosition,
 } from '@ws-warden/protocol'
-import { createHash, randomBytes } from 'node:crypto'
 import type { LiveConnection } from './connection.js'
 import { newId } from './ids.js'
+import type { ClaimedSession } from './session.js'
+import { decodeState, encodeState, hashCredential, SessionHandle } from './session.js'
 import type { ResumeInfo } from './types.js'
-import { positiveInteger } from './memory/options.js'
+import { featureOption, integerOption } from './validate.js'
 import type {
   ExpiredSession,
   HistoryLimits,
   HistoryStore,
   ResumableSession,
   ResumeStore,
-} from './stores.js'
+} from './store-contracts.js'
 
 /** Resumption settings. */
 export interface ResumptionOptions {
@@ -59,61 +59,11 @@ export function resolveResumption(
   value: ResumptionOptions | boolean | undefined,
   heartbeat: boolean,
 ): Required<ResumptionOptions> | false {
-  if (value === undefined || value === false) return false
-  if (value !== true && (typeof value !== 'object' || value === null)) {
-    throw new TypeError('ws-warden: option resumption must be a boolean or an object')
-  }
-  if (!heartbeat) {
-    throw new TypeError('ws-warden: option resumption needs heartbeats (heartbeat is false)')
-  }
-  const options = value === true ? {} : value
+  const options = featureOption('resumption', value, heartbeat)
+  if (!options) return false
   return {
-    ttlMs: optional('resumption.ttlMs', options.ttlMs, 120_000),
-    maxMessages: optional('resumption.maxMessages', options.maxMessages, 1_000),
-  }
-}
-
-function optional(name: string, value: unknown, fallback: number): number {
-  return value === undefined ? fallback : positiveInteger(`option ${name}`, value)
-}
-
-/** What the core saves of a session (the `state` of a `ResumableSession`, as JSON). */
-export interface SessionState {
-  /** The connection id the session had last (fan-out exclusions name connection ids). */
-  readonly c: string
-  /** Channels joined. */
-  readonly ch: readonly string[]
-  /** Per stream: the position the session is known to have reached (joined at, or replayed to). */
-  readonly f: Readonly<Record<string, number>>
-  /** The connection's `data`. */
-  readonly d?: unknown
-}
-
-/** A session claimed at admission, waiting for its socket. */
-export interface ClaimedSession {
-  readonly record: ResumableSession
-  readonly state: SessionState
-  /** The client's last seen positions (only the session's own streams are read). */
-  readonly positions: Positions
-}
-
-/** A live connection's session. */
-export class SessionHandle {
-  readonly id: string
-  /** A new one for every connection: a credential is single use. */
-  readonly credential: string
-  readonly credentialHash: string
-  /** Per stream: the position the session is known to have reached. */
-  readonly floors = new Map<string, number>()
-  /** Saved at least once: from then on, changes are written through. */
-  ready = false
-  /** Saves run one at a time, in order. */
-  saving: Promise<void> = Promise.resolve()
-
-  constructor(id: string, userId: string) {
-    this.id = id
-    this.credential = newCredential()
-    this.credentialHash = hashCredential(userId, this.credential)
+    ttlMs: integerOption('resumption.ttlMs', options.ttlMs, 120_000),
+    maxMessages: integerOption('resumption.maxMessages', options.maxMessages, 1_000),
   }
 }
 
@@ -196,7 +146,7 @@ export class Resumption<TData> {
     session: SessionHandle,
     claimed: ClaimedSession | undefined,
   ): Promise<SessionStart | undefined> {
-    const streams = [ALL_STREAM, userStream(connection.userId)]
+    const streams = [streamOf.all, streamOf.user(connection.userId)]
     await this.deps.subscribed(streams)
     if (!claimed) {
       const heads = await Promise.all(streams.map((stream) => this.head(stream)))
@@ -219,7 +169,7 @@ export class Resumption<TData> {
       if (await this.deps.rejoin(connection, channel)) restored.push(channel)
       else complete = false
     }
-    for (const channel of restored) streams.push(`channel:${channel}`)
+    for (const channel of restored) streams.push(streamOf.channel(channel))
     const excluded = new Set([state.c, session.id])
     const replay: string[] = []
     const reads = await Promise.all(
@@ -274,7 +224,7 @@ export class Resumption<TData> {
     session: SessionHandle,
     channel: string,
   ): Promise<void> {
-    const stream = `channel:${channel}`
+    const stream = streamOf.channel(channel)
     const head = await this.head(stream)
     if (!session.floors.has(stream)) session.floors.set(stream, head)
     await this.save(connection, session, 'update')
@@ -286,7 +236,7 @@ export class Resumption<TData> {
     session: SessionHandle,
     channel: string,
   ): Promise<void> {
-    session.floors.delete(`channel:${channel}`)
+    session.floors.delete(streamOf.channel(channel))
     await this.save(connection, session, 'update')
   }
 
@@ -380,45 +330,4 @@ export class Resumption<TData> {
     session.saving = next.catch(() => undefined)
     return next
   }
-}
-
-/** A new resume credential: 32 random bytes, base64url. */
-export function newCredential(): string {
-  return randomBytes(32).toString('base64url')
-}
-
-/** The hash a store keeps of a credential, bound to its user. */
-export function hashCredential(userId: string, credential: string): string {
-  return createHash('sha256').update(userId).update('\n').update(credential).digest('base64url')
-}
-
-export function encodeState<TData>(
-  connection: LiveConnection<TData>,
-  session: SessionHandle,
-): string {
-  const state: SessionState = {
-    c: connection.id,
-    ch: [...connection.channels],
-    f: Object.fromEntries(session.floors),
-    d: connection.data,
-  }
-  return JSON.stringify(state)
-}
-
-/** Parses a saved state; undefined if it is not one. */
-export function decodeState(text: string): SessionState | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (typeof value !== 'object' || value === null) return undefined
-  const { c, ch, f } = value as Partial<SessionState>
-  if (typeof c !== 'string' || !Array.isArray(ch) || typeof f !== 'object' || f === null) {
-    return undefined
-  }
-  if (!ch.every((channel) => typeof channel === 'string')) return undefined
-  if (!Object.values(f).every((seq) => typeof seq === 'number')) return undefined
-  return value as SessionState
 }

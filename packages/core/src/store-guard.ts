@@ -1,3 +1,7 @@
+/**
+ * The store guard: every store call bounded in time, its failures turned into
+ * `StoreUnavailableError`.
+ */
 import { StoreUnavailableError, WardenError } from './errors.js'
 
 /**

@@ -1,4 +1,9 @@
+/**
+ * Sweep options, their defaults and report, the sweep lock's name, and the observer events a
+ * metrics exporter receives.
+ */
 import type { DisconnectCause } from './types.js'
+import { ageOption } from './validate.js'
 
 /** What {@link Warden.sweep} removes, and how old a record must be. */
 export interface SweepOptions {
@@ -55,16 +60,6 @@ export interface WardenObserver {
   sent?(bytes: number): void
   storeError?(store: string): void
   swept?(report: SweepReport): void
-}
-
-function ageOption(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new TypeError(
-      `ws-warden: option ${name} must be a non-negative integer, got ${String(value)}`,
-    )
-  }
-  return value
 }
 
 /** Sweep options with defaults applied and validated. */

@@ -1,4 +1,7 @@
-import type { Broker, BrokerHandler } from './stores.js'
+/**
+ * Reference-counted broker subscriptions: one subscription per topic while members need it.
+ */
+import type { Broker, BrokerHandler } from './store-contracts.js'
 
 type Unsubscribe = () => Promise<void>
 

@@ -1,7 +1,11 @@
+/**
+ * The core's shared types: principals, upgrade requests, admissions, connections, the handler
+ * context (and the narrow {@link HandlerWarden} it holds), hooks' payloads, logger and clock.
+ */
 import type { Envelope } from '@ws-warden/protocol'
 import type { WardenError } from './errors.js'
+import type { SessionStats } from './store-contracts.js'
 import type { StandardSchemaV1 } from './schema.js'
-import type { Warden } from './warden.js'
 
 /** Who is on the other end of a connection: what a connect token says. */
 export interface Principal {
@@ -97,13 +101,51 @@ export interface Connection<TData = Record<string, unknown>> {
   close(code?: number, reason?: string): void
 }
 
+/** Counts of this instance and of the cluster (through the session store). */
+export interface WardenStats {
+  readonly instance: SessionStats
+  readonly cluster: SessionStats
+}
+
+/**
+ * What a message handler may do with its warden: channels, fan-out, disconnects and lookups.
+ * The `Warden` class implements it; handlers depend on this, not on the class.
+ */
+export interface HandlerWarden<TData = Record<string, unknown>> {
+  readonly instanceId: string
+  /** True once shutdown has begun. */
+  readonly isClosing: boolean
+  /** Adds a connection to a channel, after `authorizeChannel` (rejects with `ForbiddenError`). */
+  join(connection: Connection<TData>, channel: string): Promise<void>
+  /** Removes a connection from a channel. */
+  leave(connection: Connection<TData>, channel: string): Promise<void>
+  /** Sends to one connection of this instance. */
+  send(connectionId: string, message: Envelope): boolean
+  /** Sends to every connection of a user, on every instance; resolves local deliveries. */
+  toUser(userId: string, message: Envelope, options?: DeliveryOptions): Promise<number>
+  /** Sends to every member of a channel, on every instance; resolves local deliveries. */
+  toChannel(channel: string, message: Envelope, options?: DeliveryOptions): Promise<number>
+  /** Sends to every connection, on every instance; resolves local deliveries. */
+  broadcast(message: Envelope, options?: DeliveryOptions): Promise<number>
+  /** Closes every connection of a user, on every instance. */
+  disconnectUser(userId: string, code?: number, reason?: string): Promise<void>
+  /** A connection of this instance, by id. */
+  get(id: string): Connection<TData> | undefined
+  /** Every connection of this instance. */
+  connections(): IterableIterator<Connection<TData>>
+  /** This instance's connections of one user. */
+  connectionsOf(userId: string): ReadonlySet<Connection<TData>>
+  /** Counts for this instance and, through the session store, for the cluster. */
+  stats(): Promise<WardenStats>
+}
+
 /** What a message handler receives. */
 export interface HandlerContext<TData = Record<string, unknown>, TMessage = Envelope> {
   readonly connection: Connection<TData>
   /** The message: as parsed, or as the handler's `schema` produced it. */
   readonly message: TMessage
   /** The warden, for joining channels and fan-out from a handler. */
-  readonly warden: Warden<TData>
+  readonly warden: HandlerWarden<TData>
   /** Sends a message back to this connection. */
   reply(message: Envelope): boolean
 }
@@ -131,7 +173,7 @@ export interface DeliveryOptions {
   readonly except?: readonly string[]
 }
 
-/** What {@link Warden.close} reports. */
+/** What `Warden.close()` reports. */
 export interface ShutdownReport {
   /** Connections that completed the closing handshake. */
   readonly closed: number

@@ -1,13 +1,13 @@
 import t from 'tap'
-import type { AdmissionStore, AdmitRequest, AdmitResult } from '../src/index.js'
+import type { AdmissionStore, AdmitRequest, AdmitResult } from '../src/stores.js'
+import { createWarden } from '../src/index.js'
 import {
   ComposedAdmission,
-  createWarden,
   MemoryRateLimitStore,
   MemoryResumeStore,
   MemorySessionStore,
   MemoryTokenStore,
-} from '../src/index.js'
+} from '../src/stores.js'
 import { SECRET, startServer, until } from './helpers/server.js'
 
 /** A one-trip admission store over memory stores that records what it was asked. */

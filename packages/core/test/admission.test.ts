@@ -1,6 +1,8 @@
 import t from 'tap'
-import type { RateLimitStore, SessionStore, WardenError } from '../src/index.js'
-import { MemorySessionStore, ForbiddenError } from '../src/index.js'
+import type { WardenError } from '../src/index.js'
+import type { RateLimitStore, SessionStore } from '../src/stores.js'
+import { ForbiddenError } from '../src/index.js'
+import { MemorySessionStore } from '../src/stores.js'
 import { startManualServer, startServer, until } from './helpers/server.js'
 
 t.test('a valid token connects; the session is recorded in the store', async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { Connection } from '../src/index.js'
-import { ForbiddenError, MemoryBroker, MemorySessionStore } from '../src/index.js'
+import { ForbiddenError } from '../src/index.js'
+import { MemoryBroker, MemorySessionStore } from '../src/stores.js'
 import { startServer, until } from './helpers/server.js'
 
 /** The server-side connection of the last client that connected. */

@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { ErrorCodeValue } from '@ws-warden/protocol'
 import {
   ConnectionLimitError,
   ForbiddenError,
@@ -13,7 +14,7 @@ import {
 } from '../src/errors.js'
 
 /** What adapters and clients read from an error: the protocol, not the message. */
-const wire = (error: WardenError) => ({
+const wire = (error: WardenError<string>) => ({
   name: error.name,
   code: error.code,
   message: error.message,
@@ -22,7 +23,7 @@ const wire = (error: WardenError) => ({
 })
 
 t.test('each error carries its code, HTTP status and close code', async (t) => {
-  const cases: [WardenError, ReturnType<typeof wire>][] = [
+  const cases: [WardenError<string>, ReturnType<typeof wire>][] = [
     [
       new UnauthorizedError('token_expired', 'token expired'),
       {
@@ -171,4 +172,17 @@ t.test('isWardenError tells deliberate errors from everything else', async (t) =
     'no duck typing',
   )
   t.equal(isWardenError(undefined), false)
+})
+
+t.test('codes are typed: the ErrorCode union, widened only by MessageError', async (t) => {
+  const limited: ErrorCodeValue = new RateLimitedError(1).code
+  t.equal(limited, 'rate_limited')
+  // @ts-expect-error a WardenError's code is one of ErrorCode's values
+  const made: WardenError = new WardenError('made_up', 'made up', 500, 1011)
+  t.equal(made.code, 'made_up', 'the type refuses it; the value is kept as given')
+  const app = new MessageError<'bad_channel' | 'not_joined'>('not_joined', 'join first')
+  const code: 'bad_channel' | 'not_joined' = app.code
+  t.equal(code, 'not_joined')
+  const loose: MessageError = new MessageError('anything', 'an application code')
+  t.equal(loose.code, 'anything')
 })

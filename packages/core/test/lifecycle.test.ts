@@ -1,7 +1,7 @@
 import t from 'tap'
 import { once } from 'node:events'
 import type { Connection, DisconnectInfo, Handler } from '../src/index.js'
-import { MemorySessionStore } from '../src/index.js'
+import { MemorySessionStore } from '../src/stores.js'
 import { startServer, until } from './helpers/server.js'
 
 /** A client that stops reading: nothing sent to it is consumed, not even a close frame. */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MemoryLockStore } from '../src/index.js'
+import { MemoryLockStore } from '../src/stores.js'
 
 t.test('one holder at a time; released locks are free again', async (t) => {
   const locks = new MemoryLockStore()

@@ -1,11 +1,12 @@
 import t from 'tap'
-import type { SessionRecord, SweepReport } from '../src/index.js'
+import type { SweepReport } from '../src/index.js'
+import type { SessionRecord } from '../src/stores.js'
 import {
   MemoryLockStore,
   MemoryRateLimitStore,
   MemorySessionStore,
   MemoryTokenStore,
-} from '../src/index.js'
+} from '../src/stores.js'
 import { startServer, until } from './helpers/server.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

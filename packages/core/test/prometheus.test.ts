@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Registry } from 'prom-client'
-import { MemorySessionStore } from '../src/index.js'
+import { MemorySessionStore } from '../src/stores.js'
 import { prometheusMetrics } from '../src/prometheus.js'
 import { startServer, until } from './helpers/server.js'
 

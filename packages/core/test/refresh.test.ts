@@ -1,8 +1,10 @@
 // Token expiry on live connections with in-band refresh, over real sockets. The warden's clock is
 // shifted by the test (a token's lifetime passes in no time); heartbeats run on real short timers.
 import t from 'tap'
-import type { Principal, TokenStore, WardenOptions } from '../src/index.js'
-import { createWarden, MemoryTokenStore } from '../src/index.js'
+import type { Principal, WardenOptions } from '../src/index.js'
+import type { TokenStore } from '../src/stores.js'
+import { createWarden } from '../src/index.js'
+import { MemoryTokenStore } from '../src/stores.js'
 import type { Client } from './helpers/server.js'
 import { SECRET, startServer, until } from './helpers/server.js'
 

@@ -3,23 +3,17 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { encodePositions } from '@ws-warden/protocol'
-import type {
-  Connection,
-  ExpiredSession,
-  HistoryStore,
-  ResumableSession,
-  ResumeStore,
-  WardenOptions,
-} from '../src/index.js'
+import type { Connection, WardenOptions } from '../src/index.js'
+import type { ExpiredSession, HistoryStore, ResumableSession, ResumeStore } from '../src/stores.js'
+import { createWarden } from '../src/index.js'
 import {
-  createWarden,
   MemoryBroker,
   MemoryHistoryStore,
   MemoryResumeStore,
   MemorySessionStore,
-} from '../src/index.js'
+} from '../src/stores.js'
 import { MAX_HELD_FRAMES } from '../src/connection.js'
-import { decodeState, hashCredential } from '../src/resumption.js'
+import { decodeState, hashCredential } from '../src/session.js'
 import type { Client } from './helpers/server.js'
 import { SECRET, startServer, until } from './helpers/server.js'
 

@@ -1,6 +1,6 @@
 import t from 'tap'
-import type { DrainOptions } from '../src/shutdown.js'
-import { drain } from '../src/shutdown.js'
+import type { DrainOptions } from '../src/drain.js'
+import { drain } from '../src/drain.js'
 
 interface Peer {
   readonly name: string
@@ -96,4 +96,45 @@ t.test('a peer that ignores even terminate does not hold the drain forever', asy
     { drainMs: 0, timeoutMs: 40 },
   )
   t.same(await drain(peers, options), { closed: 0, terminated: 2 })
+})
+
+t.test(
+  'time is read from the clock given: a jump past the timeout terminates at once',
+  async (t) => {
+    const { peers, log, options } = setup(
+      3,
+      { endOnClose: false, endOnTerminate: true },
+      { drainMs: 30_000, timeoutMs: 60_000 },
+    )
+    let now = 1_000
+    const reads: number[] = []
+    const clock = () => {
+      reads.push(now)
+      return now
+    }
+    const draining = drain(peers, { ...options, now: clock })
+    // The first tick closed the first peer only (the window is 30 s long).
+    t.same(log, ['close p0'])
+    now += 60_000
+    t.same(await draining, { closed: 0, terminated: 3 })
+    t.same(log, [
+      'close p0',
+      'close p1',
+      'close p2',
+      'terminate p0',
+      'terminate p1',
+      'terminate p2',
+    ])
+    t.ok(reads.length > 0, 'the clock was read')
+  },
+)
+
+t.test('a clock that stands still cannot hold the drain open', async (t) => {
+  const { peers, log, options } = setup(
+    2,
+    { endOnClose: false, endOnTerminate: false },
+    { drainMs: 20, timeoutMs: 40 },
+  )
+  t.same(await drain(peers, { ...options, now: () => 5 }), { closed: 0, terminated: 2 })
+  t.same(log, ['close p0', 'close p1', 'terminate p0', 'terminate p1'])
 })

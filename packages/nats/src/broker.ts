@@ -3,7 +3,7 @@
  * the connection's lifecycle (connect, reconnect, drain on close) when it opens the connection
  * itself, the topic-to-subject mapping and the per-topic subscriptions.
  */
-import type { Broker, BrokerHandler } from '@ws-warden/core'
+import type { Broker, BrokerHandler } from '@ws-warden/core/stores'
 import { StoreUnavailableError } from '@ws-warden/core'
 import { connect } from '@nats-io/transport-node'
 import type {

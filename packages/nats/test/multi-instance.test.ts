@@ -1,12 +1,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { createServer } from 'node:http'
-import {
-  MemorySessionStore,
-  MemoryTokenStore,
-  StoreUnavailableError,
-  handleUpgrade,
-} from '@ws-warden/core'
+import { StoreUnavailableError, handleUpgrade } from '@ws-warden/core'
+import { MemorySessionStore, MemoryTokenStore } from '@ws-warden/core/stores'
 import type { Warden } from '@ws-warden/core'
 import { listen, open, testWarden, tokenFor, type Client } from '@ws-warden/testing'
 import { WebSocketServer } from 'ws'

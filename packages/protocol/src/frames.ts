@@ -79,19 +79,6 @@ export const STREAM_FIELD = '$s'
 /** The field of a fan-out frame that carries its sequence number in its stream. */
 export const SEQ_FIELD = '$q'
 
-/** The stream of everything sent with `broadcast`. */
-export const ALL_STREAM = 'all'
-
-/** The stream of a channel's messages. */
-export function channelStream(channel: string): string {
-  return `channel:${channel}`
-}
-
-/** The stream of messages sent to every connection of one user. */
-export function userStream(userId: string): string {
-  return `user:${userId}`
-}
-
 /** Where a frame sits in its stream. */
 export interface StreamPosition {
   readonly stream: string

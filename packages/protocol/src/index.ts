@@ -32,6 +32,7 @@
 
 export * from './frames.js'
 export * from './resume.js'
+export * from './streams.js'
 
 /**
  * Close codes sent after the upgrade.
@@ -134,7 +135,7 @@ export const ErrorCode = {
   HeartbeatTimeout: 'heartbeat_timeout',
 } as const
 
-/** One of the {@link ErrorCode} values, or an application's own code (`bad_channel`, ...). */
+/** One of the {@link ErrorCode} values (an application's own codes travel in `MessageError`). */
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode]
 
 /** Every message in either direction is a JSON object with a string `type`. */

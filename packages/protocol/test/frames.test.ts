@@ -6,6 +6,8 @@ import {
   isReservedType,
   isSeq,
   positionOf,
+  parseStream,
+  streamOf,
   userStream,
   withPosition,
 } from '../src/index.js'
@@ -22,6 +24,19 @@ t.test('stream names', async (t) => {
   t.equal(ALL_STREAM, 'all')
   t.equal(channelStream('lobby'), 'channel:lobby')
   t.equal(userStream('u:1'), 'user:u:1')
+  t.equal(streamOf.all, 'all')
+  t.equal(streamOf.channel('lobby'), 'channel:lobby')
+  t.equal(streamOf.user('u:1'), 'user:u:1')
+})
+
+t.test('parseStream reads back what streamOf builds, and nothing else', async (t) => {
+  t.same(parseStream('all'), { kind: 'all' })
+  t.same(parseStream(streamOf.channel('a:b')), { kind: 'channel', channel: 'a:b' })
+  t.same(parseStream(streamOf.channel('')), { kind: 'channel', channel: '' })
+  t.same(parseStream(streamOf.user('u:1')), { kind: 'user', userId: 'u:1' })
+  t.equal(parseStream('control'), undefined)
+  t.equal(parseStream('All'), undefined)
+  t.equal(parseStream('channels:x'), undefined)
 })
 
 t.test('withPosition adds $s and $q to serialized JSON without re-serializing it', async (t) => {

@@ -6,7 +6,12 @@
  * with one bucket on a client that is not a Cluster: there the keys of one admission are on one
  * server, so one script may touch them all.
  */
-import type { AdmissionStore, AdmitRequest, AdmitResult, AttemptCounter } from '@ws-warden/core'
+import type {
+  AdmissionStore,
+  AdmitRequest,
+  AdmitResult,
+  AttemptCounter,
+} from '@ws-warden/core/stores'
 import { Buckets } from './buckets.js'
 import { defineScript, positive, type RedisClient, type Reply } from './client.js'
 import type { RedisRateLimitStore } from './rate-limits.js'

@@ -1,4 +1,4 @@
-import type { Broker, BrokerHandler } from '@ws-warden/core'
+import type { Broker, BrokerHandler } from '@ws-warden/core/stores'
 import type { Cluster, Redis } from 'ioredis'
 import { bounded, positive, storeOptions, whenReady } from './client.js'
 import type { RedisClient, RedisStoreOptions } from './client.js'

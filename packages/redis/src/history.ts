@@ -1,4 +1,4 @@
-import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core'
+import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core/stores'
 import { Buckets } from './buckets.js'
 import { defineScript, positive, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'

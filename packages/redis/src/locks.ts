@@ -1,4 +1,4 @@
-import type { LockStore, ReleaseLock } from '@ws-warden/core'
+import type { LockStore, ReleaseLock } from '@ws-warden/core/stores'
 import { randomUUID } from 'node:crypto'
 import {
   defineScript,

@@ -1,4 +1,4 @@
-import type { RateLimitResult, RateLimitStore } from '@ws-warden/core'
+import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
 import { Buckets, sumOverBuckets } from './buckets.js'
 import { bounded, defineScript, positive, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'

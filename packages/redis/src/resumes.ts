@@ -1,4 +1,4 @@
-import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core'
+import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core/stores'
 import { Buckets } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
 import {

@@ -5,7 +5,7 @@ import type {
   SessionRecord,
   SessionStats,
   SessionStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import { Buckets, bucketOf } from './buckets.js'
 import { defineScript, positive, storeOptions } from './client.js'
 import type { RedisClient, RedisStoreOptions, Reply } from './client.js'

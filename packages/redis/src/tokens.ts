@@ -1,4 +1,4 @@
-import type { TokenStore } from '@ws-warden/core'
+import type { TokenStore } from '@ws-warden/core/stores'
 import { Buckets, sumOverBuckets } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
 import { CONSUME_TOKEN, COUNT_EXPIRED, SWEEP_EXPIRED } from './scripts.js'

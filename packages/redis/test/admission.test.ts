@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { ComposedAdmission, type AdmitRequest, type AdmitResult } from '@ws-warden/core'
+import { ComposedAdmission, type AdmitRequest, type AdmitResult } from '@ws-warden/core/stores'
 import type { Redis } from 'ioredis'
 import { createRedisStores, type RedisStores } from '../src/index.js'
 import { deleteKeys, randomPrefix, sharedRedis } from './helpers/redis.js'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { SessionRecord } from '@ws-warden/core'
+import type { SessionRecord } from '@ws-warden/core/stores'
 import { createRedisStores } from '../src/index.js'
 import { startCluster, sumInfo, type TestCluster } from './helpers/cluster.js'
 import { until } from './helpers/redis.js'

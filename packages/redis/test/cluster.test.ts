@@ -1,6 +1,6 @@
 import t from 'tap'
 import { storeConformance } from '@ws-warden/store-tests'
-import type { SessionRecord } from '@ws-warden/core'
+import type { SessionRecord } from '@ws-warden/core/stores'
 import { createRedisStores } from '../src/index.js'
 import { keysPerNode, startCluster, sumInfo } from './helpers/cluster.js'
 import { randomPrefix, until } from './helpers/redis.js'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { SessionRecord } from '@ws-warden/core'
+import type { SessionRecord } from '@ws-warden/core/stores'
 import { Redis } from 'ioredis'
 import {
   RedisHistoryStore,

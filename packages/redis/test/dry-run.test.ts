@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import type { SessionRecord } from '@ws-warden/core'
+import type { SessionRecord } from '@ws-warden/core/stores'
 import { RedisRateLimitStore, RedisSessionStore, RedisTokenStore } from '../src/index.js'
 import { deleteKeys, randomPrefix, sharedRedis } from './helpers/redis.js'
 

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import type { ResumableSession } from '@ws-warden/core'
+import type { ResumableSession } from '@ws-warden/core/stores'
 import { RedisResumeStore } from '../src/index.js'
 import { deleteKeys, randomPrefix, sharedRedis, until } from './helpers/redis.js'
 

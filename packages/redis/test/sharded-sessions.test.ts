@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import type { SessionRecord } from '@ws-warden/core'
+import type { SessionRecord } from '@ws-warden/core/stores'
 import { RedisSessionStore, RedisTokenStore } from '../src/index.js'
 import { bucketOf } from '../src/buckets.js'
 import { deleteKeys, randomPrefix, sharedRedis } from './helpers/redis.js'

@@ -3,7 +3,7 @@ import {
   type AdmissionStore,
   type AdmitRequest,
   type AdmitResult,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import { retryDeadlocks, type Row } from './database.js'
 import { closer, key, positiveInteger, resolve, time, type Resolved } from './options.js'
 import type { SqlStoreOptions } from './options.js'

@@ -2,65 +2,20 @@ import { createRequire } from 'node:module'
 import type * as MySql from 'mysql2/promise'
 import type * as Pg from 'pg'
 import { mysql, postgres, type Dialect, type Hit } from './dialects.js'
+import type { MySqlPool, PgPool, Row, Run, SqlPool } from './driver.js'
 
-/** A row as both drivers return it: column name to value. */
-export type Row = Record<string, unknown>
-
-/** What `pg` answers to one statement. */
-export interface PgResult {
-  rows: Row[]
-  rowCount: number | null
-}
-
-/** The part of a `pg.PoolClient` the stores use. */
-export interface PgClient {
-  /** A query without parameters may hold several statements: then one result for each. */
-  query(config: {
-    text: string
-    values?: unknown[]
-    query_timeout?: number
-  }): Promise<PgResult | PgResult[]>
-  release(destroy?: boolean | Error): void
-  on(event: 'error', listener: (error: Error) => void): unknown
-  removeListener(event: 'error', listener: (error: Error) => void): unknown
-}
-
-/** The part of a `pg.Pool` the stores use: any `pg.Pool` fits. */
-export interface PgPool {
-  connect(): Promise<PgClient>
-  end(): Promise<void>
-}
-
-/** The part of a `mysql2/promise` pool connection the stores use. */
-export interface MySqlConnection {
-  query(options: { sql: string; values?: unknown[]; timeout?: number }): Promise<[unknown, unknown]>
-  release(): void
-  destroy(): void
-}
-
-/** The part of a `mysql2/promise` pool the stores use: any `mysql2` pool fits. */
-export interface MySqlPool {
-  getConnection(): Promise<MySqlConnection>
-  end(): Promise<void>
-}
-
-/** A callback-style `mysql2` pool; the stores use its `.promise()` wrapper. */
-export interface MySqlCallbackPool {
-  promise(): MySqlPool
-}
-
-/** A pool the user passes in: `pg.Pool`, or a `mysql2` pool of either flavour. */
-export type SqlPool = PgPool | MySqlPool | MySqlCallbackPool
-
-/** What one statement returned: rows, the affected (or returned) row count, MySQL's insert id. */
-export interface Result {
-  readonly rows: Row[]
-  readonly count: number
-  readonly insertId: number
-}
-
-/** Runs one statement with `?` placeholders. */
-export type Run = (sql: string, params?: readonly unknown[]) => Promise<Result>
+export type {
+  MySqlCallbackPool,
+  MySqlConnection,
+  MySqlPool,
+  PgClient,
+  PgPool,
+  PgResult,
+  Result,
+  Row,
+  Run,
+  SqlPool,
+} from './driver.js'
 
 /** A text column's value: MySQL returns its VARBINARY and BLOB columns as buffers. */
 export const str = (value: unknown): string =>

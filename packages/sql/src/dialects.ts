@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { MySqlPool, PgPool, PgResult, Result, Row, Run } from './database.js'
+import type { MySqlPool, PgPool, PgResult, Result, Row, Run } from './driver.js'
 
 /** A connection checked out for a few statements. */
 export interface Connection {

@@ -1,4 +1,4 @@
-import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core'
+import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core/stores'
 import { retryDeadlocks, str, type Row, type Run } from './database.js'
 import {
   closer,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { LockStore, ReleaseLock } from '@ws-warden/core'
+import type { LockStore, ReleaseLock } from '@ws-warden/core/stores'
 import { claim } from './database.js'
 import {
   closer,

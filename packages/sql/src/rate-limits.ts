@@ -1,4 +1,4 @@
-import type { RateLimitResult, RateLimitStore } from '@ws-warden/core'
+import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
 import { countWhere } from './database.js'
 import {
   closer,

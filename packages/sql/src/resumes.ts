@@ -1,4 +1,4 @@
-import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core'
+import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core/stores'
 import { retryDeadlocks, str, type Row } from './database.js'
 import {
   closer,

@@ -5,7 +5,7 @@ import type {
   SessionRecord,
   SessionStats,
   SessionStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import {
   Committed,
   countWhere,

@@ -1,4 +1,4 @@
-import type { TokenStore } from '@ws-warden/core'
+import type { TokenStore } from '@ws-warden/core/stores'
 import { claim, countWhere } from './database.js'
 import { closer, key, resolve, time, type Resolved, type SqlStoreOptions } from './options.js'
 

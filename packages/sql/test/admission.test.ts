@@ -5,7 +5,7 @@ import {
   type AdmitRequest,
   type ConnectionCaps,
   type SessionRecord,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import {
   createSqlStores,
   migrate,

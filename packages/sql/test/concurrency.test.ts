@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
-import type { SessionRecord } from '@ws-warden/core'
+import type { SessionRecord } from '@ws-warden/core/stores'
 import {
   SqlRateLimitStore,
   SqlSessionStore,

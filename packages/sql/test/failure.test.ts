@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import type { SessionRecord } from '@ws-warden/core'
+import type { SessionRecord } from '@ws-warden/core/stores'
 import { createSqlStores, type SqlStores } from '../src/index.js'
 import { eachDatabase } from './helpers/dialects.js'
 import { TcpProxy } from './helpers/proxy.js'

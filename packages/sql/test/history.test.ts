@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { HistoryLimits } from '@ws-warden/core'
+import type { HistoryLimits } from '@ws-warden/core/stores'
 import { createSqlStores, SqlHistoryStore, type SqlPool } from '../src/index.js'
 import { eachDatabase, type Target } from './helpers/dialects.js'
 import { recording, type Intercept, type Statement } from './helpers/recording.js'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { SessionRecord } from '@ws-warden/core'
+import type { SessionRecord } from '@ws-warden/core/stores'
 import { createSqlStores, migrate, PostgresBroker, type PgPool } from '../src/index.js'
 import { recording, type Statement } from './helpers/recording.js'
 import { pgPool, randomName, reachable } from './helpers/servers.js'

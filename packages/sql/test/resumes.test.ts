@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { ResumableSession } from '@ws-warden/core'
+import type { ResumableSession } from '@ws-warden/core/stores'
 import { SqlResumeStore, type SqlPool } from '../src/index.js'
 import { eachDatabase } from './helpers/dialects.js'
 import { crossedUpdates } from './helpers/locking.js'

@@ -9,7 +9,7 @@ import type {
   AdmitResult,
   ConnectionCaps,
   SessionRecord,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import { group, unique, type ConformanceOptions } from './harness.js'
 
 const T = Math.floor(Date.now() / 1000) * 1000

@@ -7,7 +7,7 @@ import type {
   ResumeStore,
   SessionStore,
   TokenStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 
 /** A fresh, isolated set of stores: one call per test. */
 export interface ConformanceStores {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { HistoryLimits, HistoryStore } from '@ws-warden/core'
+import type { HistoryLimits, HistoryStore } from '@ws-warden/core/stores'
 import { group, sleep, unique, type ConformanceOptions } from './harness.js'
 
 const roomy: HistoryLimits = { maxLength: 1_000, ttlMs: 60_000 }

@@ -4,7 +4,7 @@
  *
  * ```ts
  * import t from 'tap'
- * import { MemoryTokenStore, MemoryRateLimitStore } from '@ws-warden/core'
+ * import { MemoryTokenStore, MemoryRateLimitStore } from '@ws-warden/core/stores'
  * import { storeConformance } from '@ws-warden/store-tests'
  *
  * await storeConformance({

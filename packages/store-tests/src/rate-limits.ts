@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { RateLimitResult } from '@ws-warden/core'
+import type { RateLimitResult } from '@ws-warden/core/stores'
 import { group, sleep, unique, type ConformanceOptions } from './harness.js'
 
 const allowed = (remaining: number): RateLimitResult => ({

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { ResumableSession } from '@ws-warden/core'
+import type { ResumableSession } from '@ws-warden/core/stores'
 import { group, sleep, unique, type ConformanceOptions } from './harness.js'
 
 function session(fields: Partial<ResumableSession> = {}): ResumableSession {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import type { SessionRecord, SessionStore } from '@ws-warden/core'
+import type { SessionRecord, SessionStore } from '@ws-warden/core/stores'
 import { group, type ConformanceOptions } from './harness.js'
 
 /** Epoch ms every record is stamped from (real dates, for stores with date columns). */

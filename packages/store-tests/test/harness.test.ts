@@ -9,7 +9,7 @@ import {
   type RateLimitStore,
   type SessionRecord,
   type TokenStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import { storeConformance, type ConformanceOptions, type ConformanceStores } from '../src/index.js'
 
 /** Registers tests into a map instead of a runner, so they can be run (and fail) on demand. */

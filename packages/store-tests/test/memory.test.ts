@@ -8,7 +8,7 @@ import {
   MemoryResumeStore,
   MemorySessionStore,
   MemoryTokenStore,
-} from '@ws-warden/core'
+} from '@ws-warden/core/stores'
 import { storeConformance } from '../src/index.js'
 
 const kinds = await storeConformance({

@@ -1,4 +1,4 @@
-import type { RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core'
+import type { RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core/stores'
 import { formatDuration, parseDuration, parseOptions, storeOptions } from '../args.js'
 import { CliError, UsageError, messageOf } from '../errors.js'
 import { scrub } from '../store-url.js'

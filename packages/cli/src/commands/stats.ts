@@ -1,4 +1,4 @@
-import type { SessionStats } from '@ws-warden/core'
+import type { SessionStats } from '@ws-warden/core/stores'
 import { parseOptions, storeOptions } from '../args.js'
 import { CliError, messageOf } from '../errors.js'
 import { scrub } from '../store-url.js'

@@ -1,4 +1,4 @@
-import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from '@ws-warden/core'
+import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from '@ws-warden/core/stores'
 import type { StoreUrl } from '../store-url.js'
 import type { MemoryStores, OpenedStore } from './types.js'
 

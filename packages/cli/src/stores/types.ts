@@ -1,4 +1,4 @@
-import type { RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core'
+import type { RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core/stores'
 import type { StoreUrl } from '../store-url.js'
 
 /** The stores `memory:` stands for; any left out are fresh, empty memory stores. */

@@ -1,4 +1,7 @@
-import type { Broker, BrokerHandler } from '../stores.js'
+/**
+ * The in-process broker: topics and handlers within one process.
+ */
+import type { Broker, BrokerHandler } from '../store-contracts.js'
 
 /** Options of {@link MemoryBroker}. */
 export interface MemoryBrokerOptions {

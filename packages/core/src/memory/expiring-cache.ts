@@ -1,3 +1,6 @@
+/**
+ * The bounded LRU map of expiring values under the memory token and rate-limit stores.
+ */
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../types.js'
 

@@ -1,6 +1,9 @@
-import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '../stores.js'
+/**
+ * The in-process history store: each stream's recent fan-out frames with their seqs, for replay.
+ */
+import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '../store-contracts.js'
 import type { Clock } from '../types.js'
-import { clockOption, countOption, positiveInteger } from './options.js'
+import { clockOption, countOption, nonEmpty, positiveInteger } from '../validate.js'
 
 const owner = 'MemoryHistoryStore'
 
@@ -56,7 +59,7 @@ export class MemoryHistoryStore implements HistoryStore {
     limits: HistoryLimits,
     except?: readonly string[],
   ): Promise<number> {
-    nonEmpty('append(stream)', stream)
+    nonEmpty(`${owner}.append(stream)`, stream)
     if (typeof frame !== 'string')
       throw new TypeError(`ws-warden: ${owner}.append(frame) needs a string`)
     const maxLength = positiveInteger(`${owner}.append limits.maxLength`, limits?.maxLength)
@@ -86,7 +89,7 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   async read(stream: string, afterSeq: number): Promise<HistoryRead> {
-    nonEmpty('read(stream)', stream)
+    nonEmpty(`${owner}.read(stream)`, stream)
     if (typeof afterSeq !== 'number' || !Number.isSafeInteger(afterSeq) || afterSeq < 0) {
       throw new TypeError(`ws-warden: ${owner}.read(afterSeq) needs a non-negative integer`)
     }
@@ -102,7 +105,7 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   async head(stream: string): Promise<number> {
-    nonEmpty('head(stream)', stream)
+    nonEmpty(`${owner}.head(stream)`, stream)
     return this.#streams.get(stream)?.last ?? this.#forgottenUpTo
   }
 
@@ -150,10 +153,4 @@ function prune(record: Stream, expired: (expiresAt: number) => boolean): number 
   const dropped = record.entries.splice(0, count)
   record.lost = Math.max(record.lost, (dropped.at(-1) as StoredEntry).seq)
   return count
-}
-
-function nonEmpty(what: string, value: unknown): void {
-  if (typeof value !== 'string' || value === '') {
-    throw new TypeError(`ws-warden: ${owner}.${what} needs a non-empty string`)
-  }
 }

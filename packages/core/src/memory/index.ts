@@ -1,3 +1,6 @@
+/**
+ * The memory stores: every store contract implemented in process, the defaults of a warden.
+ */
 export { MemoryBroker, type MemoryBrokerOptions } from './broker.js'
 export { MemoryRateLimitStore, type MemoryRateLimitStoreOptions } from './rate-limits.js'
 export { MemorySessionStore, type MemorySessionStoreOptions } from './sessions.js'

@@ -1,6 +1,9 @@
+/**
+ * The in-process lock store: named locks with a TTL, for one process.
+ */
 import type { Clock } from '../types.js'
-import type { LockStore, ReleaseLock } from '../stores.js'
-import { clockOption, positiveInteger } from './options.js'
+import type { LockStore, ReleaseLock } from '../store-contracts.js'
+import { clockOption, positiveInteger } from '../validate.js'
 
 export interface MemoryLockStoreOptions {
   /** @default Date.now */

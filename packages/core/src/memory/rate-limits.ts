@@ -1,7 +1,10 @@
-import type { RateLimitResult, RateLimitStore } from '../stores.js'
+/**
+ * The in-process rate-limit store: fixed windows per key in a bounded LRU map.
+ */
+import type { RateLimitResult, RateLimitStore } from '../store-contracts.js'
 import type { Clock } from '../types.js'
 import { ExpiringCache } from './expiring-cache.js'
-import { clockOption, countOption, positiveInteger } from './options.js'
+import { clockOption, countOption, positiveInteger } from '../validate.js'
 
 const owner = 'MemoryRateLimitStore'
 

@@ -1,7 +1,10 @@
-import type { ExpiredSession, ResumableSession, ResumeStore } from '../stores.js'
-import { timingSafeEqualStrings } from '../tokens.js'
+/**
+ * The in-process resume store: resumable sessions by id, claimed once with their credential hash.
+ */
+import type { ExpiredSession, ResumableSession, ResumeStore } from '../store-contracts.js'
+import { timingSafeEqualStrings } from '../timing-safe.js'
 import type { Clock } from '../types.js'
-import { clockOption, countOption } from './options.js'
+import { clockOption, countOption } from '../validate.js'
 
 const owner = 'MemoryResumeStore'
 

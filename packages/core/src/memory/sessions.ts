@@ -1,3 +1,7 @@
+/**
+ * The in-process session store: live connection records, indexed by user, IP and channel, with
+ * the caps checked atomically on add.
+ */
 import type {
   AddSessionResult,
   ConnectionCaps,
@@ -5,8 +9,8 @@ import type {
   SessionRecord,
   SessionStats,
   SessionStore,
-} from '../stores.js'
-import { countOption } from './options.js'
+} from '../store-contracts.js'
+import { countOption } from '../validate.js'
 
 /** Options of {@link MemorySessionStore}. */
 export interface MemorySessionStoreOptions {

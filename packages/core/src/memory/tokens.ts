@@ -1,8 +1,11 @@
+/**
+ * The in-process token store: consumed token ids, kept until they expire, never evicted early.
+ */
 import { StoreUnavailableError } from '../errors.js'
-import type { TokenStore } from '../stores.js'
+import type { TokenStore } from '../store-contracts.js'
 import type { Clock } from '../types.js'
 import { ExpiringCache } from './expiring-cache.js'
-import { clockOption, countOption } from './options.js'
+import { clockOption, countOption } from '../validate.js'
 
 const owner = 'MemoryTokenStore'
 

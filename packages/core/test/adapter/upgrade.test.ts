@@ -76,7 +76,7 @@ t.test('rejectUpgrade adds Retry-After where it applies', async (t) => {
 t.test('rejectUpgrade names an unknown status "Error"', async (t) => {
   const socket = new PassThrough()
   const response = written(socket)
-  rejectUpgrade(socket, new WardenError('custom', 'custom', 599, 1011))
+  rejectUpgrade(socket, new WardenError('internal', 'custom', 599, 1011))
   t.match(await response, /^HTTP\/1\.1 599 Error\r\n/)
 })
 

@@ -1,3 +1,7 @@
+/**
+ * The drain of a graceful shutdown: closes connections spread over a window, waits for their
+ * closing handshakes up to a timeout, terminates the rest. Generic over what a connection is.
+ */
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface DrainOptions<T> {
@@ -8,6 +12,8 @@ export interface DrainOptions<T> {
   readonly close: (connection: T) => void
   readonly terminate: (connection: T) => void
   readonly isEnded: (connection: T) => boolean
+  /** Where time is read (the warden's clock). @default Date.now */
+  readonly now?: () => number
 }
 
 /** How often the drain closes its next batch and looks for stragglers. */
@@ -25,23 +31,33 @@ export async function drain<T>(
 ): Promise<{ closed: number; terminated: number }> {
   const total = connections.length
   if (total === 0) return { closed: 0, terminated: 0 }
-  const started = Date.now()
+  const now = options.now ?? Date.now
+  // Time passed: the clock's, but never less than the ticks slept, so that a clock that stands
+  // still (a test's) cannot hold a shutdown open forever.
+  let slept = 0
+  const since = (start: number): number => Math.max(now() - start, slept)
+  const started = now()
   const drainMs = Math.min(options.drainMs, Math.floor(options.timeoutMs / 2))
-  const deadline = started + options.timeoutMs
   let next = 0
   while (next < total || connections.some((connection) => !options.isEnded(connection))) {
-    const elapsed = Date.now() - started
+    const elapsed = since(started)
     const due =
       drainMs === 0 ? total : Math.min(total, Math.ceil((total * (elapsed + 1)) / drainMs))
     for (; next < due; next++) options.close(connections[next] as T)
-    if (Date.now() >= deadline) break
+    if (since(started) >= options.timeoutMs) break
     await sleep(TICK_MS)
+    slept += TICK_MS
   }
   const stragglers = connections.filter((connection) => !options.isEnded(connection))
   for (const connection of stragglers) options.terminate(connection)
-  const settleBy = Date.now() + SETTLE_MS
-  while (Date.now() < settleBy && stragglers.some((connection) => !options.isEnded(connection))) {
+  const settleStarted = now()
+  slept = 0
+  while (
+    since(settleStarted) < SETTLE_MS &&
+    stragglers.some((connection) => !options.isEnded(connection))
+  ) {
     await sleep(TICK_MS / 2)
+    slept += TICK_MS / 2
   }
   return { closed: total - stragglers.length, terminated: stragglers.length }
 }
