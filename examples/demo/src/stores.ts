@@ -23,6 +23,7 @@
  */
 import type { Logger } from '@ws-warden/core'
 import type {
+  AdmissionStore,
   Broker,
   HistoryStore,
   LockStore,
@@ -63,6 +64,8 @@ export interface DemoStores {
   readonly history?: HistoryStore
   /** Resumable sessions; with `history`, or not at all. */
   readonly resumes?: ResumeStore
+  /** The store set's one-round-trip admission (Redis, PostgreSQL, MySQL), when it has one. */
+  readonly admission?: AdmissionStore
   close(): Promise<void>
 }
 
@@ -86,13 +89,14 @@ export function fromSet(
   set: DemoStores,
   other: { readonly broker?: Broker; readonly close?: () => Promise<void> } = {},
 ): DemoStores {
-  const { sessions, tokens, rateLimits, locks, history, resumes } = set
+  const { sessions, tokens, rateLimits, locks, history, resumes, admission } = set
   const broker = other.broker ?? set.broker
   return {
     sessions,
     tokens,
     rateLimits,
     locks,
+    ...(admission && { admission }),
     ...(broker && { broker }),
     ...(history && resumes && { history, resumes }),
     close: other.close ?? (() => set.close()),

@@ -61,6 +61,9 @@ t.test('a store set passes history and resumes through, as a pair only', async (
 
   await fromSet(set).close()
   t.equal(closed(), 1, "the set's own close by default")
+  const admission = { ...set, admit: async () => ({ ok: true as const }) }
+  t.equal(fromSet({ ...set, admission }).admission, admission, 'the admission passes through')
+  t.equal(fromSet(set).admission, undefined)
   const broker = new MemoryBroker()
   let otherClose = 0
   const other = fromSet(set, { broker, close: async () => void otherClose++ })
@@ -104,6 +107,7 @@ await serviceTest('redis', 'WARDEN_STORE=redis passes the Redis history and resu
   t.type(stores.history, RedisHistoryStore)
   t.type(stores.resumes, RedisResumeStore)
   t.ok(resumable(stores))
+  t.equal(stores.admission?.sessions, stores.sessions, 'its one-trip admission, on its sessions')
 })
 
 for (const [store, url] of [
@@ -124,6 +128,7 @@ for (const [store, url] of [
       t.type(stores.history, SqlHistoryStore)
       t.type(stores.resumes, SqlResumeStore)
       t.ok(resumable(stores))
+      t.equal(stores.admission?.tokens, stores.tokens, 'its one-trip admission, on its tokens')
     },
   )
 }

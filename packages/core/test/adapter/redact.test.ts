@@ -9,3 +9,12 @@ t.test('the connect token is cut out of a URL, and nothing else', async (t) => {
   t.equal(redactToken('/ws?my_ws_token=a'), '/ws?my_ws_token=a', 'another parameter')
   t.equal(redactToken('/ws'), '/ws')
 })
+
+t.test('the resume credential is cut out too', async (t) => {
+  t.equal(
+    redactToken('/ws?ws_token=a.b.c&ws_resume=sid.cred&ws_pos=x'),
+    '/ws?ws_token=[redacted]&ws_resume=[redacted]&ws_pos=x',
+  )
+  t.equal(redactToken('/ws?ws_resume=sid.cred'), '/ws?ws_resume=[redacted]')
+  t.equal(redactToken('/ws?not_ws_resume=a'), '/ws?not_ws_resume=a', 'another parameter')
+})
