@@ -2,10 +2,13 @@
 // - every relative link (and #anchor) in every *.md of the repository resolves, inside it;
 // - every publishable package.json (not `private`) has `license`, `repository` (the root's url,
 //   with its own `directory`), `homepage`, `bugs`, and declares `sideEffects`;
+// - every packages/*/src/**/*.ts module (git-tracked ones in a checkout) starts with a header
+//   comment, after an optional shebang line and blank lines;
 // - the root has a LICENSE file.
 // Prints every problem as `file: problem` and exits 1 if there is any.
 // Usage: node scripts/check-repo.mjs [root]  (default: this script's repository)
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -201,12 +204,56 @@ function checkPackages(root) {
   return problems
 }
 
+/**
+ * The packages' source modules, relative to `root` with `/`: the git-tracked ones when `root` is
+ * the top of a git checkout, else every one on disk (an unpacked copy, a test's fixture).
+ */
+function sourceModules(root) {
+  const top = spawnSync('git', ['-C', root, 'rev-parse', '--show-toplevel'], { encoding: 'utf8' })
+  if (top.status === 0 && realpathSync(top.stdout.trim()) === realpathSync(root)) {
+    const listed = spawnSync(
+      'git',
+      ['-C', root, 'ls-files', '-z', ':(glob)packages/*/src/**/*.ts'],
+      {
+        encoding: 'utf8',
+      },
+    )
+    if (listed.status !== 0) throw new Error(`git ls-files failed: ${listed.stderr}`)
+    return listed.stdout.split('\0').filter((file) => file !== '')
+  }
+  const packages = join(root, 'packages')
+  if (!existsSync(packages)) return []
+  const found = []
+  for (const entry of readdirSync(packages, { withFileTypes: true })) {
+    const src = join(packages, entry.name, 'src')
+    if (entry.isDirectory() && existsSync(src)) found.push(...filesUnder(src, '.ts'))
+  }
+  return found.map((file) => relative(root, file).split(sep).join('/'))
+}
+
+/** The source modules that do not start with a header comment saying what the module owns. */
+function checkHeaders(root) {
+  const problems = []
+  for (const file of sourceModules(root).sort()) {
+    const lines = readFileSync(join(root, file), 'utf8').split('\n')
+    if (lines[0]?.startsWith('#!')) lines.shift()
+    const first = lines.find((line) => line.trim() !== '')?.trimStart() ?? ''
+    if (!first.startsWith('/*') && !first.startsWith('//')) {
+      problems.push(
+        `${file}: no header comment (what the module owns) before its first line of code`,
+      )
+    }
+  }
+  return problems
+}
+
 /** Every problem found under `root`. */
 export function checkRepo(root) {
   const problems = []
   if (!existsSync(join(root, 'LICENSE'))) problems.push('LICENSE: missing')
   for (const file of filesUnder(root, '.md').sort()) problems.push(...checkLinks(root, file))
   problems.push(...checkPackages(root))
+  problems.push(...checkHeaders(root))
   return problems
 }
 
@@ -218,5 +265,5 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     for (const problem of problems) console.error(`  ${problem}`)
     process.exit(1)
   }
-  console.log('check-repo: links, LICENSE and package metadata are in order')
+  console.log('check-repo: links, LICENSE, package metadata and module headers are in order')
 }

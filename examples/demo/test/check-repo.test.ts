@@ -1,6 +1,7 @@
 /**
  * scripts/check-repo.mjs, which scripts/test.mjs runs before any test: on a small repository with
  * every kind of problem it lists each one and exits 1; on a tidy one, and on this repository, 0.
+ * (The fixtures are no git checkouts, so the header check reads every module on disk there.)
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
@@ -38,9 +39,17 @@ t.test('a tidy repository passes', async (t) => {
       'and `[code](nowhere.md)` too',
     ].join('\n'),
     packages: {
-      lib: { 'package.json': JSON.stringify(tidyPackage), 'README.md': '# The lib\n' },
+      lib: {
+        'package.json': JSON.stringify(tidyPackage),
+        'README.md': '# The lib\n',
+        src: {
+          'index.ts': "/** The lib's entry point. */\nexport const x = 1\n",
+          'bin.ts': "#!/usr/bin/env node\n\n// The lib's executable.\nimport './index.js'\n",
+          inner: { 'deep.ts': '\n/**\n * A module in a subfolder.\n */\nexport {}\n' },
+        },
+      },
     },
-    examples: { app: { 'package.json': JSON.stringify({ private: true }) } },
+    examples: { app: { 'package.json': JSON.stringify({ private: true }), src: { 'a.ts': 'x' } } },
   })
   const result = check(dir)
   t.equal(result.stderr, '')
@@ -62,6 +71,12 @@ t.test('every problem is listed, and the exit is 1', async (t) => {
       lib: {
         'package.json': JSON.stringify({ name: '@x/lib', repository: { ...repository } }),
         'README.md': '# The lib\n',
+        src: {
+          'index.ts': "import './a.js'\n/** A doc comment after the imports is no header. */\n",
+          'bin.ts': '#!/usr/bin/env node\nconsole.log(1)\n',
+          inner: { 'deep.ts': 'export {}\n' },
+          'ok.ts': '/** Owns nothing. */\n',
+        },
       },
       other: {
         'package.json': JSON.stringify({
@@ -92,6 +107,9 @@ t.test('every problem is listed, and the exit is 1', async (t) => {
       "packages/other/package.json: repository.url is 'git+https://example.com/y.git', not the root's 'git+https://example.com/x.git'",
       "packages/other/package.json: repository.directory is 'lib', not 'packages/other'",
       'packages/other/package.json: no sideEffects (false when importing it runs nothing, else the files that do)',
+      'packages/lib/src/bin.ts: no header comment (what the module owns) before its first line of code',
+      'packages/lib/src/index.ts: no header comment (what the module owns) before its first line of code',
+      'packages/lib/src/inner/deep.ts: no header comment (what the module owns) before its first line of code',
     ],
   )
 })

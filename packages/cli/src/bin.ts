@@ -1,4 +1,8 @@
 #!/usr/bin/env node
+/**
+ * The `ws-warden` executable: runs the command line and exits with its code, without waiting
+ * on a driver's stray socket.
+ */
 import { runCli } from './cli.js'
 
 const code = await runCli(process.argv.slice(2))

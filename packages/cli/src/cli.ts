@@ -1,3 +1,7 @@
+/**
+ * The command dispatcher: picks the command from argv, prints the general help and version, and
+ * turns every failure into one line on stderr and an exit code.
+ */
 import { createRequire } from 'node:module'
 import { wantsHelp } from './args.js'
 import { cleanup } from './commands/cleanup.js'

@@ -1,3 +1,7 @@
+/**
+ * Store URLs: which kind of store a URL names, its checks, and the redaction of its password so
+ * that only the redacted form is ever printed (and the secrets scrubbed from drivers' errors).
+ */
 import { UsageError } from './errors.js'
 
 /** The kinds of store a URL can name. */

@@ -1,3 +1,7 @@
+/**
+ * Reconnect backoff: its options and defaults, and the capped full-jitter delay before each
+ * attempt.
+ */
 import type { ReconnectPolicy } from '@ws-warden/protocol'
 
 /** How long to wait between connection attempts. */

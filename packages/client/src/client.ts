@@ -1,3 +1,8 @@
+/**
+ * The reconnecting client (`WardenClient`): the connection's lifecycle and states, a fresh token
+ * per attempt, reserved frames (sessions, resumption, token refresh, liveness), the send queue,
+ * and the events it emits.
+ */
 import type { Envelope, SessionFrame } from '@ws-warden/protocol'
 import {
   encodePositions,

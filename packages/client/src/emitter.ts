@@ -1,3 +1,6 @@
+/**
+ * The client's typed event emitter, for browsers and Node alike.
+ */
 /** A listener of one event. */
 export type Listener<T> = (payload: T) => void
 

@@ -1,3 +1,7 @@
+/**
+ * Liveness on the client: its options, and the watch over one open connection that sends a
+ * `$ping` after silence and drops the connection when nothing answers.
+ */
 import type { Timers } from './timers.js'
 
 /** How the client tells a dead server (or a dead network path) from a quiet one. */

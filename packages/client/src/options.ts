@@ -1,3 +1,7 @@
+/**
+ * The client's options: what `new WardenClient()` accepts, their defaults, and their checks (a bad
+ * option throws at construction).
+ */
 import type { BackoffOptions, ResolvedBackoff } from './backoff.js'
 import type { HeartbeatOptions } from './heartbeat.js'
 import type { OverflowPolicy, QueueOptions } from './queue.js'

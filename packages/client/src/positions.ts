@@ -1,3 +1,7 @@
+/**
+ * Resumption positions: the last sequence number seen in each stream, bounded in how many
+ * streams it remembers.
+ */
 import { MAX_POSITIONS, type Positions } from '@ws-warden/protocol'
 
 /**

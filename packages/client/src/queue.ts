@@ -1,4 +1,8 @@
 /**
+ * The send queue: messages sent while the connection is not open, bounded, with the policy for
+ * when it is full, flushed in order once it opens.
+ */
+/**
  * What {@link SendQueue} does with a message when it is full:
  *
  * - `'drop-oldest'`: the oldest queued message is dropped and the new one queued (the latest

@@ -1,3 +1,7 @@
+/**
+ * The Redis broker: publish/subscribe between instances over Redis pub/sub (sharded pub/sub on a
+ * Cluster), with a subscriber connection of its own and bounded subscribes.
+ */
 import type { Broker, BrokerHandler } from '@ws-warden/core/stores'
 import type { Cluster, Redis } from 'ioredis'
 import { bounded, positive, storeOptions, whenReady } from './client.js'

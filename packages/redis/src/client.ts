@@ -1,3 +1,7 @@
+/**
+ * What every Redis store shares: the client and option types, the key prefix default, option
+ * checks, Lua script definition, and time-bounded calls and readiness.
+ */
 import type { Cluster, Redis } from 'ioredis'
 import { CLUSTER_BUCKETS } from './buckets.js'
 

@@ -1,3 +1,7 @@
+/**
+ * The Redis history store: per-stream sequence numbers and bounded, expiring lists of entries for
+ * resumption, read back with what was dropped, and the sweep of expired entries.
+ */
 import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core/stores'
 import { Buckets } from './buckets.js'
 import { defineScript, positive, storeOptions } from './client.js'

@@ -1,3 +1,6 @@
+/**
+ * The Redis lock store: named expiring locks, released only by their holder.
+ */
 import type { LockStore, ReleaseLock } from '@ws-warden/core/stores'
 import { randomUUID } from 'node:crypto'
 import {

@@ -1,3 +1,7 @@
+/**
+ * The Redis rate-limit store: fixed-window counters, one atomic script per hit, with optional
+ * fail-open, and the sweep of ended windows.
+ */
 import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
 import { Buckets, sumOverBuckets } from './buckets.js'
 import { bounded, defineScript, positive, storeOptions } from './client.js'

@@ -1,3 +1,7 @@
+/**
+ * The Redis resume store: resumable sessions (save, update, atomic claim, touch) and the sweep
+ * that reports each expired session once.
+ */
 import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core/stores'
 import { Buckets } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'

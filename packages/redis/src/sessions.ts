@@ -1,3 +1,7 @@
+/**
+ * The Redis session store: the cluster-wide record of live connections, adds that never exceed
+ * the user, IP and total caps, channel joins, touches, stats and the sweep of stale records.
+ */
 import type {
   AddSessionResult,
   ConnectionCaps,

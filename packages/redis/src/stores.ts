@@ -1,3 +1,7 @@
+/**
+ * `createRedisStores`: the whole Redis store set and broker from a client, a URL or a Cluster, over
+ * one client that it closes only if it opened it.
+ */
 import { Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { RedisAdmissionStore } from './admission.js'
 import { RedisBroker } from './broker.js'

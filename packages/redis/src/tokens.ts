@@ -1,3 +1,7 @@
+/**
+ * The Redis token store: single-use token ids, each kept until its token expires, and the sweep
+ * of expired ones.
+ */
 import type { TokenStore } from '@ws-warden/core/stores'
 import { Buckets, sumOverBuckets } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'

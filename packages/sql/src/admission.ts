@@ -1,3 +1,7 @@
+/**
+ * The SQL admission store: a handshake's rate-limit hits, token consume and capped session add in
+ * one database round trip (a stored procedure), falling back to the separate stores' calls.
+ */
 import {
   ComposedAdmission,
   type AdmissionStore,

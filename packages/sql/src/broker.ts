@@ -1,6 +1,8 @@
-// The PostgreSQL broker: publishing (inline NOTIFY or a stored row plus a NOTIFY of its id, in
-// call order), the LISTEN connection and its recovery, fetching stored payloads in notification
-// order, and the retention sweep of stored payloads.
+/**
+ * The PostgreSQL broker: publishing (inline NOTIFY or a stored row plus a NOTIFY of its id, in
+ * call order), the LISTEN connection and its recovery, fetching stored payloads in notification
+ * order, and the retention sweep of stored payloads.
+ */
 import type { Clock } from '@ws-warden/core'
 import type { Broker, BrokerHandler } from '@ws-warden/core/stores'
 import type { Database, PgClient, PgPool } from './database.js'

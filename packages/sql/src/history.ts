@@ -1,3 +1,7 @@
+/**
+ * The SQL history store: per-stream consecutive sequence numbers and bounded, expiring entries for
+ * resumption, the replay with what it misses, and the sweep of expired entries and idle streams.
+ */
 import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core/stores'
 import { retryDeadlocks, str, type Row, type Run } from './database.js'
 import {

@@ -1,3 +1,6 @@
+/**
+ * The SQL lock store: named expiring locks as rows, released only by their holder.
+ */
 import { randomUUID } from 'node:crypto'
 import type { LockStore, ReleaseLock } from '@ws-warden/core/stores'
 import { claim } from './database.js'

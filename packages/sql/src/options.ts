@@ -1,3 +1,7 @@
+/**
+ * The SQL stores' options: how to reach the tables (pool or URL, schema, prefix), their resolved
+ * form, the checks on keys, contents and times, and who closes the pool.
+ */
 import type { Clock } from '@ws-warden/core'
 import { createPool, openDatabase, type Database, type SqlPool } from './database.js'
 

@@ -1,3 +1,7 @@
+/**
+ * The SQL rate-limit store: fixed-window counters, one atomic upsert per hit, with optional
+ * fail-open, and the sweep of ended windows.
+ */
 import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
 import { countWhere } from './database.js'
 import {

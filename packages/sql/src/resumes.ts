@@ -1,3 +1,7 @@
+/**
+ * The SQL resume store: resumable sessions as rows (save, update, claim that exactly one caller
+ * wins, touch) and the sweep of expired ones.
+ */
 import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core/stores'
 import { retryDeadlocks, str, type Row } from './database.js'
 import {

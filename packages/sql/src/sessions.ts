@@ -1,3 +1,7 @@
+/**
+ * The SQL session store: live connections and their channels as rows, adds that never exceed the
+ * user, IP and total caps, joins, touches, stats and the sweep of stale records.
+ */
 import type {
   AddSessionResult,
   ConnectionCaps,

@@ -1,3 +1,7 @@
+/**
+ * The SQL token store: single-use token ids, each kept until its token expires, and the sweep of
+ * expired ones.
+ */
 import type { TokenStore } from '@ws-warden/core/stores'
 import { claim, countWhere } from './database.js'
 import { closer, key, resolve, time, type Resolved, type SqlStoreOptions } from './options.js'

@@ -1,3 +1,7 @@
+/**
+ * The conformance harness: the stores a suite provides, how a group gets a fresh set per test and
+ * closes it, and the helpers the groups share (unique names, waiting).
+ */
 import type {
   AdmissionStore,
   Broker,

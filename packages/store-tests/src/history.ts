@@ -1,3 +1,7 @@
+/**
+ * The history store conformance group: sequence numbers, replay and what it reports missing,
+ * trimming, expiry and the sweep.
+ */
 import assert from 'node:assert/strict'
 import type { HistoryLimits, HistoryStore } from '@ws-warden/core/stores'
 import { group, sleep, unique, type ConformanceOptions } from './harness.js'

@@ -1,3 +1,6 @@
+/**
+ * The lock store conformance group: one holder at a time, release, expiry.
+ */
 import assert from 'node:assert/strict'
 import { group, sleep, unique, type ConformanceOptions } from './harness.js'
 

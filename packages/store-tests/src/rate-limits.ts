@@ -1,3 +1,7 @@
+/**
+ * The rate-limit store conformance group: counts, refusals and their retry-after, windows, keys
+ * kept apart, and the sweep.
+ */
 import assert from 'node:assert/strict'
 import type { RateLimitResult } from '@ws-warden/core/stores'
 import { group, sleep, unique, type ConformanceOptions } from './harness.js'

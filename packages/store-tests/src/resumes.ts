@@ -1,3 +1,7 @@
+/**
+ * The resume store conformance group: save, update, claim (exactly one wins, a wrong credential
+ * changes nothing), touch and the sweep of expired sessions.
+ */
 import assert from 'node:assert/strict'
 import type { ResumableSession } from '@ws-warden/core/stores'
 import { group, sleep, unique, type ConformanceOptions } from './harness.js'

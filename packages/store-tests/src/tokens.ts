@@ -1,3 +1,6 @@
+/**
+ * The token store conformance group: single-use `consume` and the `sweep` of expired ids.
+ */
 import assert from 'node:assert/strict'
 import { group, sleep, unique, type ConformanceOptions } from './harness.js'
 

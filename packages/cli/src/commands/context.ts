@@ -1,3 +1,7 @@
+/**
+ * What every command shares: the command shape, where it writes, the store URL and its options
+ * from flags or `WS_WARDEN_STORE`, the default timeout, and the plain-text table format.
+ */
 import { parseDuration, type ParsedOptions } from '../args.js'
 import { UsageError } from '../errors.js'
 import type { ConnectOptions, MemoryStores } from '../stores/index.js'

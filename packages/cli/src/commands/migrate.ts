@@ -1,3 +1,7 @@
+/**
+ * `ws-warden migrate`: brings a PostgreSQL or MySQL/MariaDB store's tables up to the current
+ * schema version and reports the versions it applied.
+ */
 import type * as Sql from '@ws-warden/sql'
 import { parseOptions, storeOptions } from '../args.js'
 import { CliError, UsageError, messageOf } from '../errors.js'

@@ -1,3 +1,7 @@
+/**
+ * `ws-warden stats`: the cluster's connections, users and connections per channel, read from
+ * the session store, as text or JSON.
+ */
 import type { SessionStats } from '@ws-warden/core/stores'
 import { parseOptions, storeOptions } from '../args.js'
 import { CliError, messageOf } from '../errors.js'

@@ -1,3 +1,7 @@
+/**
+ * Opening a store from its URL: checks the URL and its options, connects to the memory, Redis or
+ * SQL stores, and says how to fix a store that failed.
+ */
 import { UsageError } from '../errors.js'
 import { parseStoreUrl, type StoreUrl } from '../store-url.js'
 import { openMemory } from './memory.js'

@@ -1,3 +1,7 @@
+/**
+ * Loading the optional store packages and drivers (a missing one is an error that says what to
+ * install), and the time bound on a store's first answer.
+ */
 import { formatDuration } from '../args.js'
 import { CliError, StoreUnreachableError, messageOf } from '../errors.js'
 import { scrub, type StoreUrl } from '../store-url.js'

@@ -1,3 +1,6 @@
+/**
+ * The `memory:` store: the in-process stores given by the caller, else fresh empty ones.
+ */
 import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from '@ws-warden/core/stores'
 import type { StoreUrl } from '../store-url.js'
 import type { MemoryStores, OpenedStore } from './types.js'

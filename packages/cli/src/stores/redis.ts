@@ -1,3 +1,7 @@
+/**
+ * The `redis://` and `rediss://` stores: connects the Redis stores with a client of their own,
+ * within the connect timeout.
+ */
 import type * as Redis from '@ws-warden/redis'
 import { UsageError, messageOf } from '../errors.js'
 import type { StoreUrl } from '../store-url.js'

@@ -1,3 +1,7 @@
+/**
+ * The `postgres://` and `mysql://` stores: loads the driver, opens a bounded pool and the SQL
+ * stores over it, once the database answers.
+ */
 import type * as MySql from 'mysql2/promise'
 import type * as Sql from '@ws-warden/sql'
 import type { PgPool, SqlPool } from '@ws-warden/sql'

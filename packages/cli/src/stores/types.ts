@@ -1,3 +1,7 @@
+/**
+ * The types of an opened store: how to reach it, what `memory:` stands for, and the stores and
+ * `close` a command gets.
+ */
 import type { RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core/stores'
 import type { StoreUrl } from '../store-url.js'
 
