@@ -292,14 +292,13 @@ if (nats !== undefined) {
     await broker.subscribe('survivor', (payload) => got.push(payload))
     proxy.cut()
     await until(() => errors.some((e) => /disconnected/.test(String(e))), 'the disconnect')
-    const started = Date.now()
     const error = await broker.publish('survivor', 'lost').then(
       () => undefined,
       (error: unknown) => error,
     )
     t.ok(error instanceof StoreUnavailableError, 'a StoreUnavailableError')
+    // At once: "disconnected", not a timeout's "... within 300 ms" (no wall-clock bound).
     t.match(error, { store: 'broker', message: /disconnected/ })
-    t.ok(Date.now() - started < 300, 'at once, not after timeoutMs')
     await t.rejects(
       broker.subscribe('other', () => {}),
       { message: /not connected within 300 ms/ },
