@@ -16,11 +16,12 @@ import {
 import { newId } from './ids.js'
 import { originAllowed } from './origins.js'
 import type { ResolvedOptions, WardenHooks } from './options.js'
-import { ComposedAdmission } from './composed-admission.js'
+import { ComposedAdmission, hitAttempts } from './composed-admission.js'
 import type {
   AdmissionStore,
   AdmitRequest,
   AdmitResult,
+  AttemptCounter,
   ConnectionCaps,
   RateLimitStore,
   SessionRecord,
@@ -131,10 +132,7 @@ export class Admitter {
         record && deps.claimSession ? settle(deps.claimSession(request.url, userId)) : undefined
       try {
         const answer = await this.#admit({
-          attempts: [
-            { key: `connect:ip:${ip}`, limit: limits.connectAttemptsPerIp },
-            { key: `connect:user:${userId}`, limit: limits.connectAttemptsPerUser },
-          ],
+          attempts: this.attempts(ip, userId),
           windowMs: limits.connectWindowMs,
           jti: verified.jti,
           tokenExpiresAt: verified.expiresAt,
@@ -212,24 +210,20 @@ export class Admitter {
         throw new UnauthorizedError(ErrorCode.TokenInvalid, 'token was issued to another user')
       }
     } catch (error) {
-      await this.countAttempt(`connect:ip:${ip}`, deps.options.limits.connectAttemptsPerIp)
-      if (request.userId !== undefined) {
-        await this.countAttempt(
-          `connect:user:${request.userId}`,
-          deps.options.limits.connectAttemptsPerUser,
-        )
-      }
-      throw error
+      const windowMs = deps.options.limits.connectWindowMs
+      const attempts = this.attempts(ip, request.userId)
+      const refused = await hitAttempts(deps.rateLimits, attempts, windowMs, deps.guard)
+      throw refused ? refusal(refused) : error
     }
     return verified
   }
 
-  private async countAttempt(key: string, limit: number): Promise<void> {
-    const { deps } = this
-    const result = await deps.guard('rateLimits', () =>
-      deps.rateLimits.hit(key, limit, deps.options.limits.connectWindowMs),
-    )
-    if (!result.allowed) throw new RateLimitedError(result.retryAfterMs, TOO_MANY_ATTEMPTS)
+  /** The connect-attempt counters of a handshake: its IP's, then its user's when known. */
+  private attempts(ip: string, userId: string | undefined): AttemptCounter[] {
+    const { limits } = this.deps.options
+    const ipCounter = { key: `connect:ip:${ip}`, limit: limits.connectAttemptsPerIp }
+    if (userId === undefined) return [ipCounter]
+    return [ipCounter, { key: `connect:user:${userId}`, limit: limits.connectAttemptsPerUser }]
   }
 
   private newRecord(principal: Principal, ip: string): SessionRecord {

@@ -6,6 +6,7 @@
 import type {
   AdmissionStore,
   AdmitRequest,
+  AttemptCounter,
   AdmitResult,
   RateLimitStore,
   SessionStore,
@@ -18,6 +19,23 @@ export type StoreCall = <T>(store: string, operation: () => Promise<T>) => Promi
 const run: StoreCall = (_store, operation) => operation()
 const admitted: AdmitResult = Object.freeze({ ok: true })
 const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
+
+/**
+ * Counts the attempts in order on `rateLimits`, stopping at the first refusal, which it answers;
+ * undefined when every counter allowed its hit.
+ */
+export async function hitAttempts(
+  rateLimits: RateLimitStore,
+  attempts: readonly AttemptCounter[],
+  windowMs: number,
+  call: StoreCall = run,
+): Promise<Extract<AdmitResult, { reason: 'attempts' }> | undefined> {
+  for (const { key, limit } of attempts) {
+    const hit = await call('rateLimits', () => rateLimits.hit(key, limit, windowMs))
+    if (!hit.allowed) return { ok: false, reason: 'attempts', key, retryAfterMs: hit.retryAfterMs }
+  }
+  return undefined
+}
 
 /** Admission as separate calls to `rateLimits`, `tokens` and `sessions`, each through `call`. */
 export class ComposedAdmission implements AdmissionStore {
@@ -41,13 +59,13 @@ export class ComposedAdmission implements AdmissionStore {
   }
 
   async admit(request: AdmitRequest): Promise<AdmitResult> {
-    for (const { key, limit } of request.attempts) {
-      const hit = await this.#call('rateLimits', () =>
-        this.rateLimits.hit(key, limit, request.windowMs),
-      )
-      if (!hit.allowed)
-        return { ok: false, reason: 'attempts', key, retryAfterMs: hit.retryAfterMs }
-    }
+    const refused = await hitAttempts(
+      this.rateLimits,
+      request.attempts,
+      request.windowMs,
+      this.#call,
+    )
+    if (refused) return refused
     const fresh = await this.#call('tokens', () =>
       this.tokens.consume(request.jti, request.tokenExpiresAt),
     )
