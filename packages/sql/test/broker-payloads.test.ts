@@ -4,6 +4,7 @@ import {
   migrate,
   PayloadTooLargeError,
   PostgresBroker,
+  type PgClient,
   type PgPool,
   type PostgresBrokerOptions,
 } from '../src/index.js'
@@ -11,7 +12,7 @@ import { holding } from './helpers/held.js'
 import { TcpProxy } from './helpers/proxy.js'
 import { recording, type Statement } from './helpers/recording.js'
 import { PG_URL, pgPool, randomName, reachable } from './helpers/servers.js'
-import { eventually } from './helpers/timing.js'
+import { eventually, sleep } from './helpers/timing.js'
 
 // Payloads of every size between brokers on separate pools (as separate instances are), over the
 // tables of this run's own schema.
@@ -280,6 +281,45 @@ if (await reachable(t, 'PostgreSQL', () => admin.query('SELECT 1'))) {
     await eventually(async () => (errors.length >= 2 ? undefined : Promise.reject()))
     t.match(errors[0], { message: /needs the table/ })
     await failing.close()
+  })
+
+  t.test('a sweep slower than its interval is not overtaken by the next one', async (t) => {
+    const own = `${randomName('s')}_`
+    await migrate({ pool: admin, schema, prefix: own })
+    const base = pgPool()
+    t.teardown(() => base.end())
+    const deletes: string[] = []
+    let release = () => {}
+    const stalled = new Promise<void>((resolve) => (release = resolve))
+    const pool: PgPool = {
+      connect: async () => {
+        const client = await base.connect()
+        return {
+          ...client,
+          query: async (config: Parameters<PgClient['query']>[0]) => {
+            if (/^\s*DELETE/i.test(config.text)) {
+              deletes.push(config.text)
+              await stalled
+            }
+            return client.query(config)
+          },
+          release: (destroy?: boolean | Error) => client.release(destroy),
+          on: client.on.bind(client),
+          removeListener: client.removeListener.bind(client),
+        } as PgClient
+      },
+      end: async () => {},
+    }
+    const broker = instance(t, { prefix: own, pool, sweepIntervalMs: 5 })
+    await eventually(async () => (deletes.length === 1 ? undefined : Promise.reject()))
+    // Its timer fires ten more times (timers run in order of their due time) while the first
+    // sweep waits.
+    await sleep(50)
+    t.equal(deletes.length, 1, 'one sweep at a time')
+    release()
+    await eventually(async () => (deletes.length >= 2 ? undefined : Promise.reject()))
+    t.pass('the next sweep runs once the slow one is done')
+    await broker.close()
   })
 
   t.test('options are checked', async (t) => {
