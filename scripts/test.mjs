@@ -1,5 +1,6 @@
 // Checks the repository (scripts/check-repo.mjs: links, LICENSE, package metadata), the
-// formatting and import circles (scripts/check-cycles.mjs), runs lint, typecheck and every
+// formatting, import circles (scripts/check-cycles.mjs) and that docs/api is what the sources
+// generate (scripts/api-docs.mjs --check), runs lint, typecheck and every
 // package's tests through turbo, then prints one closing line, `N passed, N failed`, summed from
 // every tap run's summary (assertions). pnpm is the pinned one (scripts/pnpm.sh), which also
 // keeps turbo's telemetry notice off.
@@ -28,6 +29,12 @@ if (format.status !== 0) {
 const cycles = spawnSync('node', ['scripts/check-cycles.mjs'], { stdio: 'inherit' })
 if (cycles.status !== 0) {
   console.log('\nimport circles: see above\n0 passed, 1 failed')
+  process.exit(1)
+}
+
+const api = spawnSync('node', ['scripts/api-docs.mjs', '--check'], { cwd: root, stdio: 'inherit' })
+if (api.status !== 0) {
+  console.log('\nAPI reference: see above\n0 passed, 1 failed')
   process.exit(1)
 }
 

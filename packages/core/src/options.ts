@@ -76,6 +76,7 @@ export interface LimitOptions {
   readonly maxConnections?: number
 }
 
+/** The heartbeat: one timer pings every connection and terminates those whose pong is late. */
 export interface HeartbeatOptions {
   /**
    * How often every connection is pinged.
@@ -89,6 +90,7 @@ export interface HeartbeatOptions {
   readonly timeoutMs?: number
 }
 
+/** Back-pressure: when a connection that does not read what it is sent is closed as slow. */
 export interface SendOptions {
   /**
    * Bytes a connection may have buffered (sent but not yet written to the network) before it is
@@ -103,6 +105,7 @@ export interface SendOptions {
   readonly timeoutMs?: number
 }
 
+/** Graceful shutdown: how clients are closed and how long the warden waits for them. */
 export interface ShutdownOptions {
   /**
    * How long to wait for clients to complete the closing handshake before terminating them.

@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client'
 import { Counter, Gauge, Histogram } from 'prom-client'
 import type { Warden } from './warden.js'
 
+/** Where `prometheusMetrics` registers its metrics, and their name prefix. */
 export interface PrometheusOptions {
   /** The registry to register into (not the global default, so tests and several wardens coexist). */
   readonly registry: Registry
