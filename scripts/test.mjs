@@ -1,7 +1,7 @@
 // Checks the repository (scripts/check-repo.mjs: links, LICENSE, package metadata), the
-// formatting, import circles (scripts/check-cycles.mjs), lints scripts/, checks that docs/api is what the sources
-// generate (scripts/api-docs.mjs --check), runs lint, typecheck and every
-// package's tests through turbo, then prints one closing line, `N passed, N failed`, summed from
+// formatting, import circles (scripts/check-cycles.mjs), lints scripts/, checks that docs/api is
+// what the sources generate (scripts/api-docs.mjs --check), then runs lint, typecheck and every
+// package's tests through turbo, and prints one closing line, `N passed, N failed`, summed from
 // every tap run's summary (assertions). pnpm is the pinned one (scripts/pnpm.sh), which also
 // keeps turbo's telemetry notice off.
 import { spawn, spawnSync } from 'node:child_process'
