@@ -367,7 +367,8 @@ export class WardenClient {
     // `error` event nobody listens to, and closing a socket that is still connecting emits one.
     const onError = (event: unknown): void => {
       // `ws` refused a handshake that selected no subprotocol: the next attempt offers none.
-      if (socket === this.socket && (event as { message?: unknown }).message === NO_SUBPROTOCOL) {
+      const message = (event as { message?: unknown } | null | undefined)?.message
+      if (socket === this.socket && message === NO_SUBPROTOCOL) {
         this.offerSubprotocol = false
       }
     }

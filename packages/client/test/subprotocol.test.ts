@@ -88,6 +88,7 @@ t.test('other handshake errors, and those of a socket let go, change nothing', a
   abandoned.error('Server sent no subprotocol')
   const refused = fake.last()
   t.not(refused, abandoned)
+  refused.error() // an implementation that dispatches no event object
   refused.failHandshake('Unexpected server response: 401')
   await retry(fake)
   t.same((await connected(fake, 'ws-warden.v1')).protocols, ['ws-warden.v1'])

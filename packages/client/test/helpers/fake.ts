@@ -148,9 +148,9 @@ export class FakeSocket implements WebSocketLike {
     this.dispatch('close', { code: 1006, reason: '' })
   }
 
-  /** Only an error event (a socket the client already let go of). */
-  error(message: string): void {
-    this.dispatch('error', { message })
+  /** Only an error event (a socket the client already let go of); without a message, no event object. */
+  error(message?: string): void {
+    this.dispatch('error', message === undefined ? undefined : { message })
   }
 
   /** The server closes (or the network drops, with 1006). */
