@@ -7,7 +7,7 @@ import type { SessionFrame } from '@ws-warden/protocol'
 import WebSocket from 'ws'
 import { checkSubprotocols, selectSubprotocol } from '../../src/adapter/subprotocol.js'
 import { UnsupportedProtocolError } from '../../src/errors.js'
-import { Client, startServer } from '../helpers/server.js'
+import { Client, startServer, until } from '../helpers/server.js'
 
 const request = {} as IncomingMessage
 
@@ -118,4 +118,22 @@ t.test('over real sockets: only ws-warden.v9 offered is a 406 that keeps the tok
   t.equal(retried.status, 101, 'the token was not spent on the refusal')
   t.equal(retried.socket.protocol, 'ws-warden.v1')
   t.equal(server.connections.length, 1)
+})
+
+t.test("a resumed session's $session has the version of the new connection", async (t) => {
+  const server = await startServer(t, { resumption: true })
+  const token = async () =>
+    (await server.warden.issueToken({ userId: 'alice', permissions: [] })).token
+  const sessionOf = async (client: Client) =>
+    (await client.next((m) => m.type === '$session')) as unknown as SessionFrame
+  const old = await offering(t, `${server.url}?ws_token=${await token()}`, undefined)
+  const first = await sessionOf(old)
+  t.equal(first.version, 0)
+  old.socket.terminate()
+  await until(() => server.connections[0]?.open === false)
+  const resume = `ws_resume=${first.id}.${first.resume}`
+  const back = await offering(t, `${server.url}?ws_token=${await token()}&${resume}`, [
+    'ws-warden.v1',
+  ])
+  t.match(await sessionOf(back), { resumed: true, id: first.id, version: 1 })
 })
