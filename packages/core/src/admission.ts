@@ -4,6 +4,7 @@
  */
 import { ErrorCode, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
 import { ipRateLimitKey } from './adapter/client-ip.js'
+import { checkSubprotocols } from './adapter/subprotocol.js'
 import {
   ConnectionLimitError,
   ForbiddenError,
@@ -69,9 +70,9 @@ export interface PendingTicket extends Ticket {
 }
 
 /**
- * The admission pipeline, cheapest check first: shutdown, origin, token verify, then one store
- * step ({@link AdmissionStore.admit}: attempts per IP and per user, the single-use consume and
- * the capped session insert), so a handshake costs one round trip where the stores allow. With
+ * The admission pipeline, cheapest check first: shutdown, origin, subprotocol, token verify,
+ * then one store step ({@link AdmissionStore.admit}: attempts per IP and per user, the
+ * single-use consume and the capped session insert), so a handshake costs one round trip where the stores allow. With
  * an `onAdmit` hook the insert waits for the hook and the permission check: a second trip.
  * Every rejection is returned as a value carrying its HTTP status and close code; nothing here
  * throws.
@@ -116,6 +117,7 @@ export class Admitter {
     try {
       if (deps.isClosing()) throw new ShuttingDownError()
       this.checkOrigin(request)
+      checkSubprotocols(request.headers)
       const verified = await this.verify(request, ip)
       userId = verified.principal.userId
       let principal = verified.principal

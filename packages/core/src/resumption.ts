@@ -22,6 +22,7 @@ import {
   POSITIONS_QUERY_PARAM,
   RESUME_QUERY_PARAM,
   streamOf,
+  subprotocolVersion,
   withPosition,
 } from '@ws-warden/protocol'
 import type { LiveConnection } from './connection.js'
@@ -155,6 +156,7 @@ export class Resumption<TData> {
       await this.save(connection, session, 'insert')
       const frame: SessionFrame = {
         type: FrameType.Session,
+        version: subprotocolVersion(connection.socket.protocol),
         id: session.id,
         resume: session.credential,
         ttlMs: this.ttlMs,
@@ -203,6 +205,7 @@ export class Resumption<TData> {
     await this.save(connection, session, 'insert')
     const frame: SessionFrame = {
       type: FrameType.Session,
+      version: subprotocolVersion(connection.socket.protocol),
       id: session.id,
       resume: session.credential,
       ttlMs: this.ttlMs,

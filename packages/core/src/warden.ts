@@ -6,6 +6,8 @@
 import type { Envelope } from '@ws-warden/protocol'
 import { CloseCode } from '@ws-warden/protocol'
 import type { WebSocket } from 'ws'
+import type { WardenWsOptions } from './adapter/subprotocol.js'
+import { selectSubprotocol } from './adapter/subprotocol.js'
 import type { Admitter } from './admission.js'
 import type { Heartbeat } from './heartbeat.js'
 import type { MessageDispatcher } from './messages.js'
@@ -43,8 +45,11 @@ import { Sweeping } from './warden/sweeping.js'
  */
 export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TData> {
   readonly instanceId: string
-  /** Options `ws` must be given (`maxPayload`, no permessage-deflate); adapters pass them on. */
-  readonly wsOptions: { readonly maxPayload: number; readonly perMessageDeflate: false }
+  /**
+   * Options `ws` must be given (`maxPayload`, no permessage-deflate) and the subprotocol
+   * negotiation (`handleProtocols`: `ws-warden.v1` when offered); adapters pass them on.
+   */
+  readonly wsOptions: WardenWsOptions
 
   readonly #runtime: WardenRuntime<TData>
   readonly #admitter: Admitter
@@ -64,6 +69,7 @@ export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TD
     this.wsOptions = {
       maxPayload: runtime.options.limits.maxMessageBytes,
       perMessageDeflate: false,
+      handleProtocols: selectSubprotocol(),
     }
     const { broker } = runtime.stores
     const topics = broker
