@@ -149,7 +149,7 @@ export function prometheusMetrics<TData>(
       bytesOut.inc(bytes)
     },
     dropped: (reason) => dropped.inc({ reason }),
-    resumed: (outcome) => resumptions.inc({ result: resultOf(outcome), reason: outcome }),
+    resumed: (outcome) => resumptions.inc({ result: RESUME_RESULT[outcome], reason: outcome }),
     storeCall: (store, operation, ms) =>
       storeDuration.observe({ store: snakeCase(store), operation }, ms / 1000),
     storeError: (store) => storeErrors.inc({ store: snakeCase(store) }),
@@ -167,6 +167,14 @@ const STORE_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ]
 
-function resultOf(outcome: ResumeOutcome): 'succeeded' | 'failed' {
-  return outcome === 'complete' || outcome === 'incomplete' ? 'succeeded' : 'failed'
+/** The `result` label of each resumption outcome (the `reason` label is the outcome itself). */
+const RESUME_RESULT: Readonly<Record<ResumeOutcome, 'succeeded' | 'failed'>> = {
+  complete: 'succeeded',
+  incomplete: 'succeeded',
+  malformed: 'failed',
+  unknown: 'failed',
+  wrong_user: 'failed',
+  invalid_state: 'failed',
+  store_unavailable: 'failed',
+  disconnected: 'failed',
 }

@@ -71,16 +71,19 @@ export function inSpan<T>(
   attributes: SpanAttributes,
   work: (span: TracerSpan) => Promise<T>,
 ): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
-    try {
-      return await work(span)
-    } catch (error) {
-      markFailed(span, error)
-      throw error
-    } finally {
-      span.end()
-    }
-  })
+  return tracer.startActiveSpan(name, { attributes }, (span) =>
+    work(span).then(
+      (value) => {
+        span.end()
+        return value
+      },
+      (error: unknown) => {
+        markFailed(span, error)
+        span.end()
+        throw error
+      },
+    ),
+  )
 }
 
 /** Records an error on a span and gives it the ERROR status. */
