@@ -30,6 +30,7 @@ import type {
   TokenStore,
 } from './store-contracts.js'
 import type { ClaimedSession } from './session.js'
+import type { StoreCall } from './store-guard.js'
 import type { ConnectTokens, VerifiedToken } from './tokens.js'
 import type { Admission, EndpointOptions, Principal, Ticket, UpgradeRequest } from './types.js'
 
@@ -47,7 +48,7 @@ export interface AdmissionDeps {
   readonly admission?: AdmissionStore | undefined
   readonly hooks: WardenHooks<never>
   readonly resolveIp: (request: UpgradeRequest) => string
-  readonly guard: <T>(store: string, operation: () => Promise<T>) => Promise<T>
+  readonly guard: StoreCall
   readonly now: () => number
   readonly isClosing: () => boolean
   /** Removes a reservation that never became a connection. */
@@ -100,7 +101,7 @@ export class Admitter {
           'ws-warden: stores.admission must work on the very stores given as stores.sessions, stores.tokens and stores.rateLimits',
         )
       }
-      this.#admit = (request) => deps.guard('admission', () => admission.admit(request))
+      this.#admit = (request) => deps.guard('admission', 'admit', () => admission.admit(request))
     }
     const { limits } = deps.options
     this.#caps = {
@@ -152,7 +153,7 @@ export class Admitter {
         if (deps.hooks.onAdmit) principal = await deps.hooks.onAdmit(principal, request)
         checkPermissions(principal, permissions, required)
         reserved = this.newRecord(principal, ip)
-        const added = await deps.guard('sessions', () =>
+        const added = await deps.guard('sessions', 'add', () =>
           deps.sessions.add(reserved as SessionRecord, this.#caps),
         )
         if (!added.ok) throw new ConnectionLimitError(added.limit)

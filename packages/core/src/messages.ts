@@ -10,6 +10,7 @@ import { ForbiddenError, MessageError, WardenError } from './errors.js'
 import { takeToken } from './rate-limit.js'
 import type { StandardSchemaProps, StandardSchemaResult } from './schema.js'
 import { isStandardSchema, reportIssues } from './schema.js'
+import type { DropReason } from './sweep.js'
 import type { Handler, HandlerContext } from './types.js'
 
 /** Messages that may wait behind a running async handler before new ones are dropped. */
@@ -42,6 +43,8 @@ export interface DispatcherOptions<TData> {
    */
   readonly reserved: (connection: LiveConnection<TData>, message: Envelope) => void
   readonly onError: (error: unknown, connection: LiveConnection<TData>) => void
+  /** A message was dropped by the rate limit or the backlog bound (metrics). */
+  readonly dropped?: (reason: DropReason) => void
 }
 
 /** Builds the error frame for a failed message. Internal errors never leak their message. */
@@ -129,7 +132,7 @@ export class MessageDispatcher<TData> {
     if (connection.busy) {
       const backlog = (connection.backlog ??= [])
       if (backlog.length >= MAX_BACKLOG) {
-        this.rateLimited(connection, now)
+        this.rateLimited(connection, now, 'backlog_full')
         return
       }
       backlog.push(() => this.dispatch(connection, message))
@@ -245,7 +248,12 @@ export class MessageDispatcher<TData> {
     connection.send(errorFrame(error, type))
   }
 
-  private rateLimited(connection: LiveConnection<TData>, now: number): void {
+  private rateLimited(
+    connection: LiveConnection<TData>,
+    now: number,
+    reason: DropReason = 'rate_limited',
+  ): void {
+    this.options.dropped?.(reason)
     if (now - connection.lastRateErrorAt < RATE_ERROR_INTERVAL_MS) return
     connection.lastRateErrorAt = now
     connection.send({ type: 'error', code: ErrorCode.RateLimited, message: 'too many messages' })

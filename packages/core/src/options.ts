@@ -13,6 +13,7 @@ import type { WardenStores } from './store-contracts.js'
 import type { SweeperOptions, SweepOptions } from './sweep.js'
 import { resolveSweep } from './sweep.js'
 import type { TokenOptions } from './tokens.js'
+import type { SpanTracer } from './tracing.js'
 import type {
   Clock,
   Connection,
@@ -228,6 +229,14 @@ export interface WardenOptions<TData = Record<string, unknown>> {
   readonly hooks?: WardenHooks<TData>
   /** A pino-compatible logger. @default silent */
   readonly logger?: Logger
+  /**
+   * Where spans go: an OpenTelemetry `Tracer` (`trace.getTracer('ws-warden')` from the optional
+   * peer dependency `@opentelemetry/api`), or anything with its `startActiveSpan`. Spans:
+   * `ws-warden.admit`, `ws-warden.deliver`, `ws-warden.store` (see the README). Unset, no span
+   * is made.
+   * @default undefined (no tracing)
+   */
+  readonly tracer?: SpanTracer
   /** Where time comes from. @default Date */
   readonly clock?: Clock
 }
@@ -272,6 +281,10 @@ export function resolveOptions(
   const closeCode = options.shutdown?.closeCode ?? 1012
   if (closeCode !== 1012 && closeCode !== 1001 && (closeCode < 4000 || closeCode > 4999)) {
     throw new TypeError('ws-warden: option shutdown.closeCode must be 1012, 1001 or 4000-4999')
+  }
+  const { tracer } = options
+  if (tracer !== undefined && typeof tracer?.startActiveSpan !== 'function') {
+    throw new TypeError('ws-warden: option tracer must be a tracer (with startActiveSpan)')
   }
   const instanceId = options.instanceId ?? randomId()
   if (!isNonEmptyString(instanceId)) {

@@ -35,6 +35,9 @@ export function createDispatcher<TData>(
     }),
     ...(onMessage && { onMessage }),
     onError: (error, connection) => runtime.reportError(error, connection),
+    dropped: (reason) => {
+      for (const observer of runtime.observers) observer.dropped?.(reason)
+    },
     reserved: (connection, message) => reserved(connection, message, refresher),
   })
 }
