@@ -56,6 +56,14 @@ export interface LimitOptions {
    */
   readonly messageBurst?: number
   /**
+   * How long a connection whose message bucket ran dry is not read: what it sends meanwhile waits
+   * in the TCP buffers, so a flooding peer is held back by back-pressure instead of being read
+   * (and its excess dropped) as fast as it sends. `0` never pauses (excess messages are only
+   * dropped). At most half of `heartbeat.timeoutMs`, so that a paused peer's pong is read in time.
+   * @default the bucket's full refill, messageBurst / messagesPerSecond seconds (1000 ms)
+   */
+  readonly readPauseMs?: number
+  /**
    * Largest inbound message in bytes; a larger one closes the connection with 1009.
    * @default 65536
    */
@@ -266,6 +274,7 @@ export function resolveOptions(
   }
   const limits = options.limits ?? {}
   const rate = integerOption('limits.messagesPerSecond', limits.messagesPerSecond, 20)
+  const burst = integerOption('limits.messageBurst', limits.messageBurst, rate)
   const heartbeat =
     options.heartbeat === false
       ? false
@@ -307,11 +316,16 @@ export function resolveOptions(
       ),
       connectWindowMs: integerOption('limits.connectWindowMs', limits.connectWindowMs, 60_000),
       messagesPerSecond: rate,
-      messageBurst: integerOption('limits.messageBurst', limits.messageBurst, rate),
+      messageBurst: burst,
       maxMessageBytes: integerOption('limits.maxMessageBytes', limits.maxMessageBytes, 65_536),
       connectionsPerUser: integerOption('limits.connectionsPerUser', limits.connectionsPerUser, 10),
       connectionsPerIp: integerOption('limits.connectionsPerIp', limits.connectionsPerIp, 100),
       maxConnections: integerOption('limits.maxConnections', limits.maxConnections, 50_000),
+      readPauseMs: durationOption(
+        'limits.readPauseMs',
+        limits.readPauseMs,
+        Math.ceil((burst * 1000) / rate),
+      ),
     },
     heartbeat,
     send: {

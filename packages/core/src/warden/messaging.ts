@@ -25,6 +25,7 @@ export function createDispatcher<TData>(
     maxMessageBytes: limits.maxMessageBytes,
     messagesPerSecond: limits.messagesPerSecond,
     messageBurst: limits.messageBurst,
+    readPauseMs: limits.readPauseMs,
     maxReadPauseMs: heartbeat ? Math.max(1, Math.floor(heartbeat.timeoutMs / 2)) : Infinity,
     now: () => runtime.now(),
     context: (connection, message) => ({
