@@ -3,7 +3,16 @@
  * [connections]`. The server runs with `--heapsnapshot-signal`; a snapshot is taken before and
  * after the connections open, and the objects they added are summed by type and constructor.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StoreKind } from './services.js'
@@ -139,6 +148,14 @@ const server = await startServer(kind as ServerKind, store as StoreKind, {
 delete process.env.WSW_BENCH_SERVER_FLAGS
 const pid = (server.worker as unknown as { child: { pid?: number } }).child.pid
 
+function endsJson(path: string, size: number): boolean {
+  const tail = Buffer.alloc(Math.min(size, 16))
+  const fd = openSync(path, 'r')
+  readSync(fd, tail, 0, tail.length, size - tail.length)
+  closeSync(fd)
+  return tail.toString('latin1').trimEnd().endsWith('}')
+}
+
 async function snapshot(): Promise<string> {
   const before = new Set(readdirSync(dir))
   await server.stats(true)
@@ -147,10 +164,10 @@ async function snapshot(): Promise<string> {
     await sleep(200)
     const fresh = readdirSync(dir).find((name) => !before.has(name))
     if (fresh) {
-      // Written when its size stops changing.
+      // Complete once it ends the JSON document and its size has stopped changing.
       const path = join(dir, fresh)
       let size = -1
-      while (statSync(path).size !== size) {
+      while (statSync(path).size !== size || size === 0 || !endsJson(path, size)) {
         size = statSync(path).size
         await sleep(1_000)
       }
@@ -185,6 +202,7 @@ const first = await snapshot()
 const opened = await clients.connect(server.url, server.config, connections, 100)
 await untilConnections(server, opened.opened)
 await sleep(1_000)
+const live = (await server.stats()).connections
 const second = await snapshot()
 await clients.closeAll()
 await server.stop()
@@ -200,6 +218,7 @@ const rows = [...b]
   .filter((row) => row.bytes !== 0)
   .sort((x, y) => y.bytes - x.bytes)
 const total = rows.reduce((sum, row) => sum + row.bytes, 0)
+if (live !== opened.opened) console.log(`warning: ${live} of ${opened.opened} still open`)
 console.log(
   `${kind}/${store}: ${opened.opened} connections, heap self size added ${(total / opened.opened).toFixed(0)} B/conn\n`,
 )
