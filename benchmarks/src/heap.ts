@@ -191,7 +191,7 @@ if (process.env.WSW_HEAP_RSS_ONLY !== undefined) {
   const per = (field: 'rss' | 'heapUsed' | 'external'): string =>
     ((after[field] - before[field]) / opened.opened / 1024).toFixed(2)
   console.log(
-    `${kind}/${store} ${opened.opened}: rss ${per('rss')} KiB/conn, heap ${per('heapUsed')}, external ${per('external')}`,
+    `${kind}/${store} ${opened.opened} (${after.connections} open): rss ${per('rss')} KiB/conn, heap ${per('heapUsed')}, external ${per('external')}`,
   )
   await clients.closeAll()
   await server.stop()
