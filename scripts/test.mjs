@@ -1,6 +1,7 @@
 // Checks the repository (scripts/check-repo.mjs: links, LICENSE, package metadata), the
-// formatting and import circles (scripts/check-cycles.mjs), runs lint, typecheck and every
-// package's tests through turbo, then prints one closing line, `N passed, N failed`, summed from
+// formatting, import circles (scripts/check-cycles.mjs), lints scripts/, checks that docs/api is
+// what the sources generate (scripts/api-docs.mjs --check), then runs lint, typecheck and every
+// package's tests through turbo, and prints one closing line, `N passed, N failed`, summed from
 // every tap run's summary (assertions). pnpm is the pinned one (scripts/pnpm.sh), which also
 // keeps turbo's telemetry notice off.
 import { spawn, spawnSync } from 'node:child_process'
@@ -28,6 +29,20 @@ if (format.status !== 0) {
 const cycles = spawnSync('node', ['scripts/check-cycles.mjs'], { stdio: 'inherit' })
 if (cycles.status !== 0) {
   console.log('\nimport circles: see above\n0 passed, 1 failed')
+  process.exit(1)
+}
+
+const scripts = spawnSync(
+  ...pnpm(['exec', 'eslint', 'scripts', 'eslint.config.js'], { stdio: 'inherit' }),
+)
+if (scripts.status !== 0) {
+  console.log('\nlint of scripts/: see above\n0 passed, 1 failed')
+  process.exit(1)
+}
+
+const api = spawnSync('node', ['scripts/api-docs.mjs', '--check'], { cwd: root, stdio: 'inherit' })
+if (api.status !== 0) {
+  console.log('\nAPI reference: see above\n0 passed, 1 failed')
   process.exit(1)
 }
 

@@ -47,7 +47,10 @@ export async function startServer(
   kind: ServerKind,
   store: StoreKind,
   extra: Partial<
-    Pick<ServerConfig, 'heartbeatMs' | 'redisFanout' | 'natsFanout' | 'autoJoin' | 'name'>
+    Pick<
+      ServerConfig,
+      'heartbeatMs' | 'redisFanout' | 'natsFanout' | 'autoJoin' | 'name' | 'redisCluster'
+    >
   > = {},
 ): Promise<RunningServer> {
   const config: ServerConfig = {

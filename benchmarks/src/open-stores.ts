@@ -34,12 +34,13 @@ const PG_PREFIX = 'wsw_'
 
 /**
  * Opens one kind of store under `name`: a Redis key prefix, a PostgreSQL schema, a MySQL table
- * prefix. SQL pools have 8 connections, as in the anchors. `cleanup(kind, name)` removes it all.
+ * prefix. SQL pools have 8 connections, as in the anchors. `cleanup(kind, name)` removes it all
+ * (on a cluster of the benchmark's own, stopping the cluster does).
  */
 export async function openStores(
   kind: StoreKind,
   name: string,
-  options: { broker?: boolean; clock?: Clock } = {},
+  options: { broker?: boolean; clock?: Clock; cluster?: readonly string[] } = {},
 ): Promise<OpenedStores> {
   const clock = options.clock
   switch (kind) {
@@ -61,7 +62,11 @@ export async function openStores(
       }
     }
     case 'redis': {
-      const stores = await createRedisStores({ url: REDIS_URL, prefix: name })
+      // A Redis Cluster's seeds (see redis-cluster.ts), else the standalone Redis.
+      const stores = await createRedisStores({
+        ...(options.cluster ? { cluster: { nodes: options.cluster } } : { url: REDIS_URL }),
+        prefix: name,
+      })
       return {
         sessions: stores.sessions,
         tokens: stores.tokens,

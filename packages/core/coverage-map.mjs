@@ -34,6 +34,7 @@ const engine = [
   'src/refresh.ts',
   'src/schema.ts',
   'src/define-handler.ts',
+  'src/tracing.ts',
 ]
 const integration = [
   'admission',
@@ -46,6 +47,8 @@ const integration = [
   'resumption',
   'refresh',
   'schemas',
+  'observers',
+  'tracing',
 ]
 
 /** Unit tests that answer for more than their own module. */

@@ -1,18 +1,51 @@
-/** Benchmark 4: two server processes sharing Redis, clients split across them. */
+/**
+ * Benchmark 4: server processes sharing Redis, clients split across them: two instances on one
+ * Redis (Redis broker, NATS broker, Socket.IO's Redis adapter), and three instances on one Redis
+ * beside three on a three-master Redis Cluster of the benchmark's own (sharded pub/sub).
+ */
 import { NatsBroker } from '@ws-warden/nats'
 import type { BenchContext } from '../harness.js'
 import { ClientGroup, startServer, untilConnections } from '../harness.js'
-import { cleanup, NATS_URL, uniqueName } from '../services.js'
+import { clusterAvailable, startCluster, type BenchCluster } from '../redis-cluster.js'
+import { cleanup, NATS_URL, REDIS_URL, uniqueName } from '../services.js'
 import { ratios, sleep, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table } from '../table.js'
 import type { ServerKind } from '../workers/server.js'
 import { deliver } from './broadcast.js'
 
-type Row = 'warden' | 'warden-nats' | 'socketio'
-const SERVERS: readonly { id: Row; kind: ServerKind; label: string }[] = [
-  { id: 'warden', kind: 'warden', label: 'ws-warden, Redis stores + Redis broker' },
-  { id: 'warden-nats', kind: 'warden', label: 'ws-warden, Redis stores + NATS broker' },
-  { id: 'socketio', kind: 'socketio', label: 'Socket.IO 4 + @socket.io/redis-adapter' },
+type Row = 'warden' | 'warden-nats' | 'socketio' | 'warden-3' | 'warden-cluster'
+interface Spec {
+  readonly id: Row
+  readonly kind: ServerKind
+  readonly label: string
+  readonly instances: 2 | 3
+}
+const SERVERS: readonly Spec[] = [
+  { id: 'warden', kind: 'warden', label: 'ws-warden, Redis stores + Redis broker', instances: 2 },
+  {
+    id: 'warden-nats',
+    kind: 'warden',
+    label: 'ws-warden, Redis stores + NATS broker',
+    instances: 2,
+  },
+  {
+    id: 'socketio',
+    kind: 'socketio',
+    label: 'Socket.IO 4 + @socket.io/redis-adapter',
+    instances: 2,
+  },
+  {
+    id: 'warden-3',
+    kind: 'warden',
+    label: 'ws-warden, 3 instances, one Redis (stores + broker)',
+    instances: 3,
+  },
+  {
+    id: 'warden-cluster',
+    kind: 'warden',
+    label: 'ws-warden, 3 instances, 3-master Redis Cluster (stores + sharded pub/sub)',
+    instances: 3,
+  },
 ]
 
 /** Whether NATS answers (the NATS row is measured only then). */
@@ -50,87 +83,121 @@ export async function acrossBench(context: BenchContext): Promise<BenchResult> {
   const { clients: population, messages } = scale.across
   const perSecond = new Map<Row, number[]>()
   const times = new Map<Row, number[]>()
-  const servers = (await natsAnswers()) ? SERVERS : SERVERS.filter(({ id }) => id !== 'warden-nats')
+  const nats = await natsAnswers()
+  const withCluster = clusterAvailable()
+  const servers = SERVERS.filter(
+    ({ id }) => (id !== 'warden-nats' || nats) && (id !== 'warden-cluster' || withCluster),
+  )
   const publishErrors: number[] = []
-  const clients = await ClientGroup.start(2)
+  // One client process per instance, so that each instance gets its share of the population.
+  const groups = new Map<number, ClientGroup>()
+  let cluster: BenchCluster | undefined
   try {
+    groups.set(2, await ClientGroup.start(2))
+    groups.set(3, await ClientGroup.start(3))
+    if (withCluster) cluster = await startCluster(3)
     for (let run = 0; run < scale.runs; run++) {
-      for (const { id, kind } of servers) {
+      for (const { id, kind, instances } of servers) {
+        const clients = groups.get(instances) as ClientGroup
         const name = uniqueName('x')
-        const nats = id === 'warden-nats'
-        const options = { heartbeatMs: 0, redisFanout: !nats, natsFanout: nats, name }
-        const servers = await Promise.all([
-          startServer(kind, 'redis', options),
-          startServer(kind, 'redis', options),
-        ])
+        const viaNats = id === 'warden-nats'
+        const onCluster = id === 'warden-cluster'
+        const options = {
+          heartbeatMs: 0,
+          redisFanout: !viaNats,
+          natsFanout: viaNats,
+          name,
+          ...(onCluster && cluster && { redisCluster: cluster.seeds }),
+        }
+        const started = await Promise.all(
+          Array.from({ length: instances }, () => startServer(kind, 'redis', options)),
+        )
         try {
-          const [a, b] = servers as [(typeof servers)[0], (typeof servers)[0]]
-          const opened = await clients.connect([a.url, b.url], a.config, population, 100)
+          const [a] = started as [(typeof started)[0]]
+          const urls = started.map((server) => server.url)
+          const opened = await clients.connect(urls, a.config, population, 100)
           if (opened.opened !== population)
             throw new Error(
-              `across: ${kind} opened ${opened.opened}/${population}: ${opened.firstError}`,
+              `across: ${id} opened ${opened.opened}/${population}: ${opened.firstError}`,
             )
-          await untilConnections(a, Math.ceil(population / 2))
-          await untilConnections(b, Math.floor(population / 2))
-          await sleep(300)
-          await deliver(
-            a,
-            clients,
-            population,
-            'all',
-            Math.min(10, messages),
-            scale.broadcast.bytes,
-          ) // warm-up
-          const result = await deliver(
-            a,
-            clients,
-            population,
-            'all',
-            messages,
-            scale.broadcast.bytes,
+          await Promise.all(
+            started.map((server, i) =>
+              untilConnections(
+                server,
+                Math.floor(population / instances) + (i < population % instances ? 1 : 0),
+              ),
+            ),
           )
+          await sleep(300)
+          const { bytes } = scale.broadcast
+          await deliver(a, clients, population, 'all', Math.min(10, messages), bytes) // warm-up
+          const result = await deliver(a, clients, population, 'all', messages, bytes)
           if (result.fanoutErrors > 0) publishErrors.push(result.fanoutErrors)
           perSecond.set(id, [...(perSecond.get(id) ?? []), result.perSecond])
           times.set(id, [...(times.get(id) ?? []), result.ms])
           await clients.closeAll()
         } finally {
-          await Promise.all(servers.map((server) => server.stop()))
-          await cleanup('redis', name).catch(() => undefined)
+          await Promise.all(started.map((server) => server.stop()))
+          if (!onCluster) await cleanup('redis', name).catch(() => undefined)
         }
       }
       log(`across: run ${run + 1}/${scale.runs} done`)
     }
   } finally {
-    await clients.stop()
+    await Promise.all([...groups.values()].map((group) => group.stop()))
+    await cluster?.stop()
   }
   const io = perSecond.get('socketio') ?? []
   const table: Table = {
     id: 'across',
-    title: `Across instances: ${population.toLocaleString('en-US')} clients split over two server processes sharing Redis, ${messages} messages to everyone`,
+    title: `Across instances: ${population.toLocaleString('en-US')} clients split over two or three server processes sharing Redis, ${messages} messages to everyone`,
     columns: [
       { title: 'server', unit: 'text' },
       { title: 'deliveries/s', unit: 'int' },
       { title: 'ms until every client has every message', unit: 'ms' },
       { title: 'vs Socket.IO + Redis adapter', unit: 'ratio' },
       { title: 'vs ws-warden + Redis broker', unit: 'ratio' },
+      { title: 'per instance vs the same count on one Redis', unit: 'ratio' },
     ],
-    rows: SERVERS.map(({ id, label }): Cell[] => {
+    rows: SERVERS.map(({ id, label, instances }): Cell[] => {
       const values = perSecond.get(id) ?? []
+      const oneRedis = perSecond.get(instances === 3 ? 'warden-3' : 'warden') ?? []
       return [
         label,
         summarize(values),
         summarize(times.get(id) ?? []),
         summarize(ratios(values, io)),
         summarize(ratios(values, perSecond.get('warden') ?? [])),
+        summarize(ratios(values, oneRedis)),
       ]
     }),
     notes: [
       "Instance A broadcasts in one burst; its clients get the frames directly, instance B's through Redis pub/sub (ws-warden: one PUBLISH per message on the `all` topic; Socket.IO: the adapter's PUBLISH). Half of the clients are connected to each instance, from two client processes.",
       `The NATS row keeps the Redis stores and fans out through \`@ws-warden/nats\` (one core NATS publish per message, the flushes of one tick shared) on ${NATS_URL}${servers.length < SERVERS.length ? ': not measured, NATS is not answering' : ''}.`,
+      `The 3-instance rows: three server processes, one client process each, instance A broadcasting; one Redis (${REDIS_URL}) against a 3-master Redis Cluster the benchmark starts on 127.0.0.1 (redis-server children, no replicas, cluster-enabled; ${withCluster ? 'measured' : 'not measured: no redis-server/redis-cli'}), with the stores of \`createRedisStores({ cluster })\` (16 buckets) and the broker on SSUBSCRIBE/SPUBLISH. Same population and messages, so the ratio of the two rows is the ratio per instance.`,
       publishErrors.length > 0
         ? `ws-warden fan-outs rejected with store_unavailable (broker publish slower than \`storeTimeoutMs\`, 2 s) in ${publishErrors.length} run(s): ${publishErrors.join(', ')}.`
         : 'No ws-warden broker publish was rejected in the measured runs.',
     ],
   }
-  return { tables: [table], targets: [] }
+  const median = (row: Row, base: Row): number =>
+    summarize(ratios(perSecond.get(row) ?? [], perSecond.get(base) ?? [])).median
+  const onCluster = median('warden-cluster', 'warden-3')
+  const natsVsRedis = median('warden-nats', 'warden')
+  const line = (target: string, ratio: number, goal: number) => ({
+    target,
+    measured: Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : 'not measured',
+    met: Number.isFinite(ratio) ? ratio >= goal : undefined,
+  })
+  return {
+    tables: [table],
+    targets: [
+      line(
+        '3 instances on a 3-master Redis Cluster ≥ 0.9x of one Redis per instance',
+        onCluster,
+        0.9,
+      ),
+      line('NATS across ≥ Redis across', natsVsRedis, 1),
+    ],
+  }
 }

@@ -6,7 +6,8 @@
 import type { AdmitRequest, SessionRecord } from '@ws-warden/core/stores'
 import { ComposedAdmission } from '@ws-warden/core/stores'
 import type { BenchContext } from '../harness.js'
-import { openStores } from '../open-stores.js'
+import { openStores, type OpenedStores } from '../open-stores.js'
+import { clusterAvailable, startCluster } from '../redis-cluster.js'
 import type { StoreKind } from '../services.js'
 import { cleanup, STORE_KINDS, uniqueName } from '../services.js'
 import { ratios, summarize } from '../stats.js'
@@ -39,46 +40,63 @@ function request(tag: string, i: number, now: number): AdmitRequest {
   }
 }
 
+/** The rows: every store kind, and Redis Cluster (three masters of the benchmark's own). */
+type Row = StoreKind | 'redis-cluster'
+const ROWS: readonly Row[] = [...STORE_KINDS, 'redis-cluster']
+
 export async function admitBench(context: BenchContext): Promise<BenchResult> {
   const { scale, log } = context
-  const kinds = STORE_KINDS.filter((kind) => context.stores.includes(kind))
+  const kinds: Row[] = STORE_KINDS.filter((kind) => context.stores.includes(kind))
+  const withCluster = context.stores.includes('redis') && clusterAvailable()
+  if (withCluster) kinds.push('redis-cluster')
+  const cluster = withCluster ? await startCluster(3) : undefined
   /** ops/s per `${kind}:${way}:${callers}`, one value per run. */
   const rates = new Map<string, number[]>()
   const errors: string[] = []
-  for (let run = 0; run < scale.runs; run++) {
-    for (const kind of kinds) {
-      const name = uniqueName(`a${kind.slice(0, 2)}`)
-      const stores = await openStores(kind, name)
-      try {
-        const composed = new ComposedAdmission(stores)
-        for (const callers of CALLERS) {
-          // Alternate which goes first, so that neither always meets the emptier tables.
-          const ways = run % 2 === 0 ? WAYS : [...WAYS].reverse()
-          for (const way of ways) {
-            const admission = way === 'composed' ? composed : stores.admission
-            if (admission === undefined) continue
-            const tag = `r${run}c${callers}${way[0]}`
-            const now = Date.now()
-            const figures = await measureOps(scale.stores.ops[kind], callers, (i) =>
-              admission.admit(request(tag, i, now)).then((answer) => {
-                if (!answer.ok) throw new Error(`refused: ${JSON.stringify(answer)}`)
-              }),
-            )
-            if (figures.firstError !== undefined)
-              errors.push(`${kind} ${way}: ${figures.firstError}`)
-            const key = `${kind}:${way}:${callers}`
-            rates.set(key, [...(rates.get(key) ?? []), figures.opsPerSec])
-          }
-        }
-        log(`admit: run ${run + 1} ${kind} done`)
-      } finally {
-        await stores.close().catch(() => undefined)
-        await cleanup(kind, name).catch(() => undefined)
+  const measure = async (kind: Row, run: number, stores: OpenedStores): Promise<void> => {
+    const composed = new ComposedAdmission(stores)
+    const ops = scale.stores.ops[kind === 'redis-cluster' ? 'redis' : kind]
+    for (const callers of CALLERS) {
+      // Alternate which goes first, so that neither always meets the emptier tables.
+      const ways = run % 2 === 0 ? WAYS : [...WAYS].reverse()
+      for (const way of ways) {
+        const admission = way === 'composed' ? composed : stores.admission
+        if (admission === undefined) continue
+        const tag = `r${run}c${callers}${way[0]}`
+        const now = Date.now()
+        const figures = await measureOps(ops, callers, (i) =>
+          admission.admit(request(tag, i, now)).then((answer) => {
+            if (!answer.ok) throw new Error(`refused: ${JSON.stringify(answer)}`)
+          }),
+        )
+        if (figures.firstError !== undefined) errors.push(`${kind} ${way}: ${figures.firstError}`)
+        const key = `${kind}:${way}:${callers}`
+        rates.set(key, [...(rates.get(key) ?? []), figures.opsPerSec])
       }
     }
   }
+  try {
+    for (let run = 0; run < scale.runs; run++) {
+      for (const kind of kinds) {
+        const name = uniqueName(`a${kind.slice(0, 2)}`)
+        const onCluster = kind === 'redis-cluster'
+        const stores = await openStores(onCluster ? 'redis' : kind, name, {
+          ...(cluster && onCluster && { cluster: cluster.seeds }),
+        })
+        try {
+          await measure(kind, run, stores)
+          log(`admit: run ${run + 1} ${kind} done`)
+        } finally {
+          await stores.close().catch(() => undefined)
+          if (!onCluster) await cleanup(kind as StoreKind, name).catch(() => undefined)
+        }
+      }
+    }
+  } finally {
+    await cluster?.stop()
+  }
   const cell = (values: number[] | undefined): Cell => (values ? summarize(values) : null)
-  const rows = STORE_KINDS.flatMap((kind: StoreKind) =>
+  const rows = ROWS.flatMap((kind: Row) =>
     CALLERS.map((callers): Cell[] => {
       const composed = rates.get(`${kind}:composed:${callers}`)
       const native = rates.get(`${kind}:native:${callers}`)
@@ -105,6 +123,7 @@ export async function admitBench(context: BenchContext): Promise<BenchResult> {
     notes: [
       `Admissions per measurement: ${STORE_KINDS.map((kind) => `${kind} ${scale.stores.ops[kind]}`).join(', ')}; ${scale.runs} runs, each on a fresh key prefix / schema. Composed: the IP hit, the user hit, the consume and the capped add, one after the other (as the warden runs them for stores without their own admit). One-trip: the store's \`admit\` (SQL: one call of the routine that migration 3 installs; Redis: one Lua script). Caps per user, per IP and in total, as admission passes them; no refusals.`,
       'A store without its own `admit` has no one-trip figure.',
+      `redis-cluster: a 3-master Redis Cluster the benchmark starts on 127.0.0.1 (redis-server children, no replicas; ${withCluster ? 'measured' : 'not measured: no redis-server/redis-cli or no Redis'}), the stores from \`createRedisStores({ cluster })\` (16 buckets). Its one-trip figure is two scripts sent at once (the caps slot: attempts, consume, IP/total reserve; the user's bucket: the insert under the user cap); composed is the hit, hit, consume and the two-phase sharded add (reserve, then insert): five sequential round trips.`,
       ...(errors.length > 0 ? [`**Errors**: ${[...new Set(errors)].slice(0, 5).join('; ')}`] : []),
     ],
   }

@@ -38,6 +38,8 @@ export interface ServerConfig {
   readonly natsFanout?: boolean
   /** A channel (room) every connection joins when it opens. */
   readonly autoJoin?: string
+  /** Redis Cluster seeds: the Redis stores (and broker) on that cluster instead of REDIS_URL. */
+  readonly redisCluster?: readonly string[]
 }
 
 export interface ServerReady {
@@ -99,7 +101,10 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
   if (config.store !== 'memory' || config.redisFanout) {
     // Loaded on demand: a server process only pays for the modules it uses.
     const { openStores } = await import('../open-stores.js')
-    stores = await openStores(config.store, config.name, { broker: config.redisFanout === true })
+    stores = await openStores(config.store, config.name, {
+      broker: config.redisFanout === true,
+      ...(config.redisCluster && { cluster: config.redisCluster }),
+    })
   }
   if (config.natsFanout && stores) stores = await withNatsBroker(stores)
   const heartbeatMs = config.heartbeatMs

@@ -13,6 +13,8 @@ import {
   POSITIONS_QUERY_PARAM,
   reconnectPolicy,
   RESUME_QUERY_PARAM,
+  SUBPROTOCOL,
+  subprotocolVersion,
   TOKEN_QUERY_PARAM,
 } from '@ws-warden/protocol'
 import { backoffDelay } from './backoff.js'
@@ -111,6 +113,12 @@ export interface ClientEvents {
 /** The close code the client reports for a socket that ended without one. */
 const ABNORMAL = 1006
 
+/**
+ * How Node's `ws` fails a handshake whose answer selected no subprotocol although one was
+ * offered (browsers accept such an answer). The client then stops offering `ws-warden.v1`.
+ */
+const NO_SUBPROTOCOL = 'Server sent no subprotocol'
+
 interface Session {
   readonly id: string
   readonly resume: string
@@ -149,6 +157,9 @@ export class WardenClient {
   private session: Session | undefined
   private lostAt = 0
   private refreshing = false
+  /** False once a server answered an offer of `ws-warden.v1` with no subprotocol at all. */
+  private offerSubprotocol = true
+  private negotiated: number | undefined
 
   constructor(options: ClientOptions) {
     this.options = resolveOptions(options)
@@ -178,6 +189,15 @@ export class WardenClient {
   /** The current session's id, once the server sent one (resumption on). */
   get sessionId(): string | undefined {
     return this.session?.id
+  }
+
+  /**
+   * The wire protocol version the last connection negotiated through `Sec-WebSocket-Protocol`:
+   * `1` for `ws-warden.v1`, `0` when the server selected none (a server that predates it, or
+   * answered with an application's subprotocol). Undefined until a connection opened.
+   */
+  get protocolVersion(): number | undefined {
+    return this.negotiated
   }
 
   /** Messages waiting in the send queue. */
@@ -323,9 +343,16 @@ export class WardenClient {
     this.resuming = resumable === true
     const base = this.options.url()
     const url = `${base}${base.includes('?') ? '&' : '?'}${params.join('&')}`
-    const { WebSocket, protocols } = this.options
-    const socket = protocols === undefined ? new WebSocket(url) : new WebSocket(url, protocols)
+    const { WebSocket } = this.options
+    const protocols = this.offered()
+    const socket = protocols.length === 0 ? new WebSocket(url) : new WebSocket(url, protocols)
     this.watch(socket)
+  }
+
+  /** `ws-warden.v1` (unless the server selected none before), then the application's own. */
+  private offered(): string[] {
+    const own = this.options.protocols.filter((name) => name !== SUBPROTOCOL)
+    return this.offerSubprotocol ? [SUBPROTOCOL, ...own] : own
   }
 
   private watch(socket: WebSocketLike): void {
@@ -338,7 +365,13 @@ export class WardenClient {
     }
     // Always followed by `close`, which decides what happens next. Never removed: `ws` throws an
     // `error` event nobody listens to, and closing a socket that is still connecting emits one.
-    const onError = (): void => {}
+    const onError = (event: unknown): void => {
+      // `ws` refused a handshake that selected no subprotocol: the next attempt offers none.
+      const message = (event as { message?: unknown } | null | undefined)?.message
+      if (socket === this.socket && message === NO_SUBPROTOCOL) {
+        this.offerSubprotocol = false
+      }
+    }
     socket.addEventListener('open', onOpen)
     socket.addEventListener('message', onMessage)
     socket.addEventListener('close', onClose)
@@ -356,6 +389,7 @@ export class WardenClient {
     timers.clearTimeout(this.connectTimer)
     this.currentState = 'open'
     this.openedAt = timers.now()
+    this.negotiated = subprotocolVersion(socket.protocol)
     this.heartbeat?.start()
     for (const text of this.queue.drain()) socket.send(text)
     this.emitter.emit('open', { attempt: this.failures + 1, resuming: this.resuming })

@@ -33,7 +33,12 @@ export interface ClientOptions {
    * @default globalThis.WebSocket
    */
   readonly WebSocket?: WebSocketConstructor
-  /** Subprotocols to ask for. @default none */
+  /**
+   * The application's own subprotocols, offered after `ws-warden.v1` (which the client always
+   * offers, unless the server turned out to select none). A ws-warden server selects
+   * `ws-warden.v1`; these matter only to servers that do not speak it.
+   * @default none
+   */
   readonly protocols?: string | string[]
   /** Reconnect delays. */
   readonly backoff?: BackoffOptions
@@ -76,7 +81,8 @@ export interface ResolvedOptions {
   readonly token: TokenProvider
   readonly refreshToken: TokenProvider
   readonly WebSocket: WebSocketConstructor
-  readonly protocols: string | string[] | undefined
+  /** The application's subprotocols (`ws-warden.v1` is added when offered). */
+  readonly protocols: readonly string[]
   readonly backoff: ResolvedBackoff
   readonly connectTimeoutMs: number
   readonly maxAttempts: number
@@ -170,7 +176,7 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     token,
     refreshToken: fn<TokenProvider>('refreshToken', options.refreshToken, token),
     WebSocket,
-    protocols,
+    protocols: protocols === undefined ? [] : [protocols].flat(),
     backoff: {
       initialDelayMs,
       maxDelayMs,

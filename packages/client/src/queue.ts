@@ -3,7 +3,7 @@
  * when it is full, flushed in order once it opens.
  */
 /**
- * What {@link SendQueue} does with a message when it is full:
+ * What the client's send queue does with a message when it is full:
  *
  * - `'drop-oldest'`: the oldest queued message is dropped and the new one queued (the latest
  *   intent wins: good for state updates);

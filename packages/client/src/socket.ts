@@ -28,6 +28,8 @@ export interface SocketEventMap {
 /** A WebSocket, as the client sees it. */
 export interface WebSocketLike {
   readonly readyState: number
+  /** The subprotocol the server selected (`''` for none); read once the socket is open. */
+  readonly protocol?: string
   send(data: string): void
   close(code?: number, reason?: string): void
   addEventListener<K extends keyof SocketEventMap>(

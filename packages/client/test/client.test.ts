@@ -32,7 +32,7 @@ t.test('every attempt fetches a fresh token and appends it to the URL', async (t
   const first = await connected(fake)
   t.equal(first.query.get('ws_token'), 'token-1')
   t.equal(first.query.get('room'), '1', 'the URL keeps its own query')
-  t.same(first.protocols, ['chat'])
+  t.same(first.protocols, ['ws-warden.v1', 'chat'], "the ws-warden subprotocol, then the app's")
   t.equal(fake.client.state, 'open')
   t.same(fake.events.open, [{ attempt: 1, resuming: false }])
   first.end(1006)

@@ -4,6 +4,7 @@
  */
 import { ErrorCode, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
 import { ipRateLimitKey } from './adapter/client-ip.js'
+import { checkSubprotocols } from './adapter/subprotocol.js'
 import {
   ConnectionLimitError,
   ForbiddenError,
@@ -29,6 +30,7 @@ import type {
   TokenStore,
 } from './store-contracts.js'
 import type { ClaimedSession } from './session.js'
+import type { StoreCall } from './store-guard.js'
 import type { ConnectTokens, VerifiedToken } from './tokens.js'
 import type { Admission, EndpointOptions, Principal, Ticket, UpgradeRequest } from './types.js'
 
@@ -46,7 +48,7 @@ export interface AdmissionDeps {
   readonly admission?: AdmissionStore | undefined
   readonly hooks: WardenHooks<never>
   readonly resolveIp: (request: UpgradeRequest) => string
-  readonly guard: <T>(store: string, operation: () => Promise<T>) => Promise<T>
+  readonly guard: StoreCall
   readonly now: () => number
   readonly isClosing: () => boolean
   /** Removes a reservation that never became a connection. */
@@ -69,9 +71,9 @@ export interface PendingTicket extends Ticket {
 }
 
 /**
- * The admission pipeline, cheapest check first: shutdown, origin, token verify, then one store
- * step ({@link AdmissionStore.admit}: attempts per IP and per user, the single-use consume and
- * the capped session insert), so a handshake costs one round trip where the stores allow. With
+ * The admission pipeline, cheapest check first: shutdown, origin, subprotocol, token verify,
+ * then one store step ({@link AdmissionStore.admit}: attempts per IP and per user, the
+ * single-use consume and the capped session insert), so a handshake costs one round trip where the stores allow. With
  * an `onAdmit` hook the insert waits for the hook and the permission check: a second trip.
  * Every rejection is returned as a value carrying its HTTP status and close code; nothing here
  * throws.
@@ -99,7 +101,7 @@ export class Admitter {
           'ws-warden: stores.admission must work on the very stores given as stores.sessions, stores.tokens and stores.rateLimits',
         )
       }
-      this.#admit = (request) => deps.guard('admission', () => admission.admit(request))
+      this.#admit = (request) => deps.guard('admission', 'admit', () => admission.admit(request))
     }
     const { limits } = deps.options
     this.#caps = {
@@ -116,6 +118,7 @@ export class Admitter {
     try {
       if (deps.isClosing()) throw new ShuttingDownError()
       this.checkOrigin(request)
+      checkSubprotocols(request.headers)
       const verified = await this.verify(request, ip)
       userId = verified.principal.userId
       let principal = verified.principal
@@ -150,7 +153,7 @@ export class Admitter {
         if (deps.hooks.onAdmit) principal = await deps.hooks.onAdmit(principal, request)
         checkPermissions(principal, permissions, required)
         reserved = this.newRecord(principal, ip)
-        const added = await deps.guard('sessions', () =>
+        const added = await deps.guard('sessions', 'add', () =>
           deps.sessions.add(reserved as SessionRecord, this.#caps),
         )
         if (!added.ok) throw new ConnectionLimitError(added.limit)

@@ -13,10 +13,11 @@ import type {
   TokenStore,
 } from './store-contracts.js'
 
-/** Runs one store call under a name (the warden bounds it in time); the default just runs it. */
-export type StoreCall = <T>(store: string, operation: () => Promise<T>) => Promise<T>
+import type { StoreCall } from './store-guard.js'
 
-const run: StoreCall = (_store, operation) => operation()
+export type { StoreCall } from './store-guard.js'
+
+const run: StoreCall = (_store, _op, operation) => operation()
 const admitted: AdmitResult = Object.freeze({ ok: true })
 const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
 
@@ -31,7 +32,7 @@ export async function hitAttempts(
   call: StoreCall = run,
 ): Promise<Extract<AdmitResult, { reason: 'attempts' }> | undefined> {
   for (const { key, limit } of attempts) {
-    const hit = await call('rateLimits', () => rateLimits.hit(key, limit, windowMs))
+    const hit = await call('rateLimits', 'hit', () => rateLimits.hit(key, limit, windowMs))
     if (!hit.allowed) return { ok: false, reason: 'attempts', key, retryAfterMs: hit.retryAfterMs }
   }
   return undefined
@@ -66,13 +67,13 @@ export class ComposedAdmission implements AdmissionStore {
       this.#call,
     )
     if (refused) return refused
-    const fresh = await this.#call('tokens', () =>
+    const fresh = await this.#call('tokens', 'consume', () =>
       this.tokens.consume(request.jti, request.tokenExpiresAt),
     )
     if (!fresh) return replayed
     const { session } = request
     if (session === undefined) return admitted
-    const added = await this.#call('sessions', () =>
+    const added = await this.#call('sessions', 'add', () =>
       this.sessions.add(session.record, session.caps),
     )
     return added.ok ? admitted : { ok: false, reason: 'limit', limit: added.limit }

@@ -65,6 +65,8 @@ export interface ConnectionHost<TData> {
   now(): number
   /** Called after each frame handed to the socket, with its size (metrics). */
   sent?(bytes: number): void
+  /** Called for a frame refused because the connection cannot keep up (metrics). */
+  dropped?(): void
   /** Called once, when the connection ends for any reason. */
   ended(connection: LiveConnection<TData>, cause: DisconnectCause, code: number): void
   /** A frame came in. */
@@ -219,6 +221,7 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
     if (this.state !== 'open') return false
     if (this.held) {
       if (this.held.length >= MAX_HELD_FRAMES) {
+        this.host.dropped?.()
         this.cutOff('slow_consumer')
         return false
       }
@@ -229,6 +232,7 @@ export class LiveConnection<TData = Record<string, unknown>> implements Connecti
     if (socket.readyState !== OPEN) return false
     const size = frame.size
     if (socket.bufferedAmount + size > this.host.maxBufferedBytes) {
+      this.host.dropped?.()
       this.cutOff('slow_consumer')
       return false
     }

@@ -83,6 +83,27 @@ export class OriginNotAllowedError extends WardenError<typeof ErrorCode.OriginNo
   }
 }
 
+/**
+ * The client offered only ws-warden subprotocol versions this server does not speak (say
+ * `ws-warden.v9` alone): nothing it could talk here. Refused before the token is looked at, so
+ * the token stays usable. HTTP 406, close 4006 (terminal).
+ */
+export class UnsupportedProtocolError extends WardenError<typeof ErrorCode.UnsupportedProtocol> {
+  /** What the client offered (ws-warden names only). Client input: kept out of the message. */
+  readonly offered: readonly string[]
+
+  constructor(offered: readonly string[], options?: WardenErrorOptions) {
+    super(
+      ErrorCode.UnsupportedProtocol,
+      'unsupported subprotocol',
+      406,
+      CloseCode.UnsupportedProtocol,
+      options,
+    )
+    this.offered = offered
+  }
+}
+
 /** Too many attempts or messages. HTTP 429 with `Retry-After`, close 4129. */
 export class RateLimitedError extends WardenError<typeof ErrorCode.RateLimited> {
   /** How long to wait before trying again, in milliseconds. */

@@ -8,7 +8,15 @@
  * @packageDocumentation
  */
 export { createWarden, Warden } from './warden.js'
-export type { SweeperOptions, SweepOptions, SweepReport, WardenObserver } from './sweep.js'
+export type {
+  DropReason,
+  ResumeOutcome,
+  SweeperOptions,
+  SweepOptions,
+  SweepReport,
+  WardenObserver,
+} from './sweep.js'
+export type { SpanAttributes, SpanAttributeValue, SpanTracer, TracerSpan } from './tracing.js'
 export type {
   HeartbeatOptions,
   LimitOptions,

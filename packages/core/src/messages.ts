@@ -10,6 +10,7 @@ import { ForbiddenError, MessageError, WardenError } from './errors.js'
 import { takeToken } from './rate-limit.js'
 import type { StandardSchemaProps, StandardSchemaResult } from './schema.js'
 import { isStandardSchema, reportIssues } from './schema.js'
+import type { DropReason } from './sweep.js'
 import type { Handler, HandlerContext } from './types.js'
 
 /** Messages that may wait behind a running async handler before new ones are dropped. */
@@ -28,6 +29,8 @@ export interface DispatcherOptions<TData> {
   readonly maxMessageBytes: number
   readonly messagesPerSecond: number
   readonly messageBurst: number
+  /** How long a connection's reading is paused when its bucket runs dry; 0 never pauses. */
+  readonly readPauseMs: number
   /**
    * Longest a rate-limited connection's reading is paused at a time (under the heartbeat timeout,
    * so that a paused peer's pong is still read in time).
@@ -42,6 +45,8 @@ export interface DispatcherOptions<TData> {
    */
   readonly reserved: (connection: LiveConnection<TData>, message: Envelope) => void
   readonly onError: (error: unknown, connection: LiveConnection<TData>) => void
+  /** A message was dropped by the rate limit or the backlog bound (metrics). */
+  readonly dropped?: (reason: DropReason) => void
 }
 
 /** Builds the error frame for a failed message. Internal errors never leak their message. */
@@ -59,9 +64,12 @@ export function errorFrame(error: unknown, type?: string): ErrorFrame {
  * answers with an error frame and leaves the connection open. Handlers of one connection run one
  * at a time, in arrival order.
  *
- * A message the bucket refuses is dropped, and the connection's reading is paused until the
- * bucket holds a token again: a flooding peer is slowed down by TCP back-pressure instead of
- * costing the server a read and a drop for every message it sends.
+ * A message the bucket refuses is dropped, and the connection's reading is paused for
+ * `readPauseMs` (by default until the bucket is full again): a flooding peer is held back by TCP
+ * back-pressure instead of costing the server a read and a drop for every message it sends. Each
+ * resume reads what the socket buffered (tens of KiB) in one go; pausing for the whole refill
+ * rather than for one token makes that happen once per refill instead of once per token, so the
+ * flooder's neighbours see those reads rarely.
  */
 export class MessageDispatcher<TData> {
   private readonly handlers = new Map<string, ResolvedHandler<TData>>()
@@ -102,12 +110,13 @@ export class MessageDispatcher<TData> {
       connection.closeWith('server', CloseCode.MessageTooBig, ErrorCode.MessageTooBig)
       return
     }
-    const { messagesPerSecond, messageBurst } = this.options
+    const { messagesPerSecond, messageBurst, readPauseMs } = this.options
     if (!takeToken(connection, now, messagesPerSecond, messageBurst)) {
       this.rateLimited(connection, now)
-      // Until one token is back. Frames already read keep coming (and are dropped) meanwhile.
-      const refillMs = Math.ceil(((1 - connection.bucketTokens) * 1000) / messagesPerSecond)
-      connection.pauseReading(Math.min(refillMs, this.options.maxReadPauseMs))
+      // Frames already read keep coming (and are dropped) meanwhile.
+      if (readPauseMs > 0) {
+        connection.pauseReading(Math.min(readPauseMs, this.options.maxReadPauseMs))
+      }
       return
     }
     if (isBinary) {
@@ -129,7 +138,7 @@ export class MessageDispatcher<TData> {
     if (connection.busy) {
       const backlog = (connection.backlog ??= [])
       if (backlog.length >= MAX_BACKLOG) {
-        this.rateLimited(connection, now)
+        this.rateLimited(connection, now, 'backlog_full')
         return
       }
       backlog.push(() => this.dispatch(connection, message))
@@ -245,7 +254,12 @@ export class MessageDispatcher<TData> {
     connection.send(errorFrame(error, type))
   }
 
-  private rateLimited(connection: LiveConnection<TData>, now: number): void {
+  private rateLimited(
+    connection: LiveConnection<TData>,
+    now: number,
+    reason: DropReason = 'rate_limited',
+  ): void {
+    this.options.dropped?.(reason)
     if (now - connection.lastRateErrorAt < RATE_ERROR_INTERVAL_MS) return
     connection.lastRateErrorAt = now
     connection.send({ type: 'error', code: ErrorCode.RateLimited, message: 'too many messages' })

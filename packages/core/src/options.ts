@@ -13,6 +13,7 @@ import type { WardenStores } from './store-contracts.js'
 import type { SweeperOptions, SweepOptions } from './sweep.js'
 import { resolveSweep } from './sweep.js'
 import type { TokenOptions } from './tokens.js'
+import type { SpanTracer } from './tracing.js'
 import type {
   Clock,
   Connection,
@@ -55,6 +56,14 @@ export interface LimitOptions {
    */
   readonly messageBurst?: number
   /**
+   * How long a connection whose message bucket ran dry is not read: what it sends meanwhile waits
+   * in the TCP buffers, so a flooding peer is held back by back-pressure instead of being read
+   * (and its excess dropped) as fast as it sends. `0` never pauses (excess messages are only
+   * dropped). At most half of `heartbeat.timeoutMs`, so that a paused peer's pong is read in time.
+   * @default the bucket's full refill, messageBurst / messagesPerSecond seconds (1000 ms)
+   */
+  readonly readPauseMs?: number
+  /**
    * Largest inbound message in bytes; a larger one closes the connection with 1009.
    * @default 65536
    */
@@ -76,6 +85,7 @@ export interface LimitOptions {
   readonly maxConnections?: number
 }
 
+/** The heartbeat: one timer pings every connection and terminates those whose pong is late. */
 export interface HeartbeatOptions {
   /**
    * How often every connection is pinged.
@@ -89,6 +99,7 @@ export interface HeartbeatOptions {
   readonly timeoutMs?: number
 }
 
+/** Back-pressure: when a connection that does not read what it is sent is closed as slow. */
 export interface SendOptions {
   /**
    * Bytes a connection may have buffered (sent but not yet written to the network) before it is
@@ -103,6 +114,7 @@ export interface SendOptions {
   readonly timeoutMs?: number
 }
 
+/** Graceful shutdown: how clients are closed and how long the warden waits for them. */
 export interface ShutdownOptions {
   /**
    * How long to wait for clients to complete the closing handshake before terminating them.
@@ -225,6 +237,14 @@ export interface WardenOptions<TData = Record<string, unknown>> {
   readonly hooks?: WardenHooks<TData>
   /** A pino-compatible logger. @default silent */
   readonly logger?: Logger
+  /**
+   * Where spans go: an OpenTelemetry `Tracer` (`trace.getTracer('ws-warden')` from the optional
+   * peer dependency `@opentelemetry/api`), or anything with its `startActiveSpan`. Spans:
+   * `ws-warden.admit`, `ws-warden.deliver`, `ws-warden.store` (see the README). Unset, no span
+   * is made.
+   * @default undefined (no tracing)
+   */
+  readonly tracer?: SpanTracer
   /** Where time comes from. @default Date */
   readonly clock?: Clock
 }
@@ -254,6 +274,7 @@ export function resolveOptions(
   }
   const limits = options.limits ?? {}
   const rate = integerOption('limits.messagesPerSecond', limits.messagesPerSecond, 20)
+  const burst = integerOption('limits.messageBurst', limits.messageBurst, rate)
   const heartbeat =
     options.heartbeat === false
       ? false
@@ -269,6 +290,10 @@ export function resolveOptions(
   const closeCode = options.shutdown?.closeCode ?? 1012
   if (closeCode !== 1012 && closeCode !== 1001 && (closeCode < 4000 || closeCode > 4999)) {
     throw new TypeError('ws-warden: option shutdown.closeCode must be 1012, 1001 or 4000-4999')
+  }
+  const { tracer } = options
+  if (tracer !== undefined && typeof tracer?.startActiveSpan !== 'function') {
+    throw new TypeError('ws-warden: option tracer must be a tracer (with startActiveSpan)')
   }
   const instanceId = options.instanceId ?? randomId()
   if (!isNonEmptyString(instanceId)) {
@@ -291,11 +316,16 @@ export function resolveOptions(
       ),
       connectWindowMs: integerOption('limits.connectWindowMs', limits.connectWindowMs, 60_000),
       messagesPerSecond: rate,
-      messageBurst: integerOption('limits.messageBurst', limits.messageBurst, rate),
+      messageBurst: burst,
       maxMessageBytes: integerOption('limits.maxMessageBytes', limits.maxMessageBytes, 65_536),
       connectionsPerUser: integerOption('limits.connectionsPerUser', limits.connectionsPerUser, 10),
       connectionsPerIp: integerOption('limits.connectionsPerIp', limits.connectionsPerIp, 100),
       maxConnections: integerOption('limits.maxConnections', limits.maxConnections, 50_000),
+      readPauseMs: durationOption(
+        'limits.readPauseMs',
+        limits.readPauseMs,
+        Math.ceil((burst * 1000) / rate),
+      ),
     },
     heartbeat,
     send: {

@@ -3,14 +3,18 @@
  * subpath is the only module that imports it, and nothing is collected unless it is called).
  *
  * No label carries a user id, a connection id, a channel name or a token: label values come from
- * small fixed sets (rejection reasons, disconnect causes, store names, record kinds).
+ * small fixed sets (rejection reasons, disconnect causes, store names and operations, record
+ * kinds, drop reasons, resumption outcomes), every one of them snake_case.
  *
  * @packageDocumentation
  */
 import type { Registry } from 'prom-client'
 import { Counter, Gauge, Histogram } from 'prom-client'
+import type { ResumeOutcome } from './sweep.js'
+import { snakeCase } from './tracing.js'
 import type { Warden } from './warden.js'
 
+/** Where `prometheusMetrics` registers its metrics, and their name prefix. */
 export interface PrometheusOptions {
   /** The registry to register into (not the global default, so tests and several wardens coexist). */
   readonly registry: Registry
@@ -95,6 +99,25 @@ export function prometheusMetrics<TData>(
     labelNames: ['store'],
     registers,
   })
+  const storeDuration = new Histogram({
+    name: name('store_duration_seconds'),
+    help: 'Time a store call took (failed and timed out ones included), by store and operation.',
+    labelNames: ['store', 'operation'],
+    buckets: STORE_BUCKETS,
+    registers,
+  })
+  const dropped = new Counter({
+    name: name('messages_dropped_total'),
+    help: 'Messages dropped: rate_limited and backlog_full (received), slow_consumer (sent).',
+    labelNames: ['reason'],
+    registers,
+  })
+  const resumptions = new Counter({
+    name: name('resumptions_total'),
+    help: 'Handshakes that asked to resume a session, by result (succeeded, failed) and reason.',
+    labelNames: ['result', 'reason'],
+    registers,
+  })
   const sweeps = new Counter({
     name: name('sweeps_total'),
     help: 'Sweeps run by this instance.',
@@ -126,7 +149,11 @@ export function prometheusMetrics<TData>(
       messagesOut.inc()
       bytesOut.inc(bytes)
     },
-    storeError: (store) => storeErrors.inc({ store }),
+    dropped: (reason) => dropped.inc({ reason }),
+    resumed: (outcome) => resumptions.inc({ result: RESUME_RESULT[outcome], reason: outcome }),
+    storeCall: (store, operation, ms) =>
+      storeDuration.observe({ store: snakeCase(store), operation }, ms / 1000),
+    storeError: (store) => storeErrors.inc({ store: snakeCase(store) }),
     swept: (report) => {
       sweeps.inc()
       swept.inc({ kind: 'sessions' }, report.sessions)
@@ -134,4 +161,21 @@ export function prometheusMetrics<TData>(
       swept.inc({ kind: 'rate_limits' }, report.rateLimits)
     },
   })
+}
+
+/** Store calls take from tens of microseconds (memory) to the store timeout (2 s by default). */
+const STORE_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+]
+
+/** The `result` label of each resumption outcome (the `reason` label is the outcome itself). */
+const RESUME_RESULT: Readonly<Record<ResumeOutcome, 'succeeded' | 'failed'>> = {
+  complete: 'succeeded',
+  incomplete: 'succeeded',
+  malformed: 'failed',
+  unknown: 'failed',
+  wrong_user: 'failed',
+  invalid_state: 'failed',
+  store_unavailable: 'failed',
+  disconnected: 'failed',
 }

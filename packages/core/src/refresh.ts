@@ -11,6 +11,7 @@ import type { LiveConnection } from './connection.js'
 import { ForbiddenError, MessageError, UnauthorizedError } from './errors.js'
 import { errorFrame } from './messages.js'
 import type { TokenStore } from './store-contracts.js'
+import type { StoreCall } from './store-guard.js'
 import type { ConnectTokens } from './tokens.js'
 import type { Principal, UpgradeRequest } from './types.js'
 import { featureOption, integerOption } from './validate.js'
@@ -48,7 +49,7 @@ export interface RefreshDeps {
   readonly options: Required<RefreshOptions>
   readonly tokens: ConnectTokens
   readonly tokenStore: TokenStore
-  readonly guard: <T>(store: string, operation: () => Promise<T>) => Promise<T>
+  readonly guard: StoreCall
   readonly now: () => number
   /** Throws `ForbiddenError` if the principal lacks a permission the connection needs. */
   readonly checkPermissions: (principal: Principal, endpointPermissions: readonly string[]) => void
@@ -103,7 +104,7 @@ export class TokenRefresh {
       if (verified.principal.userId !== connection.userId) {
         throw new UnauthorizedError(ErrorCode.TokenInvalid, 'token was issued to another user')
       }
-      const fresh = await deps.guard('tokens', () =>
+      const fresh = await deps.guard('tokens', 'consume', () =>
         deps.tokenStore.consume(verified.jti, verified.expiresAt),
       )
       if (!fresh) throw new UnauthorizedError(ErrorCode.TokenReplayed, 'token already used')

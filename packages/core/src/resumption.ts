@@ -22,12 +22,15 @@ import {
   POSITIONS_QUERY_PARAM,
   RESUME_QUERY_PARAM,
   streamOf,
+  subprotocolVersion,
   withPosition,
 } from '@ws-warden/protocol'
 import type { LiveConnection } from './connection.js'
 import { newId } from './ids.js'
 import type { ClaimedSession } from './session.js'
 import { decodeState, encodeState, hashCredential, SessionHandle } from './session.js'
+import type { StoreCall } from './store-guard.js'
+import type { ResumeOutcome } from './sweep.js'
 import type { ResumeInfo } from './types.js'
 import { featureOption, integerOption } from './validate.js'
 import type {
@@ -79,7 +82,7 @@ export interface ResumptionDeps<TData> {
   readonly options: Required<ResumptionOptions>
   readonly history: HistoryStore
   readonly resumes: ResumeStore
-  readonly guard: <T>(store: string, operation: () => Promise<T>) => Promise<T>
+  readonly guard: StoreCall
   readonly now: () => number
   /** How much longer than the TTL a live session's expiry is pushed (one heartbeat cycle). */
   readonly liveMarginMs: number
@@ -90,6 +93,8 @@ export interface ResumptionDeps<TData> {
   readonly subscribed: (streams: readonly string[]) => Promise<void>
   /** Rejoins a channel during a resumption (authorized, no new floor); false if refused. */
   readonly rejoin: (connection: LiveConnection<TData>, channel: string) => Promise<boolean>
+  /** Why a claim failed (metrics). */
+  readonly outcome: (outcome: ResumeOutcome) => void
 }
 
 /** The resumption engine; the warden owns one when `resumption` is on. */
@@ -112,21 +117,29 @@ export class Resumption<TData> {
    */
   async claim(url: string, userId: string): Promise<ClaimedSession | undefined> {
     const params = new URLSearchParams(url.slice(url.indexOf('?') + 1))
-    const resume = parseResume(params.get(RESUME_QUERY_PARAM) ?? '')
-    if (!resume) return undefined
+    const raw = params.get(RESUME_QUERY_PARAM)
+    if (raw === null) return undefined
     const { deps } = this
+    const resume = parseResume(raw)
+    if (!resume) return this.failed('malformed')
     const hash = hashCredential(userId, resume.credential)
-    const record = await deps.guard('resumes', () => deps.resumes.claim(resume.id, hash))
-    if (!record) return undefined
+    const record = await deps
+      .guard('resumes', 'claim', () => deps.resumes.claim(resume.id, hash))
+      .catch((error: unknown) => {
+        deps.outcome('store_unavailable')
+        throw error
+      })
+    if (!record) return this.failed('unknown')
+    if (record.userId !== userId) return this.failed('wrong_user')
     const state = decodeState(record.state)
-    if (!state || record.userId !== userId) return undefined
+    if (!state) return this.failed('invalid_state')
     const positions = decodePositions(params.get(POSITIONS_QUERY_PARAM) ?? '') ?? {}
     return { record, state, positions }
   }
 
   /** Gives a claimed session back (its upgrade never happened), with its old credential. */
   unclaim(claimed: ClaimedSession): Promise<void> {
-    return this.deps.guard('resumes', () => this.deps.resumes.save(claimed.record))
+    return this.deps.guard('resumes', 'save', () => this.deps.resumes.save(claimed.record))
   }
 
   // --- a connection's session ---
@@ -155,6 +168,7 @@ export class Resumption<TData> {
       await this.save(connection, session, 'insert')
       const frame: SessionFrame = {
         type: FrameType.Session,
+        version: subprotocolVersion(connection.socket.protocol),
         id: session.id,
         resume: session.credential,
         ttlMs: this.ttlMs,
@@ -203,6 +217,7 @@ export class Resumption<TData> {
     await this.save(connection, session, 'insert')
     const frame: SessionFrame = {
       type: FrameType.Session,
+      version: subprotocolVersion(connection.socket.protocol),
       id: session.id,
       resume: session.credential,
       ttlMs: this.ttlMs,
@@ -253,7 +268,7 @@ export class Resumption<TData> {
     if (final) {
       await (session.saving = session.saving.then(() =>
         this.deps
-          .guard('resumes', () => this.deps.resumes.remove(session.id))
+          .guard('resumes', 'remove', () => this.deps.resumes.remove(session.id))
           .then(() => undefined),
       ))
       return
@@ -268,8 +283,8 @@ export class Resumption<TData> {
   async sweep(now: number): Promise<ExpiredSession[]> {
     const { deps } = this
     const [expired] = await Promise.all([
-      deps.guard('resumes', () => deps.resumes.sweep(now)),
-      deps.guard('history', () => deps.history.sweep(now)),
+      deps.guard('resumes', 'sweep', () => deps.resumes.sweep(now)),
+      deps.guard('history', 'sweep', () => deps.history.sweep(now)),
     ])
     return expired
   }
@@ -277,7 +292,7 @@ export class Resumption<TData> {
   /** Pushes the expiry of live sessions forward (from the heartbeat, batched). */
   touch(sessions: readonly string[], now: number): Promise<void> {
     const expiresAt = now + this.ttlMs + this.deps.liveMarginMs
-    return this.deps.guard('resumes', () => this.deps.resumes.touch(sessions, expiresAt))
+    return this.deps.guard('resumes', 'touch', () => this.deps.resumes.touch(sessions, expiresAt))
   }
 
   // --- fan-out ---
@@ -285,17 +300,25 @@ export class Resumption<TData> {
   /** Appends a fan-out frame to its stream; resolves its seq. */
   append(stream: string, text: string, except: readonly string[] | undefined): Promise<number> {
     const { history } = this.deps
-    return this.deps.guard('history', () => history.append(stream, text, this.limits, except))
+    return this.deps.guard('history', 'append', () =>
+      history.append(stream, text, this.limits, except),
+    )
   }
 
   // --- internal ---
 
+  /** Reports why a claim failed; the request then starts a fresh session. */
+  private failed(outcome: ResumeOutcome): undefined {
+    this.deps.outcome(outcome)
+    return undefined
+  }
+
   private head(stream: string): Promise<number> {
-    return this.deps.guard('history', () => this.deps.history.head(stream))
+    return this.deps.guard('history', 'head', () => this.deps.history.head(stream))
   }
 
   private read(stream: string, afterSeq: number) {
-    return this.deps.guard('history', () => this.deps.history.read(stream, afterSeq))
+    return this.deps.guard('history', 'read', () => this.deps.history.read(stream, afterSeq))
   }
 
   /**
@@ -320,10 +343,10 @@ export class Resumption<TData> {
         expiresAt,
       }
       if (mode === 'insert') {
-        await this.deps.guard('resumes', () => resumes.save(record))
+        await this.deps.guard('resumes', 'save', () => resumes.save(record))
         session.ready = true
       } else {
-        await this.deps.guard('resumes', () => resumes.update(record))
+        await this.deps.guard('resumes', 'update', () => resumes.update(record))
       }
     }
     const next = session.saving.then(write, write)

@@ -47,6 +47,10 @@ export interface SessionFilter {
   readonly channel?: string
 }
 
+/**
+ * The session registry shared by every instance: one record per connection, with caps per user,
+ * per IP and in total.
+ */
 export interface SessionStore {
   /**
    * Inserts a record unless a cap would be exceeded, atomically: concurrent adds on any
@@ -78,6 +82,7 @@ export interface SessionStore {
   close?(): Promise<void>
 }
 
+/** The single-use ledger of connect tokens: a `jti` is consumed once across every instance. */
 export interface TokenStore {
   /**
    * Records a token id as used. Resolves `true` exactly once per `jti` across every instance
@@ -100,6 +105,7 @@ export interface RateLimitResult {
   readonly retryAfterMs: number
 }
 
+/** Fixed-window counters shared by every instance (connect attempts per IP and per user). */
 export interface RateLimitStore {
   /**
    * Counts one hit on `key` in a fixed window of `windowMs` that starts at the key's first hit,

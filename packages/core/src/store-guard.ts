@@ -11,6 +11,13 @@ import { StoreUnavailableError, WardenError } from './errors.js'
 export const LOOP_DELAY_TOLERANCE_MS = 10
 
 /**
+ * Runs one store call, named by its store (the `stores` option's key: `sessions`, `rateLimits`,
+ * ...) and its operation (`add`, `hit`, ...): the warden bounds it in time, times it and traces
+ * it; the default of the stores' own helpers just runs it.
+ */
+export type StoreCall = <T>(store: string, op: string, operation: () => Promise<T>) => Promise<T>
+
+/**
  * Bounds a store call in time and gives its failures one type. A store that hangs (a dead Redis
  * with an offline queue, an exhausted SQL pool) answers with `StoreUnavailableError` after
  * `timeoutMs` instead of holding a handshake open.

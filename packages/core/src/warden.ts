@@ -6,12 +6,15 @@
 import type { Envelope } from '@ws-warden/protocol'
 import { CloseCode } from '@ws-warden/protocol'
 import type { WebSocket } from 'ws'
+import type { WardenWsOptions } from './adapter/subprotocol.js'
+import { selectSubprotocol } from './adapter/subprotocol.js'
 import type { Admitter } from './admission.js'
 import type { Heartbeat } from './heartbeat.js'
 import type { MessageDispatcher } from './messages.js'
 import type { WardenOptions } from './options.js'
 import type { SweepOptions, SweepReport, WardenObserver } from './sweep.js'
 import type { IssuedToken } from './tokens.js'
+import { tracedAdmission } from './tracing.js'
 import { TopicSubscriptions } from './topics.js'
 import type {
   Admission,
@@ -43,8 +46,11 @@ import { Sweeping } from './warden/sweeping.js'
  */
 export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TData> {
   readonly instanceId: string
-  /** Options `ws` must be given (`maxPayload`, no permessage-deflate); adapters pass them on. */
-  readonly wsOptions: { readonly maxPayload: number; readonly perMessageDeflate: false }
+  /**
+   * Options `ws` must be given (`maxPayload`, no permessage-deflate) and the subprotocol
+   * negotiation (`handleProtocols`: `ws-warden.v1` when offered); adapters pass them on.
+   */
+  readonly wsOptions: WardenWsOptions
 
   readonly #runtime: WardenRuntime<TData>
   readonly #admitter: Admitter
@@ -64,6 +70,7 @@ export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TD
     this.wsOptions = {
       maxPayload: runtime.options.limits.maxMessageBytes,
       perMessageDeflate: false,
+      handleProtocols: selectSubprotocol(),
     }
     const { broker } = runtime.stores
     const topics = broker
@@ -157,10 +164,12 @@ export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TD
    * answer with (its `status` before the upgrade, its `closeCode` after). Never rejects.
    */
   async admit(request: UpgradeRequest, endpoint?: EndpointOptions): Promise<Admission> {
-    const { observers } = this.#runtime
-    if (observers.size === 0) return this.#admitter.admit(request, endpoint)
+    const { observers, tracer } = this.#runtime
+    if (observers.size === 0 && tracer === undefined) return this.#admitter.admit(request, endpoint)
     const started = performance.now()
-    const admission = await this.#admitter.admit(request, endpoint)
+    const admission = await (tracer === undefined
+      ? this.#admitter.admit(request, endpoint)
+      : tracedAdmission(tracer, () => this.#admitter.admit(request, endpoint)))
     const duration = performance.now() - started
     for (const observer of observers) {
       if (admission.ok) observer.admitted?.(duration)
@@ -238,7 +247,7 @@ export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TD
   /** Counts for this instance and, through the session store, for the cluster. */
   async stats(): Promise<WardenStats> {
     const runtime = this.#runtime
-    const cluster = await runtime.guard('sessions', () => runtime.stores.sessions.stats())
+    const cluster = await runtime.guard('sessions', 'stats', () => runtime.stores.sessions.stats())
     const { registry } = runtime
     return {
       instance: {

@@ -10,6 +10,7 @@ import {
   ShuttingDownError,
   StoreUnavailableError,
   UnauthorizedError,
+  UnsupportedProtocolError,
   WardenError,
 } from '../src/errors.js'
 
@@ -62,6 +63,16 @@ t.test('each error carries its code, HTTP status and close code', async (t) => {
         message: 'origin not allowed',
         status: 403,
         closeCode: 1008,
+      },
+    ],
+    [
+      new UnsupportedProtocolError(['ws-warden.v9']),
+      {
+        name: 'UnsupportedProtocolError',
+        code: 'unsupported_protocol',
+        message: 'unsupported subprotocol',
+        status: 406,
+        closeCode: 4006,
       },
     ],
     [

@@ -188,64 +188,119 @@ t.test(
     await flooder.next((m) => m.type === 'error' && m.code === 'rate_limited')
     t.equal(reading[0], 'pause', 'reading paused when the bucket ran dry')
     // Sent while reading is paused: it waits in the TCP buffers instead of being read (and
-    // dropped) at once, and is handled once a token is back.
+    // dropped) at once, and is handled once the bucket has refilled (frames of the flood still
+    // unread may use that refill up and pause it once more: the echo then waits one more pause).
+    await until(() => reading.includes('resume'), 10_000)
     flooder.send({ type: 'echo', n: 'later' })
-    t.same(await flooder.next((m) => m.type === 'echo'), { type: 'echo', n: 'later' })
+    t.same(await flooder.next((m) => m.type === 'echo', 10_000), { type: 'echo', n: 'later' })
     t.same(reading.slice(0, 2), ['pause', 'resume'])
     t.equal(flooder.socket.readyState, flooder.socket.OPEN, 'the flooder stays connected')
   },
 )
 
 t.test(
-  'a refused message pauses reading until one token is back, at most maxReadPauseMs',
+  'a flooder is held back by TCP: its frames stay in its own buffer, a neighbour is served, and it is read again after readPauseMs',
   async (t) => {
-    let now = 1_000
-    const dispatcher = new MessageDispatcher<Record<string, unknown>>({
-      handlers: { n: () => {} },
-      maxMessageBytes: 1_000,
-      messagesPerSecond: 4,
-      messageBurst: 2,
-      maxReadPauseMs: 200,
-      now: () => now,
-      context: (connection, message) =>
-        ({ connection, message }) as unknown as HandlerContext<Record<string, unknown>>,
-      reserved: () => {},
-      onError: () => {},
+    const { connect, connections } = await startServer(t, {
+      limits: { messagesPerSecond: 10, readPauseMs: 300 },
+      heartbeat: false,
+      handlers: { count: () => {}, echo },
     })
-    const pauses: number[] = []
-    const connection = new LiveConnection<Record<string, unknown>>({
-      id: 'c1',
-      principal: { userId: 'u', permissions: [] },
-      ip: '127.0.0.1',
-      socket: { readyState: 1, bufferedAmount: 0, send: () => {} } as unknown as WebSocket,
-      host: {
-        maxBufferedBytes: 1 << 20,
-        sendTimeoutMs: 5_000,
-        now: () => now,
-        ended: () => {},
-        received: () => {},
-        socketError: () => {},
-      },
-      burst: 2,
-    })
-    connection.pauseReading = (ms) => void pauses.push(ms)
-    const message = Buffer.from('{"type":"n"}')
-    dispatcher.receive(connection, message, false)
-    dispatcher.receive(connection, message, false)
-    t.same(pauses, [], 'the burst passes')
-    dispatcher.receive(connection, message, false)
-    t.same(pauses, [200], 'one token is 250 ms away (1000 / 4): the pause stops at the bound')
-    now += 100
-    dispatcher.receive(connection, message, false)
-    t.same(pauses, [200, 150], '0.4 token back, 0.6 to go: 150 ms')
-    now += 1_000
-    dispatcher.receive(connection, message, false)
-    dispatcher.receive(connection, message, false)
-    t.same(pauses, [200, 150], 'refilled: the burst passes again')
-    dispatcher.receive(connection, message, false)
-    t.same(pauses, [200, 150, 200])
+    const flooder = await connect('flooder')
+    const calm = await connect('calm')
+    await until(() => connections.length === 2)
+    // Frames the server's ws socket has read from the flooder, counted under the warden.
+    let read = 0
+    const serverSide = (connections[0] as unknown as { socket: WebSocket }).socket
+    serverSide.on('message', () => void read++)
+    for (let i = 0; i <= 10; i++) flooder.send({ type: 'count' })
+    await flooder.next((m) => m.type === 'error' && m.code === 'rate_limited')
+    // Its bucket is dry and its socket is not read: what it sends now fills the TCP buffers and
+    // then its own. Bounded: 4,000 frames of 16 KiB (64 MiB) at most.
+    const frame = JSON.stringify({ type: 'count', pad: 'x'.repeat(16 * 1024) })
+    let sent = 0
+    while (flooder.socket.bufferedAmount < 1 << 20 && sent < 4_000) {
+      flooder.socket.send(frame)
+      sent++
+      if (sent % 16 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    t.ok(flooder.socket.bufferedAmount >= 1 << 20, 'the flooder holds a MiB it could not send')
+    t.ok(read < sent / 2, `most of its frames were never read (${read} of ${sent})`)
+    calm.send({ type: 'echo', n: 'calm' })
+    t.same(
+      await calm.next((m) => m.type === 'echo'),
+      { type: 'echo', n: 'calm' },
+      'neighbour served',
+    )
+    const readSoFar = read
+    await until(() => read > readSoFar, 10_000)
+    t.pass('once the pause is over, the flooder is read again')
+    t.equal(flooder.socket.readyState, flooder.socket.OPEN, 'and it stays connected')
   },
 )
+
+/** A dispatcher (4 messages/s, burst 2) and a connection whose read pauses are recorded. */
+function pausingDispatcher(readPauseMs: number, maxReadPauseMs: number) {
+  const clock = { now: 1_000 }
+  const dispatcher = new MessageDispatcher<Record<string, unknown>>({
+    handlers: { n: () => {} },
+    maxMessageBytes: 1_000,
+    messagesPerSecond: 4,
+    messageBurst: 2,
+    readPauseMs,
+    maxReadPauseMs,
+    now: () => clock.now,
+    context: (connection, message) =>
+      ({ connection, message }) as unknown as HandlerContext<Record<string, unknown>>,
+    reserved: () => {},
+    onError: () => {},
+  })
+  const pauses: number[] = []
+  const connection = new LiveConnection<Record<string, unknown>>({
+    id: 'c1',
+    principal: { userId: 'u', permissions: [] },
+    ip: '127.0.0.1',
+    socket: { readyState: 1, bufferedAmount: 0, send: () => {} } as unknown as WebSocket,
+    host: {
+      maxBufferedBytes: 1 << 20,
+      sendTimeoutMs: 5_000,
+      now: () => clock.now,
+      ended: () => {},
+      received: () => {},
+      socketError: () => {},
+    },
+    burst: 2,
+  })
+  connection.pauseReading = (ms) => void pauses.push(ms)
+  const message = Buffer.from('{"type":"n"}')
+  const receive = (): void => dispatcher.receive(connection, message, false)
+  return { clock, pauses, receive }
+}
+
+t.test('a refused message pauses reading for readPauseMs, at most maxReadPauseMs', async (t) => {
+  const { clock, pauses, receive } = pausingDispatcher(500, 200)
+  receive()
+  receive()
+  t.same(pauses, [], 'the burst passes')
+  receive()
+  t.same(pauses, [200], 'the pause stops at the bound')
+  clock.now += 100
+  receive()
+  t.same(pauses, [200, 200], 'still dry: paused again (the connection ignores it while paused)')
+  clock.now += 1_000
+  receive()
+  receive()
+  t.same(pauses, [200, 200], 'refilled: the burst passes again')
+  const unbounded = pausingDispatcher(500, Infinity)
+  for (let i = 0; i < 3; i++) unbounded.receive()
+  t.same(unbounded.pauses, [500], 'without heartbeats, readPauseMs as it is')
+})
+
+t.test('readPauseMs 0: refused messages are dropped, reading never pauses', async (t) => {
+  const { pauses, receive } = pausingDispatcher(0, 200)
+  for (let i = 0; i < 5; i++) receive()
+  t.same(pauses, [])
+})
 
 t.test('queued messages all run, in order, after the async handler ahead of them', async (t) => {
   let release: () => void = () => {}

@@ -24,6 +24,7 @@ t.test('defaults', async (t) => {
       connectionsPerUser: 10,
       connectionsPerIp: 100,
       maxConnections: 50_000,
+      readPauseMs: 1_000,
     },
     heartbeat: { intervalMs: 25_000, timeoutMs: 10_000 },
     send: { maxBufferedBytes: 1_048_576, timeoutMs: 5_000 },
@@ -71,6 +72,7 @@ t.test('given values are kept', async (t) => {
       connectionsPerUser: 7,
       connectionsPerIp: 8,
       maxConnections: 9,
+      readPauseMs: 10,
     },
     heartbeat: { intervalMs: 11, timeoutMs: 10 },
     send: { maxBufferedBytes: 12, timeoutMs: 13 },
@@ -82,7 +84,7 @@ t.test('given values are kept', async (t) => {
   t.same([...origins], ['https://a.example', 'https://b.example'])
   t.ok(origins.has('https://b.example'))
   t.same(resolved.permissions, ['chat.read'])
-  t.same(Object.values(resolved.limits), [1, 2, 3, 4, 5, 6, 7, 8, 9])
+  t.same(Object.values(resolved.limits), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
   t.same(resolved.heartbeat, { intervalMs: 11, timeoutMs: 10 })
   t.same(resolved.send, { maxBufferedBytes: 12, timeoutMs: 13 })
   t.same(resolved.shutdown, { timeoutMs: 14, drainMs: 15, closeCode: 1001 })
@@ -92,6 +94,16 @@ t.test('given values are kept', async (t) => {
 t.test('messageBurst defaults to messagesPerSecond', async (t) => {
   t.equal(resolve({ limits: { messagesPerSecond: 7 } }).limits.messageBurst, 7)
   t.equal(resolve({ limits: { messagesPerSecond: 7, messageBurst: 3 } }).limits.messageBurst, 3)
+})
+
+t.test('readPauseMs defaults to a full refill of the bucket; 0 never pauses', async (t) => {
+  t.equal(resolve({ limits: { messagesPerSecond: 4, messageBurst: 6 } }).limits.readPauseMs, 1_500)
+  t.equal(resolve({ limits: { messagesPerSecond: 3 } }).limits.readPauseMs, 1_000)
+  t.equal(resolve({ limits: { messagesPerSecond: 3, messageBurst: 1 } }).limits.readPauseMs, 334)
+  t.equal(resolve({ limits: { readPauseMs: 0 } }).limits.readPauseMs, 0)
+  t.throws(() => resolve({ limits: { readPauseMs: -1 } }), {
+    message: 'ws-warden: option limits.readPauseMs must be a positive integer, got -1',
+  })
 })
 
 t.test('a random instance id is drawn only when none is given', async (t) => {

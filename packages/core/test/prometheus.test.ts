@@ -73,10 +73,76 @@ t.test('a custom prefix; store errors are counted by store; stopping detaches', 
   const stop = prometheusMetrics(warden, { registry, prefix: 'chat_' })
   await connect('alice')
   let text = await registry.metrics()
-  t.equal(value(text, 'chat_store_errors_total{store="rateLimits"}'), 1)
+  t.equal(value(text, 'chat_store_errors_total{store="rate_limits"}'), 1)
   t.equal(value(text, 'chat_handshakes_rejected_total{reason="store_unavailable"}'), 1)
   stop()
   await connect('bob')
   text = await registry.metrics()
-  t.equal(value(text, 'chat_store_errors_total{store="rateLimits"}'), 1)
+  t.equal(value(text, 'chat_store_errors_total{store="rate_limits"}'), 1)
 })
+
+/** Every label value of an exposition that is not snake_case (bucket bounds aside). */
+function offConvention(text: string): string[] {
+  const off: string[] = []
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue
+    for (const [, label, value] of line.matchAll(/([a-z_]+)="([^"]*)"/g)) {
+      if (label === 'le') continue
+      if (!/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(value as string)) off.push(`${label}="${value}"`)
+    }
+  }
+  return off
+}
+
+t.test('the convention check catches a mixed label value', async (t) => {
+  t.same(offConvention('x_total{store="rateLimits"} 1\nx_total{store="rate_limits"} 1'), [
+    'store="rateLimits"',
+  ])
+  t.same(offConvention('x_bucket{le="+Inf",store="rate-limits"} 1'), ['store="rate-limits"'])
+})
+
+t.test(
+  'store latency by store and operation, drops, resumptions; every label value snake_case',
+  async (t) => {
+    const registry = new Registry()
+    const { warden, connect, connections, url, open } = await startServer(t, {
+      resumption: true,
+      send: { maxBufferedBytes: 1_024 },
+      limits: { messagesPerSecond: 1, messageBurst: 1 },
+      handlers: { echo: ({ reply }) => void reply({ type: 'echo' }) },
+    })
+    prometheusMetrics(warden, { registry })
+    const client = await connect('alice')
+    await client.next((m) => m.type === '$session')
+    client.send({ type: 'echo' })
+    client.send({ type: 'echo' })
+    await client.next((m) => m.code === 'rate_limited')
+    await open(
+      `${url}?ws_token=${(await warden.issueToken({ userId: 'bob', permissions: [] })).token}&ws_resume=x.y`,
+    )
+    await until(() => connections.length === 2)
+    warden.send((connections[1] as { id: string }).id, { type: 'big', pad: 'x'.repeat(2_000) })
+    await warden.sweep()
+    await until(() => [...warden.connections()].length === 1)
+
+    const text = await registry.metrics()
+    const count = (labels: string) =>
+      value(text, `ws_warden_store_duration_seconds_count{${labels}}`)
+    t.equal(count('store="rate_limits",operation="hit"'), 4)
+    t.equal(count('store="tokens",operation="consume"'), 2)
+    t.equal(count('store="sessions",operation="add"'), 2)
+    t.equal(count('store="resumes",operation="claim"'), 1)
+    t.equal(count('store="rate_limits",operation="sweep"'), 1)
+    t.ok(
+      text.includes(
+        'ws_warden_store_duration_seconds_bucket{le="0.0001",store="sessions",operation="add"}',
+      ),
+    )
+    t.ok((value(text, 'ws_warden_messages_dropped_total{reason="rate_limited"}') ?? 0) >= 1)
+    t.equal(value(text, 'ws_warden_messages_dropped_total{reason="slow_consumer"}'), 1)
+    t.equal(value(text, 'ws_warden_resumptions_total{result="failed",reason="unknown"}'), 1)
+    t.equal(value(text, 'ws_warden_disconnects_total{cause="slow_consumer"}'), 1)
+    t.equal(value(text, 'ws_warden_swept_records_total{kind="rate_limits"}'), 0)
+    t.same(offConvention(text), [], 'every label value is snake_case')
+  },
+)

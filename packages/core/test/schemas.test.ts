@@ -41,15 +41,15 @@ t.test('a bad payload gets bad_message with its issues; the handler never runs',
   const client = await connect()
   client.send({ type: 'say', channel: '', text: 'x'.repeat(21) })
   client.send({ type: 'say', channel: 'room', text: 'fine' })
+  const error = await client.next((m) => m.type === 'error')
   await until(() => ran === 1)
-  const [error] = client.ofType('error')
   t.match(error, {
     type: 'error',
     code: ErrorCode.BadMessage,
     message: 'message does not match its schema',
     for: 'say',
   })
-  const issues = error?.issues as { message: string; path: unknown[] }[]
+  const issues = error.issues as { message: string; path: unknown[] }[]
   t.same(
     issues.map((issue) => issue.path),
     [['channel'], ['text']],

@@ -97,11 +97,14 @@ export function wardenExpress<TApp extends Application>(
   const wss = governedWss(warden, wsOptions)
   governServer(warden, wss, app, app, server)
 
+  // A plain GET on a `ws` path skips the route, its middleware included.
   const upgradesOnly: RequestHandler = (request, _response, next) =>
     next(isRoutedUpgrade(request) ? undefined : 'route')
   const governed =
-    (endpoint: EndpointOptions, handler: GovernedHandler): RequestHandler =>
+    (endpoint: EndpointOptions, handler: GovernedHandler, checked: boolean): RequestHandler =>
     async (request, response, next) => {
+      // A route without middleware is one layer: the check is made here, not in a layer of its own.
+      if (!checked && !isRoutedUpgrade(request)) return next('route')
       try {
         const userId = getUserId ? await getUserId(request) : undefined
         const admission = await admitRoutedUpgrade(warden, wss, request, {
@@ -124,7 +127,8 @@ export function wardenExpress<TApp extends Application>(
       fail(`route ${String(path)}: use ws(path, [{ permissions }], ...middleware, handler)`)
     }
     const middleware = rest as RequestHandler[]
-    return this.get(path, upgradesOnly, ...middleware, governed(endpoint, handler))
+    if (middleware.length === 0) return this.get(path, governed(endpoint, handler, false))
+    return this.get(path, upgradesOnly, ...middleware, governed(endpoint, handler, true))
   }
   const applyTo = <TRouter extends IRouter>(router: TRouter) =>
     Object.assign(router, { ws }) as unknown as TRouter & WithWs

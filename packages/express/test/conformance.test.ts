@@ -7,9 +7,9 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tokenHandler, wardenExpress } from '../src/index.js'
 
-adapterConformance(t, async ({ warden, trustProxy, log }) => {
+adapterConformance(t, async ({ warden, trustProxy, log, handleProtocols }) => {
   const server = createServer()
-  const { app } = wardenExpress(express(), { warden, server })
+  const { app } = wardenExpress(express(), { warden, server, wsOptions: { handleProtocols } })
   if (trustProxy) app.set('trust proxy', 'loopback')
   // An access log: the URL every request ends with.
   app.use((request, response, next) => {

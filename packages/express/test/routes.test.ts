@@ -82,6 +82,17 @@ t.test('route middleware runs for upgrades only; a plain GET reaches your page',
   t.same(seen, ['GET'], 'once, for the upgrade')
 })
 
+t.test('a route without middleware lets a plain GET through to your page too', async (t) => {
+  const { app, server, warden } = governed(t)
+  app.ws('/chat', (connection) => void connection.send({ type: 'welcome' }))
+  app.get('/chat', (_request, response) => void response.send('the chat page'))
+  const base = await listen(t, server)
+  const page = await fetch(`${base.replace('ws:', 'http:')}/chat`)
+  t.equal(await page.text(), 'the chat page', 'skipped: nothing consumed, nothing upgraded')
+  const client = await open(t, `${base}/chat?ws_token=${await tokenFor(warden, 'alice')}`)
+  t.ok(await client.next((m) => m.type === 'welcome'), 'the upgrade is still governed')
+})
+
 t.test('getUserId reads what your middleware authenticated', async (t) => {
   const { app, server, warden } = governed(t, {
     getUserId: (request) => (request as Request & { user?: string }).user,

@@ -15,6 +15,7 @@ import {
   adapterFail,
   checkAdapterOptions,
   closeSockets,
+  governedWsOptions,
   isEndpoint,
   redactToken,
   rejectionAnswer,
@@ -220,7 +221,7 @@ async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptio
   const errorHandler = options.websocket?.errorHandler
   await fastify.register(websocket, {
     ...(errorHandler && { errorHandler }),
-    options: { ...options.websocket?.options, ...warden.wsOptions },
+    options: governedWsOptions(warden, options.websocket?.options ?? {}),
     // Ungoverned websocket routes' clients, which the warden does not know, get 1001.
     preClose: () => closeSockets(warden, fastify.websocketServer),
   })

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { tokenRoute, wardenFastify } from '../src/index.js'
 
-adapterConformance(t, async ({ warden, trustProxy, log }) => {
+adapterConformance(t, async ({ warden, trustProxy, log, handleProtocols }) => {
   // Fastify's request log: every "incoming request" line carries the request's URL.
   const stream = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -21,7 +21,7 @@ adapterConformance(t, async ({ warden, trustProxy, log }) => {
     logger: { level: 'info', stream },
     ...(trustProxy && { trustProxy: '127.0.0.1' }),
   })
-  await app.register(wardenFastify, { warden })
+  await app.register(wardenFastify, { warden, websocket: { options: { handleProtocols } } })
   tokenRoute(app, {
     authenticate: (request) => {
       const user = request.headers['x-user']

@@ -8,11 +8,11 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tokenHandler, wardenKoa } from '../src/index.js'
 
-adapterConformance(t, async ({ warden, trustProxy, log }) => {
+adapterConformance(t, async ({ warden, trustProxy, log, handleProtocols }) => {
   const app = new Koa()
   app.proxy = trustProxy
   const server = createServer()
-  const { ws } = wardenKoa(app, { warden, server })
+  const { ws } = wardenKoa(app, { warden, server, wsOptions: { handleProtocols } })
   // An access log: the URL every request ends with.
   app.use(async (ctx, next) => {
     try {

@@ -39,6 +39,12 @@ export const FrameType = {
  */
 export interface SessionFrame {
   readonly type: '$session'
+  /**
+   * The protocol version negotiated through `Sec-WebSocket-Protocol` for this connection
+   * (`1` for `ws-warden.v1`), or `0` when the client offered none. Absent from servers older than
+   * the versioned subprotocol, which speak version 1's frames: read it with `?? 0`.
+   */
+  readonly version?: number
   /** The session id; stable across resumptions. */
   readonly id: string
   /** The single-use resume credential. A secret: never log it. */

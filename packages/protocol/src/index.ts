@@ -14,7 +14,7 @@
  *
  * | frame | direction | when |
  * |---|---|---|
- * | `{"type":"$session","id","resume","ttlMs","resumed":false}` | server → client | first frame of every connection, when resumption is on |
+ * | `{"type":"$session","version","id","resume","ttlMs","resumed":false}` | server → client | first frame of every connection, when resumption is on |
  * | `{"type":"$session",...,"resumed":true,"complete","missed","channels"}` | server → client | first frame after a resumption; the `missed` replayed frames follow it |
  * | `{"type":"$refresh","expiresAt"}` | server → client | the connection's token expires soon (refresh on) |
  * | `{"type":"$refresh","token"}` | client → server | a fresh connect token for the same user |
@@ -33,6 +33,7 @@
 export * from './frames.js'
 export * from './resume.js'
 export * from './streams.js'
+export * from './subprotocol.js'
 
 /**
  * Close codes sent after the upgrade.
@@ -65,6 +66,12 @@ export const CloseCode = {
   TryAgainLater: 1013,
   /** Terminal: the principal may not use this endpoint. HTTP 403. */
   Forbidden: 4003,
+  /**
+   * Terminal: the client offered only ws-warden subprotocol versions this server does not speak.
+   * HTTP 406; the server refuses before the upgrade, so a client sees the status (or, in a
+   * browser, 1006), and this code only in an integration that admits after the upgrade.
+   */
+  UnsupportedProtocol: 4006,
   /** Backoff: generic "reconnect later"; used for slow consumers. */
   Backoff: 4100,
   /** Backoff: the token was missing, invalid, expired or replayed; fetch a new one. HTTP 401. */
@@ -118,6 +125,7 @@ export const ErrorCode = {
   TokenExpired: 'token_expired',
   TokenReplayed: 'token_replayed',
   OriginNotAllowed: 'origin_not_allowed',
+  UnsupportedProtocol: 'unsupported_protocol',
   Forbidden: 'forbidden',
   RateLimited: 'rate_limited',
   ConnectionLimit: 'connection_limit',

@@ -6,6 +6,10 @@
  * unchanged from before buckets existed.
  *
  * Every instance sharing a store must use the same number of buckets: it is part of the layout.
+ *
+ * `createRedisStores` with several buckets keeps the tokens and the connect-attempt counters in
+ * the sessions' caps slot instead (one bucket under `{<prefix>:sessions:caps}:tokens` and
+ * `:rate`), so that an admission touches two slots: see `sharded-admission.ts`.
  */
 
 /** The default number of buckets: one on a standalone Redis, 16 on a Cluster client. */
@@ -29,14 +33,20 @@ export function bucketOf(value: string, buckets: number): number {
 export class Buckets {
   readonly #tags: readonly string[]
 
+  /** With `under`, one bucket whose keys start with `under` (a key base in another's tag). */
   constructor(
     prefix: string,
     kind: string,
     readonly count: number,
+    under?: string,
   ) {
-    this.#tags = Array.from({ length: count }, (_, bucket) =>
-      count === 1 ? `{${prefix}:${kind}}` : `{${prefix}:${kind}:${bucket}}`,
-    )
+    this.#tags =
+      under === undefined
+        ? Array.from({ length: count }, (_, bucket) =>
+            count === 1 ? `{${prefix}:${kind}}` : `{${prefix}:${kind}:${bucket}}`,
+          )
+        : [under]
+    if (under !== undefined) this.count = 1
   }
 
   /** The tag of the bucket `value` routes to. */
@@ -74,4 +84,12 @@ export async function sumOverBuckets(
 ): Promise<number> {
   const counts = await Promise.all(buckets.all.map(count))
   return counts.reduce<number>((sum, n) => sum + Number(n), 0)
+}
+
+/**
+ * What `createRedisStores` adds to the options of the token and rate-limit stores of a sharded
+ * layout (not a public option): the key base their one bucket lives under.
+ */
+export interface Colocated {
+  readonly under?: string | undefined
 }

@@ -16,6 +16,7 @@
  * @packageDocumentation
  */
 export type { RedisAdmissionStore } from './admission.js'
+export type { RedisShardedAdmissionStore } from './sharded-admission.js'
 export { RedisBroker, type RedisBrokerOptions } from './broker.js'
 export { CLUSTER_BUCKETS } from './buckets.js'
 export type { RedisClient, RedisStoreOptions } from './client.js'

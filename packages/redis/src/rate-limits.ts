@@ -3,7 +3,7 @@
  * fail-open, and the sweep of ended windows.
  */
 import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
-import { Buckets, sumOverBuckets } from './buckets.js'
+import { Buckets, sumOverBuckets, type Colocated } from './buckets.js'
 import { bounded, defineScript, positive, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'
 import { COUNT_EXPIRED, HIT_WINDOW, SWEEP_EXPIRED } from './scripts.js'
@@ -54,7 +54,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
     }
-    this.#buckets = new Buckets(prefix, 'rate', buckets)
+    this.#buckets = new Buckets(prefix, 'rate', buckets, (options as Colocated).under)
     this.#failOpen = options.failOpen === true
     this.#failOpenAfterMs = positive(
       `${owner} option failOpenAfterMs`,

@@ -326,30 +326,65 @@ local function release(id)
 end`
 
 /**
- * Caps reserve: the first phase of a sharded add. ARGV: id, bucket, ip, lastSeenAt, perIp, total
- * ('' = no cap), ttl. Checks the IP and total caps (an entry of the same id does not count
- * twice), then writes the id's entry. Returns { 'ok', previous entry or '', its lastSeenAt or ''
- * } (what a rollback restores), or { 'ip' } / { 'total' }.
+ * Caps reserve as a function of the caps helpers (also run by the cluster admission script):
+ * id, bucket, ip, lastSeenAt, perIp, total ('' = no cap), ttl. Checks the IP and total caps (an
+ * entry of the same id does not count twice), then writes the id's entry. Returns { 'ok',
+ * previous entry or '', its lastSeenAt or '' } (what a rollback restores), or { 'ip' } /
+ * { 'total' }.
  */
+const RESERVE = `local function reserve(id, bucket, ip, seenAt, perIp, total, ttl)
+  local old = redis.call('HGET', KEYS[1], id)
+  local oldIp = old and entryIp(old)
+  if oldIp ~= ip and perIp ~= '' then
+    if tonumber(redis.call('HGET', KEYS[2], ip) or '0') >= tonumber(perIp) then return { 'ip' } end
+  end
+  if not old and total ~= '' and redis.call('HLEN', KEYS[1]) >= tonumber(total) then
+    return { 'total' }
+  end
+  local oldSeen = redis.call('ZSCORE', KEYS[3], id)
+  if oldIp ~= ip then
+    if old then count(oldIp, -1) end
+    count(ip, 1)
+  end
+  redis.call('HSET', KEYS[1], id, bucket .. ':' .. ip)
+  redis.call('ZADD', KEYS[3], seenAt, id)
+  keep(ttl)
+  return { 'ok', old or '', oldSeen or '' }
+end`
+
+/** Caps reserve: the first phase of a sharded add. ARGV: the arguments of `reserve`, in order. */
 export const CAPS_RESERVE = `${CAPS}
-local id, ip = ARGV[1], ARGV[3]
-local old = redis.call('HGET', KEYS[1], id)
-local oldIp = old and entryIp(old)
-if oldIp ~= ip and ARGV[5] ~= '' then
-  if tonumber(redis.call('HGET', KEYS[2], ip) or '0') >= tonumber(ARGV[5]) then return { 'ip' } end
+${RESERVE}
+return reserve(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])`
+
+/**
+ * The caps side of an admission on a sharded registry (see `sharded-admission.ts`), in the caps
+ * slot, where the token and the connect-attempt counters of a sharded layout live too: the
+ * attempt hits in order, the token consume, then the IP and total reserve, stopping at the first
+ * refusal. KEYS: the 3 caps keys, token key, token expiry index, rate-limit expiry index, then one
+ * window counter per attempt. ARGV: windowMs, retention, jti, token expiresAt, attempts n, n
+ * pairs of (member, limit), then the `reserve` arguments (none: count and consume only). Returns
+ * { 'attempts', which (1-based), ms left }, { 'replayed' }, { 'ip' }, { 'total' } or what
+ * `reserve` returns ({ 'ok' } without a reserve).
+ */
+export const CAPS_ADMIT = `${NOW}
+${EXPIRY_INDEX}
+${HIT}
+${CONSUME}
+${CAPS}
+${RESERVE}
+local n = tonumber(ARGV[5])
+for i = 1, n do
+  local hits, ttl = hitWindow(KEYS[6 + i], KEYS[6], ARGV[1], ARGV[4 + 2 * i], ARGV[2])
+  if hits > tonumber(ARGV[5 + 2 * i]) then return { 'attempts', i, ttl } end
 end
-if not old and ARGV[6] ~= '' and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[6]) then
-  return { 'total' }
+if consumeToken(KEYS[4], KEYS[5], ARGV[4], ARGV[3], ARGV[2], now) == 0 then
+  return { 'replayed' }
 end
-local oldSeen = redis.call('ZSCORE', KEYS[3], id)
-if oldIp ~= ip then
-  if old then count(oldIp, -1) end
-  count(ip, 1)
-end
-redis.call('HSET', KEYS[1], id, ARGV[2] .. ':' .. ip)
-redis.call('ZADD', KEYS[3], ARGV[4], id)
-keep(ARGV[7])
-return { 'ok', old or '', oldSeen or '' }`
+local s = 6 + 2 * n
+if not ARGV[s] then return { 'ok' } end
+return reserve(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
+  ARGV[s + 6])`
 
 /**
  * Caps rollback of a reserve whose insert was refused (or failed). ARGV: id, the entry the

@@ -38,7 +38,12 @@ export const KEY_NAMES = [
   'channels',
 ]
 /** The caps keys of a sharded registry, in the order every caps script takes them. */
-const CAPS_NAMES = ['ids', 'ips', 'seen']
+export const CAPS_NAMES = ['ids', 'ips', 'seen']
+
+/** The hash tag of a sharded registry's caps keys (and, in `createRedisStores`, tokens and rate). */
+export function capsTag(prefix: string): string {
+  return `{${prefix}:sessions:caps}`
+}
 /** Ids per touch script, records per sweep script: bounds the time one script holds Redis. */
 const BATCH = 1000
 
@@ -92,8 +97,7 @@ export class RedisSessionStore implements SessionStore {
     this.#ttl = positive('RedisSessionStore option ttlMs', options.ttlMs, SESSION_TTL_MS)
     this.#buckets = new Buckets(prefix, 'sessions', buckets)
     this.#keys = this.#buckets.all.map((tag) => KEY_NAMES.map((name) => `${tag}:${name}`))
-    this.#caps =
-      buckets === 1 ? undefined : CAPS_NAMES.map((name) => `{${prefix}:sessions:caps}:${name}`)
+    this.#caps = buckets === 1 ? undefined : CAPS_NAMES.map((name) => `${capsTag(prefix)}:${name}`)
     this.#run = define(client, 'wsWardenSession_', KEY_NAMES.length, SESSION_SCRIPTS)
     this.#capsRun = define(client, 'wsWardenSessionCaps_', CAPS_NAMES.length, CAPS_SCRIPTS)
   }
@@ -372,6 +376,6 @@ function byBucket(located: Iterable<readonly [string, number | undefined]>): Map
 }
 
 /** The bucket of a directory entry `<bucket>:<ip>`; undefined for none. */
-function entryBucket(entry: string | null): number | undefined {
+export function entryBucket(entry: string | null): number | undefined {
   return entry === null ? undefined : Number(entry.slice(0, entry.indexOf(':')))
 }

@@ -5,6 +5,7 @@
 import { Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { RedisAdmissionStore } from './admission.js'
 import { RedisBroker } from './broker.js'
+import { CLUSTER_BUCKETS, type Colocated } from './buckets.js'
 import { DEFAULT_PREFIX, positive, whenReady, type RedisClient } from './client.js'
 import { createCluster, type ClusterNodes } from './cluster.js'
 import { RedisHistoryStore } from './history.js'
@@ -12,6 +13,7 @@ import { RedisLockStore } from './locks.js'
 import { RedisRateLimitStore } from './rate-limits.js'
 import { RedisResumeStore } from './resumes.js'
 import { RedisSessionStore, SESSION_TTL_MS } from './sessions.js'
+import { colocatedBase, RedisShardedAdmissionStore } from './sharded-admission.js'
 import { RedisTokenStore } from './tokens.js'
 
 /** Options of {@link createRedisStores}: one of `client`, `url` and `cluster`. */
@@ -69,12 +71,14 @@ export interface RedisStores {
   /** Resumable sessions (used when the warden has `resumption` on). */
   readonly resumes: RedisResumeStore
   /**
-   * Admission in one round trip (one Lua script) over `sessions`, `tokens` and `rateLimits`.
-   * Only with one bucket on a client that is not a Cluster (the keys of one admission must be on
-   * one server), and without `rateLimitFailOpen` (attempts counted in the same script as the
-   * token cannot fail open on their own); otherwise absent, and the warden composes the calls.
+   * Admission over `sessions`, `tokens` and `rateLimits`: with one bucket on a client that is not
+   * a Cluster, one Lua script (`RedisAdmissionStore`); with several buckets (a Cluster's default),
+   * two scripts sent at once, to the caps slot and to the user's bucket
+   * (`RedisShardedAdmissionStore`). Absent with one bucket on a Cluster (the keys of one
+   * admission are in three slots) and with `rateLimitFailOpen` (attempts counted in the same
+   * script as the token cannot fail open on their own): then the warden composes the calls.
    */
-  readonly admission?: RedisAdmissionStore
+  readonly admission?: RedisAdmissionStore | RedisShardedAdmissionStore
   /** Closes the broker's subscriber and the client made from `url` (never a given client). */
   close(): Promise<void>
 }
@@ -112,27 +116,37 @@ export async function createRedisStores(options: CreateRedisStoresOptions): Prom
   const client = (created ?? options.client) as RedisClient
   const common = { client, prefix: options.prefix, buckets: options.buckets }
   // A bad option throws here, before the (lazy) client made from `url` ever connects.
-  const admitted = {
-    sessions: new RedisSessionStore({ ...common, ttlMs: options.sessionTtlMs }),
-    tokens: new RedisTokenStore(common),
-    rateLimits: new RedisRateLimitStore({
-      ...common,
-      failOpen: options.rateLimitFailOpen,
-      onError,
-    }),
+  const sessions = new RedisSessionStore({ ...common, ttlMs: options.sessionTtlMs })
+  const prefix = options.prefix ?? DEFAULT_PREFIX
+  const buckets = options.buckets ?? (client.isCluster ? CLUSTER_BUCKETS : 1)
+  // Sessions sharded by user: the tokens and attempt counters live in the caps slot, so that an
+  // admission touches two slots (this depends on `buckets` only: part of the layout).
+  const colocate = (kind: 'tokens' | 'rate'): Colocated =>
+    buckets === 1 ? {} : { under: colocatedBase(prefix, kind) }
+  const tokenOptions = { ...common, ...colocate('tokens') }
+  const rateOptions = {
+    ...common,
+    ...colocate('rate'),
+    failOpen: options.rateLimitFailOpen,
+    onError,
   }
-  const oneScript =
-    !client.isCluster && (options.buckets ?? 1) === 1 && options.rateLimitFailOpen !== true
+  const admitted = {
+    sessions,
+    tokens: new RedisTokenStore(tokenOptions),
+    rateLimits: new RedisRateLimitStore(rateOptions),
+  }
+  const resolved = { ...admitted, client, prefix, ttlMs: options.sessionTtlMs ?? SESSION_TTL_MS }
+  const admission =
+    options.rateLimitFailOpen === true
+      ? undefined
+      : buckets > 1
+        ? new RedisShardedAdmissionStore({ ...resolved, buckets })
+        : client.isCluster
+          ? undefined
+          : new RedisAdmissionStore(resolved)
   const stores = {
     ...admitted,
-    ...(oneScript && {
-      admission: new RedisAdmissionStore({
-        ...admitted,
-        client,
-        prefix: options.prefix ?? DEFAULT_PREFIX,
-        ttlMs: options.sessionTtlMs ?? SESSION_TTL_MS,
-      }),
-    }),
+    ...(admission && { admission }),
     locks: new RedisLockStore(common),
     broker: new RedisBroker({ ...common, onError, timeoutMs }),
     history: new RedisHistoryStore(common),

@@ -3,7 +3,7 @@
  * of expired ones.
  */
 import type { TokenStore } from '@ws-warden/core/stores'
-import { Buckets, sumOverBuckets } from './buckets.js'
+import { Buckets, sumOverBuckets, type Colocated } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
 import { CONSUME_TOKEN, COUNT_EXPIRED, SWEEP_EXPIRED } from './scripts.js'
 
@@ -43,7 +43,7 @@ export class RedisTokenStore implements TokenStore {
 
   constructor(options: RedisStoreOptions) {
     const { client, prefix, buckets } = storeOptions('RedisTokenStore', options)
-    this.#buckets = new Buckets(prefix, 'tokens', buckets)
+    this.#buckets = new Buckets(prefix, 'tokens', buckets, (options as Colocated).under)
     this.#consume = defineScript(client, 'wsWardenConsumeToken', 2, CONSUME_TOKEN)
     this.#sweep = defineScript(client, 'wsWardenSweepExpired', 1, SWEEP_EXPIRED)
     this.#countExpired = defineScript(client, 'wsWardenCountExpired', 1, COUNT_EXPIRED)

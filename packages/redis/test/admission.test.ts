@@ -179,10 +179,13 @@ if (client !== undefined) {
     t.equal(await tokens.consume(req.jti, req.tokenExpiresAt), true, 'the token is unused')
   })
 
-  t.test('only over one bucket and without rateLimitFailOpen', async (t) => {
-    t.ok((await open(t, { buckets: 1 })).admission, 'one bucket')
-    t.equal((await open(t, { buckets: 16 })).admission, undefined, 'buckets: composed')
+  t.test('one script over one bucket, two over buckets, none with rateLimitFailOpen', async (t) => {
+    t.equal((await open(t, { buckets: 1 })).admission?.constructor.name, 'RedisAdmissionStore')
+    const sharded = await open(t, { buckets: 16 })
+    t.equal(sharded.admission?.constructor.name, 'RedisShardedAdmissionStore', 'buckets')
+    t.equal(sharded.admission?.tokens, sharded.tokens)
     t.equal((await open(t, { failOpen: true })).admission, undefined, 'fail open: composed')
+    t.equal((await open(t, { failOpen: true, buckets: 4 })).admission, undefined)
     const stores: RedisStores = await open(t)
     t.equal(stores.admission?.sessions, stores.sessions, 'it names the stores it works on')
     t.equal(stores.admission?.tokens, stores.tokens)

@@ -20,17 +20,80 @@ t.test('conformance on the cluster (16 buckets by default)', async (t) => {
       return { ...stores, cleanup: () => stores.close() }
     },
   })
-  t.same(kinds, ['sessions', 'tokens', 'rateLimits', 'broker', 'locks', 'history', 'resumes'])
+  t.same(kinds, [
+    'sessions',
+    'tokens',
+    'rateLimits',
+    'broker',
+    'locks',
+    'history',
+    'resumes',
+    'admission',
+  ])
 })
 
-t.test(
-  'no one-script admission on a cluster, even with one bucket: the warden composes',
-  async (t) => {
-    const stores = await createRedisStores({ client, prefix: randomPrefix(), buckets: 1 })
-    t.teardown(() => stores.close())
-    t.equal(stores.admission, undefined)
-  },
-)
+t.test('an admission is two EVALSHA sent at once: the caps slot and the user bucket', async (t) => {
+  const stores = await createRedisStores({ client, prefix: randomPrefix() })
+  t.teardown(() => stores.close())
+  const admission = stores.admission!
+  t.equal(admission.constructor.name, 'RedisShardedAdmissionStore')
+  const now = Date.now()
+  let n = 0
+  const request = (user: string, jti = `jti-${++n}`) => ({
+    attempts: [
+      { key: 'connect:ip:192.0.2.1', limit: 100 },
+      { key: `connect:user:${user}`, limit: 100 },
+    ],
+    windowMs: 60_000,
+    jti,
+    tokenExpiresAt: now + 60_000,
+    session: {
+      record: {
+        id: `conn-${++n}`,
+        userId: user,
+        instanceId: 'i',
+        ip: '192.0.2.1',
+        channels: [],
+        connectedAt: now,
+        lastSeenAt: now,
+      },
+      caps: { perUser: 1 },
+    },
+  })
+  // Warm every node's script cache (the first call on a connection may EVAL after NOSCRIPT).
+  for (let i = 0; i < 16; i++) await admission.admit(request(`warm-${i}`))
+  const events: string[] = []
+  const nodes = client.nodes('master')
+  const sends = nodes.map((node) => node.sendCommand.bind(node))
+  nodes.forEach((node, i) => {
+    node.sendCommand = (command, stream) => {
+      events.push(`send ${command.name}`)
+      void command.promise.then(
+        () => events.push('reply'),
+        () => events.push('reply'),
+      )
+      return (sends[i] as typeof node.sendCommand)(command, stream)
+    }
+  })
+  try {
+    t.same(await admission.admit(request('alice')), { ok: true })
+    t.same(events, ['send evalsha', 'send evalsha', 'reply', 'reply'], 'both sent, then answers')
+    events.length = 0
+    // A refusal of the user side (cap 1): the caps side's reservation is given back.
+    t.same(await admission.admit(request('alice')), { ok: false, reason: 'limit', limit: 'user' })
+    t.same(events.slice(0, 4), ['send evalsha', 'send evalsha', 'reply', 'reply'])
+    t.equal(events.filter((e) => e === 'send evalsha').length, 3, 'one compensating call')
+  } finally {
+    nodes.forEach((node, i) => (node.sendCommand = sends[i] as typeof node.sendCommand))
+  }
+  t.equal(await stores.sessions.count({ ip: '192.0.2.1' }), 17, 'the refused one left nothing')
+})
+
+t.test('no one-script admission on a cluster with one bucket: the warden composes', async (t) => {
+  const stores = await createRedisStores({ client, prefix: randomPrefix(), buckets: 1 })
+  t.teardown(() => stores.close())
+  t.equal(stores.admission, undefined)
+})
 
 t.test('the cluster option: the stores own a Cluster made from seed nodes', async (t) => {
   const errors: unknown[] = []
@@ -85,7 +148,13 @@ t.test('writes spread over every node and many slots', async (t) => {
       }),
     ])
   }
-  for (const kind of ['tokens', 'rate', 'sessions', 'resumes']) {
+  // Tokens and attempt counters live in the caps slot, beside what an admission reserves there.
+  for (const kind of ['tokens', 'rate']) {
+    const perNode = await keysPerNode(cluster, `{${prefix}:sessions:caps}:${kind}:*`)
+    t.equal(perNode.filter((n) => n > 0).length, 1, `${kind}: in the caps slot`)
+    t.ok(perNode.reduce((a, b) => a + b) >= 300, `${kind}: 300 and their expiry index`)
+  }
+  for (const kind of ['sessions', 'resumes']) {
     const perNode = await keysPerNode(cluster, `{${prefix}:${kind}:*`)
     t.comment(`${kind}: keys per node ${perNode.join(' / ')}`)
     t.ok(

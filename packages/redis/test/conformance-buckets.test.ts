@@ -22,5 +22,5 @@ if (client !== undefined) {
       }
     },
   })
-  t.equal(kinds.length, 7, 'every group runs but admission (composed on buckets)')
+  t.equal(kinds.length, 8, 'every group runs, admission in two trips')
 }

@@ -174,6 +174,31 @@ export function admissionConformance(options: ConformanceOptions): void {
     assert.equal(await store.sessions.count({ ip }), 7)
   })
 
+  test('40 concurrent handshakes of many users and IPs, total cap 9: exactly 9', async (store) => {
+    const { request } = handshakes()
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        store.admit(request({ user: `u${i}`, ip: `ip${i}`, caps: { total: 9 } })),
+      ),
+    )
+    assert.equal(answers.filter((a) => a.ok).length, 9)
+    assert.ok(answers.every((a) => a.ok || (a.reason === 'limit' && a.limit === 'total')))
+    assert.equal(await store.sessions.count(), 9)
+  })
+
+  test('concurrent handshakes of one user over its user cap and its IP cap: user first', async (store) => {
+    const { request } = handshakes()
+    // Both caps full: every refusal names the user cap, the first one checked.
+    assert.deepEqual(await store.admit(request({ caps: { perUser: 1, perIp: 1 } })), ok)
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => store.admit(request({ caps: { perUser: 1, perIp: 1 } }))),
+    )
+    for (const answer of answers) {
+      assert.deepEqual(answer, { ok: false, reason: 'limit', limit: 'user' })
+    }
+    assert.equal(await store.sessions.count(), 1)
+  })
+
   test('30 concurrent handshakes with one token: exactly one admitted', async (store) => {
     const { request } = handshakes()
     const jti = unique('jti')

@@ -15,6 +15,7 @@
  * @module
  */
 import type { Logger, Warden, WardenOptions } from '@ws-warden/core'
+import type { IncomingMessage } from 'node:http'
 import WebSocket from 'ws'
 import type { Teardown } from './helpers.js'
 import { Client, testWarden, tokenFor } from './helpers.js'
@@ -30,6 +31,11 @@ export interface ConformanceSetup {
   readonly trustProxy: boolean
   /** Call with the URL of every request the framework logs (its request log or access log). */
   readonly log: (url: string) => void
+  /**
+   * The application's own `ws` `handleProtocols`: pass it in the adapter's ws server options
+   * (Fastify `websocket.options`, Express and Koa `wsOptions`). It selects `chat.v2` if offered.
+   */
+  readonly handleProtocols: (protocols: Set<string>, request: IncomingMessage) => string | false
 }
 
 /** A started app. */
@@ -66,8 +72,8 @@ interface Started {
   readonly http: string
   readonly logged: readonly string[]
   readonly warnings: readonly object[]
-  open(path: string, options?: WebSocket.ClientOptions): Promise<Client>
-  connect(user?: string, options?: WebSocket.ClientOptions): Promise<Client>
+  open(path: string, options?: WebSocket.ClientOptions, protocols?: string[]): Promise<Client>
+  connect(user?: string, options?: WebSocket.ClientOptions, protocols?: string[]): Promise<Client>
   close(): Promise<void>
 }
 
@@ -93,7 +99,12 @@ async function start(
   const warnings: object[] = []
   const warden = testWarden(t, { logger: recordingLogger(warnings), ...options })
   const logged: string[] = []
-  const app = await factory({ warden, trustProxy, log: (url) => void logged.push(url) })
+  const app = await factory({
+    warden,
+    trustProxy,
+    log: (url) => void logged.push(url),
+    handleProtocols: (protocols) => (protocols.has('chat.v2') ? 'chat.v2' : false),
+  })
   const clients = new Set<WebSocket>()
   let closing: Promise<void> | undefined
   const close = () => (closing ??= app.close())
@@ -102,13 +113,20 @@ async function start(
     await close()
   })
   const base = app.url.replace(/^http/, 'ws')
-  const open = (path: string, clientOptions: WebSocket.ClientOptions = {}) => {
-    const socket = new WebSocket(`${base}${path}`, clientOptions)
+  const open = (
+    path: string,
+    clientOptions: WebSocket.ClientOptions = {},
+    protocols?: string[],
+  ) => {
+    const socket = new WebSocket(`${base}${path}`, protocols ?? [], clientOptions)
     clients.add(socket)
     return Client.start(socket)
   }
-  const connect = async (user = 'alice', clientOptions: WebSocket.ClientOptions = {}) =>
-    open(`/ws?ws_token=${await tokenFor(warden, user)}`, clientOptions)
+  const connect = async (
+    user = 'alice',
+    clientOptions: WebSocket.ClientOptions = {},
+    protocols?: string[],
+  ) => open(`/ws?ws_token=${await tokenFor(warden, user)}`, clientOptions, protocols)
   return { warden, http: app.url, logged, warnings, open, connect, close }
 }
 
@@ -172,6 +190,41 @@ export function adapterConformance(t: ConformanceTest, factory: AdapterFactory):
     t.equal(count(warden), 1, 'only the first use connected')
     t.equal((await connect('carol')).status, 101, 'refusals leave the route working')
   })
+
+  t.test('subprotocols: ws-warden.v1 selected; an old client still connects', async (t) => {
+    const { connect, warden } = await start(t, factory, { resumption: true })
+    const cases: [offered: string[], selected: string, version: number][] = [
+      [['ws-warden.v1'], 'ws-warden.v1', 1],
+      [['chat.v2', 'ws-warden.v1'], 'ws-warden.v1', 1],
+      [['ws-warden.v9', 'ws-warden.v1'], 'ws-warden.v1', 1],
+      [[], '', 0],
+      [['chat.v2'], 'chat.v2', 0],
+    ]
+    for (const [offered, selected, version] of cases) {
+      const what = `offered [${offered.join(', ')}]`
+      const client = await connect('alice', {}, offered)
+      t.equal(client.status, 101, what)
+      t.equal(client.socket.protocol, selected, `${what}: selected "${selected}"`)
+      const session = await client.next((message) => message.type === '$session')
+      t.equal(session.version, version, `${what}: $session says ${version}`)
+      t.match(await client.next(welcome), { user: 'alice' }, `${what}: the route's handler ran`)
+    }
+    t.equal(count(warden), cases.length)
+  })
+
+  t.test(
+    'subprotocols: only unknown ws-warden versions offered is a 406; the token stays good',
+    async (t) => {
+      const { open, warden } = await start(t, factory)
+      const path = `/ws?ws_token=${await tokenFor(warden, 'alice')}`
+      const refused = await open(path, {}, ['ws-warden.v9'])
+      t.equal(refused.status, 406)
+      t.same(refused.body, { error: 'unsupported_protocol' })
+      const accepted = await open(path, {}, ['ws-warden.v9', 'ws-warden.v1'])
+      t.equal(accepted.status, 101, 'the refusal did not spend the token')
+      t.equal(accepted.socket.protocol, 'ws-warden.v1')
+    },
+  )
 
   t.test('a rate limit: 429 rate_limited with Retry-After in whole seconds', async (t) => {
     const { open, connect } = await start(t, factory, { limits: { connectAttemptsPerIp: 2 } })

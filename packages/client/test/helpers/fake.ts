@@ -66,6 +66,8 @@ type Listener = (event: never) => void
 /** A WebSocket whose other end is the test. */
 export class FakeSocket implements WebSocketLike {
   readyState = 0
+  /** The subprotocol "the server" selected; set it before `open()`. */
+  protocol = ''
   readonly sent: string[] = []
   closedWith: { code?: number | undefined; reason?: string | undefined } | undefined
   private readonly listeners = new Map<string, Set<Listener>>()
@@ -137,6 +139,18 @@ export class FakeSocket implements WebSocketLike {
 
   receive(frame: unknown): void {
     this.dispatch('message', { data: typeof frame === 'string' ? frame : JSON.stringify(frame) })
+  }
+
+  /** The handshake fails the way `ws` fails it: an error event with `message`, then 1006. */
+  failHandshake(message: string): void {
+    this.readyState = 3
+    this.dispatch('error', { message })
+    this.dispatch('close', { code: 1006, reason: '' })
+  }
+
+  /** Only an error event (a socket the client already let go of); without a message, no event object. */
+  error(message?: string): void {
+    this.dispatch('error', message === undefined ? undefined : { message })
   }
 
   /** The server closes (or the network drops, with 1006). */

@@ -2,6 +2,7 @@ import type { Test } from 'tap'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { ServerOptions } from 'ws'
 import WebSocket, { WebSocketServer } from 'ws'
 import type { Connection, Principal, WardenOptions } from '@ws-warden/core'
 import { createWarden, handleUpgrade } from '@ws-warden/core'
@@ -10,14 +11,18 @@ import { WardenClient } from '../../src/index.js'
 
 export const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long'
 
-/** A warden behind a bare Node HTTP server (what the adapters do), on a port of its own. */
+/**
+ * A warden behind a bare Node HTTP server (what the adapters do), on a port of its own.
+ * `wsOptions` go over the warden's (`handleProtocols: () => false`: a server that selects none).
+ */
 export async function startServer<TData = Record<string, unknown>>(
   t: Test,
   options: Partial<WardenOptions<TData>> = {},
   port = 0,
+  wsOptions: ServerOptions = {},
 ) {
   const warden = createWarden<TData>({ tokens: { secret: SECRET }, ...options })
-  const wss = new WebSocketServer({ noServer: true, ...warden.wsOptions })
+  const wss = new WebSocketServer({ noServer: true, ...warden.wsOptions, ...wsOptions })
   const connections: Connection<TData>[] = []
   const server = createServer((_req, res) => res.writeHead(404).end())
   server.on('upgrade', (request, socket, head) => {

@@ -11,6 +11,7 @@
  * - `redact`: the connect token cut out of logged URLs.
  * - `checks`: option checks with errors that name the adapter.
  * - `server`: the `noServer` ws server with the warden's limits, and its shutdown.
+ * - `subprotocol`: `Sec-WebSocket-Protocol` negotiation (`ws-warden.v1`) and its admission check.
  *
  * @packageDocumentation
  */
@@ -35,8 +36,10 @@ export {
   runGovernedHandler,
 } from './routed-upgrade.js'
 export type { Listens, RoutedAdmission, RoutedAdmitOptions } from './routed-upgrade.js'
-export { closeSockets, governedWss } from './server.js'
+export { closeSockets, governedWsOptions, governedWss } from './server.js'
 export type { WsServerOptions } from './server.js'
+export { checkSubprotocols, selectSubprotocol } from './subprotocol.js'
+export type { HandleProtocols, WardenWsOptions } from './subprotocol.js'
 export { checkTokenEndpoint, issueTokenAnswer } from './token.js'
 export type { TokenEndpointOptions } from './token.js'
 export { acceptUpgrade, handleUpgrade, rejectUpgrade, toUpgradeRequest } from './upgrade.js'

@@ -30,6 +30,26 @@ interface RoutedUpgrade {
   readonly response: ServerResponse
 }
 
+/** Where a routed request carries its {@link RoutedUpgrade} until a governed route admits it. */
+const ROUTED = Symbol('ws-warden.routed')
+
+interface RoutedRequest extends IncomingMessage {
+  [ROUTED]?: RoutedUpgrade | undefined
+}
+
+/**
+ * The listeners every routed upgrade shares (`this` is the socket or the response): one closure
+ * per upgrade each would cost more than the lookup.
+ */
+function destroySocket(this: Socket): void {
+  this.destroy()
+}
+
+/** Once answered (a rejection, a 404...) the socket closes; an upgraded one is detached first. */
+function closeAnswered(this: ServerResponse): void {
+  this.socket?.destroySoon()
+}
+
 /**
  * What {@link admitRoutedUpgrade} resolves to: the rejection and its HTTP answer, or the
  * connection (undefined if the socket closed first or `ws` refused the handshake).
@@ -47,17 +67,6 @@ export interface RoutedAdmitOptions {
   readonly frameworkIp?: string | undefined
 }
 
-const routed = new WeakMap<IncomingMessage, RoutedUpgrade>()
-
-/**
- * The error listener of a routed socket, shared by every socket (`this` is the socket): it stays
- * on the socket for its whole life, and a closure made in the upgrade listener would keep that
- * listener's scope alive with it (the response, and through it the request and whatever the
- * framework hung on them: kilobytes per connection).
- */
-function destroyOnError(this: Socket): void {
-  this.destroy()
-}
 const governed = new WeakSet<Server>()
 
 /**
@@ -80,13 +89,12 @@ export function routeUpgrades<TData>(
   governed.add(server)
   server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
     // Node hands the socket over without an error listener, and the middleware chain is async.
-    socket.on('error', destroyOnError)
+    socket.on('error', destroySocket)
     const response = new ServerResponse(request)
     response.assignSocket(socket)
     response.shouldKeepAlive = false
-    // Once answered (a rejection, a 404...) the socket closes; an upgraded one is detached first.
-    response.once('finish', () => response.socket?.destroySoon())
-    routed.set(request, { socket, head, url: request.url ?? '/', response })
+    response.on('finish', closeAnswered)
+    ;(request as RoutedRequest)[ROUTED] = { socket, head, url: request.url ?? '/', response }
     request.url = request.url && redactToken(request.url)
     listener(request, response)
   })
@@ -124,7 +132,7 @@ export function governServer<TData>(
 
 /** True for a request that {@link routeUpgrades} is routing and nobody has admitted yet. */
 export function isRoutedUpgrade(request: IncomingMessage): boolean {
-  return routed.has(request)
+  return (request as RoutedRequest)[ROUTED] !== undefined
 }
 
 /**
@@ -142,14 +150,16 @@ export async function admitRoutedUpgrade<TData>(
   request: IncomingMessage,
   options: RoutedAdmitOptions = {},
 ): Promise<RoutedAdmission<TData>> {
-  const upgrade = routed.get(request)
+  const upgrade = (request as RoutedRequest)[ROUTED]
   if (!upgrade) throw new Error('ws-warden: not an upgrade request routed by routeUpgrades')
-  routed.delete(request)
+  // Set to undefined, not deleted: a delete would turn the request into a slow dictionary object.
+  ;(request as RoutedRequest)[ROUTED] = undefined
   const { socket, head, url, response } = upgrade
-  const admission = await warden.admit(
-    { ...toUpgradeRequest(request, options.userId, options.frameworkIp), url },
-    options.endpoint,
-  )
+  const upgradeRequest = toUpgradeRequest(request, options.userId, options.frameworkIp)
+  // The request's own URL has the token cut out; admission reads the real one. The object is
+  // this call's own: set in place rather than copied.
+  ;(upgradeRequest as { url: string }).url = url
+  const admission = await warden.admit(upgradeRequest, options.endpoint)
   if (!admission.ok) {
     return { ok: false, error: admission.error, answer: rejectionAnswer(admission.error) }
   }

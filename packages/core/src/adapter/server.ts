@@ -1,6 +1,6 @@
 /**
- * The ws server every adapter shares: created `noServer` with the warden's limits, and shut down
- * (the warden first) when the app or server closes.
+ * The ws server every adapter shares: created `noServer` with the warden's limits and its
+ * subprotocol negotiation, and shut down (the warden first) when the app or server closes.
  *
  * @module
  */
@@ -8,6 +8,8 @@ import { CloseCode } from '@ws-warden/protocol'
 import type { ServerOptions } from 'ws'
 import { WebSocketServer } from 'ws'
 import type { Warden } from '../warden.js'
+import type { HandleProtocols, WardenWsOptions } from './subprotocol.js'
+import { selectSubprotocol } from './subprotocol.js'
 
 /** `ws` server options an application may pass; the warden owns the limits and the server. */
 export type WsServerOptions = Omit<
@@ -15,12 +17,33 @@ export type WsServerOptions = Omit<
   'noServer' | 'server' | 'port' | 'maxPayload' | 'perMessageDeflate'
 >
 
-/** The `noServer` ws server that completes governed handshakes, with the warden's limits. */
-export function governedWss(
-  warden: Pick<Warden, 'wsOptions'>,
-  options: WsServerOptions = {},
-): WebSocketServer {
-  return new WebSocketServer({ ...options, ...warden.wsOptions, noServer: true })
+/** What a governed server takes from the warden: its `ws` limits. */
+interface WardenLimits {
+  readonly wsOptions: Pick<Warden['wsOptions'], 'maxPayload' | 'perMessageDeflate'>
+}
+
+/**
+ * The `ws` options of a governed server: the application's, then the warden's limits, and the
+ * subprotocol negotiation, which asks the application's own `handleProtocols` (if any) only when
+ * the client does not offer `ws-warden.v1` (see `selectSubprotocol`).
+ */
+export function governedWsOptions<TOptions extends { handleProtocols?: HandleProtocols }>(
+  warden: WardenLimits,
+  options: TOptions,
+): TOptions & WardenWsOptions {
+  return {
+    ...options,
+    ...warden.wsOptions,
+    handleProtocols: selectSubprotocol(options.handleProtocols),
+  }
+}
+
+/**
+ * The `noServer` ws server that completes governed handshakes, with the warden's limits and
+ * subprotocol negotiation.
+ */
+export function governedWss(warden: WardenLimits, options: WsServerOptions = {}): WebSocketServer {
+  return new WebSocketServer({ ...governedWsOptions(warden, options), noServer: true })
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Clock } from '../types.js'
 import type { LockStore, ReleaseLock } from '../store-contracts.js'
 import { clockOption, positiveInteger } from '../validate.js'
 
+/** Options of `MemoryLockStore`. */
 export interface MemoryLockStoreOptions {
   /** @default Date.now */
   readonly clock?: Clock | undefined

@@ -44,11 +44,13 @@ export function createAdmitter<TData>(
       },
     },
     resolveIp: createClientIpResolver(options.trustProxy ?? false, { logger }),
-    guard: (store, operation) => runtime.guard(store, operation),
+    guard: (store, op, operation) => runtime.guard(store, op, operation),
     now: () => runtime.now(),
     isClosing: () => runtime.closing !== undefined,
     dropReservation: (id) =>
-      runtime.background(runtime.guard('sessions', () => runtime.stores.sessions.remove(id))),
+      runtime.background(
+        runtime.guard('sessions', 'remove', () => runtime.stores.sessions.remove(id)),
+      ),
     ...(sessions && {
       claimSession: (url: string, userId: string) => sessions.resumption.claim(url, userId),
       unclaimSession: (claimed: ClaimedSession) =>
@@ -64,7 +66,7 @@ export function createRefresher<TData>(runtime: WardenRuntime<TData>): TokenRefr
         options: runtime.options.refresh,
         tokens: runtime.tokens,
         tokenStore: runtime.stores.tokens,
-        guard: (store, operation) => runtime.guard(store, operation),
+        guard: (store, op, operation) => runtime.guard(store, op, operation),
         now: () => runtime.now(),
         checkPermissions: (principal, endpoint) =>
           checkPermissions(principal, runtime.options.permissions, endpoint),

@@ -46,7 +46,7 @@ export class Channels<TData> {
     const runtime = this.#runtime
     const first = runtime.registry.join(live, channel)
     const writes: Promise<unknown>[] = [
-      runtime.guard('sessions', () => runtime.stores.sessions.join(live.id, channel)),
+      runtime.guard('sessions', 'join', () => runtime.stores.sessions.join(live.id, channel)),
     ]
     if (first && topics) writes.push(topics.acquire(streamOf.channel(channel)))
     await Promise.all(writes)
@@ -64,7 +64,7 @@ export class Channels<TData> {
     const { topics } = this.#deps
     const emptied = runtime.registry.leave(live, channel)
     const writes: Promise<unknown>[] = [
-      runtime.guard('sessions', () => runtime.stores.sessions.leave(live.id, channel)),
+      runtime.guard('sessions', 'leave', () => runtime.stores.sessions.leave(live.id, channel)),
     ]
     if (emptied && topics) writes.push(topics.release(streamOf.channel(channel)))
     await Promise.all(writes)

@@ -43,6 +43,9 @@ export class Connections<TData> {
         if (runtime.observers.size === 0) return
         for (const observer of runtime.observers) observer.sent?.(bytes)
       },
+      dropped: () => {
+        for (const observer of runtime.observers) observer.dropped?.('slow_consumer')
+      },
       received: (connection, data, isBinary) => {
         if (runtime.observers.size > 0) {
           const bytes = (data as Buffer).length
@@ -73,7 +76,7 @@ export class Connections<TData> {
       socket.close(error?.closeCode ?? CloseCode.Unauthorized, error?.code ?? 'ticket_expired')
       if (pending) {
         runtime.background(
-          runtime.guard('sessions', () => runtime.stores.sessions.remove(pending.id)),
+          runtime.guard('sessions', 'remove', () => runtime.stores.sessions.remove(pending.id)),
         )
       }
       if (pending?.resumed) runtime.background(sessions!.resumption.unclaim(pending.resumed))
@@ -130,7 +133,7 @@ export class Connections<TData> {
     const { sessions, topics } = this.#deps
     const { lastOfUser, emptiedChannels } = runtime.registry.remove(connection)
     runtime.background(
-      runtime.guard('sessions', () => runtime.stores.sessions.remove(connection.id)),
+      runtime.guard('sessions', 'remove', () => runtime.stores.sessions.remove(connection.id)),
     )
     if (connection.session) sessions!.ended(connection, cause, socketCode)
     if (topics) {

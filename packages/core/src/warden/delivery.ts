@@ -17,6 +17,8 @@ import type { LiveConnection } from '../connection.js'
 import { TextFrame } from '../frame.js'
 import type { Resumption } from '../resumption.js'
 import type { TopicSubscriptions } from '../topics.js'
+import type { TracerSpan } from '../tracing.js'
+import { inSpan, SpanAttribute, SpanName } from '../tracing.js'
 import type { DeliveryOptions } from '../types.js'
 import type { WardenRuntime } from './runtime.js'
 
@@ -64,16 +66,16 @@ export class Delivery<TData> {
 
   toUser(userId: string, message: Envelope, options?: DeliveryOptions): Promise<number> {
     const targets = this.#runtime.registry.ofUser(userId)
-    return this.#fanout(streamOf.user(userId), targets, message, options)
+    return this.#traced('user', streamOf.user(userId), targets, message, options)
   }
 
   toChannel(channel: string, message: Envelope, options?: DeliveryOptions): Promise<number> {
     const targets = this.#runtime.registry.inChannel(channel)
-    return this.#fanout(streamOf.channel(channel), targets, message, options)
+    return this.#traced('channel', streamOf.channel(channel), targets, message, options)
   }
 
   broadcast(message: Envelope, options?: DeliveryOptions): Promise<number> {
-    return this.#fanout(ALL_STREAM, this.#runtime.registry.all(), message, options)
+    return this.#traced('all', ALL_STREAM, this.#runtime.registry.all(), message, options)
   }
 
   /** Closes every connection of a user, on every instance. */
@@ -88,7 +90,7 @@ export class Delivery<TData> {
         code,
         reason,
       }
-      await this.#runtime.guard('broker', () =>
+      await this.#runtime.guard('broker', 'publish', () =>
         broker.publish(CONTROL_TOPIC, JSON.stringify(payload)),
       )
     }
@@ -112,11 +114,37 @@ export class Delivery<TData> {
     this.#deliver(this.#localTargets(topic), TextFrame.of(payload.d), payload.x, topic, payload.q)
   }
 
+  /**
+   * A fan-out, in a `ws-warden.deliver` span when there is a tracer: its target kind (never the
+   * user id or channel name), whether it went through the broker, whether history recorded it,
+   * and how many connections of this instance it was handed to.
+   */
+  #traced(
+    target: 'user' | 'channel' | 'all',
+    topic: string,
+    targets: Iterable<LiveConnection<TData>>,
+    message: Envelope,
+    options: DeliveryOptions | undefined,
+  ): Promise<number> {
+    const { tracer } = this.#runtime
+    if (tracer === undefined) return this.#fanout(topic, targets, message, options, undefined)
+    const attributes = {
+      [SpanAttribute.Target]: target,
+      [SpanAttribute.BrokerPublish]: this.#runtime.stores.broker !== undefined,
+    }
+    return inSpan(tracer, SpanName.Deliver, attributes, async (span) => {
+      const delivered = await this.#fanout(topic, targets, message, options, span)
+      span.setAttribute(SpanAttribute.Recipients, delivered)
+      return delivered
+    })
+  }
+
   async #fanout(
     topic: string,
     targets: Iterable<LiveConnection<TData>>,
     message: Envelope,
-    options?: DeliveryOptions,
+    options: DeliveryOptions | undefined,
+    span: TracerSpan | undefined,
   ): Promise<number> {
     const runtime = this.#runtime
     let text = JSON.stringify(message)
@@ -128,9 +156,11 @@ export class Delivery<TData> {
         (position) => position,
         (error: unknown) => {
           runtime.reportError(error)
+          span?.recordException(error as Error)
           return undefined
         },
       )
+      span?.setAttribute(SpanAttribute.Recorded, seq !== undefined)
       if (seq !== undefined) text = withPosition(text, topic, seq)
     }
     const { broker } = runtime.stores
@@ -140,7 +170,7 @@ export class Delivery<TData> {
           ? { o: runtime.instanceId, d: text }
           : { o: runtime.instanceId, d: text, q: seq }
       const payload: FanoutPayload = options?.except ? { ...base, x: options.except } : base
-      await runtime.guard('broker', () => broker.publish(topic, JSON.stringify(payload)))
+      await runtime.guard('broker', 'publish', () => broker.publish(topic, JSON.stringify(payload)))
     }
     // Only once the other instances have it: a publish that failed delivered nowhere.
     return this.#deliver(targets, TextFrame.of(text), options?.except, topic, seq)

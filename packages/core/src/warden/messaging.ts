@@ -25,6 +25,7 @@ export function createDispatcher<TData>(
     maxMessageBytes: limits.maxMessageBytes,
     messagesPerSecond: limits.messagesPerSecond,
     messageBurst: limits.messageBurst,
+    readPauseMs: limits.readPauseMs,
     maxReadPauseMs: heartbeat ? Math.max(1, Math.floor(heartbeat.timeoutMs / 2)) : Infinity,
     now: () => runtime.now(),
     context: (connection, message) => ({
@@ -35,6 +36,9 @@ export function createDispatcher<TData>(
     }),
     ...(onMessage && { onMessage }),
     onError: (error, connection) => runtime.reportError(error, connection),
+    dropped: (reason) => {
+      for (const observer of runtime.observers) observer.dropped?.(reason)
+    },
     reserved: (connection, message) => reserved(connection, message, refresher),
   })
 }

@@ -45,7 +45,9 @@ function pulse<TData>(
       }
       sessions?.pulse(resumable, now)
       if (ids.length > 0) {
-        runtime.background(runtime.guard('sessions', () => runtime.stores.sessions.touch(ids, now)))
+        runtime.background(
+          runtime.guard('sessions', 'touch', () => runtime.stores.sessions.touch(ids, now)),
+        )
       }
     },
     check: (now) => {

@@ -30,6 +30,8 @@ import type {
 } from '../store-contracts.js'
 import type { WardenObserver } from '../sweep.js'
 import { ConnectTokens } from '../tokens.js'
+import type { SpanTracer } from '../tracing.js'
+import { inSpan, snakeCase, SpanAttribute, SpanName } from '../tracing.js'
 import type { Clock, Connection, Logger, ShutdownReport } from '../types.js'
 
 /** The stores a warden uses: the ones given, and memory stores for the rest. */
@@ -55,6 +57,8 @@ export class WardenRuntime<TData> {
   readonly stores: RuntimeStores
   readonly registry = new Registry<LiveConnection<TData>>()
   readonly observers = new Set<WardenObserver>()
+  /** Where spans go; undefined (no span is made) without the `tracer` option. */
+  readonly tracer: SpanTracer | undefined
   /** Set once shutdown has begun; every call to `close()` returns it. */
   closing: Promise<ShutdownReport> | undefined
   /** Background writes that failed, for the shutdown report. */
@@ -70,6 +74,7 @@ export class WardenRuntime<TData> {
     this.hooks = options.hooks ?? {}
     this.logger = options.logger ?? silentLogger
     this.clock = options.clock ?? Date
+    this.tracer = options.tracer
     this.tokens = new ConnectTokens(options.tokens, this.clock)
     const given = options.stores ?? {}
     const clock = this.clock
@@ -92,16 +97,38 @@ export class WardenRuntime<TData> {
     return this.clock.now()
   }
 
-  /** A store call with the store timeout; a failure is reported to the observers. */
-  guard<T>(store: string, operation: () => Promise<T>): Promise<T> {
+  /**
+   * A store call with the store timeout, in a `ws-warden.store` span (tracer set); its duration
+   * and failure are reported to the observers.
+   */
+  guard<T>(store: string, op: string, operation: () => Promise<T>): Promise<T> {
+    const { tracer } = this
+    if (tracer === undefined) return this.#observed(store, op, operation)
+    const attributes = { [SpanAttribute.Store]: snakeCase(store), [SpanAttribute.Operation]: op }
+    return inSpan(tracer, SpanName.Store, attributes, () => this.#observed(store, op, operation))
+  }
+
+  #observed<T>(store: string, op: string, operation: () => Promise<T>): Promise<T> {
     const guarded = guardStore(store, this.options.storeTimeoutMs, operation)
     if (this.observers.size === 0) return guarded
-    return guarded.catch((error: unknown) => {
-      if (error instanceof StoreUnavailableError) {
-        for (const observer of this.observers) observer.storeError?.(error.store)
-      }
-      throw error
-    })
+    const started = performance.now()
+    const timed = (): void => {
+      const duration = performance.now() - started
+      for (const observer of this.observers) observer.storeCall?.(store, op, duration)
+    }
+    return guarded.then(
+      (value) => {
+        timed()
+        return value
+      },
+      (error: unknown) => {
+        timed()
+        if (error instanceof StoreUnavailableError) {
+          for (const observer of this.observers) observer.storeError?.(error.store)
+        }
+        throw error
+      },
+    )
   }
 
   /** Tracks a background store write; its failure goes to `onError`, never unhandled. */

@@ -8,6 +8,7 @@ import type { LiveConnection } from '../connection.js'
 import { ForbiddenError } from '../errors.js'
 import type { ClaimedSession } from '../session.js'
 import { Resumption } from '../resumption.js'
+import type { ResumeOutcome } from '../sweep.js'
 import type { DisconnectCause } from '../types.js'
 import type { WardenRuntime } from './runtime.js'
 
@@ -36,11 +37,12 @@ export class ResumptionWiring<TData> {
       options: options.resumption as NonNullable<Exclude<typeof options.resumption, false>>,
       history: stores.history!,
       resumes: stores.resumes!,
-      guard: (store, operation) => runtime.guard(store, operation),
+      guard: (store, op, operation) => runtime.guard(store, op, operation),
       now: () => runtime.now(),
       liveMarginMs: intervalMs + timeoutMs,
       subscribed: (streams) => deps.subscribed(streams),
       rejoin: (connection, channel) => this.#rejoin(connection, channel),
+      outcome: (outcome) => this.#report(outcome),
     })
   }
 
@@ -50,11 +52,15 @@ export class ResumptionWiring<TData> {
     const resumption = this.resumption
     const started = resumption.start(connection, connection.session!, claimed).then(
       (start) => {
-        if (!start) return
+        if (!start) {
+          if (claimed) this.#report('disconnected')
+          return
+        }
         connection.release(start.first, start.floors)
         this.#deps.resumeMessages(connection)
         if (!start.resumed) return
         const info = start.resumed
+        this.#report(info.complete ? 'complete' : 'incomplete')
         runtime.logger.info(
           {
             event: 'resume',
@@ -70,7 +76,10 @@ export class ResumptionWiring<TData> {
       },
       (error: unknown) => {
         // A store failed: the client may try again later, with the credential it still holds.
-        if (claimed) runtime.background(resumption.unclaim(claimed))
+        if (claimed) {
+          this.#report('store_unavailable')
+          runtime.background(resumption.unclaim(claimed))
+        }
         connection.closeWith('server', CloseCode.TryAgainLater, ErrorCode.StoreUnavailable)
         throw error
       },
@@ -101,6 +110,11 @@ export class ResumptionWiring<TData> {
         }
       }),
     )
+  }
+
+  /** Tells the observers how a resumption ended. */
+  #report(outcome: ResumeOutcome): void {
+    for (const observer of this.#runtime.observers) observer.resumed?.(outcome)
   }
 
   /** Rejoins a channel during a resumption; false if `authorizeChannel` now refuses it. */

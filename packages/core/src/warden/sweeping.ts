@@ -38,17 +38,21 @@ export class Sweeping<TData> {
     const started = runtime.now()
     const live = [...runtime.registry.all()].map((connection) => connection.id)
     if (settings.sessions && live.length > 0) {
-      await runtime.guard('sessions', () => sessions.touch(live, started))
+      await runtime.guard('sessions', 'touch', () => sessions.touch(live, started))
     }
     const [sessionCount, tokenCount, rateLimitCount] = await Promise.all([
       settings.sessions
-        ? runtime.guard('sessions', () => sessions.sweep(started - settings.sessionStaleMs))
+        ? runtime.guard('sessions', 'sweep', () =>
+            sessions.sweep(started - settings.sessionStaleMs),
+          )
         : 0,
       settings.tokens
-        ? runtime.guard('tokens', () => tokens.sweep(started - settings.tokenAgeMs))
+        ? runtime.guard('tokens', 'sweep', () => tokens.sweep(started - settings.tokenAgeMs))
         : 0,
       settings.rateLimits
-        ? runtime.guard('rateLimits', () => rateLimits.sweep(started - settings.rateLimitAgeMs))
+        ? runtime.guard('rateLimits', 'sweep', () =>
+            rateLimits.sweep(started - settings.rateLimitAgeMs),
+          )
         : 0,
     ])
     const report: SweepReport = {
@@ -65,7 +69,7 @@ export class Sweeping<TData> {
   async exclusive(options: SweepOptions): Promise<SweepReport | null> {
     const runtime = this.#runtime
     const lockMs = Math.max(60_000, runtime.options.storeTimeoutMs * 10)
-    const release = await runtime.guard('locks', () =>
+    const release = await runtime.guard('locks', 'acquire', () =>
       runtime.stores.locks.acquire(SWEEP_LOCK, lockMs),
     )
     if (!release) return null

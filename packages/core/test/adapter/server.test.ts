@@ -10,12 +10,19 @@ import { SECRET } from '../helpers/server.js'
 t.test("governedWss: noServer, the warden's limits over yours, your other options", async (t) => {
   const warden = createWarden({ tokens: { secret: SECRET }, limits: { maxMessageBytes: 1_000 } })
   t.teardown(() => warden.close())
-  const handleProtocols = () => false as const
-  const wss = governedWss(warden, { handleProtocols, maxPayload: 5 } as never)
+  const handleProtocols = (protocols: Set<string>) => (protocols.has('chat') ? 'mine' : false)
+  const wss = governedWss(warden, {
+    handleProtocols,
+    maxPayload: 5,
+    clientTracking: false,
+  } as never)
   t.equal(wss.options.noServer, true)
   t.equal(wss.options.maxPayload, 1_000)
   t.equal(wss.options.perMessageDeflate, false)
-  t.equal(wss.options.handleProtocols, handleProtocols)
+  t.equal(wss.options.clientTracking, false)
+  const select = wss.options.handleProtocols as typeof handleProtocols
+  t.equal(select(new Set(['chat'])), 'mine', 'yours decides among your names')
+  t.equal(select(new Set(['chat', 'ws-warden.v1'])), 'ws-warden.v1', 'the warden takes its own')
   t.equal(governedWss(warden).options.maxPayload, 1_000, 'no options')
   wss.close()
 })
