@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { Worker } from './ipc.js'
+import { isBareFramework } from './kinds.js'
 import type { Scale } from './scale.js'
 import type { StoreKind } from './services.js'
 import { cleanup, uniqueName } from './services.js'
@@ -38,7 +39,7 @@ export interface RunningServer {
 }
 
 export function isWarden(kind: ServerKind): boolean {
-  return kind !== 'ws' && kind !== 'socketio'
+  return kind !== 'ws' && kind !== 'socketio' && !isBareFramework(kind)
 }
 
 /** Starts a server process; `name` (store prefix or schema) is made unique unless given. */

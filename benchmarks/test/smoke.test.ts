@@ -32,7 +32,7 @@ const expectedRows: Record<string, number> = {
   admission: 17,
   broadcast: SMOKE.broadcast.clients.length * 2 * 3,
   across: 5,
-  memory: 4,
+  memory: 9,
   'heartbeat-cpu': 3,
   flood: 2,
 }

@@ -1,6 +1,7 @@
 /**
  * A server under test, in its own process: raw `ws`, ws-warden (bare Node, Fastify, Express,
- * Koa) on one kind of store, or Socket.IO 4. Driven over IPC by the runner.
+ * Koa) on one kind of store, a framework's own WebSocket support without ws-warden, or
+ * Socket.IO 4. Driven over IPC by the runner.
  */
 import type { Connection, Envelope, Warden, WardenOptions } from '@ws-warden/core'
 import { createWarden, handleUpgrade } from '@ws-warden/core'
@@ -13,12 +14,15 @@ import { createRequire } from 'node:module'
 import type { WebSocket } from 'ws'
 import { WebSocketServer } from 'ws'
 import { serve, workerConfig } from '../ipc.js'
+import type { BareFrameworkKind } from '../kinds.js'
+import { isBareFramework } from '../kinds.js'
 import type { OpenedStores } from '../open-stores.js'
 import type { StoreKind } from '../services.js'
 import { NATS_URL, REDIS_URL } from '../services.js'
 import { wallNow } from '../stats.js'
 
-export type ServerKind = 'ws' | 'warden' | 'fastify' | 'express' | 'koa' | 'socketio'
+export type ServerKind =
+  'ws' | 'warden' | 'fastify' | 'express' | 'koa' | 'socketio' | BareFrameworkKind
 
 export interface ServerConfig {
   readonly kind: ServerKind
@@ -274,6 +278,56 @@ async function wsTarget(): Promise<{ target: Target; port: number }> {
   }
 }
 
+/**
+ * The framework with its usual WebSocket support and a handler that keeps the socket open (as
+ * the governed route's does): `@fastify/websocket`; Express and Koa serve HTTP with a `ws`
+ * server on the HTTP server's upgrade (what their adapters build on). Sockets are tracked in a
+ * set, like the raw ws server does; no heartbeat, no auth.
+ */
+async function bareFrameworkTarget(): Promise<{ target: Target; port: number }> {
+  const sockets = new Set<WebSocket>()
+  const track = (socket: WebSocket): void => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  }
+  const target = (close: () => Promise<void>): Target => ({
+    connections: () => sockets.size,
+    broadcast: () => {
+      throw new Error(`${config.kind}: broadcast is not measured`)
+    },
+    close,
+  })
+  if (config.kind === 'fastify-bare') {
+    const { default: Fastify } = await import('fastify')
+    const { default: websocket } = await import('@fastify/websocket')
+    const app = Fastify({ logger: false })
+    await app.register(websocket, { options: { perMessageDeflate: false } })
+    app.get('/ws', { websocket: true }, (socket) => track(socket))
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    return { port: (app.server.address() as AddressInfo).port, target: target(() => app.close()) }
+  }
+  const http =
+    config.kind === 'express-bare'
+      ? createServer((require('express') as () => Parameters<typeof createServer>[0])())
+      : createServer(
+          new (
+            require('koa') as new () => { callback(): Parameters<typeof createServer>[0] }
+          )().callback(),
+        )
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })
+  http.on('upgrade', (req, socket, head) => {
+    wss.handleUpgrade(req, socket, head, (ws) => track(ws))
+  })
+  const port = await listen(http)
+  return {
+    port,
+    target: target(async () => {
+      for (const socket of sockets) socket.terminate()
+      await new Promise<void>((resolve) => http.close(() => resolve()))
+    }),
+  }
+}
+
 async function socketIoTarget(): Promise<{ target: Target; port: number }> {
   const { Server: SocketIoServer } = await import('socket.io')
   const server = createServer()
@@ -348,7 +402,9 @@ const started =
     ? await wsTarget()
     : config.kind === 'socketio'
       ? await socketIoTarget()
-      : await wardenTarget()
+      : isBareFramework(config.kind)
+        ? await bareFrameworkTarget()
+        : await wardenTarget()
 const target = started.target
 
 serve(

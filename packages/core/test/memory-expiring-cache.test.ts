@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ExpiringCache } from '../src/memory/expiring-cache.js'
+import { ExpiringCache, expiresAtOf } from '../src/memory/expiring-cache.js'
 
 function fakeClock(start = 1_000_000) {
   let now = start
@@ -10,7 +10,7 @@ type Entry = { readonly expiresAt: number }
 
 t.test('live answers only unexpired values, on the injected clock', async (t) => {
   const clock = fakeClock()
-  const cache = new ExpiringCache<Entry>(10, clock)
+  const cache = new ExpiringCache<Entry>(10, clock, expiresAtOf)
   const entry = { expiresAt: clock.now() + 100 }
   cache.set('a', entry, clock.now())
   t.equal(cache.live('a', clock.now()), entry)
@@ -21,7 +21,7 @@ t.test('live answers only unexpired values, on the injected clock', async (t) =>
 
 t.test('lru-cache dropping a stale entry on read agrees with live()', async (t) => {
   const clock = fakeClock()
-  const cache = new ExpiringCache<Entry>(10, clock)
+  const cache = new ExpiringCache<Entry>(10, clock, expiresAtOf)
   cache.set('a', { expiresAt: clock.now() + 100 }, clock.now())
   clock.advance(101)
   t.equal(cache.live('a', clock.now()), undefined)
@@ -30,7 +30,7 @@ t.test('lru-cache dropping a stale entry on read agrees with live()', async (t) 
 
 t.test('makeRoom: true while there is room, without touching anything', async (t) => {
   const clock = fakeClock()
-  const cache = new ExpiringCache<Entry>(2, clock)
+  const cache = new ExpiringCache<Entry>(2, clock, expiresAtOf)
   cache.set('a', { expiresAt: clock.now() + 1 }, clock.now())
   clock.advance(10)
   t.equal(cache.makeRoom(clock.now()), true)
@@ -40,7 +40,7 @@ t.test('makeRoom: true while there is room, without touching anything', async (t
 t.test('makeRoom frees expired entries only, and knows when none can be', async (t) => {
   const clock = fakeClock()
   const start = clock.now()
-  const cache = new ExpiringCache<Entry>(3, clock)
+  const cache = new ExpiringCache<Entry>(3, clock, expiresAtOf)
   cache.set('a', { expiresAt: start + 100 }, start)
   cache.set('b', { expiresAt: start + 5000 }, start)
   cache.set('c', { expiresAt: start + 200 }, start)
@@ -59,7 +59,7 @@ t.test('makeRoom frees expired entries only, and knows when none can be', async 
 t.test('sweep removes what expired before `before` and was expired at `now`', async (t) => {
   const clock = fakeClock()
   const start = clock.now()
-  const cache = new ExpiringCache<Entry>(10, clock)
+  const cache = new ExpiringCache<Entry>(10, clock, expiresAtOf)
   for (const [key, ttl] of [
     ['a', 100],
     ['b', 200],
@@ -79,7 +79,7 @@ t.test('sweep removes what expired before `before` and was expired at `now`', as
 t.test('sweep makes the earliest expiry exact again', async (t) => {
   const clock = fakeClock()
   const start = clock.now()
-  const cache = new ExpiringCache<Entry>(1, clock)
+  const cache = new ExpiringCache<Entry>(1, clock, expiresAtOf)
   cache.set('a', { expiresAt: start + 100 }, start)
   cache.set('a', { expiresAt: start + 5000 }, start)
   t.equal(cache.sweep(start, start), 0)
@@ -88,9 +88,24 @@ t.test('sweep makes the earliest expiry exact again', async (t) => {
 
 t.test('clear empties the cache', async (t) => {
   const clock = fakeClock()
-  const cache = new ExpiringCache<Entry>(1, clock)
+  const cache = new ExpiringCache<Entry>(1, clock, expiresAtOf)
   cache.set('a', { expiresAt: clock.now() + 100 }, clock.now())
   cache.clear()
   t.equal(cache.live('a', clock.now()), undefined)
   t.equal(cache.makeRoom(clock.now()), true)
+})
+
+t.test('a value can be its own expiry (a number): live, sweep and makeRoom read it', async (t) => {
+  const clock = fakeClock()
+  const start = clock.now()
+  const cache = new ExpiringCache<number>(2, clock, (expiresAt) => expiresAt)
+  cache.set('a', start + 100, start)
+  cache.set('b', start + 5000, start)
+  t.equal(cache.live('a', start + 99), start + 100)
+  t.equal(cache.live('a', start + 100), undefined, 'expiresAt is exclusive')
+  t.notOk(cache.makeRoom(start + 50), 'full, nothing expired yet')
+  t.ok(cache.makeRoom(start + 200), 'the expired entry makes room')
+  t.equal(cache.countSweepable(Infinity, start + 6000), 1)
+  t.equal(cache.sweep(Infinity, start + 6000), 1)
+  t.equal(cache.live('b', start), undefined)
 })

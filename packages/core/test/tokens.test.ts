@@ -132,7 +132,12 @@ t.test('HS256 round trip: token shape, principal, expiry', async (t) => {
 
   const again = await tokens.issue({ userId: 'u1', permissions: [] })
   t.not(again.jti, issued.jti, 'every token gets its own jti')
-  t.equal((await tokens.verify(again.token)).principal.permissions.length, 0)
+  const none = (await tokens.verify(again.token)).principal.permissions
+  t.equal(none.length, 0)
+  // No permissions: one frozen array shared by every connection, not an array each.
+  t.ok(Object.isFrozen(none))
+  const other = await tokens.issue({ userId: 'u2', permissions: [] })
+  t.equal((await tokens.verify(other.token)).principal.permissions, none)
 })
 
 t.test(

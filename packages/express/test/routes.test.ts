@@ -5,6 +5,8 @@ import express from 'express'
 import { createServer } from 'node:http'
 import type { ServerOptions } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import type { WardenExpressOptions } from '../src/index.js'
 import { wardenExpress } from '../src/index.js'
 import WebSocket from 'ws'
@@ -252,4 +254,30 @@ t.test('options are validated with errors that name them', async (t) => {
   for (const args of [['/a'], ['/a', { permissions: 'x' }, () => {}], ['/a', 'x', () => {}]]) {
     t.throws(() => route.apply(app, args), { name: 'TypeError', message: /route \/a: use ws/ })
   }
+})
+
+t.test('an open connection does not keep its upgrade request (or response) alive', async (t) => {
+  // A listener left on the socket must not hold the upgrade's scope: the request, the response
+  // and what Express hung on them would stay in memory for the connection's whole life.
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const { app, server, warden } = governed(t)
+  let request: WeakRef<Request> | undefined
+  let response: WeakRef<object> | undefined
+  app.ws('/ws', (connection, req) => {
+    request = new WeakRef(req)
+    response = new WeakRef(req.res as object)
+    connection.send({ type: 'welcome' })
+  })
+  const base = await listen(t, server)
+  const client = await open(t, `${base}/ws?ws_token=${await tokenFor(warden, 'alice')}`)
+  t.ok(await client.next((m) => m.type === 'welcome'))
+  // The handler's own promise chain lets go of the request a few turns after it returned.
+  await until(() => {
+    gc()
+    return request?.deref() === undefined && response?.deref() === undefined
+  })
+  t.equal(request?.deref(), undefined, 'the request was collected')
+  t.equal(response?.deref(), undefined, 'the response was collected')
+  t.equal([...warden.connections()].length, 1, 'while the connection is open')
 })

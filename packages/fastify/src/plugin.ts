@@ -37,6 +37,7 @@ import type {
   RouteOptions,
 } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 
 /** A governed route's `warden` option: `true`, or the endpoint's own admission settings. */
@@ -146,6 +147,18 @@ function frameworkIp(request: FastifyRequest): string | undefined {
   return request.ips === undefined ? undefined : request.ip
 }
 
+/** The ticket of an admitted upgrade, by its socket, until the socket is attached. */
+const unattached = new WeakMap<Socket, Ticket>()
+
+/**
+ * Frees the reservation of an upgrade that never completed (`this` is the socket). One function
+ * for every socket, and the ticket forgotten once attached: a closure over the ticket would keep
+ * it (its upgrade request, headers, record and timer) for the connection's whole life.
+ */
+function releaseUnattached(this: Socket): void {
+  unattached.get(this)?.release()
+}
+
 async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptions): Promise<void> {
   validate(options)
   if (fastify.hasDecorator('websocketServer')) {
@@ -164,8 +177,8 @@ async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptio
       if (!admission.ok) return send(reply, rejectionAnswer(admission.error))
       const { ticket } = admission
       tickets.set(request, ticket)
-      // A no-op once attached: this frees the reservation of an upgrade that never completed.
-      request.raw.socket.once('close', () => ticket.release())
+      unattached.set(request.raw.socket, ticket)
+      request.raw.socket.once('close', releaseUnattached)
     }
 
   /** Attaches synchronously, before the user's handler can await anything. */
@@ -174,6 +187,9 @@ async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptio
       const ticket = tickets.get(request)
       /* c8 ignore next -- only if another plugin removed the admission hook: fail closed */
       if (!ticket) return socket.close(CloseCode.InternalError)
+      // Attaching uses the ticket up (or finds it expired, and released): nothing to keep.
+      tickets.delete(request)
+      unattached.delete(request.raw.socket)
       const connection = warden.attach(socket, ticket)
       if (connection) return handler.call(this, connection, request)
     }

@@ -3,7 +3,7 @@
  */
 import type { RateLimitResult, RateLimitStore } from '../store-contracts.js'
 import type { Clock } from '../types.js'
-import { ExpiringCache } from './expiring-cache.js'
+import { ExpiringCache, expiresAtOf } from './expiring-cache.js'
 import { clockOption, countOption, positiveInteger } from '../validate.js'
 
 const owner = 'MemoryRateLimitStore'
@@ -38,7 +38,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
   constructor(options: MemoryRateLimitStoreOptions = {}) {
     const max = countOption(owner, 'max', options.max, 100_000)
     this.#clock = clockOption(owner, options.clock)
-    this.#windows = new ExpiringCache(max, this.#clock)
+    this.#windows = new ExpiringCache<Window>(max, this.#clock, expiresAtOf)
   }
 
   async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {

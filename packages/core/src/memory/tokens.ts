@@ -48,12 +48,13 @@ export class TokenStoreFullError extends StoreUnavailableError {
 export class MemoryTokenStore implements TokenStore {
   readonly #max: number
   readonly #clock: Clock
-  readonly #used: ExpiringCache<{ readonly expiresAt: number }>
+  /** Each used token id's expiry (epoch ms): the value is the expiry itself, no object. */
+  readonly #used: ExpiringCache<number>
 
   constructor(options: MemoryTokenStoreOptions = {}) {
     this.#max = countOption(owner, 'max', options.max, 100_000)
     this.#clock = clockOption(owner, options.clock)
-    this.#used = new ExpiringCache(this.#max, this.#clock)
+    this.#used = new ExpiringCache<number>(this.#max, this.#clock, (expiresAt) => expiresAt)
   }
 
   async consume(jti: string, expiresAt: number): Promise<boolean> {
@@ -67,7 +68,7 @@ export class MemoryTokenStore implements TokenStore {
     if (expiresAt <= now) return true
     if (this.#used.live(jti, now) !== undefined) return false
     if (!this.#used.makeRoom(now)) throw new TokenStoreFullError(this.#max)
-    this.#used.set(jti, { expiresAt }, now)
+    this.#used.set(jti, expiresAt, now)
     return true
   }
 

@@ -29,6 +29,9 @@ export const REQUIRED_CLAIMS = ['exp', 'iat', 'jti', 'sub'] as const
 /** Stores keep a consumed `jti` as a key; bound it. */
 const MAX_JTI_LENGTH = 255
 
+/** The permissions of a token without any: one frozen array, not one per connection. */
+const NO_PERMISSIONS: readonly string[] = Object.freeze([])
+
 /** `jose` error codes that mean the token is bad, as opposed to a key source that failed. */
 const TOKEN_FAULTS: ReadonlySet<string> = new Set([
   'ERR_JWS_INVALID',
@@ -169,7 +172,7 @@ export function readClaims(payload: JWTPayload, maxTtlSeconds: number): Verified
   }
   const principal: Principal = {
     userId: sub,
-    permissions: perm ?? [],
+    permissions: perm === undefined || perm.length === 0 ? NO_PERMISSIONS : perm,
     ...(ch === undefined ? {} : { channels: ch }),
     ...(ext === undefined ? {} : { claims: ext }),
   }
