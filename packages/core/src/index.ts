@@ -8,14 +8,8 @@
  * @packageDocumentation
  */
 export { createWarden, Warden } from './warden.js'
-export type {
-  DropReason,
-  ResumeOutcome,
-  SweeperOptions,
-  SweepOptions,
-  SweepReport,
-  WardenObserver,
-} from './sweep.js'
+export type { DropReason, ResumeOutcome, WardenObserver } from './observer.js'
+export type { SweeperOptions, SweepOptions, SweepReport } from './sweep.js'
 export type { SpanAttributes, SpanAttributeValue, SpanTracer, TracerSpan } from './tracing.js'
 export type {
   HeartbeatOptions,

@@ -10,7 +10,7 @@ import { ForbiddenError, MessageError, WardenError } from './errors.js'
 import { takeToken } from './rate-limit.js'
 import type { StandardSchemaProps, StandardSchemaResult } from './schema.js'
 import { isStandardSchema, reportIssues } from './schema.js'
-import type { DropReason } from './sweep.js'
+import type { DropReason } from './observer.js'
 import type { Handler, HandlerContext } from './types.js'
 
 /** Messages that may wait behind a running async handler before new ones are dropped. */

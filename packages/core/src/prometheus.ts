@@ -10,7 +10,7 @@
  */
 import type { Registry } from 'prom-client'
 import { Counter, Gauge, Histogram } from 'prom-client'
-import type { ResumeOutcome } from './sweep.js'
+import type { ResumeOutcome } from './observer.js'
 import { snakeCase } from './tracing.js'
 import type { Warden } from './warden.js'
 

@@ -30,7 +30,7 @@ import { newId } from './ids.js'
 import type { ClaimedSession } from './session.js'
 import { decodeState, encodeState, hashCredential, SessionHandle } from './session.js'
 import type { StoreCall } from './store-guard.js'
-import type { ResumeOutcome } from './sweep.js'
+import type { ResumeOutcome } from './observer.js'
 import type { ResumeInfo } from './types.js'
 import { featureOption, integerOption } from './validate.js'
 import type {

@@ -28,7 +28,7 @@ import type {
   SessionStore,
   TokenStore,
 } from '../store-contracts.js'
-import type { WardenObserver } from '../sweep.js'
+import type { WardenObserver } from '../observer.js'
 import { ConnectTokens } from '../tokens.js'
 import type { SpanTracer } from '../tracing.js'
 import { inSpan, snakeCase, SpanAttribute, SpanName } from '../tracing.js'

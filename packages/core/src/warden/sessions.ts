@@ -8,7 +8,7 @@ import type { LiveConnection } from '../connection.js'
 import { ForbiddenError } from '../errors.js'
 import type { ClaimedSession } from '../session.js'
 import { Resumption } from '../resumption.js'
-import type { ResumeOutcome } from '../sweep.js'
+import type { ResumeOutcome } from '../observer.js'
 import type { DisconnectCause } from '../types.js'
 import type { WardenRuntime } from './runtime.js'
 
