@@ -20,7 +20,8 @@ import { ADMIT } from './scripts.js'
 import { addArgs, KEY_NAMES, type RedisSessionStore } from './sessions.js'
 import { checkToken, INDEX_RETENTION_MS, tokenKey, type RedisTokenStore } from './tokens.js'
 
-const admitted: AdmitResult = Object.freeze({ ok: true })
+/** The one answer of an admission that went through. */
+export const admitted: AdmitResult = Object.freeze({ ok: true })
 const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
 
 /** The one-script admission over the stores of {@link createRedisStores}. */
@@ -56,36 +57,51 @@ export class RedisAdmissionStore implements AdmissionStore {
   }
 
   async admit(request: AdmitRequest): Promise<AdmitResult> {
-    const { attempts, windowMs, jti, tokenExpiresAt, session } = request
-    positive('hit(windowMs)', windowMs)
-    checkToken(jti, tokenExpiresAt)
-    const keys = [
-      ...this.#sessionKeys,
-      tokenKey(this.#tokenTag, jti),
-      `${this.#tokenTag}:expiry`,
-      `${this.#rateTag}:expiry`,
-    ]
-    const args: (string | number)[] = [
-      windowMs,
-      INDEX_RETENTION_MS,
-      jti,
-      Math.ceil(tokenExpiresAt),
-      attempts.length,
-    ]
-    for (const { key, limit } of attempts) {
-      positive('hit(limit)', limit)
-      keys.push(windowKey(this.#rateTag, key))
-      args.push(key, limit)
-    }
+    const { keys, args } = scriptCall(request, this.#sessionKeys, this.#tokenTag, this.#rateTag)
+    const { session } = request
     if (session !== undefined) args.push(...addArgs(session.record, session.caps, this.#ttl))
-    const reply = (await this.#admit(keys.length, ...keys, ...args)) as Reply[]
-    const status = reply[0] as string
-    if (status === 'ok') return admitted
-    if (status === 'replayed') return replayed
-    if (status === 'attempts') {
-      const { key } = attempts[(reply[1] as number) - 1] as AttemptCounter
-      return { ok: false, reason: 'attempts', key, retryAfterMs: Math.max(1, reply[2] as number) }
-    }
-    return { ok: false, reason: 'limit', limit: status as 'user' | 'ip' | 'total' }
+    return answer(request.attempts, (await this.#admit(keys.length, ...keys, ...args)) as Reply[])
   }
+}
+
+/**
+ * The keys and arguments an admission script takes before any session arguments: the session
+ * keys it is given, the token and its expiry index, the attempt windows' expiry index, then one
+ * window per attempt counter (`tokens` and `rate`: where those keys live). Checks the request.
+ */
+export function scriptCall(
+  request: AdmitRequest,
+  sessionKeys: readonly string[],
+  tokens: string,
+  rate: string,
+): { keys: string[]; args: (string | number)[] } {
+  const { attempts, windowMs, jti, tokenExpiresAt } = request
+  positive('hit(windowMs)', windowMs)
+  checkToken(jti, tokenExpiresAt)
+  const keys = [...sessionKeys, tokenKey(tokens, jti), `${tokens}:expiry`, `${rate}:expiry`]
+  const args: (string | number)[] = [
+    windowMs,
+    INDEX_RETENTION_MS,
+    jti,
+    Math.ceil(tokenExpiresAt),
+    attempts.length,
+  ]
+  for (const { key, limit } of attempts) {
+    positive('hit(limit)', limit)
+    keys.push(windowKey(rate, key))
+    args.push(key, limit)
+  }
+  return { keys, args }
+}
+
+/** What an admission script's reply says: admitted, or the first refusal and its details. */
+export function answer(attempts: readonly AttemptCounter[], reply: Reply[]): AdmitResult {
+  const status = reply[0] as string
+  if (status === 'ok') return admitted
+  if (status === 'replayed') return replayed
+  if (status === 'attempts') {
+    const { key } = attempts[(reply[1] as number) - 1] as AttemptCounter
+    return { ok: false, reason: 'attempts', key, retryAfterMs: Math.max(1, reply[2] as number) }
+  }
+  return { ok: false, reason: 'limit', limit: status as 'user' | 'ip' | 'total' }
 }

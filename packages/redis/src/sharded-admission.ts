@@ -35,12 +35,11 @@ import type {
   AdmissionStore,
   AdmitRequest,
   AdmitResult,
-  AttemptCounter,
 } from '@ws-warden/core/stores'
+import { admitted, answer, scriptCall } from './admission.js'
 import { Buckets, bucketOf } from './buckets.js'
-import { defineScript, positive, type RedisClient, type Reply } from './client.js'
+import { defineScript, type RedisClient, type Reply } from './client.js'
 import type { RedisRateLimitStore } from './rate-limits.js'
-import { windowKey } from './rate-limits.js'
 import { CAPS_ADMIT, CAPS_RESTORE, REMOVE_SESSIONS, SESSION_SCRIPTS } from './scripts.js'
 import {
   addArgs,
@@ -50,10 +49,7 @@ import {
   KEY_NAMES,
   type RedisSessionStore,
 } from './sessions.js'
-import { checkToken, INDEX_RETENTION_MS, tokenKey, type RedisTokenStore } from './tokens.js'
-
-const admitted: AdmitResult = Object.freeze({ ok: true })
-const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
+import type { RedisTokenStore } from './tokens.js'
 
 /** Where `createRedisStores` keeps the tokens and attempt counters of a sharded layout. */
 export function colocatedBase(prefix: string, kind: 'tokens' | 'rate'): string {
@@ -105,27 +101,8 @@ export class RedisShardedAdmissionStore implements AdmissionStore {
   }
 
   async admit(request: AdmitRequest): Promise<AdmitResult> {
-    const { attempts, windowMs, jti, tokenExpiresAt, session } = request
-    positive('hit(windowMs)', windowMs)
-    checkToken(jti, tokenExpiresAt)
-    const keys = [
-      ...this.#capsKeys,
-      tokenKey(this.#tokenBase, jti),
-      `${this.#tokenBase}:expiry`,
-      `${this.#rateBase}:expiry`,
-    ]
-    const args: (string | number)[] = [
-      windowMs,
-      INDEX_RETENTION_MS,
-      jti,
-      Math.ceil(tokenExpiresAt),
-      attempts.length,
-    ]
-    for (const { key, limit } of attempts) {
-      positive('hit(limit)', limit)
-      keys.push(windowKey(this.#rateBase, key))
-      args.push(key, limit)
-    }
+    const { attempts, session } = request
+    const { keys, args } = scriptCall(request, this.#capsKeys, this.#tokenBase, this.#rateBase)
     if (session === undefined) {
       return answer(attempts, (await this.#caps(keys.length, ...keys, ...args)) as Reply[])
     }
@@ -164,16 +141,4 @@ export class RedisShardedAdmissionStore implements AdmissionStore {
     if (moved !== bucket) await this.#remove(...(this.#bucketKeys[moved] as string[]), id)
     return admitted
   }
-}
-
-/** The answer of a caps script's reply that is not a reserve's 'ok'. */
-function answer(attempts: readonly AttemptCounter[], reply: Reply[]): AdmitResult {
-  const status = reply[0] as string
-  if (status === 'ok') return admitted
-  if (status === 'replayed') return replayed
-  if (status === 'attempts') {
-    const { key } = attempts[(reply[1] as number) - 1] as AttemptCounter
-    return { ok: false, reason: 'attempts', key, retryAfterMs: Math.max(1, reply[2] as number) }
-  }
-  return { ok: false, reason: 'limit', limit: status as 'ip' | 'total' }
 }

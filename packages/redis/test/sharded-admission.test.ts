@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { ComposedAdmission, type AdmitRequest, type AdmitResult } from '@ws-warden/core/stores'
 import { bucketOf } from '../src/buckets.js'
 import { createRedisStores } from '../src/index.js'
+import { admitRequests } from './helpers/admission.js'
 import { deleteKeys, randomPrefix, sharedRedis } from './helpers/redis.js'
 
 // The two-trip admission of a sharded layout (`buckets` above 1, a Cluster's default) on the
@@ -21,33 +22,7 @@ if (client !== undefined) {
     return { stores, prefix, admission: stores.admission! }
   }
 
-  let n = 0
-  const request = (over: Partial<AdmitRequest> = {}, user = 'u', ip = '198.51.100.1') => {
-    const id = `c${++n}`
-    const now = Date.now()
-    return {
-      attempts: [
-        { key: `connect:ip:${ip}`, limit: 100 },
-        { key: `connect:user:${user}`, limit: 100 },
-      ],
-      windowMs: 60_000,
-      jti: `j${n}`,
-      tokenExpiresAt: now + 60_000,
-      session: {
-        record: {
-          id,
-          userId: user,
-          instanceId: 'i',
-          ip,
-          channels: [],
-          connectedAt: now,
-          lastSeenAt: now,
-        },
-        caps: {},
-      },
-      ...over,
-    } satisfies AdmitRequest
-  }
+  const request = admitRequests()
 
   t.test('the same answers and state as the composed calls, over a mixed sequence', async (t) => {
     const native = (await open(t)).admission
@@ -67,7 +42,7 @@ if (client !== undefined) {
           { key: `connect:user:${user}`, limit: 18 },
         ],
         // Every fourth replays an earlier token; some only count and consume.
-        jti: i % 4 === 3 ? `j${n - 3}` : base.jti,
+        jti: i % 4 === 3 ? (requests[i - 3] as AdmitRequest).jti : base.jti,
         session: { ...base.session, caps: { perUser: 2, perIp: 3, total: 12 } },
       })
       if (i % 9 === 0) delete (requests[i] as { session?: unknown }).session
