@@ -31,11 +31,7 @@
  * where a serial order would have let it in. A record that replaces one of the same id (never
  * the warden's case: its ids are fresh) is removed with it when the caps side refuses.
  */
-import type {
-  AdmissionStore,
-  AdmitRequest,
-  AdmitResult,
-} from '@ws-warden/core/stores'
+import type { AdmissionStore, AdmitRequest, AdmitResult } from '@ws-warden/core/stores'
 import { admitted, answer, scriptCall } from './admission.js'
 import { Buckets, bucketOf } from './buckets.js'
 import { defineScript, type RedisClient, type Reply } from './client.js'
