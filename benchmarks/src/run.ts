@@ -23,6 +23,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     smoke: { type: 'boolean', default: false },
     runs: { type: 'string' },
+    stores: { type: 'string' },
     out: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
   },
@@ -65,9 +66,13 @@ if (soft !== 'unlimited' && Number(soft) < needed && process.env.WSW_BENCH_ULIMI
 
 const started = performance.now()
 const services = await serviceVersions()
+// `--stores redis,postgres` measures only those (memory, the raw ws baseline's store, stays).
+const wanted = values.stores?.split(',').map((name) => name.trim())
 const stores: StoreKind[] = [
   'memory',
-  ...(['redis', 'postgres', 'mysql'] as const).filter((kind) => services[kind] !== undefined),
+  ...(['redis', 'postgres', 'mysql'] as const).filter(
+    (kind) => services[kind] !== undefined && (wanted === undefined || wanted.includes(kind)),
+  ),
 ]
 const facts = machineFacts(services, shell('ulimit -n'))
 const context: BenchContext = { scale, stores, log: (line) => console.error(`[bench] ${line}`) }

@@ -13,7 +13,12 @@ export interface Scale {
     readonly touchBatch: number
     readonly sweepRecords: number
   }
-  readonly admission: { readonly connections: number; readonly inflight: number }
+  readonly admission: {
+    readonly connections: number
+    readonly inflight: number
+    /** Connections opened (and closed) on every server before the first measured run: JIT warm-up. */
+    readonly warmup: number
+  }
   /** Token verifications per measurement (micro). */
   readonly verify: { readonly ops: number }
   readonly broadcast: {
@@ -46,7 +51,7 @@ export const FULL: Scale = {
     touchBatch: 1_000,
     sweepRecords: 100_000,
   },
-  admission: { connections: 1_000, inflight: 100 },
+  admission: { connections: 5_000, inflight: 100, warmup: 1_000 },
   verify: { ops: 20_000 },
   broadcast: { clients: [1_000, 5_000], messages: 100, bytes: 100 },
   across: { clients: 2_000, messages: 100 },
@@ -64,7 +69,7 @@ export const SMOKE: Scale = {
     touchBatch: 10,
     sweepRecords: 50,
   },
-  admission: { connections: 6, inflight: 3 },
+  admission: { connections: 6, inflight: 3, warmup: 2 },
   verify: { ops: 50 },
   broadcast: { clients: [6], messages: 3, bytes: 100 },
   across: { clients: 6, messages: 3 },
