@@ -71,6 +71,7 @@ export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TD
     this.wsOptions = {
       maxPayload: runtime.options.limits.maxMessageBytes,
       perMessageDeflate: false,
+      clientTracking: false,
       handleProtocols: selectSubprotocol(),
     }
     const { broker } = runtime.stores

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { once } from 'node:events'
 import type { Connection, DisconnectInfo, Handler } from '../src/index.js'
+import type { LiveConnection } from '../src/connection.js'
 import { MemorySessionStore } from '../src/stores.js'
 import { startServer, until } from './helpers/server.js'
 
@@ -155,6 +156,21 @@ t.test('the client closing runs the same removal path', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(await sessions.count(), 0, 'its record is gone')
 })
+
+t.test(
+  "ws keeps no registry of its own beside the warden's: one close listener per socket",
+  async (t) => {
+    const { connect, connections, warden } = await startServer(t)
+    t.equal(warden.wsOptions.clientTracking, false)
+    const client = await connect('a')
+    await until(() => connections.length === 1)
+    const { socket } = connections[0] as LiveConnection
+    // With ws's client tracking, its own close listener (a closure per socket) would be a second.
+    t.equal(socket.listenerCount('close'), 1)
+    client.socket.close(1000)
+    await until(() => [...warden.connections()].length === 0)
+  },
+)
 
 t.test('a close code ws cannot send drops the socket instead', async (t) => {
   const ended: DisconnectInfo[] = []

@@ -24,13 +24,15 @@ interface WardenLimits {
 
 /**
  * The `ws` options of a governed server: the application's, then the warden's limits, and the
- * subprotocol negotiation, which asks the application's own `handleProtocols` (if any) only when
+ * subprotocol negotiation. `ws` keeps tracking clients (its default): an adapter's server may
+ * also serve routes the warden does not govern, whose sockets `closeSockets` closes. The
+ * negotiation asks the application's own `handleProtocols` (if any) only when
  * the client does not offer `ws-warden.v1` (see `selectSubprotocol`).
  */
 export function governedWsOptions<TOptions extends { handleProtocols?: HandleProtocols }>(
   warden: WardenLimits,
   options: TOptions,
-): TOptions & WardenWsOptions {
+): TOptions & Omit<WardenWsOptions, 'clientTracking'> {
   return {
     ...options,
     ...warden.wsOptions,

@@ -50,6 +50,12 @@ export function checkSubprotocols(headers: RequestHeaders): void {
 export interface WardenWsOptions {
   readonly maxPayload: number
   readonly perMessageDeflate: false
+  /**
+   * The warden keeps its own registry of the connections it governs, so `ws` need not keep a
+   * second one (its `clients` set and a close listener per socket). Spread `clientTracking: true`
+   * after these options for a server that also serves sockets the warden does not govern.
+   */
+  readonly clientTracking: false
   /** {@link selectSubprotocol} without an application handler. */
   readonly handleProtocols: HandleProtocols
 }
