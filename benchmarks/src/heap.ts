@@ -177,7 +177,7 @@ async function snapshot(): Promise<string> {
   throw new Error('no heap snapshot written')
 }
 
-await clients.connect(server.url, server.config, 20, 5)
+await clients.connect(server.url, server.config, Number(process.env.WSW_HEAP_WARMUP ?? 20), 5)
 await clients.closeAll()
 await untilConnections(server, 0)
 await sleep(300)

@@ -45,7 +45,7 @@ if (unknown.length > 0) {
 const shell = (command: string): string =>
   execFileSync('sh', ['-c', command], { encoding: 'utf8' }).trim()
 const soft = shell('ulimit -n')
-const needed = scale.memory.connections + 2_000
+const needed = scale.memory.baseConnections + scale.memory.connections + 2_000
 if (soft !== 'unlimited' && Number(soft) < needed && process.env.WSW_BENCH_ULIMIT === undefined) {
   const hard = shell('ulimit -Hn')
   const target = hard === 'unlimited' ? 65_536 : Math.min(Number(hard), 65_536)

@@ -28,6 +28,12 @@ export interface Scale {
   }
   readonly across: { readonly clients: number; readonly messages: number }
   readonly memory: {
+    /**
+     * Connections opened and kept open before the first reading, so that the measured ones pay
+     * only what each connection adds, not what a process pays once as it grows (its young
+     * generation, allocator arenas, compiled code).
+     */
+    readonly baseConnections: number
     readonly connections: number
     readonly inflight: number
     readonly heartbeatMs: number
@@ -55,7 +61,13 @@ export const FULL: Scale = {
   verify: { ops: 20_000 },
   broadcast: { clients: [1_000, 5_000], messages: 100, bytes: 100 },
   across: { clients: 2_000, messages: 100 },
-  memory: { connections: 10_000, inflight: 200, heartbeatMs: 1_000, cpuWindowMs: 12_000 },
+  memory: {
+    baseConnections: 5_000,
+    connections: 10_000,
+    inflight: 200,
+    heartbeatMs: 1_000,
+    cpuWindowMs: 12_000,
+  },
   flood: { clients: 1_000, roomSize: 10, rate: 1, durationMs: 10_000 },
 }
 
@@ -73,6 +85,6 @@ export const SMOKE: Scale = {
   verify: { ops: 50 },
   broadcast: { clients: [6], messages: 3, bytes: 100 },
   across: { clients: 6, messages: 3 },
-  memory: { connections: 6, inflight: 3, heartbeatMs: 200, cpuWindowMs: 600 },
+  memory: { baseConnections: 3, connections: 6, inflight: 3, heartbeatMs: 200, cpuWindowMs: 600 },
   flood: { clients: 6, roomSize: 3, rate: 5, durationMs: 800 },
 }

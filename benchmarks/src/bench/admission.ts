@@ -34,6 +34,8 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
     ),
   ]
   const rates = new Map<string, number[]>()
+  /** Server process CPU (user + system) per opened connection, µs. */
+  const cpu = new Map<string, number[]>()
   const failures = new Map<string, number>()
   const errors: string[] = []
   const clients = await ClientGroup.start(scale.clientProcesses)
@@ -58,7 +60,9 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
     for (let run = 0; run < scale.runs; run++) {
       for (const combo of combos) {
         const server = servers.get(combo.key) as RunningServer
+        const before = await server.stats()
         const result = await clients.connect(server.url, server.config, connections, inflight)
+        const after = await server.stats()
         await clients.closeAll()
         await untilConnections(server, 0)
         if (result.failed > 0) {
@@ -66,6 +70,8 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
           if (result.firstError !== undefined) errors.push(`${combo.key}: ${result.firstError}`)
         }
         rates.set(combo.key, [...(rates.get(combo.key) ?? []), (result.opened / result.ms) * 1000])
+        const perConnection = (after.cpuMicros - before.cpuMicros) / Math.max(1, result.opened)
+        cpu.set(combo.key, [...(cpu.get(combo.key) ?? []), perConnection])
       }
       log(`admission: run ${run + 1}/${scale.runs} done`)
     }
@@ -80,6 +86,7 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
       '–',
       summarize(raw),
       summarize(ratios(raw, raw)),
+      summarize(cpu.get('ws') ?? []),
       failures.get('ws') ?? 0,
     ],
   ]
@@ -93,9 +100,10 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
               store,
               summarize(values),
               summarize(ratios(values, raw)),
+              summarize(cpu.get(`${kind}:${store}`) ?? []),
               failures.get(`${kind}:${store}`) ?? 0,
             ]
-          : [label, store, null, null, null],
+          : [label, store, null, null, null, null],
       )
     }
   }
@@ -107,12 +115,13 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
       { title: 'store', unit: 'text' },
       { title: 'conn/s', unit: 'int' },
       { title: 'vs raw ws (same run)', unit: 'ratio' },
+      { title: 'server CPU µs per connection', unit: 'int' },
       { title: 'failed', unit: 'int' },
     ],
     rows,
     notes: [
       "Every ws-warden connection runs the full pipeline: origin, token verify (HS256, synchronous node:crypto HMAC), one admission step (attempts per IP and per user, single-use consume, caps + session record: the store's one-trip `admit` where it has one, else the composed calls), permissions, attach. Limits are raised so nothing is refused; heartbeats off.",
-      `Each combination runs in its own server process, started once, and first opens ${warmup.toLocaleString('en-US')} connections unmeasured (JIT warm-up); runs interleave the combinations (run 1 of every combination, then run 2...). Clients run in ${scale.clientProcesses} other process(es) and sign their tokens before the clock starts. Ratios are per run (each combination ÷ raw ws of the same run), then summarized.`,
+      `Each combination runs in its own server process, started once, and first opens ${warmup.toLocaleString('en-US')} connections unmeasured (JIT warm-up); runs interleave the combinations (run 1 of every combination, then run 2...). Clients run in ${scale.clientProcesses} other process(es) and sign their tokens before the clock starts. Ratios are per run (each combination ÷ raw ws of the same run), then summarized. Server CPU: the server process's user + system time over the run ÷ connections opened (its store's own CPU, Redis or the database, is not in it); clients and stores share the same cores, so conn/s falls with the CPU every part spends.`,
       ...(errors.length > 0
         ? [`Failures seen: ${[...new Set(errors)].slice(0, 5).join('; ')}`]
         : []),

@@ -37,7 +37,9 @@ const KIB = 1024
 
 export async function memoryBench(context: BenchContext): Promise<BenchResult> {
   const { scale, log } = context
-  const { connections, inflight, heartbeatMs, cpuWindowMs } = scale.memory
+  const { baseConnections, connections, inflight, heartbeatMs, cpuWindowMs } = scale.memory
+  /** Open during the heartbeat window: the base and the measured connections. */
+  const total = baseConnections + connections
   const rss = new Map<ServerKind, number[]>()
   const heap = new Map<ServerKind, number[]>()
   const cpu = new Map<ServerKind, number[]>()
@@ -57,6 +59,19 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
             await clients.closeAll()
             await untilConnections(server, 0)
             await sleep(300)
+            const base = await clients.connect(
+              server.url,
+              server.config,
+              baseConnections,
+              inflight,
+              300_000,
+            )
+            if (base.opened !== baseConnections)
+              throw new Error(
+                `memory: ${kind} opened ${base.opened}/${baseConnections}: ${base.firstError}`,
+              )
+            await untilConnections(server, baseConnections)
+            await sleep(1_000)
             const before = await server.stats(true)
             const opened = await clients.connect(
               server.url,
@@ -69,7 +84,7 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
               throw new Error(
                 `memory: ${kind} opened ${opened.opened}/${connections}: ${opened.firstError}`,
               )
-            await untilConnections(server, connections)
+            await untilConnections(server, total)
             await sleep(1_000)
             const after = await server.stats(true)
             push(rss, kind, (after.rss - before.rss) / connections / KIB)
@@ -88,8 +103,7 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
               const start = await server.stats()
               await sleep(window)
               const end = await server.stats()
-              if (end.connections !== connections)
-                dropped.push(`${kind}: ${connections - end.connections}`)
+              if (end.connections !== total) dropped.push(`${kind}: ${total - end.connections}`)
               const percent = ((end.cpuMicros - start.cpuMicros) / 1000 / (end.at - start.at)) * 100
               push(cpu, kind, percent)
             }
@@ -127,7 +141,8 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
       ]
     }),
     notes: [
-      'Server process only (clients are other processes): (after − before) ÷ connections, both read after two forced GCs (`--expose-gc`), the first after a warm-up of 20 connections (opened and closed), the second 1 s after the last connection opened. ws-warden connections went through admission (session record in the memory store, unique user per connection).',
+      `Server process only (clients are other processes): (after − before) ÷ ${connections.toLocaleString('en-US')}, both read after two forced GCs (\`--expose-gc\`). Before: after a warm-up of 20 connections (opened and closed), then ${baseConnections.toLocaleString('en-US')} connections opened and kept open, 1 s after the last of them; after: 1 s after ${connections.toLocaleString('en-US')} more opened. So the figure is what each further connection costs, not what a process pays once as it grows (its young generation, allocator arenas, compiled code), which a reading from an almost empty process charges to the first connections.` +
+        '  ws-warden connections went through admission (session record in the memory store, unique user per connection).',
       'Bare rows: the framework with its usual WebSocket support and no ws-warden (`@fastify/websocket`; Express and Koa with a `ws` server on the upgrade, which is what their adapters build on), a handler that keeps each socket in a set, no heartbeat; each adapter row is compared to its own framework. Raw ws and the bare rows do not ping; every ws-warden row (core and adapters) runs its heartbeat.',
       `Heartbeats run at ${heartbeatMs} ms during this measurement (warden: one timer; Socket.IO: pingInterval).`,
     ],
@@ -136,7 +151,7 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
   const normalise = (percent: number): number =>
     Math.max(0, percent - (Number.isFinite(baseline) ? baseline : 0)) *
     (heartbeatMs / DEFAULT_INTERVAL_MS) *
-    (10_000 / connections)
+    (10_000 / total)
   const cpuRows = SERVERS.filter(({ cpu: mode }) => mode !== 'none').map(
     ({ kind, label, cpu: mode }): Cell[] => {
       const values = cpu.get(kind) ?? []
@@ -149,7 +164,7 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
   )
   const cpuTable: Table = {
     id: 'heartbeat-cpu',
-    title: `Heartbeat CPU at ${connections.toLocaleString('en-US')} idle connections (% of one core)`,
+    title: `Heartbeat CPU at ${total.toLocaleString('en-US')} idle connections (% of one core)`,
     columns: [
       { title: 'server', unit: 'text' },
       { title: `measured, ${heartbeatMs} ms interval`, unit: 'pct' },
@@ -157,7 +172,7 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
     ],
     rows: cpuRows,
     notes: [
-      `Method: server process CPU time (user + system, \`process.cpuUsage\`) over a ${Math.round(cpuWindowMs / 1000)} s window (raw ws: ${Math.round(Math.min(5_000, cpuWindowMs) / 1000)} s) while every connection is idle, with the heartbeat interval shortened to ${heartbeatMs} ms so each window holds ${Math.round(cpuWindowMs / heartbeatMs)} heartbeat cycles. Heartbeat cost scales with cycles, so: (measured − raw ws idle baseline) × ${heartbeatMs} / 25,000 × 10,000 / connections. Clients answer pings in their own processes.`,
+      `Method: server process CPU time (user + system, \`process.cpuUsage\`) over a ${Math.round(cpuWindowMs / 1000)} s window (raw ws: ${Math.round(Math.min(5_000, cpuWindowMs) / 1000)} s) while every connection is idle, with the heartbeat interval shortened to ${heartbeatMs} ms so each window holds ${Math.round(cpuWindowMs / heartbeatMs)} heartbeat cycles. Heartbeat cost scales with cycles, so: (measured − raw ws idle baseline) × ${heartbeatMs} / 25,000 × 10,000 / ${total.toLocaleString('en-US')}. Clients answer pings in their own processes.`,
       'ws-warden: one timer pings every connection, then checks for missing pongs, and batches one `sessions.touch` per cycle; Socket.IO: a timer per socket (engine.io pingInterval).',
       dropped.length > 0
         ? `Connections lost during a window (late pongs under load): ${dropped.join(', ')}.`
