@@ -33,9 +33,11 @@ export function governedWsOptions<TOptions extends { handleProtocols?: HandlePro
   warden: WardenLimits,
   options: TOptions,
 ): TOptions & Omit<WardenWsOptions, 'clientTracking'> {
+  const { maxPayload, perMessageDeflate } = warden.wsOptions
   return {
     ...options,
-    ...warden.wsOptions,
+    maxPayload,
+    perMessageDeflate,
     handleProtocols: selectSubprotocol(options.handleProtocols),
   }
 }

@@ -23,7 +23,12 @@ t.test("governedWss: noServer, the warden's limits over yours, your other option
   const select = wss.options.handleProtocols as typeof handleProtocols
   t.equal(select(new Set(['chat'])), 'mine', 'yours decides among your names')
   t.equal(select(new Set(['chat', 'ws-warden.v1'])), 'ws-warden.v1', 'the warden takes its own')
-  t.equal(governedWss(warden).options.maxPayload, 1_000, 'no options')
+  const plain = governedWss(warden)
+  t.equal(plain.options.maxPayload, 1_000, 'no options')
+  // warden.wsOptions turns ws's tracking off; an adapter's server keeps it (closeSockets).
+  t.equal(warden.wsOptions.clientTracking, false)
+  t.equal(plain.options.clientTracking, true, 'ws tracks the clients of an adapter server')
+  plain.close()
   wss.close()
 })
 
