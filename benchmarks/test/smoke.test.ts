@@ -29,7 +29,7 @@ const expectedRows: Record<string, number> = {
   'stores-sweep': 4,
   'stores-admission': 10,
   verify: 4,
-  admission: 17,
+  admission: 21,
   broadcast: SMOKE.broadcast.clients.length * 2 * 3,
   across: 5,
   memory: 9,

@@ -1,6 +1,6 @@
 /** Benchmark 2: connections per second through the whole admission pipeline, against raw ws. */
 import type { BenchContext } from '../harness.js'
-import type { RunningServer } from '../harness.js'
+import { startDemo, untilDemoConnections } from '../demo.js'
 import { ClientGroup, startServer, untilConnections } from '../harness.js'
 import type { StoreKind } from '../services.js'
 import { STORE_KINDS } from '../services.js'
@@ -16,6 +16,41 @@ export const ADAPTERS: readonly { kind: ServerKind; label: string }[] = [
   { kind: 'koa', label: 'Koa middleware' },
 ]
 
+/** The demo app's row of each store (it runs on Fastify by default). */
+const DEMO_LABEL = 'demo app `/ws` (Fastify, as `pnpm demo` runs it)'
+
+/** A server the bench connects to: a bench worker or the demo app. */
+interface Measured {
+  readonly url: string
+  readonly config: { readonly kind: ServerKind }
+  /** The server process's CPU time so far (µs), if it can be read. */
+  cpuMicros(): Promise<number | undefined>
+  /** Resolves once every connection has closed on the server. */
+  idle(): Promise<void>
+  stop(): Promise<void>
+}
+
+async function start(kind: ServerKind | 'demo', store: StoreKind): Promise<Measured> {
+  if (kind === 'demo') {
+    const demo = await startDemo(store)
+    return {
+      url: demo.url,
+      config: demo.config,
+      cpuMicros: async () => demo.cpuMicros(),
+      idle: () => untilDemoConnections(demo, 0),
+      stop: () => demo.stop(),
+    }
+  }
+  const server = await startServer(kind, store, { heartbeatMs: 0 })
+  return {
+    url: server.url,
+    config: server.config,
+    cpuMicros: async () => (await server.stats()).cpuMicros,
+    idle: async () => void (await untilConnections(server, 0)),
+    stop: () => server.stop(),
+  }
+}
+
 /** Issue 16's targets, vs raw ws in the same run: every row of a store (memory: core only). */
 const TARGETS: Record<StoreKind, number> = { memory: 0.9, redis: 0.8, postgres: 0.6, mysql: 0.5 }
 /** On memory, each adapter's own floor. */
@@ -27,10 +62,14 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
   const { scale, log } = context
   const { connections, inflight, warmup } = scale.admission
   const stores = STORE_KINDS.filter((kind) => context.stores.includes(kind))
-  const combos: { kind: ServerKind; store: StoreKind; key: string }[] = [
+  const combos: { kind: ServerKind | 'demo'; store: StoreKind; key: string }[] = [
     { kind: 'ws', store: 'memory', key: 'ws' },
     ...stores.flatMap((store) =>
-      ADAPTERS.map(({ kind }) => ({ kind, store, key: `${kind}:${store}` })),
+      [...ADAPTERS.map(({ kind }) => kind), 'demo' as const].map((kind) => ({
+        kind,
+        store,
+        key: `${kind}:${store}`,
+      })),
     ),
   ]
   const rates = new Map<string, number[]>()
@@ -41,37 +80,37 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
   const clients = await ClientGroup.start(scale.clientProcesses)
   // Every server is started once, up front, and measured in turn in every run: the runs of all
   // combinations interleave, so a change of machine load hits them alike.
-  const servers = new Map<string, RunningServer>()
+  const servers = new Map<string, Measured>()
   try {
     for (let i = 0; i < combos.length; i += 4) {
       const batch = combos.slice(i, i + 4)
-      const started = await Promise.all(
-        batch.map((combo) => startServer(combo.kind, combo.store, { heartbeatMs: 0 })),
-      )
-      batch.forEach((combo, j) => servers.set(combo.key, started[j] as RunningServer))
+      const started = await Promise.all(batch.map((combo) => start(combo.kind, combo.store)))
+      batch.forEach((combo, j) => servers.set(combo.key, started[j] as Measured))
     }
     // Every server first runs the pipeline unmeasured, so that no run measures a cold JIT.
     for (const combo of combos) {
-      const server = servers.get(combo.key) as RunningServer
+      const server = servers.get(combo.key) as Measured
       await clients.connect(server.url, server.config, warmup, inflight)
       await clients.closeAll()
-      await untilConnections(server, 0)
+      await server.idle()
     }
     for (let run = 0; run < scale.runs; run++) {
       for (const combo of combos) {
-        const server = servers.get(combo.key) as RunningServer
-        const before = await server.stats()
+        const server = servers.get(combo.key) as Measured
+        const before = await server.cpuMicros()
         const result = await clients.connect(server.url, server.config, connections, inflight)
-        const after = await server.stats()
+        const after = await server.cpuMicros()
         await clients.closeAll()
-        await untilConnections(server, 0)
+        await server.idle()
         if (result.failed > 0) {
           failures.set(combo.key, (failures.get(combo.key) ?? 0) + result.failed)
           if (result.firstError !== undefined) errors.push(`${combo.key}: ${result.firstError}`)
         }
         rates.set(combo.key, [...(rates.get(combo.key) ?? []), (result.opened / result.ms) * 1000])
-        const perConnection = (after.cpuMicros - before.cpuMicros) / Math.max(1, result.opened)
-        cpu.set(combo.key, [...(cpu.get(combo.key) ?? []), perConnection])
+        if (before !== undefined && after !== undefined) {
+          const perConnection = (after - before) / Math.max(1, result.opened)
+          cpu.set(combo.key, [...(cpu.get(combo.key) ?? []), perConnection])
+        }
       }
       log(`admission: run ${run + 1}/${scale.runs} done`)
     }
@@ -91,7 +130,7 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
     ],
   ]
   for (const store of STORE_KINDS) {
-    for (const { kind, label } of ADAPTERS) {
+    for (const { kind, label } of [...ADAPTERS, { kind: 'demo', label: DEMO_LABEL }]) {
       const values = rates.get(`${kind}:${store}`)
       rows.push(
         values
