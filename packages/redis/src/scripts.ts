@@ -138,16 +138,20 @@ local function index(id, r, by)
   mark(4, r[2], id, by)
   for i = 5, #r do mark(5, r[i], id, by) end
 end
-local function keep(ttl) for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ttl) end end
-local function drop(id)
+local function keep(ttl) for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ttl) end end`
+
+/** Session removal as a function of the session helpers: the record, its lastSeenAt, its index entries. */
+const DROP = `local function drop(id)
   redis.call('ZREM', KEYS[2], id)
   local raw = redis.call('HGET', KEYS[1], id)
   if not raw then return 0 end
   redis.call('HDEL', KEYS[1], id)
   index(id, cjson.decode(raw), -1)
   return 1
-end
-local function members(k, value)
+end`
+
+/** The ids under a value of index k (3 user, 5 channel), as a function of the session helpers. */
+const MEMBERS = `local function members(k, value)
   local p = tag(value)
   local ids = redis.call('ZRANGEBYLEX', KEYS[k], '[' .. p, '(' .. p .. '\\255')
   for i, m in ipairs(ids) do ids[i] = string.sub(m, #p + 1) end
@@ -223,9 +227,10 @@ return addSession(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
  * attempt hits in order, the token consume, then the capped add, each the function its own
  * store's script runs, stopping at the first refusal. KEYS: the 8 session keys (the session
  * helpers' order), token key, token expiry index, rate-limit expiry index, then one window
- * counter per attempt. ARGV: windowMs, retention, jti, token expiresAt, attempts n, n pairs of
- * (member, limit), then the `addSession` arguments (none: count and consume only). Returns
- * { 'attempts', which (1-based), ms left }, { 'replayed' }, { cap hit } or { 'ok' }.
+ * counter per attempt (n: as many as KEYS beyond 11). ARGV: windowMs, retention, jti, token
+ * expiresAt, n pairs of (member, limit), then the `addSession` arguments (none: count and
+ * consume only). Returns { 'attempts', which (1-based), ms left }, { 'replayed' }, { cap hit }
+ * or { 'ok' }.
  */
 export const ADMIT = `${NOW}
 ${EXPIRY_INDEX}
@@ -233,21 +238,22 @@ ${HIT}
 ${CONSUME}
 ${SESSION}
 ${ADD}
-local n = tonumber(ARGV[5])
+local n, retention = #KEYS - 11, tonumber(ARGV[2])
 for i = 1, n do
-  local count, ttl = hitWindow(KEYS[11 + i], KEYS[11], ARGV[1], ARGV[4 + 2 * i], ARGV[2], now)
-  if count > tonumber(ARGV[5 + 2 * i]) then return { 'attempts', i, ttl } end
+  local count, ttl = hitWindow(KEYS[11 + i], KEYS[11], ARGV[1], ARGV[3 + 2 * i], retention, now)
+  if count > tonumber(ARGV[4 + 2 * i]) then return { 'attempts', i, ttl } end
 end
-if consumeToken(KEYS[9], KEYS[10], ARGV[4], ARGV[3], ARGV[2], now) == 0 then
+if consumeToken(KEYS[9], KEYS[10], ARGV[4], ARGV[3], retention, now) == 0 then
   return { 'replayed' }
 end
-local s = 6 + 2 * n
+local s = 5 + 2 * n
 if not ARGV[s] then return { 'ok' } end
 return { addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
   ARGV[s + 6]) }`
 
 /** Session remove. ARGV: id. Returns 1 if the record existed. */
 export const REMOVE_SESSION = `${SESSION}
+${DROP}
 return drop(ARGV[1])`
 
 /**
@@ -255,6 +261,7 @@ return drop(ARGV[1])`
  * id, record, lastSeenAt for every record found.
  */
 export const READ_SESSIONS = `${SESSION}
+${MEMBERS}
 local ids = ARGV[1] == 'id' and { ARGV[2] } or members(ARGV[1] == 'user' and 3 or 5, ARGV[2])
 local out = {}
 for _, id in ipairs(ids) do
@@ -272,6 +279,7 @@ return out`
  * smallest index's members and checks the others; no filter is the total.
  */
 export const COUNT_SESSIONS = `${SESSION}
+${MEMBERS}
 if #ARGV == 0 then return redis.call('ZCARD', KEYS[2]) end
 local best, fewest
 for i = 1, #ARGV, 2 do
@@ -319,6 +327,7 @@ return 0`
 
 /** Session sweep. ARGV: staleBefore, batch. Returns { records removed, ids scanned }. */
 export const SWEEP_SESSIONS = `${SESSION}
+${DROP}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
 local n = 0
 for _, id in ipairs(ids) do n = n + drop(id) end
@@ -329,6 +338,7 @@ export const COUNT_STALE_SESSIONS = `return redis.call('ZCOUNT', KEYS[2], '-inf'
 
 /** Removes many sessions (of one bucket). ARGV: ids. Returns how many records existed. */
 export const REMOVE_SESSIONS = `${SESSION}
+${DROP}
 local n = 0
 for i = 1, #ARGV do n = n + drop(ARGV[i]) end
 return n`
@@ -338,6 +348,7 @@ return n`
  * must be released after). ARGV: staleBefore, batch. Returns { ids scanned, removed ids... }.
  */
 export const SWEEP_SESSION_IDS = `${SESSION}
+${DROP}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
 local out = { #ids }
 for _, id in ipairs(ids) do
