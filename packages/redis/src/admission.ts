@@ -60,11 +60,11 @@ export class RedisAdmissionStore implements AdmissionStore {
     this.#admit = defineScript(options.client, 'wsWardenAdmit', undefined, ADMIT)
   }
 
-  /** The keys and arguments of `ADMIT`, built in one array (the key count first). */
   async admit(request: AdmitRequest): Promise<AdmitResult> {
     const { attempts, windowMs, jti, tokenExpiresAt, session } = request
     positive('hit(windowMs)', windowMs)
     checkToken(jti, tokenExpiresAt)
+    // The keys and arguments of `ADMIT` in one array, the key count first.
     const call: (string | number)[] = [11 + attempts.length, ...this.#sessionKeys]
     call.push(tokenKey(this.#tokenTag, jti), this.#tokenIndex, this.#rateIndex)
     for (const { key, limit } of attempts) {

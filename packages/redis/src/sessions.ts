@@ -57,9 +57,9 @@ type Limit = 'user' | 'ip' | 'total'
 
 /**
  * The session registry in Redis, shared by every instance. A bucket is eight keys under one hash
- * tag: the records (a hash of JSON arrays, see `addArgs`), their lastSeenAt, indexes by user, IP and channel (lex
- * ranges, O(log n + answer)) and counts per user, IP and channel. Every write to a bucket is one
- * Lua script; stats come from maintained counters, never a scan.
+ * tag: the records (a hash of JSON arrays), their lastSeenAt, indexes by user, IP and channel
+ * (lex ranges, O(log n + answer)) and counts per user, IP and channel. Every write to a bucket is
+ * one Lua script; stats come from maintained counters, never a scan.
  *
  * With one bucket (the default on a standalone Redis) everything is in `{<prefix>:sessions}:*`
  * and an add checks all three caps atomically with the insert, in one round trip.
