@@ -30,10 +30,12 @@ export class RedisAdmissionStore implements AdmissionStore {
   readonly tokens: RedisTokenStore
   readonly rateLimits: RedisRateLimitStore
   readonly #admit
-  /** The 8 session keys, the token tag, the rate-limit tag and expiry index. */
+  /** The 8 session keys, the token tag, its expiry index, the rate-limit tag and expiry index. */
   readonly #sessionKeys: readonly string[]
   readonly #tokenTag: string
+  readonly #tokenIndex: string
   readonly #rateTag: string
+  readonly #rateIndex: string
   readonly #ttl: number
 
   /** @internal `prefix` and `ttlMs` as the stores were made with (resolved, not defaults). */
@@ -51,22 +53,34 @@ export class RedisAdmissionStore implements AdmissionStore {
     const sessionTag = new Buckets(options.prefix, 'sessions', 1).tag(0)
     this.#sessionKeys = KEY_NAMES.map((name) => `${sessionTag}:${name}`)
     this.#tokenTag = new Buckets(options.prefix, 'tokens', 1).tag(0)
+    this.#tokenIndex = `${this.#tokenTag}:expiry`
     this.#rateTag = new Buckets(options.prefix, 'rate', 1).tag(0)
+    this.#rateIndex = `${this.#rateTag}:expiry`
     this.#ttl = options.ttlMs
     this.#admit = defineScript(options.client, 'wsWardenAdmit', undefined, ADMIT)
   }
 
   async admit(request: AdmitRequest): Promise<AdmitResult> {
-    const { keys, args } = scriptCall(request, this.#sessionKeys, this.#tokenTag, this.#rateTag)
-    const { session } = request
-    if (session !== undefined) args.push(...addArgs(session.record, session.caps, this.#ttl))
-    return answer(request.attempts, (await this.#admit(keys.length, ...keys, ...args)) as Reply[])
+    const { attempts, windowMs, jti, tokenExpiresAt, session } = request
+    positive('hit(windowMs)', windowMs)
+    checkToken(jti, tokenExpiresAt)
+    // The keys and arguments of `ADMIT` in one array, the key count first.
+    const call: (string | number)[] = [11 + attempts.length, ...this.#sessionKeys]
+    call.push(tokenKey(this.#tokenTag, jti), this.#tokenIndex, this.#rateIndex)
+    for (const { key, limit } of attempts) {
+      positive('hit(limit)', limit)
+      call.push(windowKey(this.#rateTag, key))
+    }
+    call.push(windowMs, INDEX_RETENTION_MS, jti, Math.ceil(tokenExpiresAt))
+    for (const { key, limit } of attempts) call.push(key, limit)
+    if (session !== undefined) call.push(...addArgs(session.record, session.caps, this.#ttl))
+    return answer(attempts, (await this.#admit(...call)) as Reply[])
   }
 }
 
 /**
- * The keys and arguments an admission script takes before any session arguments: the session
- * keys it is given, the token and its expiry index, the attempt windows' expiry index, then one
+ * The keys and arguments a sharded admission script (`CAPS_ADMIT`) takes before any session
+ * arguments: the session keys it is given, the token and its expiry index, the attempt windows' expiry index, then one
  * window per attempt counter (`tokens` and `rate`: where those keys live). Checks the request.
  */
 export function scriptCall(

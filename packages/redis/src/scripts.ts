@@ -2,6 +2,11 @@
  * The Lua scripts. Each runs atomically on the server in one round trip (EVALSHA through
  * ioredis `defineCommand`). Every key a script touches is passed in KEYS and shares one hash tag,
  * so a script works on Redis Cluster too. Times come from the server's `TIME`, never a node.
+ *
+ * The admission path counts every redis.call (each costs a few thousand instructions on top of
+ * its command) and every number conversion: `x + 0` reads a numeric argument at half the cost of
+ * `tonumber` (which parses twice), and arguments passed on keep their text where there is one
+ * (Lua prints a number slowly).
  */
 
 /** Milliseconds since the epoch on the server's clock. */
@@ -10,14 +15,22 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)`
 
 /**
  * Helpers of the expiry index (a sorted set of member -> expiry) that lets `sweep` count what
- * Redis expired by itself. Entries older than `retention` are trimmed on write, and the index
- * key expires `retention` after its last entry, so it stays bounded even if nobody sweeps.
+ * Redis expired by itself. It stays bounded even if nobody sweeps: the index key expires at
+ * least `retention` (at most twice that) after its last entry, and entries older than
+ * `retention` are trimmed by the writes that extend that lifetime and by those of one
+ * millisecond in 16 (a write of each ms would only find nothing to trim). The lifetime is
+ * extended a `retention` ahead of need, so that most writes find it long enough: one ZADD and
+ * one PTTL per entry where there were four calls. `score`: `at` as the caller's text, if it has
+ * it (Lua prints a number slowly).
  */
-const EXPIRY_INDEX = `local function indexExpiry(index, member, at, now, retention)
-  redis.call('ZADD', index, at, member)
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', now - retention)
+const EXPIRY_INDEX = `local function indexExpiry(index, member, at, now, retention, score)
+  redis.call('ZADD', index, score or at, member)
   local keep = at - now + retention
-  if redis.call('PTTL', index) < keep then redis.call('PEXPIRE', index, keep) end
+  local extend = redis.call('PTTL', index) < keep
+  if extend or now % 16 == 0 then
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', now - retention)
+  end
+  if extend then redis.call('PEXPIRE', index, keep + retention) end
 end`
 
 /**
@@ -27,10 +40,10 @@ end`
  * Returns 1 (first use) or 0 (replay).
  */
 const CONSUME = `local function consumeToken(key, expiry, expiresAt, jti, retention, now)
-  local at = tonumber(expiresAt)
+  local at = expiresAt + 0
   if at <= now then return 1 end
   if not redis.call('SET', key, '1', 'NX', 'PXAT', expiresAt) then return 0 end
-  indexExpiry(expiry, jti, at, now, tonumber(retention))
+  indexExpiry(expiry, jti, at, now, retention + 0, expiresAt)
   return 1
 end`
 
@@ -41,19 +54,24 @@ ${CONSUME}
 return consumeToken(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], now)`
 
 /**
- * Rate-limit hit as a function (also run by the admission script), a fixed window opened by the
- * key's first hit. `expiry`: the expiry index; `member`: the caller's key. Every hit counts,
+ * Rate-limit hit as a function (also run by the admission scripts), a fixed window opened by the
+ * key's first hit. `expiry`: the expiry index; `member`: the caller's key; `now`: the server's
+ * clock if the caller read it already (else `TIME`, only when a window opens). Every hit counts,
  * refused ones too; the expiry is set once per window (or repaired if lost), so refused hits
- * never extend it. Returns count, ms left in the window.
+ * never extend it. A count of 1 is a key INCR just made, so without an expiry: no PTTL then.
+ * Returns count, ms left in the window.
  */
-const HIT = `local function hitWindow(counter, expiry, windowMs, member, retention)
+const HIT = `local function hitWindow(counter, expiry, windowMs, member, retention, now)
   local count = redis.call('INCR', counter)
-  local ttl = redis.call('PTTL', counter)
+  local ttl = count > 1 and redis.call('PTTL', counter) or -1
   if ttl < 0 then
-    ${NOW}
-    ttl = tonumber(windowMs)
-    redis.call('PEXPIRE', counter, ttl)
-    indexExpiry(expiry, member, now + ttl, now, tonumber(retention))
+    if not now then
+      local t = redis.call('TIME')
+      now = t[1] * 1000 + math.floor(t[2] / 1000)
+    end
+    ttl = windowMs + 0
+    redis.call('PEXPIRE', counter, windowMs)
+    indexExpiry(expiry, member, now + ttl, now, retention + 0)
   end
   return count, ttl
 end`
@@ -97,33 +115,49 @@ end
 return 0`
 
 /**
- * Session helpers. KEYS, in every session script: 1 records (hash id -> JSON), 2 seen (zset
+ * Session helpers. KEYS, in every session script: 1 records (hash id -> record), 2 seen (zset
  * id -> lastSeenAt), 3/4/5 by-user/by-ip/by-channel (zsets of `<len>:<value><id>`, read by lex
  * range), 6/7/8 users/ips/channels (hash value -> count). The length prefix makes the member of
- * one value never a prefix of another's. `mark` adds (by = 1) or removes (by = -1) an id under a
- * value of index k and keeps its count; `keep` refreshes the lifetime of every key.
+ * one value never a prefix of another's. A record is a JSON array of strings: userId, ip,
+ * instanceId, connectedAt, then its channels (see `addArgs` in `sessions.ts`): cjson decodes
+ * that in about half the time of an object with a number. `list` adds (by = 1) or removes
+ * (by = -1) an id under a value of index k, `tally` moves the value's count (dropping it at 0),
+ * `mark` does both; `keep` refreshes the lifetime of every key.
  */
-const SESSION = `local function tag(value) return #value .. ':' .. value end
+const SESSION = `local function tag(value) return string.format('%d:', #value) .. value end
+local function list(k, value, id, by)
+  local member = string.format('%d:', #value) .. value .. id
+  if by > 0 then redis.call('ZADD', KEYS[k], '0', member)
+  else redis.call('ZREM', KEYS[k], member) end
+end
+local function tally(h, value, by)
+  local n = redis.call('HINCRBY', KEYS[h], value, by > 0 and '1' or '-1')
+  if n <= 0 then redis.call('HDEL', KEYS[h], value) end
+  return n
+end
 local function mark(k, value, id, by)
-  if by > 0 then redis.call('ZADD', KEYS[k], 0, tag(value) .. id)
-  else redis.call('ZREM', KEYS[k], tag(value) .. id) end
-  if redis.call('HINCRBY', KEYS[k + 3], value, by) <= 0 then redis.call('HDEL', KEYS[k + 3], value) end
+  list(k, value, id, by)
+  tally(k + 3, value, by)
 end
 local function index(id, r, by)
-  mark(3, r.userId, id, by)
-  mark(4, r.ip, id, by)
-  for _, channel in ipairs(r.channels) do mark(5, channel, id, by) end
+  mark(3, r[1], id, by)
+  mark(4, r[2], id, by)
+  for i = 5, #r do mark(5, r[i], id, by) end
 end
-local function keep(ttl) for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ttl) end end
-local function drop(id)
+local function keep(ttl) for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ttl) end end`
+
+/** Session removal as a function of the session helpers: the record, its lastSeenAt, its index entries. */
+const DROP = `local function drop(id)
   redis.call('ZREM', KEYS[2], id)
   local raw = redis.call('HGET', KEYS[1], id)
   if not raw then return 0 end
   redis.call('HDEL', KEYS[1], id)
   index(id, cjson.decode(raw), -1)
   return 1
-end
-local function members(k, value)
+end`
+
+/** The ids under a value of index k (3 user, 5 channel), as a function of the session helpers. */
+const MEMBERS = `local function members(k, value)
   local p = tag(value)
   local ids = redis.call('ZRANGEBYLEX', KEYS[k], '[' .. p, '(' .. p .. '\\255')
   for i, m in ipairs(ids) do ids[i] = string.sub(m, #p + 1) end
@@ -132,27 +166,60 @@ end`
 
 /**
  * Session add as a function of the session helpers (also run by the admission script): id,
- * record JSON (without lastSeenAt), lastSeenAt, perUser, perIp, total ('' = no cap), ttl. Checks
+ * record (the helpers' encoding), lastSeenAt, perUser, perIp, total ('' = no cap), ttl. Checks
  * the caps (a record it replaces does not count against them), then replaces and indexes the
  * record. Returns 'ok', or the cap hit first: 'user', 'ip', 'total'.
+ *
+ * A new id (the admission's case) is written first (HSETNX, which tells a new id from a stored
+ * one), then counts its user and IP up and checks the counts they reach, giving it all back if a
+ * cap refuses: one HSETNX and one HINCRBY each where reads and writes were. Its
+ * keys' lifetimes are left alone if the records already had exactly `ttl` left: set in this
+ * very millisecond, by a script that refreshed every key, so a PEXPIRE would change nothing. The
+ * keys this add writes all existed then (they hold something while the records do), and a
+ * record with channels, like a join, refreshes them all anyway.
  */
-const ADD = `local function addSession(id, json, seenAt, perUser, perIp, total, ttl)
-  local r = cjson.decode(json)
-  local raw = redis.call('HGET', KEYS[1], id)
-  local old = raw and cjson.decode(raw)
-  local function over(cap, n, replacing)
-    if replacing then n = n - 1 end
-    return cap ~= '' and n >= tonumber(cap)
+const ADD = `local function addSession(id, raw, seenAt, perUser, perIp, total, ttl)
+  local r = cjson.decode(raw)
+  local user, ip = r[1], r[2]
+  local stored = redis.call('HSETNX', KEYS[1], id, raw) == 0 and redis.call('HGET', KEYS[1], id)
+  local function over(cap, n) return cap ~= '' and n > cap + 0 end
+  local function refuse(cap)
+    redis.call('HDEL', KEYS[1], id)
+    return cap
   end
-  local function count(h, value) return tonumber(redis.call('HGET', KEYS[h], value) or '0') end
-  if over(perUser, count(6, r.userId), old and old.userId == r.userId) then return 'user' end
-  if over(perIp, count(7, r.ip), old and old.ip == r.ip) then return 'ip' end
-  if over(total, redis.call('ZCARD', KEYS[2]), old) then return 'total' end
-  if old then index(id, old, -1) end
-  redis.call('HSET', KEYS[1], id, json)
+  if stored then
+    local old = cjson.decode(stored)
+    local function count(h, value) return tonumber(redis.call('HGET', KEYS[h], value) or '0') end
+    local function replacing(same) return same and 0 or 1 end
+    if over(perUser, count(6, user) + replacing(old[1] == user)) then return 'user' end
+    if over(perIp, count(7, ip) + replacing(old[2] == ip)) then return 'ip' end
+    if over(total, redis.call('ZCARD', KEYS[2])) then return 'total' end
+    index(id, old, -1)
+  else
+    if over(perUser, tally(6, user, 1)) then
+      tally(6, user, -1)
+      return refuse('user')
+    end
+    if over(perIp, tally(7, ip, 1)) then
+      tally(6, user, -1)
+      tally(7, ip, -1)
+      return refuse('ip')
+    end
+    if total ~= '' and redis.call('ZCARD', KEYS[2]) >= total + 0 then
+      tally(6, user, -1)
+      tally(7, ip, -1)
+      return refuse('total')
+    end
+  end
+  if stored then redis.call('HSET', KEYS[1], id, raw) end
   redis.call('ZADD', KEYS[2], seenAt, id)
-  index(id, r, 1)
-  keep(ttl)
+  if stored then index(id, r, 1)
+  else
+    list(3, user, id, 1)
+    list(4, ip, id, 1)
+    for i = 5, #r do mark(5, r[i], id, 1) end
+  end
+  if stored or #r > 4 or redis.call('PTTL', KEYS[1]) ~= ttl + 0 then keep(ttl) end
   return 'ok'
 end`
 
@@ -166,9 +233,10 @@ return addSession(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
  * attempt hits in order, the token consume, then the capped add, each the function its own
  * store's script runs, stopping at the first refusal. KEYS: the 8 session keys (the session
  * helpers' order), token key, token expiry index, rate-limit expiry index, then one window
- * counter per attempt. ARGV: windowMs, retention, jti, token expiresAt, attempts n, n pairs of
- * (member, limit), then the `addSession` arguments (none: count and consume only). Returns
- * { 'attempts', which (1-based), ms left }, { 'replayed' }, { cap hit } or { 'ok' }.
+ * counter per attempt (n: as many as KEYS beyond 11). ARGV: windowMs, retention, jti, token
+ * expiresAt, n pairs of (member, limit), then the `addSession` arguments (none: count and
+ * consume only). Returns { 'attempts', which (1-based), ms left }, { 'replayed' }, { cap hit }
+ * or { 'ok' }.
  */
 export const ADMIT = `${NOW}
 ${EXPIRY_INDEX}
@@ -176,28 +244,30 @@ ${HIT}
 ${CONSUME}
 ${SESSION}
 ${ADD}
-local n = tonumber(ARGV[5])
+local n, retention = #KEYS - 11, ARGV[2] + 0
 for i = 1, n do
-  local count, ttl = hitWindow(KEYS[11 + i], KEYS[11], ARGV[1], ARGV[4 + 2 * i], ARGV[2])
-  if count > tonumber(ARGV[5 + 2 * i]) then return { 'attempts', i, ttl } end
+  local count, ttl = hitWindow(KEYS[11 + i], KEYS[11], ARGV[1], ARGV[3 + 2 * i], retention, now)
+  if count > ARGV[4 + 2 * i] + 0 then return { 'attempts', i, ttl } end
 end
-if consumeToken(KEYS[9], KEYS[10], ARGV[4], ARGV[3], ARGV[2], now) == 0 then
+if consumeToken(KEYS[9], KEYS[10], ARGV[4], ARGV[3], retention, now) == 0 then
   return { 'replayed' }
 end
-local s = 6 + 2 * n
+local s = 5 + 2 * n
 if not ARGV[s] then return { 'ok' } end
 return { addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
   ARGV[s + 6]) }`
 
 /** Session remove. ARGV: id. Returns 1 if the record existed. */
 export const REMOVE_SESSION = `${SESSION}
+${DROP}
 return drop(ARGV[1])`
 
 /**
  * Session read. ARGV: 'id' | 'user' | 'channel', value. Returns a flat list of
- * id, record JSON, lastSeenAt for every record found.
+ * id, record, lastSeenAt for every record found.
  */
 export const READ_SESSIONS = `${SESSION}
+${MEMBERS}
 local ids = ARGV[1] == 'id' and { ARGV[2] } or members(ARGV[1] == 'user' and 3 or 5, ARGV[2])
 local out = {}
 for _, id in ipairs(ids) do
@@ -215,6 +285,7 @@ return out`
  * smallest index's members and checks the others; no filter is the total.
  */
 export const COUNT_SESSIONS = `${SESSION}
+${MEMBERS}
 if #ARGV == 0 then return redis.call('ZCARD', KEYS[2]) end
 local best, fewest
 for i = 1, #ARGV, 2 do
@@ -246,9 +317,9 @@ export const MOVE_SESSION = `${SESSION}
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local r, by, at = cjson.decode(raw), tonumber(ARGV[3]), nil
-for i, channel in ipairs(r.channels) do if channel == ARGV[2] then at = i end end
+for i = 5, #r do if r[i] == ARGV[2] then at = i end end
 if (by > 0) == (at ~= nil) then return 0 end
-if by > 0 then table.insert(r.channels, ARGV[2]) else table.remove(r.channels, at) end
+if by > 0 then table.insert(r, ARGV[2]) else table.remove(r, at) end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(r))
 mark(5, ARGV[2], ARGV[1], by)
 if by > 0 then keep(ARGV[4]) end
@@ -262,6 +333,7 @@ return 0`
 
 /** Session sweep. ARGV: staleBefore, batch. Returns { records removed, ids scanned }. */
 export const SWEEP_SESSIONS = `${SESSION}
+${DROP}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
 local n = 0
 for _, id in ipairs(ids) do n = n + drop(id) end
@@ -272,6 +344,7 @@ export const COUNT_STALE_SESSIONS = `return redis.call('ZCOUNT', KEYS[2], '-inf'
 
 /** Removes many sessions (of one bucket). ARGV: ids. Returns how many records existed. */
 export const REMOVE_SESSIONS = `${SESSION}
+${DROP}
 local n = 0
 for i = 1, #ARGV do n = n + drop(ARGV[i]) end
 return n`
@@ -281,6 +354,7 @@ return n`
  * must be released after). ARGV: staleBefore, batch. Returns { ids scanned, removed ids... }.
  */
 export const SWEEP_SESSION_IDS = `${SESSION}
+${DROP}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, ARGV[2])
 local out = { #ids }
 for _, id in ipairs(ids) do

@@ -57,9 +57,9 @@ type Limit = 'user' | 'ip' | 'total'
 
 /**
  * The session registry in Redis, shared by every instance. A bucket is eight keys under one hash
- * tag: the records (a hash of JSON), their lastSeenAt, indexes by user, IP and channel (lex
- * ranges, O(log n + answer)) and counts per user, IP and channel. Every write to a bucket is one
- * Lua script; stats come from maintained counters, never a scan.
+ * tag: the records (a hash of JSON arrays), their lastSeenAt, indexes by user, IP and channel
+ * (lex ranges, O(log n + answer)) and counts per user, IP and channel. Every write to a bucket is
+ * one Lua script; stats come from maintained counters, never a scan.
  *
  * With one bucket (the default on a standalone Redis) everything is in `{<prefix>:sessions}:*`
  * and an add checks all three caps atomically with the insert, in one round trip.
@@ -319,12 +319,19 @@ export class RedisSessionStore implements SessionStore {
     const flat = (await this.#call(bucket, 'read', kind, value)) as string[]
     const records: SessionRecord[] = []
     for (let i = 0; i < flat.length; i += 3) {
-      const stored = JSON.parse(flat[i + 1] as string) as Omit<SessionRecord, 'id' | 'lastSeenAt'>
-      // A channel list emptied by a script comes back as `{}` (Lua cannot tell [] from {}).
-      const channels = Array.isArray(stored.channels) ? stored.channels : []
-      const id = flat[i] as string
-      const lastSeenAt = Number(flat[i + 2])
-      records.push(Object.freeze({ ...stored, id, channels: Object.freeze(channels), lastSeenAt }))
+      const fields = JSON.parse(flat[i + 1] as string) as string[]
+      const [userId, ip, instanceId, connectedAt, ...channels] = fields
+      records.push(
+        Object.freeze({
+          userId: userId as string,
+          instanceId: instanceId as string,
+          ip: ip as string,
+          channels: Object.freeze(channels),
+          connectedAt: Number(connectedAt),
+          id: flat[i] as string,
+          lastSeenAt: Number(flat[i + 2]),
+        }),
+      )
     }
     return records
   }
@@ -344,18 +351,28 @@ function define<T extends Record<string, string>>(
 }
 
 /**
- * The arguments of the add script (`addSession` in `scripts.ts`): id, the record's JSON without
- * id and lastSeenAt (channels deduplicated), lastSeenAt, the caps ('' = none), ttl.
+ * The arguments of the add script (`addSession` in `scripts.ts`): id, the record without id and
+ * lastSeenAt as the scripts store it (a JSON array of strings: userId, ip, instanceId,
+ * connectedAt, then the channels, deduplicated), lastSeenAt, the caps ('' = none), ttl.
  */
 export function addArgs(
   record: SessionRecord,
   caps: ConnectionCaps,
   ttl: number,
 ): [string, string, number, number | '', number | '', number | '', number] {
-  const { id, userId, instanceId, ip, connectedAt } = record
-  const stored = { userId, instanceId, ip, channels: [...new Set(record.channels)], connectedAt }
-  const json = JSON.stringify(stored)
-  return [id, json, record.lastSeenAt, caps.perUser ?? '', caps.perIp ?? '', caps.total ?? '', ttl]
+  const { id, userId, ip, instanceId, channels } = record
+  const fields = [userId, ip, instanceId, String(record.connectedAt)]
+  if (channels.length > 0) fields.push(...new Set(channels))
+  const stored = JSON.stringify(fields)
+  return [
+    id,
+    stored,
+    record.lastSeenAt,
+    caps.perUser ?? '',
+    caps.perIp ?? '',
+    caps.total ?? '',
+    ttl,
+  ]
 }
 
 /** An add's answer from a script's: 'ok', or the cap it hit. */

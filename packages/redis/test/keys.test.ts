@@ -142,6 +142,25 @@ if (redis !== undefined) {
     t.same(await keysOf(prefix), [], 'nothing is left once the last record goes')
   })
 
+  t.test('sessions: an add refreshes every key, a refused one leaves nothing', async (t) => {
+    const prefix = fresh(t)
+    const sessions = new RedisSessionStore({ client, prefix, ttlMs: 50_000 })
+    t.same(await sessions.add(record('c1'), { perUser: 0 }), { ok: false, limit: 'user' })
+    t.same(await sessions.add(record('c1'), { perIp: 0 }), { ok: false, limit: 'ip' })
+    t.same(await sessions.add(record('c1'), { total: 0 }), { ok: false, limit: 'total' })
+    t.same(await keysOf(prefix), [], 'a refused add on an empty registry writes nothing')
+    await sessions.add(record('c1', { channels: ['room'] }))
+    const names = ['by-channel', 'by-ip', 'by-user', 'channels', 'ips', 'records', 'seen', 'users']
+    const keys = names.map((name) => `{${prefix}:sessions}:${name}`)
+    t.same(await sessions.add(record('c2', { userId: 'other' }), { perUser: 1 }), { ok: true })
+    t.same(await sessions.add(record('c3'), { perUser: 1 }), { ok: false, limit: 'user' })
+    t.same(await sessions.stats(), { connections: 2, users: 2, channels: { room: 1 } })
+    t.equal(await client.hexists(keys[5] as string, 'c3'), 0, 'the refused record is not kept')
+    for (const key of keys) await client.pexpire(key, 1000)
+    await sessions.add(record('c4', { userId: 'third' }))
+    for (const key of keys) t.ok((await client.pttl(key)) > 1000, `add refreshed ${key}`)
+  })
+
   t.test('sessions: a channel list emptied by leave reads back as []', async (t) => {
     const sessions = new RedisSessionStore({ client, prefix: fresh(t) })
     const connectedAt = 1_732_345_678_901
