@@ -29,6 +29,16 @@ export function tokenConformance(options: ConformanceOptions): void {
     assert.equal(results.filter(Boolean).length, 1)
   })
 
+  test('with its owner named (as the core does), a jti is consumed once too', async (tokens) => {
+    const jti = unique('jti')
+    const expiresAt = Date.now() + 60_000
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => tokens.consume(jti, expiresAt, 'owner-1')),
+    )
+    assert.equal(results.filter(Boolean).length, 1)
+    assert.equal(await tokens.consume(jti, expiresAt, 'owner-1'), false)
+  })
+
   test('different jtis are independent, also when consumed concurrently', async (tokens) => {
     const expiresAt = Date.now() + 60_000
     const jtis = Array.from({ length: 20 }, () => unique('jti'))
