@@ -3,57 +3,7 @@
  * keeps the tokens and the connect-attempt windows: two scripts sent at once, one to the user's
  * session bucket and one to the caps slot, then a compensation that gives back what one side did
  * when the other side refused. Only {@link createRedisStores} makes one, over stores it made with
- * {@link shardedPlacement}.
- *
- * Where things live (so that each side is one slot, and the tokens and windows spread over the
- * buckets like the sessions do):
- * - the user's bucket `{<prefix>:sessions:<bucket of user>}`: the user's records, the tokens the
- *   user owns (`:tokens:jti:<jti>`, the owner being the verified principal's user id) and the
- *   user's connect-attempt window (`:rate:win:connect:user:<id>`);
- * - the caps slot `{<prefix>:sessions:caps}`: the directory behind the caps per IP and in total,
- *   and the IPs' connect-attempt windows (`:rate:win:connect:ip:<ip>`).
- *
- * The two trips, in parallel (one round trip of wall time, two commands):
- * - user side (`USER_ADMIT`): the user's attempt hits, the token consume, then the insert under
- *   the per-user cap, stopping at the first refusal;
- * - caps side (`CAPS_ADMIT`): the IP's attempt hits, then the IP and total reserve.
- *
- * The composed calls (core's `ComposedAdmission`) run: IP attempts, user attempts, consume, the
- * capped add, stopping at the first refusal. The answer is theirs, and so is the state once the
- * compensation has landed:
- * - the IP attempts refused: the user side is given back whole (`USER_GIVE_BACK`): one hit off
- *   each user window it hit, the token key deleted if it still holds this admission's mark (a
- *   consume of another caller is never undone), the record removed;
- * - the user side refused (its attempts, a replayed token, the user cap): the reserve is rolled
- *   back (`CAPS_RESTORE`); the IP hit stays counted, as it would be;
- * - the IP or total cap refused and the record went in: the record is removed; the token stays
- *   used, as it would be.
- * A compensating call runs only on those refusal paths (and when a side failed: a failed caps
- * side gives the user side back whole, a failed user side gets the reservation rolled back and
- * its record removed, its token left used, since it may have been consumed). A compensation that
- * fails is left to the sweeps (a record without an entry is swept as stale like any other, an
- * entry without a record by the caps sweep); a user window or a token left behind by a failed
- * give-back only expires.
- *
- * What a concurrent caller can see until the compensation lands (the price of the parallel
- * trips; a serial order would not show it):
- * - a refused handshake's record (`listByUser`, `count`, the stats), counting against its
- *   user's cap, and its reservation against the IP and total caps: a concurrent handshake near a
- *   cap may be refused where a serial order would have let it in; caps are never exceeded;
- * - a refused handshake's user attempt: a concurrent handshake of that user near its attempt
- *   limit may be refused by it; a window the give-back brings back to 0 is deleted, but one that
- *   others hit meanwhile keeps the start the refused hit gave it;
- * - a token consumed by a handshake whose IP attempts refused: a retry with the same token, or a
- *   refresh consuming it, answers `replayed` until the give-back deleted the key, and succeeds
- *   after it.
- * A record that replaces one of the same id (never the warden's case: its ids are fresh) is
- * removed with it when the caps side refuses.
- *
- * The tokens' place depends on the owner, so every consume of one token must name the same
- * owner: the core passes the verified principal's user id at admission and at refresh (see
- * `TokenStore.consume`), so a refresh and an admission of one token meet in one key. A request
- * this layout cannot split into the two sides (attempts other than the IP's then the user's, a
- * record of another user than `userId`) runs as the composed calls.
+ * {@link shardedPlacement}. The semantics are on {@link RedisShardedAdmissionStore}.
  */
 import { randomBytes } from 'node:crypto'
 import {
@@ -110,7 +60,59 @@ export function shardedPlacement(prefix: string, buckets: number): ShardedPlacem
   }
 }
 
-/** The two-trip admission over the stores of {@link createRedisStores} with several buckets. */
+/**
+ * The two-trip admission over the stores of {@link createRedisStores} with several buckets.
+ *
+ * Where things live (so that each side is one slot, and the tokens and windows spread over the
+ * buckets like the sessions do):
+ * - the user's bucket `{<prefix>:sessions:<bucket of user>}`: the user's records, the tokens the
+ *   user owns (`:tokens:jti:<jti>`, the owner being the verified principal's user id) and the
+ *   user's connect-attempt window (`:rate:win:connect:user:<id>`);
+ * - the caps slot `{<prefix>:sessions:caps}`: the directory behind the caps per IP and in total,
+ *   and the IPs' connect-attempt windows (`:rate:win:connect:ip:<ip>`).
+ *
+ * The two trips, in parallel (one round trip of wall time, two commands):
+ * - user side (`USER_ADMIT`): the user's attempt hits, the token consume, then the insert under
+ *   the per-user cap, stopping at the first refusal;
+ * - caps side (`CAPS_ADMIT`): the IP's attempt hits, then the IP and total reserve.
+ *
+ * The composed calls (core's `ComposedAdmission`) run: IP attempts, user attempts, consume, the
+ * capped add, stopping at the first refusal. The answer is theirs, and so is the state once the
+ * compensation has landed:
+ * - the IP attempts refused: the user side is given back whole (`USER_GIVE_BACK`): one hit off
+ *   each user window it hit, the token key deleted if it still holds this admission's mark (a
+ *   consume of another caller is never undone), the record removed;
+ * - the user side refused (its attempts, a replayed token, the user cap): the reserve is rolled
+ *   back (`CAPS_RESTORE`); the IP hit stays counted, as it would be;
+ * - the IP or total cap refused and the record went in: the record is removed; the token stays
+ *   used, as it would be.
+ * A compensating call runs only on those refusal paths (and when a side failed: a failed caps
+ * side gives the user side back whole, a failed user side gets the reservation rolled back and
+ * its record removed, its token left used, since it may have been consumed). A compensation that
+ * fails is left to the sweeps (a record without an entry is swept as stale like any other, an
+ * entry without a record by the caps sweep); a user window or a token left behind by a failed
+ * give-back only expires.
+ *
+ * What a concurrent caller can see until the compensation lands (the price of the parallel
+ * trips; a serial order would not show it):
+ * - a refused handshake's record (`listByUser`, `count`, the stats), counting against its
+ *   user's cap, and its reservation against the IP and total caps: a concurrent handshake near a
+ *   cap may be refused where a serial order would have let it in; caps are never exceeded;
+ * - a refused handshake's user attempt: a concurrent handshake of that user near its attempt
+ *   limit may be refused by it; a window the give-back brings back to 0 is deleted, but one that
+ *   others hit meanwhile keeps the start the refused hit gave it;
+ * - a token consumed by a handshake whose IP attempts refused: a retry with the same token, or a
+ *   refresh consuming it, answers `replayed` until the give-back deleted the key, and succeeds
+ *   after it.
+ * A record that replaces one of the same id (never the warden's case: its ids are fresh) is
+ * removed with it when the caps side refuses.
+ *
+ * The tokens' place depends on the owner, so every consume of one token must name the same
+ * owner: the core passes the verified principal's user id at admission and at refresh (see
+ * `TokenStore.consume`), so a refresh and an admission of one token meet in one key. A request
+ * this layout cannot split into the two sides (attempts other than the IP's then the user's, a
+ * record of another user than `userId`) runs as the composed calls.
+ */
 export class RedisShardedAdmissionStore implements AdmissionStore {
   readonly sessions: RedisSessionStore
   readonly tokens: RedisTokenStore
