@@ -75,6 +75,20 @@ export function tokenConformance(options: ConformanceOptions): void {
     assert.equal(await tokens.consume(long, Date.now() + 60_000), false, 'the live record stays')
   })
 
+  test('sweep finds the records consumed with an owner too', async (tokens) => {
+    // A store may keep them by owner: its sweep must walk those places as well.
+    for (const owner of ['owner-a', 'owner-b', 'owner-c']) {
+      assert.equal(await tokens.consume(unique('owned'), Date.now() + 150, owner), true)
+    }
+    assert.equal(await tokens.consume(unique('plain'), Date.now() + 150), true)
+    const live = unique('live')
+    assert.equal(await tokens.consume(live, Date.now() + 60_000, 'owner-a'), true)
+    await sleep(300)
+    if (tokens.countSweepable) assert.equal(await tokens.countSweepable(Date.now()), 4)
+    assert.equal(await tokens.sweep(Date.now()), 4)
+    assert.equal(await tokens.consume(live, Date.now() + 60_000, 'owner-a'), false)
+  })
+
   test('sweep never removes an unexpired record, whatever `before` says', async (tokens) => {
     const jti = unique('jti')
     assert.equal(await tokens.consume(jti, Date.now() + 60_000), true)
