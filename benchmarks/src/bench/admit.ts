@@ -34,6 +34,7 @@ function request(tag: string, i: number, now: number): AdmitRequest {
       { key: `connect:user:${record.userId}`, limit: 1_000_000_000 },
     ],
     windowMs: 600_000,
+    userId: record.userId,
     jti: `${tag}j${i}`,
     tokenExpiresAt: now + 600_000,
     session: { record, caps: CAPS },
@@ -123,7 +124,7 @@ export async function admitBench(context: BenchContext): Promise<BenchResult> {
     notes: [
       `Admissions per measurement: ${STORE_KINDS.map((kind) => `${kind} ${scale.stores.ops[kind]}`).join(', ')}; ${scale.runs} runs, each on a fresh key prefix / schema. Composed: the IP hit, the user hit, the consume and the capped add, one after the other (as the warden runs them for stores without their own admit). One-trip: the store's \`admit\` (SQL: one call of the routine that migration 3 installs; Redis: one Lua script). Caps per user, per IP and in total, as admission passes them; no refusals.`,
       'A store without its own `admit` has no one-trip figure.',
-      `redis-cluster: a 3-master Redis Cluster the benchmark starts on 127.0.0.1 (redis-server children, no replicas; ${withCluster ? 'measured' : 'not measured: no redis-server/redis-cli or no Redis'}), the stores from \`createRedisStores({ cluster })\` (16 buckets). Its one-trip figure is two scripts sent at once (the caps slot: attempts, consume, IP/total reserve; the user's bucket: the insert under the user cap); composed is the hit, hit, consume and the two-phase sharded add (reserve, then insert): five sequential round trips.`,
+      `redis-cluster: a 3-master Redis Cluster the benchmark starts on 127.0.0.1 (redis-server children, no replicas; ${withCluster ? 'measured' : 'not measured: no redis-server/redis-cli or no Redis'}), the stores from \`createRedisStores({ cluster })\` (16 buckets). Its one-trip figure is two scripts sent at once (the user's bucket: the user's attempts, the consume, the insert under the user cap; the caps slot: the IP's attempts, the IP/total reserve); composed is the hit, hit, consume and the two-phase sharded add (reserve, then insert): five sequential round trips.`,
       ...(errors.length > 0 ? [`**Errors**: ${[...new Set(errors)].slice(0, 5).join('; ')}`] : []),
     ],
   }

@@ -137,6 +137,7 @@ export class Admitter {
         const answer = await this.#admit({
           attempts: this.attempts(ip, userId),
           windowMs: limits.connectWindowMs,
+          userId,
           jti: verified.jti,
           tokenExpiresAt: verified.expiresAt,
           ...(record && { session: { record, caps: this.#caps } }),

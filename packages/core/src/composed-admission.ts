@@ -68,7 +68,7 @@ export class ComposedAdmission implements AdmissionStore {
     )
     if (refused) return refused
     const fresh = await this.#call('tokens', 'consume', () =>
-      this.tokens.consume(request.jti, request.tokenExpiresAt),
+      this.tokens.consume(request.jti, request.tokenExpiresAt, request.userId),
     )
     if (!fresh) return replayed
     const { session } = request

@@ -105,7 +105,8 @@ export class TokenRefresh {
         throw new UnauthorizedError(ErrorCode.TokenInvalid, 'token was issued to another user')
       }
       const fresh = await deps.guard('tokens', 'consume', () =>
-        deps.tokenStore.consume(verified.jti, verified.expiresAt),
+        // The owner, as admission passes it: a store that keeps tokens by owner finds this one.
+        deps.tokenStore.consume(verified.jti, verified.expiresAt, verified.principal.userId),
       )
       if (!fresh) throw new UnauthorizedError(ErrorCode.TokenReplayed, 'token already used')
       // Closed while the token was verified or consumed: nothing left to extend, and `onAdmit`

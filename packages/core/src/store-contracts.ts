@@ -87,8 +87,17 @@ export interface TokenStore {
   /**
    * Records a token id as used. Resolves `true` exactly once per `jti` across every instance
    * sharing the store, `false` for every later call until the record expires at `expiresAt`.
+   *
+   * `owner` is the user the token was issued to (its `sub`): a store may keep the record by its
+   * owner (a sharded store puts it beside the owner's sessions, so that an admission touches
+   * fewer slots), and a store that does not ignores it. The core passes the verified principal's
+   * user id at every consume, admission and refresh alike, so every call for one `jti` names the
+   * same owner, and a store that routes by owner sees every use of a token in one place. Callers
+   * of their own must do the same: mixing calls with and without an owner (or with different
+   * owners) for one `jti` is not supported, since such calls may land in different places and
+   * each resolve `true`.
    */
-  consume(jti: string, expiresAt: number): Promise<boolean>
+  consume(jti: string, expiresAt: number, owner?: string): Promise<boolean>
   /** Removes records that expired before `before`; returns how many. */
   sweep(before: number): Promise<number>
   /** How many records `sweep(before)` would remove now; removes nothing. Optional (dry runs). */
@@ -284,6 +293,11 @@ export interface AdmitRequest {
   /** Counted in order in one window of `windowMs`; the first refusal ends the admission. */
   readonly attempts: readonly AttemptCounter[]
   readonly windowMs: number
+  /**
+   * The verified principal's user id: the token's owner, passed to {@link TokenStore.consume}
+   * (so the same for every admission and refresh of one token), and the user of `session`.
+   */
+  readonly userId: string
   /** The verified token's id, consumed once (see {@link TokenStore.consume}). */
   readonly jti: string
   readonly tokenExpiresAt: number

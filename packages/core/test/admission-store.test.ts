@@ -60,6 +60,7 @@ t.test('a store with its own admit is asked once per handshake, with the session
     'the IP is counted first, then the user',
   )
   t.equal(request.session?.record.userId, 'alice')
+  t.equal(request.userId, 'alice', 'the verified user: the token owner')
   t.same(request.session?.caps, { perUser: 1, perIp: 100, total: 50_000 })
   t.equal(await admission.stores.sessions.count({ userId: 'alice' }), 1)
   t.equal((await connect('alice')).status, 429, 'the cap it was given holds')
@@ -144,6 +145,7 @@ t.test('ComposedAdmission answers like the three calls in order', async (t) => {
       { key: 'user', limit: 2 },
     ],
     windowMs: 60_000,
+    userId: 'alice',
     jti,
     tokenExpiresAt: Date.now() + 60_000,
     session: { record: record(id), caps: { perUser: 1 } },

@@ -139,6 +139,27 @@ t.test('onAdmit runs again at a refresh, with the original upgrade request', asy
   t.same(connection.principal.permissions, ['new', 'enriched'])
 })
 
+t.test('admission and refresh name the token owner at every consume', async (t) => {
+  const clock = shiftedClock()
+  const store = new MemoryTokenStore()
+  const calls: [string, string | undefined][] = []
+  const tokens: TokenStore = {
+    consume: (jti, expiresAt, owner) => (calls.push([jti, owner]), store.consume(jti, expiresAt)),
+    sweep: (before) => store.sweep(before),
+  }
+  const server = await startServer(t, options(clock, { stores: { tokens } }))
+  const client = await server.connect('alice')
+  const { token } = await server.warden.issueToken({ userId: 'alice', permissions: [] })
+  client.send({ type: '$refresh', token })
+  await client.next((m) => m.type === '$refreshed')
+  t.same(
+    calls.map(([, owner]) => owner),
+    ['alice', 'alice'],
+    'the verified user, at the admission consume and at the refresh consume',
+  )
+  t.not(calls[0]![0], calls[1]![0], 'two tokens')
+})
+
 t.test('a token store that fails answers store_unavailable; the connection stays', async (t) => {
   const clock = shiftedClock()
   const errors: unknown[] = []

@@ -7,9 +7,11 @@
  *
  * Every instance sharing a store must use the same number of buckets: it is part of the layout.
  *
- * `createRedisStores` with several buckets keeps the tokens and the connect-attempt counters in
- * the sessions' caps slot instead (one bucket under `{<prefix>:sessions:caps}:tokens` and
- * `:rate`), so that an admission touches two slots: see `sharded-admission.ts`.
+ * `createRedisStores` with several buckets places some token and rate-limit records beside the
+ * sessions instead (a {@link Placement}), so that an admission touches two slots: a token its
+ * owner gave is kept in the owner's session bucket, the connect-attempt window of a user in that
+ * user's bucket, the window of an IP in the caps slot (see `sharded-admission.ts`). What is not
+ * placed stays in the store's own buckets.
  */
 
 /** The default number of buckets: one on a standalone Redis, 16 on a Cluster client. */
@@ -33,20 +35,14 @@ export function bucketOf(value: string, buckets: number): number {
 export class Buckets {
   readonly #tags: readonly string[]
 
-  /** With `under`, one bucket whose keys start with `under` (a key base in another's tag). */
   constructor(
     prefix: string,
     kind: string,
     readonly count: number,
-    under?: string,
   ) {
-    this.#tags =
-      under === undefined
-        ? Array.from({ length: count }, (_, bucket) =>
-            count === 1 ? `{${prefix}:${kind}}` : `{${prefix}:${kind}:${bucket}}`,
-          )
-        : [under]
-    if (under !== undefined) this.count = 1
+    this.#tags = Array.from({ length: count }, (_, bucket) =>
+      count === 1 ? `{${prefix}:${kind}}` : `{${prefix}:${kind}:${bucket}}`,
+    )
   }
 
   /** The tag of the bucket `value` routes to. */
@@ -77,19 +73,28 @@ export class Buckets {
   }
 }
 
-/** Runs `count` on every bucket at once and adds up the answers. */
-export async function sumOverBuckets(
-  buckets: Buckets,
-  count: (tag: string) => Promise<unknown>,
+/** Runs `count` on every key base at once and adds up the answers. */
+export async function sumOver(
+  bases: readonly string[],
+  count: (base: string) => Promise<unknown>,
 ): Promise<number> {
-  const counts = await Promise.all(buckets.all.map(count))
+  const counts = await Promise.all(bases.map(count))
   return counts.reduce<number>((sum, n) => sum + Number(n), 0)
 }
 
 /**
- * What `createRedisStores` adds to the options of the token and rate-limit stores of a sharded
- * layout (not a public option): the key base their one bucket lives under.
+ * Where `createRedisStores` puts some records of the token and rate-limit stores of a sharded
+ * layout (not a public option): a key base under another store's tag, instead of a bucket of
+ * their own.
  */
-export interface Colocated {
-  readonly under?: string | undefined
+export interface Placement {
+  /** The key base of a record routed by `value` (a token's owner, a rate-limit key), if placed. */
+  readonly place: (value: string) => string | undefined
+  /** Every base `place` can answer: what sweeps walk, besides the store's own buckets. */
+  readonly bases: readonly string[]
+}
+
+/** The option `createRedisStores` adds for a {@link Placement}. */
+export interface Placed {
+  readonly placement?: Placement | undefined
 }

@@ -3,7 +3,7 @@
  * fail-open, and the sweep of ended windows.
  */
 import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
-import { Buckets, sumOverBuckets, type Colocated } from './buckets.js'
+import { Buckets, sumOver, type Placed, type Placement } from './buckets.js'
 import { bounded, defineScript, positive, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'
 import { COUNT_EXPIRED, HIT_WINDOW, SWEEP_EXPIRED } from './scripts.js'
@@ -38,12 +38,21 @@ export function windowKey(tag: string, key: string): string {
  *
  * Keys: `<tag>:win:<key>` and the expiry index `<tag>:expiry`, where the tag is the key's bucket
  * `{<prefix>:rate:<bucket>}` (`{<prefix>:rate}` with one bucket). A sweep walks every bucket.
+ *
+ * From `createRedisStores` with several buckets, the connect-attempt windows the core counts are
+ * kept beside the sessions instead, where the cluster admission hits them: `connect:user:<id>`
+ * in that user's session bucket, `{<prefix>:sessions:<bucket>}:rate:win:connect:user:<id>`, and
+ * `connect:ip:<ip>` in the caps slot, `{<prefix>:sessions:caps}:rate:win:connect:ip:<ip>`. Other
+ * keys stay in their own bucket. The sweep walks those bases too.
  */
 export class RedisRateLimitStore implements RateLimitStore {
   readonly #hit
   readonly #sweep
   readonly #countExpired
   readonly #buckets: Buckets
+  readonly #placement: Placement | undefined
+  /** Every expiry index's base: the own buckets, then the placed bases. */
+  readonly #bases: readonly string[]
   readonly #failOpen: boolean
   readonly #failOpenAfterMs: number
   readonly #onError: (error: unknown) => void
@@ -54,7 +63,9 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (options.onError !== undefined && typeof options.onError !== 'function') {
       throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
     }
-    this.#buckets = new Buckets(prefix, 'rate', buckets, (options as Colocated).under)
+    this.#buckets = new Buckets(prefix, 'rate', buckets)
+    this.#placement = (options as Placed).placement
+    this.#bases = [...this.#buckets.all, ...(this.#placement?.bases ?? [])]
     this.#failOpen = options.failOpen === true
     this.#failOpenAfterMs = positive(
       `${owner} option failOpenAfterMs`,
@@ -70,7 +81,7 @@ export class RedisRateLimitStore implements RateLimitStore {
   async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
     positive('hit(limit)', limit)
     positive('hit(windowMs)', windowMs)
-    const tag = this.#buckets.tagOf(key)
+    const tag = this.#placement?.place(key) ?? this.#buckets.tagOf(key)
     const keys = [windowKey(tag, key), `${tag}:expiry`]
     const hit = this.#hit(...keys, windowMs, key, INDEX_RETENTION_MS)
     const reply = this.#failOpen
@@ -86,10 +97,10 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   sweep(before: number): Promise<number> {
-    return sumOverBuckets(this.#buckets, (tag) => this.#sweep(`${tag}:expiry`, before))
+    return sumOver(this.#bases, (base) => this.#sweep(`${base}:expiry`, before))
   }
 
   countSweepable(before: number): Promise<number> {
-    return sumOverBuckets(this.#buckets, (tag) => this.#countExpired(`${tag}:expiry`, before))
+    return sumOver(this.#bases, (base) => this.#countExpired(`${base}:expiry`, before))
   }
 }

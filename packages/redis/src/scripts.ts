@@ -433,32 +433,91 @@ return reserve(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])`
 
 /**
  * The caps side of an admission on a sharded registry (see `sharded-admission.ts`), in the caps
- * slot, where the token and the connect-attempt counters of a sharded layout live too: the
- * attempt hits in order, the token consume, then the IP and total reserve, stopping at the first
- * refusal. KEYS: the 3 caps keys, token key, token expiry index, rate-limit expiry index, then one
- * window counter per attempt. ARGV: windowMs, retention, jti, token expiresAt, attempts n, n
- * pairs of (member, limit), then the `reserve` arguments (none: count and consume only). Returns
- * { 'attempts', which (1-based), ms left }, { 'replayed' }, { 'ip' }, { 'total' } or what
- * `reserve` returns ({ 'ok' } without a reserve).
+ * slot, where the connect-attempt windows of IPs live too: those attempt hits in order, then the
+ * IP and total reserve, stopping at the first refusal. KEYS: the 3 caps keys, the rate-limit
+ * expiry index, then one window counter per attempt. ARGV: windowMs, retention, attempts n, n
+ * pairs of (member, limit), then the `reserve` arguments (none: count only). Returns
+ * { 'attempts', which (1-based), ms left }, { 'ip' }, { 'total' } or what `reserve` returns
+ * ({ 'ok' } without a reserve).
  */
-export const CAPS_ADMIT = `${NOW}
-${EXPIRY_INDEX}
+export const CAPS_ADMIT = `${EXPIRY_INDEX}
 ${HIT}
-${CONSUME}
 ${CAPS}
 ${RESERVE}
-local n = tonumber(ARGV[5])
+local n = tonumber(ARGV[3])
 for i = 1, n do
-  local hits, ttl = hitWindow(KEYS[6 + i], KEYS[6], ARGV[1], ARGV[4 + 2 * i], ARGV[2])
-  if hits > tonumber(ARGV[5 + 2 * i]) then return { 'attempts', i, ttl } end
+  local hits, ttl = hitWindow(KEYS[4 + i], KEYS[4], ARGV[1], ARGV[2 + 2 * i], ARGV[2])
+  if hits > tonumber(ARGV[3 + 2 * i]) then return { 'attempts', i, ttl } end
 end
-if consumeToken(KEYS[4], KEYS[5], ARGV[4], ARGV[3], ARGV[2], now) == 0 then
-  return { 'replayed' }
-end
-local s = 6 + 2 * n
+local s = 4 + 2 * n
 if not ARGV[s] then return { 'ok' } end
 return reserve(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
   ARGV[s + 6])`
+
+/**
+ * Token consume that writes `mark` (unique to one admission) instead of `1`, so that the
+ * admission can later give back exactly its own consume (see {@link USER_GIVE_BACK}) and never
+ * another caller's. Otherwise as `consumeToken`.
+ */
+const CONSUME_MARKED = `local function consumeMarked(key, expiry, expiresAt, jti, retention, now, mark)
+  local at = tonumber(expiresAt)
+  if at <= now then return 1 end
+  if not redis.call('SET', key, mark, 'NX', 'PXAT', expiresAt) then return 0 end
+  indexExpiry(expiry, jti, at, now, tonumber(retention))
+  return 1
+end`
+
+/**
+ * The user side of an admission on a sharded registry (see `sharded-admission.ts`), in the
+ * user's session bucket, where that user's connect-attempt windows and the tokens the user owns
+ * live too: those attempt hits in order, the token consume (marked), then the insert under the
+ * per-user cap, stopping at the first refusal. KEYS: the 8 session keys, token key, token expiry
+ * index, rate-limit expiry index, then one window counter per attempt. ARGV: windowMs,
+ * retention, jti, token expiresAt, mark, attempts n, n pairs of (member, limit), then the
+ * `addSession` arguments (none: count and consume only). Returns { 'attempts', which (1-based),
+ * ms left }, { 'replayed' }, { 'user' } or { 'ok' }.
+ */
+export const USER_ADMIT = `${NOW}
+${EXPIRY_INDEX}
+${HIT}
+${CONSUME_MARKED}
+${SESSION}
+${ADD}
+local n = tonumber(ARGV[6])
+for i = 1, n do
+  local hits, ttl = hitWindow(KEYS[11 + i], KEYS[11], ARGV[1], ARGV[5 + 2 * i], ARGV[2])
+  if hits > tonumber(ARGV[6 + 2 * i]) then return { 'attempts', i, ttl } end
+end
+if consumeMarked(KEYS[9], KEYS[10], ARGV[4], ARGV[3], ARGV[2], now, ARGV[5]) == 0 then
+  return { 'replayed' }
+end
+local s = 7 + 2 * n
+if not ARGV[s] then return { 'ok' } end
+return { addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
+  ARGV[s + 6]) }`
+
+/**
+ * The give-back of a {@link USER_ADMIT} whose admission the caps side refused at its attempts
+ * (or failed): what the composed calls, stopping at that refusal, would never have done. KEYS:
+ * the 8 session keys, token key, token expiry index, rate-limit expiry index, then the windows
+ * the user side hit. ARGV: mark, jti, session id ('' = none), then each window's member. Takes
+ * one hit off each window that is still there (a window back at 0 goes, with its index entry,
+ * as if never opened), deletes the token key only if it still holds `mark` (this admission's
+ * consume, not another caller's), and removes the record. Returns 0.
+ */
+export const USER_GIVE_BACK = `${SESSION}
+for i = 12, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('DECR', KEYS[i]) <= 0 then
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[11], ARGV[i - 8])
+  end
+end
+if redis.call('GET', KEYS[9]) == ARGV[1] then
+  redis.call('DEL', KEYS[9])
+  redis.call('ZREM', KEYS[10], ARGV[2])
+end
+if ARGV[3] ~= '' then drop(ARGV[3]) end
+return 0`
 
 /**
  * Caps rollback of a reserve whose insert was refused (or failed). ARGV: id, the entry the

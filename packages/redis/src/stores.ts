@@ -5,7 +5,7 @@
 import { Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { RedisAdmissionStore } from './admission.js'
 import { RedisBroker } from './broker.js'
-import { CLUSTER_BUCKETS, type Colocated } from './buckets.js'
+import { CLUSTER_BUCKETS } from './buckets.js'
 import { DEFAULT_PREFIX, positive, whenReady, type RedisClient } from './client.js'
 import { createCluster, type ClusterNodes } from './cluster.js'
 import { RedisHistoryStore } from './history.js'
@@ -13,7 +13,7 @@ import { RedisLockStore } from './locks.js'
 import { RedisRateLimitStore } from './rate-limits.js'
 import { RedisResumeStore } from './resumes.js'
 import { RedisSessionStore, SESSION_TTL_MS } from './sessions.js'
-import { colocatedBase, RedisShardedAdmissionStore } from './sharded-admission.js'
+import { RedisShardedAdmissionStore, shardedPlacement } from './sharded-admission.js'
 import { RedisTokenStore } from './tokens.js'
 
 /** Options of {@link createRedisStores}: one of `client`, `url` and `cluster`. */
@@ -73,7 +73,8 @@ export interface RedisStores {
   /**
    * Admission over `sessions`, `tokens` and `rateLimits`: with one bucket on a client that is not
    * a Cluster, one Lua script (`RedisAdmissionStore`); with several buckets (a Cluster's default),
-   * two scripts sent at once, to the caps slot and to the user's bucket
+   * two scripts sent at once, to the user's bucket (the user's attempts, the token, the insert
+   * under the user cap) and to the caps slot (the IP's attempts, the IP and total reserve)
    * (`RedisShardedAdmissionStore`). Absent with one bucket on a Cluster (the keys of one
    * admission are in three slots) and with `rateLimitFailOpen` (attempts counted in the same
    * script as the token cannot fail open on their own): then the warden composes the calls.
@@ -119,14 +120,14 @@ export async function createRedisStores(options: CreateRedisStoresOptions): Prom
   const sessions = new RedisSessionStore({ ...common, ttlMs: options.sessionTtlMs })
   const prefix = options.prefix ?? DEFAULT_PREFIX
   const buckets = options.buckets ?? (client.isCluster ? CLUSTER_BUCKETS : 1)
-  // Sessions sharded by user: the tokens and attempt counters live in the caps slot, so that an
-  // admission touches two slots (this depends on `buckets` only: part of the layout).
-  const colocate = (kind: 'tokens' | 'rate'): Colocated =>
-    buckets === 1 ? {} : { under: colocatedBase(prefix, kind) }
-  const tokenOptions = { ...common, ...colocate('tokens') }
+  // Sessions sharded by user: the tokens of a user and the user's attempt window live in that
+  // user's session bucket, the IPs' windows in the caps slot, so that an admission touches two
+  // slots (this depends on `buckets` only: part of the layout).
+  const placement = buckets === 1 ? undefined : shardedPlacement(prefix, buckets)
+  const tokenOptions = { ...common, placement: placement?.tokens }
   const rateOptions = {
     ...common,
-    ...colocate('rate'),
+    placement: placement?.rate,
     failOpen: options.rateLimitFailOpen,
     onError,
   }

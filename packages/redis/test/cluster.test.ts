@@ -1,7 +1,11 @@
 import t from 'tap'
 import { storeConformance } from '@ws-warden/store-tests'
 import type { SessionRecord } from '@ws-warden/core/stores'
+import { ComposedAdmission } from '@ws-warden/core/stores'
+import { bucketOf } from '../src/buckets.js'
 import { createRedisStores } from '../src/index.js'
+import { admitRequests } from './helpers/admission.js'
+import { sameAsComposed } from './helpers/sharded.js'
 import { keysPerNode, startCluster, sumInfo } from './helpers/cluster.js'
 import { randomPrefix, until } from './helpers/redis.js'
 
@@ -45,6 +49,7 @@ t.test('an admission is two EVALSHA sent at once: the caps slot and the user buc
       { key: `connect:user:${user}`, limit: 100 },
     ],
     windowMs: 60_000,
+    userId: user,
     jti,
     tokenExpiresAt: now + 60_000,
     session: {
@@ -148,12 +153,16 @@ t.test('writes spread over every node and many slots', async (t) => {
       }),
     ])
   }
-  // Tokens and attempt counters live in the caps slot, beside what an admission reserves there.
-  for (const kind of ['tokens', 'rate']) {
-    const perNode = await keysPerNode(cluster, `{${prefix}:sessions:caps}:${kind}:*`)
-    t.equal(perNode.filter((n) => n > 0).length, 1, `${kind}: in the caps slot`)
-    t.ok(perNode.reduce((a, b) => a + b) >= 300, `${kind}: 300 and their expiry index`)
-  }
+  // The IPs' attempt windows live in the caps slot, beside what an admission reserves there.
+  const ipWindows = await keysPerNode(cluster, `{${prefix}:sessions:caps}:rate:*`)
+  t.equal(ipWindows.filter((n) => n > 0).length, 1, 'IP windows: in the caps slot')
+  t.ok(ipWindows.reduce((a, b) => a + b) >= 300, 'IP windows: 300 and their expiry index')
+  // Tokens consumed without an owner keep to the jti's buckets (with one: see the next test).
+  const tokens = await keysPerNode(cluster, `{${prefix}:tokens:*`)
+  t.ok(
+    tokens.every((n) => n > 0),
+    `tokens without an owner: every node holds some (${tokens.join(' / ')})`,
+  )
   for (const kind of ['sessions', 'resumes']) {
     const perNode = await keysPerNode(cluster, `{${prefix}:${kind}:*`)
     t.comment(`${kind}: keys per node ${perNode.join(' / ')}`)
@@ -170,6 +179,144 @@ t.test('writes spread over every node and many slots', async (t) => {
   t.equal(await stores.sessions.count(), 300)
   t.equal(await stores.sessions.count({ ip: '192.0.2.7' }), 2)
   t.same(await stores.sessions.stats(), { connections: 300, users: 300, channels: { lobby: 300 } })
+})
+
+t.test(
+  '1,200 admissions of many users: tokens and user windows spread over the buckets',
+  async (t) => {
+    const prefix = 'spread-admit'
+    const stores = await createRedisStores({ client, prefix })
+    t.teardown(() => stores.close())
+    const request = admitRequests()
+    const answers = await Promise.all(
+      Array.from({ length: 1200 }, (_, i) =>
+        stores.admission!.admit(request({}, `user-${i % 400}`, `198.51.100.${i % 200}`)),
+      ),
+    )
+    t.equal(answers.filter((a) => a.ok).length, 1200)
+    for (const kind of ['tokens:jti', 'rate:win']) {
+      const perNode = await keysPerNode(cluster, `{${prefix}:sessions:*}:${kind}:*`)
+      t.comment(`${kind}: keys per node ${perNode.join(' / ')}`)
+      t.ok(perNode.filter((n) => n > 0).length >= 3, `${kind}: on every node`)
+      const slots = new Set<number>()
+      for (const admin of cluster.admins) {
+        let cursor = '0'
+        do {
+          const [next, keys] = await admin.scan(cursor, 'MATCH', `{${prefix}:sessions:*}:${kind}:*`)
+          cursor = next
+          for (const key of keys) {
+            if (!key.includes('connect:ip:')) slots.add(await admin.cluster('KEYSLOT', key))
+          }
+        } while (cursor !== '0')
+      }
+      t.equal(slots.size, 16, `${kind}: in all 16 user buckets`)
+    }
+    const tokens = await keysPerNode(cluster, `{${prefix}:sessions:*}:tokens:jti:*`)
+    t.equal(
+      tokens.reduce((a, b) => a + b),
+      1200,
+      'one token key per admission',
+    )
+    const users = await keysPerNode(cluster, `{${prefix}:sessions:*}:rate:win:connect:user:*`)
+    t.equal(
+      users.reduce((a, b) => a + b),
+      400,
+      'one window per user',
+    )
+    t.equal((await stores.rateLimits.hit('connect:user:user-7', 100, 60_000)).remaining, 96)
+    t.equal(await stores.sessions.count(), 1200)
+    t.equal(await stores.tokens.countSweepable(Date.now() + 3_600_000), 0, 'a sweep walks them all')
+  },
+)
+
+t.test('the same answers and state as the composed calls, on the cluster', async (t) => {
+  const [native, reference] = await Promise.all([
+    createRedisStores({ client, prefix: randomPrefix() }),
+    createRedisStores({ client, prefix: randomPrefix(), buckets: 1 }),
+  ])
+  t.teardown(async () => {
+    await native.close()
+    await reference.close()
+  })
+  await sameAsComposed(t, native.admission!, new ComposedAdmission(reference), admitRequests())
+})
+
+t.test('each refusal path leaves what the composed calls leave, key by key', async (t) => {
+  const prefix = randomPrefix()
+  const stores = await createRedisStores({ client, prefix })
+  t.teardown(() => stores.close())
+  const admission = stores.admission!
+  const request = admitRequests()
+  const caps = `{${prefix}:sessions:caps}`
+  const userTag = (user: string) => `{${prefix}:sessions:${bucketOf(user, 16)}}`
+  const strict = (user: string, ipLimit: number, userLimit: number, perUser?: number) => {
+    const r = request({}, user, '203.0.113.9')
+    return {
+      ...r,
+      attempts: [
+        { key: 'connect:ip:203.0.113.9', limit: ipLimit },
+        { key: `connect:user:${user}`, limit: userLimit },
+      ],
+      session: { ...r.session, caps: perUser === undefined ? {} : { perUser } },
+    }
+  }
+  t.same(await admission.admit(strict('ann', 1, 5)), { ok: true })
+
+  // The IP refuses while the user side consumed and inserted: all of that is given back.
+  const byIp = strict('bea', 1, 5)
+  t.match(await admission.admit(byIp), {
+    ok: false,
+    reason: 'attempts',
+    key: 'connect:ip:203.0.113.9',
+  })
+  t.equal(
+    await client.exists(`${userTag('bea')}:tokens:jti:${byIp.jti}`),
+    0,
+    'the token given back',
+  )
+  t.equal(await client.exists(`${userTag('bea')}:rate:win:connect:user:bea`), 0, 'no user window')
+  t.equal(await client.zscore(`${userTag('bea')}:rate:expiry`, 'connect:user:bea'), null)
+  t.equal(await client.zscore(`${userTag('bea')}:tokens:expiry`, byIp.jti), null)
+  t.equal(await stores.sessions.count({ userId: 'bea' }), 0, 'the insert removed')
+  t.equal(await client.hlen(`${caps}:ids`), 1, 'no reservation')
+  t.equal(await stores.tokens.consume(byIp.jti, byIp.tokenExpiresAt, 'bea'), true, 'usable again')
+
+  // A count-only admission refused by its IP gives its token back too.
+  const { session: _, ...countOnly } = strict('cid', 1, 5)
+  t.match(await admission.admit(countOnly), { ok: false, reason: 'attempts' })
+  t.equal(await stores.tokens.consume(countOnly.jti, countOnly.tokenExpiresAt, 'cid'), true)
+
+  // The user side refuses (attempts, replayed, user cap): the reservation is rolled back.
+  t.same(await admission.admit(strict('dan', 100, 1)), { ok: true })
+  const byUser = strict('dan', 100, 1)
+  t.match(await admission.admit(byUser), { ok: false, reason: 'attempts', key: 'connect:user:dan' })
+  t.equal(await client.hlen(`${caps}:ids`), 2, 'ann and dan, no reservation left')
+  t.equal(await stores.tokens.consume(byUser.jti, byUser.tokenExpiresAt, 'dan'), true)
+  const eve = strict('eve', 100, 5)
+  t.same(await admission.admit(eve), { ok: true })
+  t.same(await admission.admit({ ...strict('eve', 100, 5), jti: eve.jti }), {
+    ok: false,
+    reason: 'replayed',
+  })
+  t.equal(await client.hlen(`${caps}:ids`), 3)
+  t.equal(await client.hget(`${caps}:ips`, '203.0.113.9'), '3', 'the IP count is exact')
+  t.same(await admission.admit(strict('eve', 100, 5, 1)), {
+    ok: false,
+    reason: 'limit',
+    limit: 'user',
+  })
+  t.equal(await client.hlen(`${caps}:ids`), 3)
+
+  // The IP cap refuses while the user side inserted: the record goes, the token stays used.
+  const full = {
+    ...strict('fay', 100, 5),
+    session: { ...strict('fay', 100, 5).session, caps: { perIp: 3 } },
+  }
+  t.same(await admission.admit(full), { ok: false, reason: 'limit', limit: 'ip' })
+  t.equal(await stores.sessions.count({ userId: 'fay' }), 0)
+  t.equal(await stores.tokens.consume(full.jti, full.tokenExpiresAt, 'fay'), false, 'token used')
+  t.equal((await stores.rateLimits.hit('connect:user:fay', 100, 60_000)).remaining, 98, 'counted')
+  t.equal(await stores.sessions.count(), 3)
 })
 
 t.test('sharded pub/sub: SPUBLISH to one shard, not PUBLISH to every node', async (t) => {

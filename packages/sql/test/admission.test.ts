@@ -56,6 +56,7 @@ function request(
       { key: `connect:user:${user}`, limit: 100 },
     ],
     windowMs: WINDOW,
+    userId: user,
     jti: `jti-${++n}`,
     tokenExpiresAt: Date.now() + WINDOW,
     ...(session && { session: { record: session, caps } }),

@@ -133,6 +133,7 @@ eachDatabase(t, async (t, db) => {
       await after.admission?.admit({
         attempts: [{ key: 'connect:ip:192.0.2.1', limit: 10 }],
         windowMs: 60_000,
+        userId: 'u',
         jti: 'after-jti',
         tokenExpiresAt: now + 60_000,
         session: { record: { ...record, id: 'admitted' }, caps: { total: 3 } },

@@ -51,6 +51,7 @@ function handshakes(): { request: (h?: Handshake) => AdmitRequest; ids: string[]
         { key: `connect:user:${scope}-${user}`, limit: h.userLimit ?? 100 },
       ],
       windowMs: WINDOW,
+      userId: record.userId,
       jti: h.jti ?? unique('jti'),
       tokenExpiresAt: Date.now() + WINDOW,
       ...(h.insert !== false && { session: { record, caps: h.caps ?? {} } }),
@@ -85,7 +86,11 @@ export function admissionConformance(options: ConformanceOptions): void {
     const [ip, user] = req.attempts
     assert.equal(await left(store, ip!.key, 100), 98, 'one IP attempt counted')
     assert.equal(await left(store, user!.key, 100), 98, 'one user attempt counted')
-    assert.equal(await store.tokens.consume(req.jti, req.tokenExpiresAt), false, 'token used')
+    assert.equal(
+      await store.tokens.consume(req.jti, req.tokenExpiresAt, req.userId),
+      false,
+      'token used',
+    )
     const record = await store.sessions.get(req.session!.record.id)
     assert.equal(record?.userId, req.session!.record.userId)
     assert.equal(record?.ip, req.session!.record.ip)
@@ -95,7 +100,7 @@ export function admissionConformance(options: ConformanceOptions): void {
     const { request } = handshakes()
     const req = request({ insert: false })
     assert.deepEqual(await store.admit(req), ok)
-    assert.equal(await store.tokens.consume(req.jti, req.tokenExpiresAt), false)
+    assert.equal(await store.tokens.consume(req.jti, req.tokenExpiresAt, req.userId), false)
     assert.equal(await store.sessions.count({ userId: req.attempts[1]!.key.slice(13) }), 0)
   })
 
@@ -106,7 +111,10 @@ export function admissionConformance(options: ConformanceOptions): void {
     const answer = await store.admit(refused)
     assertAttempts(answer, refused.attempts[0]!.key)
     assert.equal(await left(store, refused.attempts[1]!.key, 100), 98, 'only the first counted')
-    assert.equal(await store.tokens.consume(refused.jti, refused.tokenExpiresAt), true)
+    assert.equal(
+      await store.tokens.consume(refused.jti, refused.tokenExpiresAt, refused.userId),
+      true,
+    )
     assert.equal(await store.sessions.get(refused.session!.record.id), null)
     assertAttempts(await store.admit(request({ ipLimit: 1 })), refused.attempts[0]!.key)
   })
@@ -117,7 +125,10 @@ export function admissionConformance(options: ConformanceOptions): void {
     const refused = request({ userLimit: 1, ip: 'b' })
     assertAttempts(await store.admit(refused), refused.attempts[1]!.key)
     assert.equal(await left(store, refused.attempts[0]!.key, 100), 98, 'the IP attempt counted')
-    assert.equal(await store.tokens.consume(refused.jti, refused.tokenExpiresAt), true)
+    assert.equal(
+      await store.tokens.consume(refused.jti, refused.tokenExpiresAt, refused.userId),
+      true,
+    )
     assert.equal(await store.sessions.get(refused.session!.record.id), null)
   })
 
@@ -132,12 +143,29 @@ export function admissionConformance(options: ConformanceOptions): void {
     assert.equal(await store.sessions.count({ userId: first.session!.record.userId }), 1)
   })
 
+  test('a token its owner consumed first (a refresh): the admission answers replayed', async (store) => {
+    const { request } = handshakes()
+    const req = request()
+    assert.equal(await store.tokens.consume(req.jti, req.tokenExpiresAt, req.userId), true)
+    assert.deepEqual(await store.admit(req), { ok: false, reason: 'replayed' })
+    assert.equal(await store.sessions.get(req.session!.record.id), null)
+    const both = request()
+    const answers = await Promise.all([
+      store.admit(both),
+      store.tokens.consume(both.jti, both.tokenExpiresAt, both.userId),
+    ])
+    assert.equal(answers.filter((a) => a === true || (a !== false && a.ok)).length, 1, 'one use')
+  })
+
   test('caps: user before IP before total; a refused insert still uses the token', async (store) => {
     const { request } = handshakes()
     assert.deepEqual(await store.admit(request({ caps: { perUser: 1 } })), ok)
     const byUser = request({ caps: { perUser: 1, perIp: 1, total: 1 } })
     assert.deepEqual(await store.admit(byUser), { ok: false, reason: 'limit', limit: 'user' })
-    assert.equal(await store.tokens.consume(byUser.jti, byUser.tokenExpiresAt), false)
+    assert.equal(
+      await store.tokens.consume(byUser.jti, byUser.tokenExpiresAt, byUser.userId),
+      false,
+    )
     assert.equal(await store.sessions.get(byUser.session!.record.id), null)
     assert.deepEqual(await store.admit(request({ user: 'u2', caps: { perIp: 1, total: 1 } })), {
       ok: false,
@@ -202,8 +230,9 @@ export function admissionConformance(options: ConformanceOptions): void {
   test('30 concurrent handshakes with one token: exactly one admitted', async (store) => {
     const { request } = handshakes()
     const jti = unique('jti')
+    // One token has one owner: every handshake that presents it is of that user.
     const answers = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => store.admit(request({ jti, user: `u${i}` }))),
+      Array.from({ length: 30 }, (_, i) => store.admit(request({ jti, ip: `ip${i}` }))),
     )
     assert.equal(answers.filter((a) => a.ok).length, 1)
     assert.equal(answers.filter((a) => !a.ok && a.reason === 'replayed').length, 29)

@@ -109,6 +109,17 @@ export function rateLimitConformance(options: ConformanceOptions): void {
     assert.deepEqual(await rateLimits.hit(short1, 5, 150), allowed(4), 'a swept key starts over')
   })
 
+  test('the connect-attempt windows the core counts are swept like any other', async (rateLimits) => {
+    // A store may keep these keys apart (beside the sessions): its sweep must find them there.
+    const keys = [unique('connect:ip:198.51.100.'), unique('connect:user:u'), unique('other')]
+    for (const key of keys) await rateLimits.hit(key, 5, 150)
+    await rateLimits.hit(unique('connect:user:long'), 5, 60_000)
+    await sleep(300)
+    if (rateLimits.countSweepable) assert.equal(await rateLimits.countSweepable(Date.now()), 3)
+    assert.equal(await rateLimits.sweep(Date.now()), 3)
+    assert.equal(await rateLimits.sweep(Date.now()), 0)
+  })
+
   test('sweep never removes an open window, whatever `before` says', async (rateLimits) => {
     const key = unique('open')
     await rateLimits.hit(key, 2, 60_000)

@@ -29,6 +29,16 @@ export function tokenConformance(options: ConformanceOptions): void {
     assert.equal(results.filter(Boolean).length, 1)
   })
 
+  test('with its owner named (as the core does), a jti is consumed once too', async (tokens) => {
+    const jti = unique('jti')
+    const expiresAt = Date.now() + 60_000
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => tokens.consume(jti, expiresAt, 'owner-1')),
+    )
+    assert.equal(results.filter(Boolean).length, 1)
+    assert.equal(await tokens.consume(jti, expiresAt, 'owner-1'), false)
+  })
+
   test('different jtis are independent, also when consumed concurrently', async (tokens) => {
     const expiresAt = Date.now() + 60_000
     const jtis = Array.from({ length: 20 }, () => unique('jti'))
@@ -63,6 +73,20 @@ export function tokenConformance(options: ConformanceOptions): void {
     assert.equal(await tokens.sweep(Date.now()), 3)
     assert.equal(await tokens.sweep(Date.now()), 0, 'a second sweep finds nothing')
     assert.equal(await tokens.consume(long, Date.now() + 60_000), false, 'the live record stays')
+  })
+
+  test('sweep finds the records consumed with an owner too', async (tokens) => {
+    // A store may keep them by owner: its sweep must walk those places as well.
+    for (const owner of ['owner-a', 'owner-b', 'owner-c']) {
+      assert.equal(await tokens.consume(unique('owned'), Date.now() + 150, owner), true)
+    }
+    assert.equal(await tokens.consume(unique('plain'), Date.now() + 150), true)
+    const live = unique('live')
+    assert.equal(await tokens.consume(live, Date.now() + 60_000, 'owner-a'), true)
+    await sleep(300)
+    if (tokens.countSweepable) assert.equal(await tokens.countSweepable(Date.now()), 4)
+    assert.equal(await tokens.sweep(Date.now()), 4)
+    assert.equal(await tokens.consume(live, Date.now() + 60_000, 'owner-a'), false)
   })
 
   test('sweep never removes an unexpired record, whatever `before` says', async (tokens) => {

@@ -16,6 +16,7 @@ export function admitRequests() {
         { key: `connect:user:${user}`, limit: 100 },
       ],
       windowMs: 60_000,
+      userId: user,
       jti: `j${n}`,
       tokenExpiresAt: now + 60_000,
       session: {
