@@ -34,6 +34,11 @@ export interface Scale {
      * generation, allocator arenas, compiled code).
      */
     readonly baseConnections: number
+    /**
+     * Idle time before each memory reading: V8 gives back the pages a burst of handshakes
+     * left (its young generation, freed old-space pages) only after some idle seconds.
+     */
+    readonly settleMs: number
     readonly connections: number
     readonly inflight: number
     readonly heartbeatMs: number
@@ -63,6 +68,7 @@ export const FULL: Scale = {
   across: { clients: 2_000, messages: 100 },
   memory: {
     baseConnections: 5_000,
+    settleMs: 10_000,
     connections: 10_000,
     inflight: 200,
     heartbeatMs: 1_000,
@@ -85,6 +91,13 @@ export const SMOKE: Scale = {
   verify: { ops: 50 },
   broadcast: { clients: [6], messages: 3, bytes: 100 },
   across: { clients: 6, messages: 3 },
-  memory: { baseConnections: 3, connections: 6, inflight: 3, heartbeatMs: 200, cpuWindowMs: 600 },
+  memory: {
+    baseConnections: 3,
+    settleMs: 200,
+    connections: 6,
+    inflight: 3,
+    heartbeatMs: 200,
+    cpuWindowMs: 600,
+  },
   flood: { clients: 6, roomSize: 3, rate: 5, durationMs: 800 },
 }

@@ -37,7 +37,10 @@ const KIB = 1024
 
 export async function memoryBench(context: BenchContext): Promise<BenchResult> {
   const { scale, log } = context
-  const { baseConnections, connections, inflight, heartbeatMs, cpuWindowMs } = scale.memory
+  const { baseConnections, settleMs, connections, inflight, heartbeatMs, cpuWindowMs } =
+    scale.memory
+  /** Idle time before each reading: at least the settle time, and the heartbeat window's. */
+  const settled = Math.max(settleMs, 1_000 + cpuWindowMs)
   /** Open during the heartbeat window: the base and the measured connections. */
   const total = baseConnections + connections
   const rss = new Map<ServerKind, number[]>()
@@ -71,7 +74,7 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
                 `memory: ${kind} opened ${base.opened}/${baseConnections}: ${base.firstError}`,
               )
             await untilConnections(server, baseConnections)
-            await sleep(1_000)
+            await sleep(settled)
             const before = await server.stats(true)
             const opened = await clients.connect(
               server.url,
@@ -85,7 +88,20 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
                 `memory: ${kind} opened ${opened.opened}/${connections}: ${opened.firstError}`,
               )
             await untilConnections(server, total)
-            await sleep(1_000)
+            // The heartbeat's CPU window is idle time too: the memory is read after it.
+            let idle = 0
+            if (cpuMode !== 'none') {
+              const window = cpuMode === 'baseline' ? Math.min(5_000, cpuWindowMs) : cpuWindowMs
+              await sleep(1_000)
+              const start = await server.stats()
+              await sleep(window)
+              const end = await server.stats()
+              if (end.connections !== total) dropped.push(`${kind}: ${total - end.connections}`)
+              const percent = ((end.cpuMicros - start.cpuMicros) / 1000 / (end.at - start.at)) * 100
+              push(cpu, kind, percent)
+              idle = 1_000 + window
+            }
+            await sleep(Math.max(0, settled - idle))
             const after = await server.stats(true)
             push(rss, kind, (after.rss - before.rss) / connections / KIB)
             push(
@@ -98,15 +114,6 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
             log(
               `memory: ${kind} ${((after.rss - before.rss) / connections / KIB).toFixed(2)} KiB RSS, ${((after.heapUsed + after.external - before.heapUsed - before.external) / connections / KIB).toFixed(2)} KiB heap + external per connection`,
             )
-            if (cpuMode !== 'none') {
-              const window = cpuMode === 'baseline' ? Math.min(5_000, cpuWindowMs) : cpuWindowMs
-              const start = await server.stats()
-              await sleep(window)
-              const end = await server.stats()
-              if (end.connections !== total) dropped.push(`${kind}: ${total - end.connections}`)
-              const percent = ((end.cpuMicros - start.cpuMicros) / 1000 / (end.at - start.at)) * 100
-              push(cpu, kind, percent)
-            }
             await clients.closeAll()
           },
         )
@@ -141,7 +148,7 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
       ]
     }),
     notes: [
-      `Server process only (clients are other processes): (after − before) ÷ ${connections.toLocaleString('en-US')}, both read after two forced GCs (\`--expose-gc\`). Before: after a warm-up of 20 connections (opened and closed), then ${baseConnections.toLocaleString('en-US')} connections opened and kept open, 1 s after the last of them; after: 1 s after ${connections.toLocaleString('en-US')} more opened. So the figure is what each further connection costs, not what a process pays once as it grows (its young generation, allocator arenas, compiled code), which a reading from an almost empty process charges to the first connections.` +
+      `Server process only (clients are other processes): (after − before) ÷ ${connections.toLocaleString('en-US')}, both read after two forced GCs (\`--expose-gc\`). Before: after a warm-up of 20 connections (opened and closed), then ${baseConnections.toLocaleString('en-US')} connections opened and kept open, ${settled / 1000} s after the last of them; after: ${settled / 1000} s after ${connections.toLocaleString('en-US')} more opened (rows with a heartbeat CPU window spend those seconds in it). So the figure is what each further connection costs, not what a process pays once as it grows (its young generation, allocator arenas, compiled code), which a reading from an almost empty process charges to the first connections.` +
         '  ws-warden connections went through admission (session record in the memory store, unique user per connection).',
       'Bare rows: the framework with its usual WebSocket support and no ws-warden (`@fastify/websocket`; Express and Koa with a `ws` server on the upgrade, which is what their adapters build on), a handler that keeps each socket in a set, no heartbeat; each adapter row is compared to its own framework. Raw ws and the bare rows do not ping; every ws-warden row (core and adapters) runs its heartbeat.',
       `Heartbeats run at ${heartbeatMs} ms during this measurement (warden: one timer; Socket.IO: pingInterval).`,
