@@ -281,3 +281,19 @@ t.test('an open connection does not keep its upgrade request (or response) alive
   t.equal(response?.deref(), undefined, 'the response was collected')
   t.equal([...warden.connections()].length, 1, 'while the connection is open')
 })
+
+t.test('an upgraded socket keeps no listener of ours', async (t) => {
+  // The WebSocket listens for the socket's errors itself; one of ours would stay for its life.
+  const { app, server, warden } = governed(t)
+  let socket: Request['socket'] | undefined
+  app.ws('/ws', (connection, req) => {
+    socket = req.socket
+    connection.send({ type: 'welcome' })
+  })
+  const base = await listen(t, server)
+  const client = await open(t, `${base}/ws?ws_token=${await tokenFor(warden, 'alice')}`)
+  t.ok(await client.next((m) => m.type === 'welcome'))
+  const names = (event: string) => socket?.listeners(event).map((listener) => listener.name)
+  t.notOk(names('error')?.includes('destroySocket'), 'no error listener of ours')
+  t.notOk(names('close')?.includes('closedFirst'), 'no close listener of ours')
+})

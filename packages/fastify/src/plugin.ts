@@ -152,8 +152,8 @@ const unattached = new WeakMap<Socket, Ticket>()
 
 /**
  * Frees the reservation of an upgrade that never completed (`this` is the socket). One function
- * for every socket, and the ticket forgotten once attached: a closure over the ticket would keep
- * it (its upgrade request, headers, record and timer) for the connection's whole life.
+ * for every socket, and removed (with the ticket) once attached: a closure over the ticket, or a
+ * listener left on the socket, would keep them for the connection's whole life.
  */
 function releaseUnattached(this: Socket): void {
   unattached.get(this)?.release()
@@ -165,7 +165,6 @@ async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptio
     fail('@fastify/websocket is already registered; this plugin registers it itself')
   }
   const { warden, getUserId } = options
-  const tickets = new WeakMap<FastifyRequest, Ticket>()
 
   /** Admission, the last pre-handler before the upgrade: a rejection is an HTTP answer, not a 101. */
   const admit = (endpoint: EndpointOptions) =>
@@ -175,21 +174,21 @@ async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptio
       const upgrade = toUpgradeRequest(request.raw, userId, frameworkIp(request))
       const admission = await warden.admit(upgrade, endpoint)
       if (!admission.ok) return send(reply, rejectionAnswer(admission.error))
-      const { ticket } = admission
-      tickets.set(request, ticket)
-      unattached.set(request.raw.socket, ticket)
-      request.raw.socket.once('close', releaseUnattached)
+      const socket = request.raw.socket
+      unattached.set(socket, admission.ticket)
+      socket.once('close', releaseUnattached)
     }
 
   /** Attaches synchronously, before the user's handler can await anything. */
   const attach = (handler: GovernedHandler) =>
     function governedHandler(this: FastifyInstance, socket: WebSocket, request: FastifyRequest) {
-      const ticket = tickets.get(request)
+      const raw = request.raw.socket
+      const ticket = unattached.get(raw)
       /* c8 ignore next -- only if another plugin removed the admission hook: fail closed */
       if (!ticket) return socket.close(CloseCode.InternalError)
       // Attaching uses the ticket up (or finds it expired, and released): nothing to keep.
-      tickets.delete(request)
-      unattached.delete(request.raw.socket)
+      unattached.delete(raw)
+      raw.removeListener('close', releaseUnattached)
       const connection = warden.attach(socket, ticket)
       if (connection) return handler.call(this, connection, request)
     }

@@ -6,6 +6,7 @@ import { wardenFastify } from '../src/index.js'
 import { MemorySessionStore } from '@ws-warden/core/stores'
 import { once } from 'node:events'
 import http from 'node:http'
+import type { Socket } from 'node:net'
 import { testApp, testWarden, tokenFor, until } from './helpers.js'
 
 /** An app with one governed route, `/ws`, listening. */
@@ -171,4 +172,21 @@ t.test('an upgrade that fails after admission releases its reservation at once',
   await until(() => removed.length === 1)
   t.same(removed, added, 'the reservation is removed, not left to expire')
   t.notOk(handled)
+})
+
+t.test('an attached connection keeps no listener of ours on its raw socket', async (t) => {
+  // A listener left there would stay (with what it holds) for the connection's whole life.
+  const warden = testWarden(t)
+  const { app, listen, open } = testApp(t)
+  await app.register(wardenFastify, { warden })
+  let raw: Socket | undefined
+  app.get('/ws', { websocket: true, warden: true }, (connection, request) => {
+    raw = request.raw.socket
+    connection.send({ type: 'welcome' })
+  })
+  const client = await open(`${await listen()}/ws?ws_token=${await tokenFor(warden, 'alice')}`)
+  t.equal(client.status, 101)
+  await until(() => raw !== undefined)
+  const ours = raw?.listeners('close').filter((listener) => listener.name === 'releaseUnattached')
+  t.same(ours, [], 'the pre-attach close listener was removed')
 })

@@ -5,7 +5,7 @@ import Koa from 'koa'
 import { once } from 'node:events'
 import http, { createServer } from 'node:http'
 import type { ServerOptions } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import WebSocket from 'ws'
 import type { WardenKoaOptions } from '../src/index.js'
 import { wardenKoa } from '../src/index.js'
@@ -291,4 +291,23 @@ t.test('options are validated with errors that name them', async (t) => {
   for (const args of [[], ['x'], [{ permissions: 'x' }, () => {}], ['x', () => {}]]) {
     t.throws(() => route(...args), { name: 'TypeError', message: /use ws\(/ })
   }
+})
+
+t.test('an upgraded socket keeps no listener of ours', async (t) => {
+  // The WebSocket listens for the socket's errors itself; one of ours would stay for its life.
+  const { router, ws, start, warden } = governed(t)
+  let socket: Socket | undefined
+  router.get(
+    '/ws',
+    ws((connection, ctx) => {
+      socket = ctx.req.socket
+      connection.send({ type: 'welcome' })
+    }),
+  )
+  const base = await start()
+  const client = await open(t, `${base}/ws?ws_token=${await tokenFor(warden, 'alice')}`)
+  t.ok(await client.next((m) => m.type === 'welcome'))
+  const names = (event: string) => socket?.listeners(event).map((listener) => listener.name)
+  t.notOk(names('error')?.includes('destroySocket'), 'no error listener of ours')
+  t.notOk(names('close')?.includes('closedFirst'), 'no close listener of ours')
 })

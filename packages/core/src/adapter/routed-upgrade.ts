@@ -166,6 +166,8 @@ export async function admitRoutedUpgrade<TData>(
   response.detachSocket(socket)
   const connection = await acceptUpgrade(warden, wss, admission.ticket, request, socket, head)
   if (connection) {
+    // The WebSocket has its own error listener now; ours would stay on the socket for its life.
+    socket.removeListener('error', destroySocket)
     response.statusCode = 101
     response.emit('finish')
   }

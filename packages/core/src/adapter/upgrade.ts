@@ -108,17 +108,35 @@ export function acceptUpgrade<TData>(
     ticket.release()
     return Promise.resolve(undefined)
   }
+  // Without an async `verifyClient`, `ws` completes (or refuses) the handshake synchronously: the
+  // common case needs no listener. Only a handshake still pending when `handleUpgrade` returns
+  // (refused, or verified asynchronously) waits for the socket's close to free the ticket.
+  let upgraded = false
+  let connection: Connection<TData> | undefined
+  let pending: Pending<TData> | undefined
+  wss.handleUpgrade(request, socket, head, (ws) => {
+    upgraded = true
+    connection = warden.attach(ws, ticket)
+    if (pending) {
+      // Once upgraded, this listener would keep the request (and its URL) alive for the
+      // connection's whole life.
+      socket.removeListener('close', pending.closedFirst)
+      pending.resolve(connection)
+    }
+  })
+  if (upgraded) return Promise.resolve(connection)
   return new Promise((resolve) => {
     const closedFirst = (): void => {
       ticket.release()
       resolve(undefined)
     }
+    pending = { resolve, closedFirst }
     socket.once('close', closedFirst)
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      // Once upgraded, this listener would keep the request (and its URL) alive for the
-      // connection's whole life.
-      socket.removeListener('close', closedFirst)
-      resolve(warden.attach(ws, ticket))
-    })
   })
+}
+
+/** A handshake `ws` has not completed by the time `handleUpgrade` returned. */
+interface Pending<TData> {
+  readonly resolve: (connection: Connection<TData> | undefined) => void
+  readonly closedFirst: () => void
 }

@@ -181,3 +181,39 @@ t.test('an accepted upgrade leaves no listener of ours on the raw socket', async
   const ours = raw.listeners('close').filter((listener) => listener.name === 'closedFirst')
   t.same(ours, [], 'the pre-upgrade close listener was removed')
 })
+
+t.test(
+  'a handshake that ws completes later (async verifyClient) attaches and keeps no listener',
+  async (t) => {
+    const warden = createWarden({ tokens: { secret: SECRET } })
+    const wss = new WebSocketServer({
+      noServer: true,
+      ...warden.wsOptions,
+      verifyClient: (_info, done) => setImmediate(() => done(true)),
+    })
+    const server = createServer()
+    const accepted: Promise<unknown>[] = []
+    let raw: NodeJS.EventEmitter | undefined
+    server.on('upgrade', (request, socket, head) => {
+      raw = socket
+      accepted.push(handleUpgrade(warden, wss, request, socket, head))
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const { port } = server.address() as AddressInfo
+    const { token } = await warden.issueToken({ userId: 'dave', permissions: [] })
+    const client = new WebSocket(`ws://127.0.0.1:${port}/ws?ws_token=${token}`)
+    t.teardown(async () => {
+      client.terminate()
+      await warden.close()
+      wss.close()
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    })
+    await once(client, 'open')
+    t.ok(await accepted[0], 'handleUpgrade resolves to the connection')
+    t.equal(warden.connectionsOf('dave').size, 1)
+    const ours = raw?.listeners('close').filter((listener) => listener.name === 'closedFirst')
+    t.same(ours, [], 'the pre-upgrade close listener was removed')
+  },
+)
