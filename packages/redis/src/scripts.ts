@@ -506,6 +506,7 @@ return { addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4],
  * consume, not another caller's), and removes the record. Returns 0.
  */
 export const USER_GIVE_BACK = `${SESSION}
+${DROP}
 for i = 12, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('DECR', KEYS[i]) <= 0 then
     redis.call('DEL', KEYS[i])
