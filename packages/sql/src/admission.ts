@@ -44,10 +44,12 @@ export interface SqlAdmissionStoreOptions extends SqlStoreOptions {
 
 /**
  * The {@link AdmissionStore} on PostgreSQL or MySQL/MariaDB: an admission is ONE round trip, a
- * `CALL` of the procedure that migration 3 installs (`<prefix>admit`). It counts the attempts
- * and uses the token in a first transaction that commits durably, then inserts the capped record
- * in a second one, each step as its store runs it; PostgreSQL commits the second without waiting
- * for the flush, as `sessions.add` does (see `admission-sql.ts`).
+ * `CALL` of the procedure that migration 3 installs (`<prefix>admit`; migration 5 renews its
+ * body). It counts the attempts and uses the token, durably committed before the call answers,
+ * then inserts the capped record in a transaction of its own, each step as its store runs it;
+ * PostgreSQL commits the insert without waiting for the flush, as `sessions.add` does, and never
+ * holds a row every admission shares across a flush (see `admission-sql.ts`). On PostgreSQL the
+ * `CALL` is a prepared statement, parsed once per connection.
  *
  * Its answers are those of {@link ComposedAdmission} over the same stores (the conformance group
  * checks both), and so is what a failure leaves: a lock wait that gives up in the insert leaves
