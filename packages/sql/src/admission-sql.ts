@@ -16,14 +16,21 @@ import type { Tables } from './options.js'
  * `CREATE OR REPLACE PROCEDURE <prefix>admit(...)`: idempotent, so installing it again (or a newer
  * body) is one statement. Called with one `CALL`, it answers its `INOUT` parameters as one row.
  *
- * It commits twice, with the durability of the calls it stands for: the attempts and the token id
- * commit durably (a lost consume would let a token be used again, a lost hit let a client past
- * its limit), then the capped insert runs in a second transaction that commits without waiting
- * for the flush, as `sessions.add` does (see there). So the one row every insert raises, the
- * session bound, is never locked across a disk flush, and a crash between the two leaves what
- * the composed calls would leave: the token used, the attempts counted, no session. The advisory
- * lock ids and the lock timeout come from the caller, as `Dialect.begin` computes them, so that an
- * admission and a `sessions.add` of the same user or IP take the very same locks.
+ * It commits three times, so that no row many admissions share is locked across a disk flush,
+ * yet everything it answered for is as durable as the calls it stands for. The attempts commit
+ * first without waiting for the flush (every admission from one IP raises the same row), then
+ * the token id commits durably: WAL is flushed in order, so that flush makes the attempts durable
+ * too, before the call answers (a lost consume would let a token be used again, a lost hit let a
+ * client past its limit). A refusal of the attempts commits them durably itself. Then the capped
+ * insert runs in a third transaction that commits without waiting for the flush, as
+ * `sessions.add` does (see there), so the session bound is never locked across one either. A
+ * crash in between leaves what the composed calls would leave: the attempts counted, the token
+ * used, no session. The advisory lock ids and the lock timeout come from the caller, as
+ * `Dialect.begin` computes them, so that an admission and a `sessions.add` of the same user or IP
+ * take the very same locks.
+ *
+ * The per-user and per-IP counts are skipped when the session bound (never below the number of
+ * records, see `sessions.add`) is below the cap: no user or IP can be at it then.
  */
 export function postgresAdmit(t: Tables): string {
   // Procedures (and COMMIT in them) came with PostgreSQL 11: an older server skips it, and the
@@ -45,6 +52,7 @@ function procedure(t: Tables): string {
 DECLARE
   v_hits bigint;
   v_count bigint;
+  v_bound bigint;
   v_lock bigint;
 BEGIN
   -- Each statement below must see what committed before it (a count after a lock sees its last
@@ -53,7 +61,8 @@ BEGIN
     RAISE EXCEPTION 'ws-warden: admit needs READ COMMITTED, not %',
       current_setting('transaction_isolation');
   END IF;
-  -- The attempts, as db.hit counts them. A refusal returns, and commits what was counted.
+  -- The attempts, as db.hit counts them. A refusal returns, and commits what was counted (durably:
+  -- the call's own commit).
   FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
     INSERT INTO ${t.rateLimits} AS r (name, hits, expires_at) VALUES (p_keys[i], 1, p_now + p_window)
       ON CONFLICT (name) DO UPDATE SET
@@ -67,6 +76,13 @@ BEGIN
     END IF;
   END LOOP;
   window_ends := NULL;
+  IF coalesce(array_length(p_keys, 1), 0) > 0 THEN
+    -- Their rows are released now: the next commit's flush, durable, takes this one with it. A
+    -- transaction id makes sure that commit has a record to flush, whatever the token does.
+    PERFORM set_config('synchronous_commit', 'off', true);
+    COMMIT;
+    PERFORM txid_current();
+  END IF;
   -- The token id, as claim() takes it: a row left by an expired token of the same id is replaced.
   -- A token that has expired already is not stored.
   IF p_token_expires > p_now THEN
@@ -91,14 +107,17 @@ BEGIN
   FOREACH v_lock IN ARRAY coalesce(p_locks, '{}') LOOP
     PERFORM pg_advisory_xact_lock(v_lock);
   END LOOP;
-  IF p_per_user IS NOT NULL THEN
+  IF p_per_user IS NOT NULL OR p_per_ip IS NOT NULL THEN
+    SELECT value INTO v_bound FROM ${t.counters} WHERE name = 'sessions';
+  END IF;
+  IF p_per_user IS NOT NULL AND coalesce(v_bound >= p_per_user, true) THEN
     SELECT count(*) INTO v_count FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id;
     IF v_count >= p_per_user THEN
       answer := 'user';
       RETURN;
     END IF;
   END IF;
-  IF p_per_ip IS NOT NULL THEN
+  IF p_per_ip IS NOT NULL AND coalesce(v_bound >= p_per_ip, true) THEN
     SELECT count(*) INTO v_count FROM ${t.sessions} WHERE ip = p_ip AND id <> p_id;
     IF v_count >= p_per_ip THEN
       answer := 'ip';
@@ -130,8 +149,10 @@ BEGIN
       connected_at = EXCLUDED.connected_at, last_seen_at = EXCLUDED.last_seen_at;
   -- Channels it no longer has go, new ones come: no row is both deleted and inserted.
   DELETE FROM ${t.channels} WHERE session_id = p_id AND channel <> ALL(p_channels);
-  INSERT INTO ${t.channels} (session_id, channel)
-    SELECT p_id, ch FROM unnest(p_channels) AS ch ON CONFLICT DO NOTHING;
+  IF cardinality(p_channels) > 0 THEN
+    INSERT INTO ${t.channels} (session_id, channel)
+      SELECT p_id, ch FROM unnest(p_channels) AS ch ON CONFLICT DO NOTHING;
+  END IF;
   answer := 'ok';
 END
 $admit$`
@@ -170,6 +191,7 @@ BEGIN
   DECLARE v_hits BIGINT;
   DECLARE v_ends BIGINT DEFAULT NULL;
   DECLARE v_count BIGINT;
+  DECLARE v_bound BIGINT DEFAULT NULL;
   DECLARE v_answer VARCHAR(16);
   DECLARE v_attempt INT DEFAULT NULL;
   DECLARE v_got INT;
@@ -199,12 +221,15 @@ BEGIN
       SET v_key = JSON_UNQUOTE(JSON_EXTRACT(p_attempts, CONCAT('$[', v_i, '][0]')));
       SET v_limit = JSON_EXTRACT(p_attempts, CONCAT('$[', v_i, '][1]'));
       SET v_i = v_i + 1;
-      -- hits is assigned first: the expires_at test after it still sees the old window.
+      -- hits is assigned first: the expires_at test after it still sees the old window. The new
+      -- count comes back as LAST_INSERT_ID(expr), as in db.hit; a fresh row is one affected.
       INSERT INTO ${t.rateLimits} (name, hits, expires_at) VALUES (v_key, 1, p_now + p_window)
-        ON DUPLICATE KEY UPDATE hits = IF(expires_at <= p_now, 1, hits + 1),
+        ON DUPLICATE KEY UPDATE hits = LAST_INSERT_ID(IF(expires_at <= p_now, 1, hits + 1)),
           expires_at = IF(expires_at <= p_now, VALUES(expires_at), expires_at);
-      SELECT hits, expires_at INTO v_hits, v_ends FROM ${t.rateLimits} WHERE name = v_key;
+      SET v_hits = IF(ROW_COUNT() = 1, 1, LAST_INSERT_ID());
       IF v_hits > v_limit THEN
+        -- Only a refusal answers the window's end: the row is locked, and read once.
+        SELECT expires_at INTO v_ends FROM ${t.rateLimits} WHERE name = v_key;
         SET v_answer = 'attempts', v_attempt = v_i;
         LEAVE admission;
       END IF;
@@ -246,14 +271,17 @@ BEGIN
     END IF;
     SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
     START TRANSACTION;
-    IF p_per_user IS NOT NULL THEN
+    IF p_per_user IS NOT NULL OR p_per_ip IS NOT NULL THEN
+      SELECT MAX(value) INTO v_bound FROM ${t.counters} WHERE name = 'sessions';
+    END IF;
+    IF p_per_user IS NOT NULL AND COALESCE(v_bound >= p_per_user, TRUE) THEN
       SELECT COUNT(*) INTO v_count FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id;
       IF v_count >= p_per_user THEN
         SET v_answer = 'user';
         LEAVE admission;
       END IF;
     END IF;
-    IF p_per_ip IS NOT NULL THEN
+    IF p_per_ip IS NOT NULL AND COALESCE(v_bound >= p_per_ip, TRUE) THEN
       SELECT COUNT(*) INTO v_count FROM ${t.sessions} WHERE ip = p_ip AND id <> p_id;
       IF v_count >= p_per_ip THEN
         SET v_answer = 'ip';

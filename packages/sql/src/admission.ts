@@ -9,6 +9,7 @@ import {
   type AdmitResult,
 } from '@ws-warden/core/stores'
 import { retryDeadlocks, type Row } from './database.js'
+import { digest } from './dialects.js'
 import { closer, key, positiveInteger, resolve, time, type Resolved } from './options.js'
 import type { SqlStoreOptions } from './options.js'
 import type { SqlRateLimitStore } from './rate-limits.js'
@@ -43,10 +44,12 @@ export interface SqlAdmissionStoreOptions extends SqlStoreOptions {
 
 /**
  * The {@link AdmissionStore} on PostgreSQL or MySQL/MariaDB: an admission is ONE round trip, a
- * `CALL` of the procedure that migration 3 installs (`<prefix>admit`). It counts the attempts
- * and uses the token in a first transaction that commits durably, then inserts the capped record
- * in a second one, each step as its store runs it; PostgreSQL commits the second without waiting
- * for the flush, as `sessions.add` does (see `admission-sql.ts`).
+ * `CALL` of the procedure that migration 3 installs (`<prefix>admit`; migration 5 renews its
+ * body). It counts the attempts and uses the token, durably committed before the call answers,
+ * then inserts the capped record in a transaction of its own, each step as its store runs it;
+ * PostgreSQL commits the insert without waiting for the flush, as `sessions.add` does, and never
+ * holds a row every admission shares across a flush (see `admission-sql.ts`). On PostgreSQL the
+ * `CALL` is a prepared statement, parsed once per connection.
  *
  * Its answers are those of {@link ComposedAdmission} over the same stores (the conformance group
  * checks both), and so is what a failure leaves: a lock wait that gives up in the insert leaves
@@ -64,6 +67,8 @@ export class SqlAdmissionStore implements AdmissionStore {
   readonly #composed: ComposedAdmission
   readonly #close: () => Promise<void>
   readonly #sql: string
+  /** The name the CALL is prepared under on each connection (unique to its text). */
+  readonly #name: string
   readonly #lockWaitMs: number
 
   constructor(options: SqlAdmissionStoreOptions) {
@@ -88,6 +93,7 @@ export class SqlAdmissionStore implements AdmissionStore {
           '?::text, ?::text, ?::text, ?::text, ?::bigint, ?::bigint, ?::text[], ?::bigint, ' +
           '?::bigint, ?::bigint, ?::bigint[], ?::integer, NULL, NULL, NULL)'
         : `CALL ${admit}(${Array.from({ length: 18 }, () => '?').join(', ')})`
+    this.#name = `wsw_admit_${digest(this.#sql).toString('hex', 0, 12)}`
   }
 
   /** Ends the pool if the store created it from `url`; a pool it was given stays open. */
@@ -112,7 +118,7 @@ export class SqlAdmissionStore implements AdmissionStore {
       // MySQL may choose one of many concurrent claims of a token id as a deadlock's victim: the
       // procedure answers it only for its first transaction, which was rolled back whole, so it
       // runs again. PostgreSQL's never deadlocks there (all take their rows in the same order).
-      const call = () => db.run(this.#sql, params)
+      const call = () => db.run(this.#sql, params, this.#name)
       const { rows } = await (db.dialect.name === 'mysql' ? retryDeadlocks(call) : call())
       // A CALL answers its SELECT's rows, then the CALL's own status.
       row = (db.dialect.name === 'postgres' ? rows[0] : (rows[0] as unknown as Row[])[0]) as Row

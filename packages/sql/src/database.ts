@@ -150,7 +150,7 @@ export function openDatabase(pool: SqlPool, namespace: string, timeoutMs: number
       throw error
     }
   }
-  const run: Run = (sql, params) => session((run) => run(sql, params))
+  const run: Run = (sql, params, prepared) => session((run) => run(sql, params, prepared))
   const readCommitted: Run = (sql, params = []) =>
     session((run) => dialect.readCommitted(run, sql, params))
   return {

@@ -106,10 +106,15 @@ export function postgres(pool: PgPool, timeoutMs: number): Dialect {
       const client = await pool.connect()
       // A connection lost while checked out emits `error` (its query rejects as well).
       client.on('error', ignore)
-      const run: Run = async (sql, params = []) => {
+      const run: Run = async (sql, params = [], prepared) => {
         let n = 0
         const text = sql.replace(/\?/g, () => `$${++n}`)
-        const answer = await client.query({ text, values: [...params], query_timeout: timeoutMs })
+        const values = [...params]
+        const answer = await client.query(
+          prepared === undefined
+            ? { text, values, query_timeout: timeoutMs }
+            : { name: prepared, text, values, query_timeout: timeoutMs },
+        )
         // Several statements (only without parameters) answer one result each: the last counts.
         const result = Array.isArray(answer) ? (answer.at(-1) as PgResult) : answer
         return { rows: result.rows, count: result.rowCount ?? 0, insertId: 0 }

@@ -18,6 +18,8 @@ export interface PgClient {
   query(config: {
     text: string
     values?: unknown[]
+    /** A named statement: parsed once per connection, then only bound and run. */
+    name?: string
     query_timeout?: number
   }): Promise<PgResult | PgResult[]>
   release(destroy?: boolean | Error): void
@@ -59,5 +61,9 @@ export interface Result {
   readonly insertId: number
 }
 
-/** Runs one statement with `?` placeholders. */
-export type Run = (sql: string, params?: readonly unknown[]) => Promise<Result>
+/**
+ * Runs one statement with `?` placeholders. `prepared`: a name for it, unique to this text; the
+ * statement is then prepared once per connection (a server-side prepared statement) and only
+ * run after that.
+ */
+export type Run = (sql: string, params?: readonly unknown[], prepared?: string) => Promise<Result>

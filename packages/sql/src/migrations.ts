@@ -101,7 +101,9 @@ export const migrations: readonly Migration[] = [
   {
     version: 3,
     name: 'admission in one round trip',
-    // A routine, no table: installing it again replaces it (see admission-sql.ts).
+    // A routine, no table: installing it again replaces it (see admission-sql.ts). Every version
+    // that changes it installs the current body, under the same name and arguments, so that a
+    // store of any version calls the routine of any version since this one.
     postgres: (t) => [postgresAdmit(t)],
     mysql: (t) => mysqlAdmit(t),
   },
@@ -119,6 +121,15 @@ export const migrations: readonly Migration[] = [
     ],
     // MySQL/MariaDB have no LISTEN/NOTIFY, so no broker: the version is recorded, nothing made.
     mysql: () => [],
+  },
+  {
+    version: 5,
+    name: 'admission: attempts before the flush, counts only near a cap',
+    // The admission routine again, its newer body: on PostgreSQL the attempts no longer hold
+    // their rows across the token's flush; a per-user or per-IP count only when the session bound
+    // reaches that cap; on MySQL no read after each hit.
+    postgres: (t) => [postgresAdmit(t)],
+    mysql: (t) => mysqlAdmit(t),
   },
 ]
 
