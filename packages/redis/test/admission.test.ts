@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap'
-import { ComposedAdmission, type AdmitRequest, type AdmitResult } from '@ws-warden/core/stores'
+import { ComposedAdmission, type AdmitResult } from '@ws-warden/core/stores'
 import type { Redis } from 'ioredis'
 import { createRedisStores, type RedisStores } from '../src/index.js'
 import { admitRequests } from './helpers/admission.js'
+import { sameAsComposed } from './helpers/sharded.js'
 import { deleteKeys, randomPrefix, sharedRedis } from './helpers/redis.js'
 
 // The one-script admission of a standalone Redis, beyond the conformance group: one round trip,
@@ -68,39 +69,7 @@ if (client !== undefined) {
 
   t.test('the same answers and state as the composed calls, over a mixed sequence', async (t) => {
     const native = (await open(t)).admission!
-    const composed = new ComposedAdmission(await open(t))
-    const requests: AdmitRequest[] = []
-    for (let i = 0; i < 120; i++) {
-      const user = `u${i % 7}`
-      const ip = `ip${i % 5}`
-      const base = request({}, user, ip)
-      requests.push({
-        ...base,
-        attempts: [
-          { key: `connect:ip:${ip}`, limit: 20 },
-          { key: `connect:user:${user}`, limit: 15 },
-        ],
-        // Every fourth replays an earlier token; some only count and consume.
-        jti: i % 4 === 3 ? (requests[i - 3] as AdmitRequest).jti : base.jti,
-        session: { ...base.session, caps: { perUser: 2, perIp: 3, total: 12 } },
-      })
-      if (i % 9 === 0) delete (requests[i] as { session?: unknown }).session
-    }
-    const kinds = new Set<string>()
-    for (const [i, req] of requests.entries()) {
-      const [a, b] = [await native.admit(req), await composed.admit(req)]
-      kinds.add(a.ok ? 'ok' : a.reason)
-      // retryAfterMs is the window's ms left: both are within one window of each other's.
-      const strip = (r: AdmitResult) =>
-        !r.ok && r.reason === 'attempts' ? { ...r, retryAfterMs: 0 } : r
-      t.same(strip(a), strip(b), `request ${i}`)
-    }
-    t.same([...kinds].sort(), ['attempts', 'limit', 'ok', 'replayed'], 'every answer occurred')
-    for (const filter of [{}, { userId: 'u1' }, { ip: 'ip2' }]) {
-      t.equal(await native.sessions.count(filter), await composed.sessions.count(filter))
-    }
-    t.same(await native.sessions.stats(), await composed.sessions.stats())
-    t.ok((await native.sessions.count()) > 0, 'some were admitted')
+    await sameAsComposed(t, native, new ComposedAdmission(await open(t)), request)
   })
 
   t.test('a refused attempt: retryAfterMs is the window left, at least 1', async (t) => {

@@ -1,11 +1,11 @@
-// The sharded admission tests' comparison with the composed calls (standalone and cluster).
+// The admission tests' comparison with the composed calls (one script, sharded, cluster).
 import type { Test } from 'tap'
 import type { AdmissionStore, AdmitRequest, AdmitResult } from '@ws-warden/core/stores'
 import type { admitRequests } from './admission.js'
 
 /**
  * Runs a long mixed sequence of handshakes (7 users, 5 IPs, tight attempt limits and caps, some
- * replays of a user's earlier token, some count-only) through a sharded admission and through
+ * replays of a user's earlier token, some count-only) through an admission store and through
  * the composed calls, and checks that every answer and the state left behind are the same: the
  * records, the attempt windows (each spent once more) and which tokens are used. Every refusal
  * path occurs, and with it every compensation.
