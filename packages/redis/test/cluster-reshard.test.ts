@@ -6,7 +6,7 @@ import { until } from './helpers/redis.js'
 
 // A slot migration during load costs retries, not refusals: admissions (attempts per IP and per
 // user, a token consume, a session add under caps, some removes and touches) run while every
-// slot of the stores' keys on one master moves to another, key by key (CLUSTER SETSLOT
+// slot of the stores' keys on one master moves to another, 10 keys at a time (CLUSTER SETSLOT
 // MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE), the way `redis-cli --cluster reshard` does it.
 // The stores come from the `cluster` option, so it is its defaults that must absorb the ASK,
 // TRYAGAIN and MOVED answers. Bounded: at most MAX_ADMISSIONS, and DEADLINE_MS.
@@ -45,7 +45,10 @@ async function owners(cluster: TestCluster): Promise<Map<number, number>> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Moves `slots` from master `from` to master `to`, one key at a time, pausing between keys. */
+/**
+ * Moves `slots` from master `from` to master `to`, 10 keys at a time as `redis-cli --cluster
+ * reshard` does (its `--cluster-pipeline` default), pausing between batches.
+ */
 async function migrate(cluster: TestCluster, slots: number[], from: number, to: number) {
   const source = cluster.admins[from]!
   const target = cluster.admins[to]!
@@ -58,7 +61,7 @@ async function migrate(cluster: TestCluster, slots: number[], from: number, to: 
     await target.cluster('SETSLOT', slot, 'IMPORTING', sourceId)
     await source.cluster('SETSLOT', slot, 'MIGRATING', targetId)
     for (;;) {
-      const keys = (await source.cluster('GETKEYSINSLOT', slot, 1)) as string[]
+      const keys = (await source.cluster('GETKEYSINSLOT', slot, 10)) as string[]
       if (keys.length === 0) break
       await source.migrate('127.0.0.1', cluster.ports[to]!, '', 0, 5000, 'KEYS', ...keys)
       moved += keys.length
