@@ -22,7 +22,13 @@ export async function startServer<TData = Record<string, unknown>>(
   wsOptions: ServerOptions = {},
 ) {
   const warden = createWarden<TData>({ tokens: { secret: SECRET }, ...options })
-  const wss = new WebSocketServer({ noServer: true, ...warden.wsOptions, ...wsOptions })
+  // The teardown terminates every socket ws holds, governed or not: ws keeps them here.
+  const wss = new WebSocketServer({
+    noServer: true,
+    ...warden.wsOptions,
+    clientTracking: true,
+    ...wsOptions,
+  })
   const connections: Connection<TData>[] = []
   const server = createServer((_req, res) => res.writeHead(404).end())
   server.on('upgrade', (request, socket, head) => {

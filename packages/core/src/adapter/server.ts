@@ -61,7 +61,8 @@ export async function closeSockets(
   try {
     await warden.close()
   } finally {
-    for (const client of wss.clients) client.close(CloseCode.GoingAway)
+    // Absent when the application turned ws's tracking off: the warden closed what it governs.
+    for (const client of wss.clients ?? []) client.close(CloseCode.GoingAway)
     wss.close()
   }
 }

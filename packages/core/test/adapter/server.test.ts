@@ -72,3 +72,25 @@ t.test('closeSockets closes the ws server even if the warden fails to close', as
   await new Promise((resolve) => setImmediate(resolve))
   t.ok(closedWss)
 })
+
+t.test('closeSockets on a ws server that does not track its clients', async (t) => {
+  const wss = governedWss(
+    { wsOptions: { maxPayload: 1_024, perMessageDeflate: false } },
+    { clientTracking: false },
+  )
+  t.equal(wss.clients, undefined)
+  let closedWss = false
+  wss.on('close', () => (closedWss = true))
+  let wardenClosed = false
+  await closeSockets(
+    {
+      close: async () => {
+        wardenClosed = true
+        return { closed: 0, terminated: 0, errors: 0, durationMs: 0 } as never
+      },
+    },
+    wss,
+  )
+  await new Promise((resolve) => setImmediate(resolve))
+  t.ok(wardenClosed && closedWss, 'the warden, then the ws server')
+})
