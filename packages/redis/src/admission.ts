@@ -78,36 +78,6 @@ export class RedisAdmissionStore implements AdmissionStore {
   }
 }
 
-/**
- * The keys and arguments a sharded admission script (`CAPS_ADMIT`) takes before any session
- * arguments: the session keys it is given, the token and its expiry index, the attempt windows' expiry index, then one
- * window per attempt counter (`tokens` and `rate`: where those keys live). Checks the request.
- */
-export function scriptCall(
-  request: AdmitRequest,
-  sessionKeys: readonly string[],
-  tokens: string,
-  rate: string,
-): { keys: string[]; args: (string | number)[] } {
-  const { attempts, windowMs, jti, tokenExpiresAt } = request
-  positive('hit(windowMs)', windowMs)
-  checkToken(jti, tokenExpiresAt)
-  const keys = [...sessionKeys, tokenKey(tokens, jti), `${tokens}:expiry`, `${rate}:expiry`]
-  const args: (string | number)[] = [
-    windowMs,
-    INDEX_RETENTION_MS,
-    jti,
-    Math.ceil(tokenExpiresAt),
-    attempts.length,
-  ]
-  for (const { key, limit } of attempts) {
-    positive('hit(limit)', limit)
-    keys.push(windowKey(rate, key))
-    args.push(key, limit)
-  }
-  return { keys, args }
-}
-
 /** What an admission script's reply says: admitted, or the first refusal and its details. */
 export function answer(attempts: readonly AttemptCounter[], reply: Reply[]): AdmitResult {
   const status = reply[0] as string
