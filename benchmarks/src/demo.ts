@@ -56,6 +56,8 @@ export async function startDemo(store: StoreKind): Promise<RunningDemo> {
       WARDEN_TOKEN_TTL_S: '600',
       WARDEN_CONNECT_LIMIT: '1000000000',
       WARDEN_MAX_CONNECTIONS_PER_USER: '1000000',
+      // Every bench client connects from 127.0.0.1.
+      WARDEN_MAX_CONNECTIONS_PER_IP: '1000000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

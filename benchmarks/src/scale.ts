@@ -65,7 +65,7 @@ export const FULL: Scale = {
   admission: { connections: 5_000, inflight: 100, warmup: 1_000 },
   verify: { ops: 20_000 },
   broadcast: { clients: [1_000, 5_000], messages: 100, bytes: 100 },
-  across: { clients: 2_000, messages: 100 },
+  across: { clients: 2_000, messages: 1_000 },
   memory: {
     baseConnections: 5_000,
     settleMs: 10_000,

@@ -119,6 +119,7 @@ export async function createDemoApp(config: DemoConfig, options: DemoAppOptions)
       messagesPerSecond: config.messageRate,
       maxMessageBytes: config.maxMessageBytes,
       connectionsPerUser: config.maxConnectionsPerUser,
+      connectionsPerIp: config.maxConnectionsPerIp,
     },
     heartbeat: { intervalMs: config.heartbeatIntervalMs, timeoutMs: config.heartbeatTimeoutMs },
     // A page that reconnects within 2 minutes gets its channels back and what it missed.

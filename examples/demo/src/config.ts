@@ -37,6 +37,8 @@ export interface DemoConfig {
   readonly messageRate: number
   readonly maxMessageBytes: number
   readonly maxConnectionsPerUser: number
+  /** Open connections per client IP (the warden's `connectionsPerIp`). */
+  readonly maxConnectionsPerIp: number
   readonly heartbeatIntervalMs: number
   readonly heartbeatTimeoutMs: number
   readonly tokenTtlS: number
@@ -193,6 +195,7 @@ export function parseConfig(env: Env): DemoConfig {
     messageRate: integer(env, 'WARDEN_MESSAGE_RATE', 20),
     maxMessageBytes: integer(env, 'WARDEN_MAX_MESSAGE_BYTES', 65_536),
     maxConnectionsPerUser: integer(env, 'WARDEN_MAX_CONNECTIONS_PER_USER', 5),
+    maxConnectionsPerIp: integer(env, 'WARDEN_MAX_CONNECTIONS_PER_IP', 100),
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     tokenTtlS: integer(env, 'WARDEN_TOKEN_TTL_S', 60, 1, 3600),
