@@ -26,7 +26,15 @@ export interface Scale {
     readonly messages: number
     readonly bytes: number
   }
-  readonly across: { readonly clients: number; readonly messages: number }
+  /**
+   * The across-instances run, in two shapes: `fanout` (many clients, where each instance's own
+   * sends are most of the work) and `broker` (few clients, many messages: the path from one
+   * instance's publish to the others' delivery is the work).
+   */
+  readonly across: {
+    readonly fanout: { readonly clients: number; readonly messages: number }
+    readonly broker: { readonly clients: number; readonly messages: number }
+  }
   readonly memory: {
     /**
      * Connections opened and kept open before the first reading, so that the measured ones pay
@@ -65,7 +73,10 @@ export const FULL: Scale = {
   admission: { connections: 5_000, inflight: 100, warmup: 1_000 },
   verify: { ops: 20_000 },
   broadcast: { clients: [1_000, 5_000], messages: 100, bytes: 100 },
-  across: { clients: 2_000, messages: 1_000 },
+  across: {
+    fanout: { clients: 2_000, messages: 1_000 },
+    broker: { clients: 20, messages: 20_000 },
+  },
   memory: {
     baseConnections: 5_000,
     settleMs: 10_000,
@@ -90,7 +101,7 @@ export const SMOKE: Scale = {
   admission: { connections: 6, inflight: 3, warmup: 2 },
   verify: { ops: 50 },
   broadcast: { clients: [6], messages: 3, bytes: 100 },
-  across: { clients: 6, messages: 3 },
+  across: { fanout: { clients: 6, messages: 3 }, broker: { clients: 3, messages: 6 } },
   memory: {
     baseConnections: 3,
     settleMs: 200,

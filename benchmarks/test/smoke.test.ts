@@ -32,6 +32,7 @@ const expectedRows: Record<string, number> = {
   admission: 21,
   broadcast: SMOKE.broadcast.clients.length * 2 * 3,
   across: 5,
+  'across-broker': 5,
   memory: 9,
   'heartbeat-cpu': 3,
   flood: 2,
