@@ -1,10 +1,13 @@
 /**
  * Server CPU per admitted connection, for work on a busy machine where conn/s is noise:
- * `node --import tsx src/cpu-probe.ts <kind:store>... [--connections N]`. Each server is
- * warmed up, then measured over several rounds; prints the median µs of server CPU per connection.
+ * `node --import tsx src/cpu-probe.ts <kind:store>... [--connections N]` (kind `demo` is the
+ * demo app's `/ws`; `demo@<path to main.js>:store` runs another build of it, for an A/B). Each
+ * server is warmed up, then measured over several rounds, the servers taking turns; prints the
+ * median µs of server CPU per connection.
  */
 import { parseArgs } from 'node:util'
-import { ClientGroup, startServer, untilConnections } from './harness.js'
+import { ClientGroup } from './harness.js'
+import { startMeasured } from './measured.js'
 import type { StoreKind } from './services.js'
 import type { ServerKind } from './workers/server.js'
 
@@ -19,10 +22,14 @@ const connections = Number(values.connections)
 const clients = await ClientGroup.start(1)
 const servers = await Promise.all(
   positionals.map(async (combo) => {
-    const [kind, store = 'memory'] = combo.split(':') as [ServerKind, StoreKind]
+    const split = combo.lastIndexOf(':')
+    const [kind, store] =
+      split < 0 ? [combo, 'memory' as const] : [combo.slice(0, split), combo.slice(split + 1)]
     return {
       combo,
-      server: await startServer(kind, store, { heartbeatMs: 0 }),
+      server: kind.startsWith('demo@')
+        ? await startMeasured('demo', store as StoreKind, kind.slice('demo@'.length))
+        : await startMeasured(kind as ServerKind, store as StoreKind),
       samples: [] as number[],
     }
   }),
@@ -31,16 +38,17 @@ try {
   for (const { server } of servers) {
     await clients.connect(server.url, server.config, 1000, 100)
     await clients.closeAll()
-    await untilConnections(server, 0)
+    await server.until(0)
   }
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const entry of servers) {
-      const before = await entry.server.stats()
+      const before = await entry.server.cpuMicros()
       const result = await clients.connect(entry.server.url, entry.server.config, connections, 100)
-      const after = await entry.server.stats()
-      entry.samples.push((after.cpuMicros - before.cpuMicros) / result.opened)
+      await entry.server.until(result.opened)
+      const after = await entry.server.cpuMicros()
+      entry.samples.push(((after ?? Number.NaN) - (before ?? Number.NaN)) / result.opened)
       await clients.closeAll()
-      await untilConnections(entry.server, 0)
+      await entry.server.until(0)
     }
   }
   for (const { combo, samples } of servers) {

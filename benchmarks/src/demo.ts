@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { SECRET } from './harness.js'
+import { SECRET, until } from './harness.js'
 import type { StoreKind } from './services.js'
 import { cleanup, MYSQL_URL, POSTGRES_URL, REDIS_URL, uniqueName } from './services.js'
 import { sleep } from './stats.js'
@@ -30,7 +30,13 @@ export interface RunningDemo {
  * Starts the demo on `store` (its default adapter, Fastify) with limits raised so that nothing
  * is refused. Its per-connection log lines go to a pipe that is drained, as a deployment's would.
  */
-export async function startDemo(store: StoreKind): Promise<RunningDemo> {
+export async function startDemo(
+  store: StoreKind,
+  /** Flags for the demo's `node` (src/profile.ts gives `--cpu-prof`). */
+  nodeFlags: readonly string[] = [],
+  /** Another build of the demo's `main.js` (src/cpu-probe.ts compares two). */
+  main: string = MAIN,
+): Promise<RunningDemo> {
   const name = uniqueName(`dm${store.slice(0, 2)}`)
   let databaseUrl: string | undefined
   if (store === 'postgres') {
@@ -43,7 +49,7 @@ export async function startDemo(store: StoreKind): Promise<RunningDemo> {
   } else if (store === 'mysql') {
     databaseUrl = MYSQL_URL
   }
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...nodeFlags, main], {
     env: {
       ...process.env,
       PORT: '0',
@@ -116,15 +122,12 @@ function processCpuMicros(pid: number | undefined): number | undefined {
   }
 }
 
-/** Waits until the demo counts `count` open connections. */
+/** Waits until the demo counts `count` open connections; throws after `timeoutMs`. */
 export async function untilDemoConnections(
   demo: RunningDemo,
   count: number,
   timeoutMs = 30_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while ((await demo.connections()) !== count) {
-    if (Date.now() > deadline) throw new Error(`demo: still not ${count} connections`)
-    await sleep(50)
-  }
+  const seen = await until(() => demo.connections(), count, timeoutMs)
+  if (seen !== count) throw new Error(`demo: ${seen} connections, not ${count}`)
 }

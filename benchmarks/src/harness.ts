@@ -33,6 +33,8 @@ export interface RunningServer {
   /** The URL clients connect to. */
   readonly url: string
   stats(gc?: boolean): Promise<ServerStats>
+  /** Starts the server's CPU profiler; `stop` returns the profile (a V8 `.cpuprofile`). */
+  profile(action: 'start' | 'stop'): Promise<unknown>
   broadcast(args: BroadcastArgs): Promise<{ t0: number; t1: number; fanoutErrors?: number }>
   /** Stops the process and removes what the run left in its store. */
   stop(): Promise<void>
@@ -72,6 +74,7 @@ export async function startServer(
     config,
     url: kind === 'socketio' ? base : `${base}/ws`,
     stats: (gc = false) => worker.request<ServerStats>('stats', { gc }),
+    profile: (action) => worker.request('profile', { action }),
     broadcast: (args) => worker.request('broadcast', args),
     stop: async () => {
       await worker.stop(10_000)
@@ -155,20 +158,29 @@ export class ClientGroup {
   }
 }
 
-/** Waits until the server counts `count` connections (or `timeoutMs` passes). */
-export async function untilConnections(
-  server: RunningServer,
+/** Polls `read` until it answers `count` (or `timeoutMs` passes); resolves to what it saw last. */
+export async function until(
+  read: () => Promise<number>,
   count: number,
-  timeoutMs = 10_000,
+  timeoutMs: number,
 ): Promise<number> {
   const deadline = Date.now() + timeoutMs
   let seen = 0
   while (Date.now() < deadline) {
-    seen = (await server.stats()).connections
+    seen = await read()
     if (seen === count) return seen
     await sleep(50)
   }
   return seen
+}
+
+/** Waits until the server counts `count` connections (or `timeoutMs` passes). */
+export function untilConnections(
+  server: RunningServer,
+  count: number,
+  timeoutMs = 10_000,
+): Promise<number> {
+  return until(async () => (await server.stats()).connections, count, timeoutMs)
 }
 
 /** Runs `body` with a server and stops the server whatever happens. */

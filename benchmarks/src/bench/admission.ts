@@ -1,7 +1,8 @@
 /** Benchmark 2: connections per second through the whole admission pipeline, against raw ws. */
 import type { BenchContext } from '../harness.js'
-import { startDemo, untilDemoConnections } from '../demo.js'
-import { ClientGroup, startServer, untilConnections } from '../harness.js'
+import { ClientGroup } from '../harness.js'
+import type { Measured } from '../measured.js'
+import { startMeasured } from '../measured.js'
 import type { StoreKind } from '../services.js'
 import { STORE_KINDS } from '../services.js'
 import { ratios, summarize } from '../stats.js'
@@ -18,38 +19,6 @@ export const ADAPTERS: readonly { kind: ServerKind; label: string }[] = [
 
 /** The demo app's row of each store (it runs on Fastify by default). */
 const DEMO_LABEL = 'demo app `/ws` (Fastify, as `pnpm demo` runs it)'
-
-/** A server the bench connects to: a bench worker or the demo app. */
-interface Measured {
-  readonly url: string
-  readonly config: { readonly kind: ServerKind }
-  /** The server process's CPU time so far (µs), if it can be read. */
-  cpuMicros(): Promise<number | undefined>
-  /** Resolves once every connection has closed on the server. */
-  idle(): Promise<void>
-  stop(): Promise<void>
-}
-
-async function start(kind: ServerKind | 'demo', store: StoreKind): Promise<Measured> {
-  if (kind === 'demo') {
-    const demo = await startDemo(store)
-    return {
-      url: demo.url,
-      config: demo.config,
-      cpuMicros: async () => demo.cpuMicros(),
-      idle: () => untilDemoConnections(demo, 0),
-      stop: () => demo.stop(),
-    }
-  }
-  const server = await startServer(kind, store, { heartbeatMs: 0 })
-  return {
-    url: server.url,
-    config: server.config,
-    cpuMicros: async () => (await server.stats()).cpuMicros,
-    idle: async () => void (await untilConnections(server, 0)),
-    stop: () => server.stop(),
-  }
-}
 
 /** Issue 16's targets, vs raw ws in the same run: every row of a store (memory: core only). */
 const TARGETS: Record<StoreKind, number> = { memory: 0.9, redis: 0.8, postgres: 0.6, mysql: 0.5 }
@@ -84,7 +53,9 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
   try {
     for (let i = 0; i < combos.length; i += 4) {
       const batch = combos.slice(i, i + 4)
-      const started = await Promise.all(batch.map((combo) => start(combo.kind, combo.store)))
+      const started = await Promise.all(
+        batch.map((combo) => startMeasured(combo.kind, combo.store)),
+      )
       batch.forEach((combo, j) => servers.set(combo.key, started[j] as Measured))
     }
     // Every server first runs the pipeline unmeasured, so that no run measures a cold JIT.
@@ -92,7 +63,7 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
       const server = servers.get(combo.key) as Measured
       await clients.connect(server.url, server.config, warmup, inflight)
       await clients.closeAll()
-      await server.idle()
+      await server.until(0)
     }
     for (let run = 0; run < scale.runs; run++) {
       for (const combo of combos) {
@@ -101,7 +72,7 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
         const result = await clients.connect(server.url, server.config, connections, inflight)
         const after = await server.cpuMicros()
         await clients.closeAll()
-        await server.idle()
+        await server.until(0)
         if (result.failed > 0) {
           failures.set(combo.key, (failures.get(combo.key) ?? 0) + result.failed)
           if (result.firstError !== undefined) errors.push(`${combo.key}: ${result.firstError}`)

@@ -62,32 +62,25 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
             await clients.closeAll()
             await untilConnections(server, 0)
             await sleep(300)
-            const base = await clients.connect(
-              server.url,
-              server.config,
-              baseConnections,
-              inflight,
-              300_000,
-            )
-            if (base.opened !== baseConnections)
-              throw new Error(
-                `memory: ${kind} opened ${base.opened}/${baseConnections}: ${base.firstError}`,
+            /** Opens `count` more connections and waits until the server counts `expected`. */
+            const openMore = async (count: number, expected: number): Promise<void> => {
+              const result = await clients.connect(
+                server.url,
+                server.config,
+                count,
+                inflight,
+                300_000,
               )
-            await untilConnections(server, baseConnections)
+              if (result.opened !== count)
+                throw new Error(
+                  `memory: ${kind} opened ${result.opened}/${count}: ${result.firstError}`,
+                )
+              await untilConnections(server, expected)
+            }
+            await openMore(baseConnections, baseConnections)
             await sleep(settled)
             const before = await server.stats(true)
-            const opened = await clients.connect(
-              server.url,
-              server.config,
-              connections,
-              inflight,
-              300_000,
-            )
-            if (opened.opened !== connections)
-              throw new Error(
-                `memory: ${kind} opened ${opened.opened}/${connections}: ${opened.firstError}`,
-              )
-            await untilConnections(server, total)
+            await openMore(connections, total)
             // The heartbeat's CPU window is idle time too: the memory is read after it.
             let idle = 0
             if (cpuMode !== 'none') {

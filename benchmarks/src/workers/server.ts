@@ -9,6 +9,7 @@ import type * as ExpressAdapter from '@ws-warden/express'
 import type * as KoaAdapter from '@ws-warden/koa'
 import type { Redis } from 'ioredis'
 import { createServer } from 'node:http'
+import { Session } from 'node:inspector/promises'
 import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
 import type { WebSocket } from 'ws'
@@ -407,9 +408,28 @@ const started =
         : await wardenTarget()
 const target = started.target
 
+/** The V8 CPU profiler, started and stopped by the runner around what it measures. */
+let profiler: Session | undefined
+async function profile(args: { action: 'start' | 'stop' }): Promise<unknown> {
+  if (args.action === 'start') {
+    profiler = new Session()
+    profiler.connect()
+    await profiler.post('Profiler.enable')
+    await profiler.post('Profiler.setSamplingInterval', { interval: 100 })
+    await profiler.post('Profiler.start')
+    return null
+  }
+  const session = profiler as Session
+  const { profile: result } = await session.post('Profiler.stop')
+  session.disconnect()
+  profiler = undefined
+  return result
+}
+
 serve(
   {
     stats: (args: { gc?: boolean }) => stats(args.gc === true),
+    profile,
     broadcast: (args: BroadcastArgs) => {
       const t0 = wallNow()
       target.broadcast(args)
