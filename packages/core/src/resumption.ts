@@ -70,6 +70,9 @@ export function resolveResumption(
   }
 }
 
+/** Floors that skip no held frame. */
+const NO_FLOORS: ReadonlyMap<string, number> = new Map()
+
 /** Frames to send before anything held, and the floors that make held duplicates recognizable. */
 export interface SessionStart {
   readonly first: string[]
@@ -100,6 +103,8 @@ export interface ResumptionDeps<TData> {
 /** The resumption engine; the warden owns one when `resumption` is on. */
 export class Resumption<TData> {
   readonly limits: HistoryLimits
+  /** Head reads in flight, by stream: connections starting at once share one (`all`, above all). */
+  readonly #heads = new Map<string, Promise<number>>()
 
   constructor(private readonly deps: ResumptionDeps<TData>) {
     this.limits = { maxLength: deps.options.maxMessages, ttlMs: deps.options.ttlMs }
@@ -174,7 +179,9 @@ export class Resumption<TData> {
         ttlMs: this.ttlMs,
         resumed: false,
       }
-      return { first: [JSON.stringify(frame)], floors: session.floors }
+      // Nothing is replayed, so no frame held meanwhile repeats one sent first: every one goes out
+      // (one published after the subscription but before the heads were read sits at or below them).
+      return { first: [JSON.stringify(frame)], floors: NO_FLOORS }
     }
     const { state, positions } = claimed
     const restored: string[] = []
@@ -313,8 +320,20 @@ export class Resumption<TData> {
     return undefined
   }
 
+  /**
+   * Where a stream stands. A caller that finds a read of the same stream in flight shares it: its
+   * answer may then be lower than a read of its own, never higher, and a floor that is lower can
+   * only replay more after a reconnect (what was published in the meantime), never less.
+   */
   private head(stream: string): Promise<number> {
-    return this.deps.guard('history', 'head', () => this.deps.history.head(stream))
+    let pending = this.#heads.get(stream)
+    if (pending === undefined) {
+      pending = this.deps
+        .guard('history', 'head', () => this.deps.history.head(stream))
+        .finally(() => this.#heads.delete(stream))
+      this.#heads.set(stream, pending)
+    }
+    return pending
   }
 
   private read(stream: string, afterSeq: number) {

@@ -482,6 +482,65 @@ t.test(
   },
 )
 
+t.test('frames published while a fresh session starts are delivered, once', async (t) => {
+  const history = new GatedHistory()
+  const server = await startServer(t, options({ stores: { history } }))
+  const reading = gate()
+  history.gate = reading.promise
+  let heads = 0
+  const head = history.head.bind(history)
+  history.head = (stream) => {
+    heads++
+    return head(stream)
+  }
+  const client = await server.connect('alice')
+  await until(() => heads === 2) // subscribed to its streams, reading where they stand
+  await server.warden.broadcast({ type: 'b', text: 'during' })
+  reading.open()
+  const session = await sessionOf(client)
+  await server.warden.broadcast({ type: 'b', text: 'after' })
+  await client.next((m) => m.text === 'after')
+  t.same(after(client, session), ['all:during', 'all:after'])
+
+  client.socket.terminate()
+  await ended(server.connections[0]!)
+  const token = (await server.warden.issueToken({ userId: 'alice', permissions: [] })).token
+  const back = await server.open(resumeUrl(server.url, token, session, positionsOf(client)))
+  const resumed = await sessionOf(back)
+  t.equal(resumed.missed, 0, 'nothing it had is replayed')
+})
+
+t.test('sessions starting at once share one read of where a stream stands', async (t) => {
+  const history = new GatedHistory()
+  const server = await startServer(t, options({ stores: { history } }))
+  const reading = gate()
+  history.gate = reading.promise
+  const reads: string[] = []
+  const head = history.head.bind(history)
+  history.head = (stream) => {
+    reads.push(stream)
+    return head(stream)
+  }
+  await server.warden.broadcast({ type: 'b', text: 'before' })
+  const clients = await Promise.all([server.connect('alice'), server.connect('bob')])
+  await until(() => reads.length === 3)
+  reading.open()
+  const sessions = await Promise.all(clients.map(sessionOf))
+  t.same(reads.sort(), ['all', 'user:alice', 'user:bob'], 'one read of `all` for both')
+  // The shared floor is where `all` stood: a resumption replays only what came after it.
+  clients[0]!.socket.terminate()
+  await ended(server.connections[0]!)
+  await server.warden.broadcast({ type: 'b', text: 'missed' })
+  const token = (await server.warden.issueToken({ userId: 'alice', permissions: [] })).token
+  const back = await server.open(resumeUrl(server.url, token, sessions[0]!))
+  const resumed = await sessionOf(back)
+  await back.next((m) => m.text === 'missed')
+  t.same(after(back, resumed), ['all:missed'])
+  // Only a read in flight is shared: a session starting later reads again.
+  await sessionOf(await server.connect('carol'))
+  t.equal(reads.filter((stream) => stream === 'all').length, 2)
+})
+
 t.test('frames published after the replay was read, before it is sent, follow it', async (t) => {
   const resumes = new MemoryResumeStore()
   const server = await startServer(t, options({ stores: { resumes } }))
