@@ -168,6 +168,10 @@ export class PostgresBroker implements Broker {
   readonly #sweeper: NodeJS.Timeout | undefined
   #client: PgClient | undefined
   #queue: Promise<unknown> = Promise.resolve()
+  /** Statements for the LISTEN connection not sent yet: they go together, as one query. */
+  #batch:
+    | { readonly client: PgClient; readonly texts: string[]; readonly done: Promise<void> }
+    | undefined
   /** Settles once the last publish called so far has finished (either way). */
   #sending: Promise<void> = Promise.resolve()
   /** Publishes called and not finished. */
@@ -341,11 +345,26 @@ export class PostgresBroker implements Broker {
     if (this.#owned) await this.#db.end()
   }
 
-  /** Runs one statement on the LISTEN connection, after those already sent (pg 9 won't queue). */
-  #query(client: PgClient, text: string) {
-    const query = this.#queue.then(() => client.query({ text, query_timeout: this.#timeoutMs }))
-    this.#queue = query.catch(() => {})
-    return query
+  /**
+   * Runs one statement on the LISTEN connection, after those already sent (pg 9 won't queue).
+   * The statements that come while one query is in flight go next, together, as one query: one
+   * round trip for every new user's LISTEN of a connect burst, not one each. If one of them fails
+   * they all do (one query is one implicit transaction, which a LISTEN is part of).
+   */
+  #query(client: PgClient, text: string): Promise<void> {
+    const batch = this.#batch
+    if (batch !== undefined && batch.client === client) {
+      batch.texts.push(text)
+      return batch.done
+    }
+    const texts = [text]
+    const done = this.#queue.then(async () => {
+      if (this.#batch?.texts === texts) this.#batch = undefined
+      await client.query({ text: texts.join('; '), query_timeout: this.#timeoutMs })
+    })
+    this.#batch = { client, texts, done }
+    this.#queue = done.catch(() => {})
+    return done
   }
 
   /** `error`, or a clearer one when it says that the payloads table is missing. */

@@ -59,6 +59,46 @@ if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
     t.same([a.got, b.got], [['hello'], ['hello']])
   })
 
+  t.test('a burst of subscribes LISTENs in one round trip, and every topic hears', async (t) => {
+    const spied = pgPool()
+    const sent: string[] = []
+    const connect = spied.connect.bind(spied)
+    spied.connect = (async () => {
+      const client = await connect()
+      const query = client.query.bind(client) as (config: { text: string }) => Promise<unknown>
+      client.query = ((config: { text: string }) => {
+        sent.push(config.text)
+        return query(config)
+      }) as typeof client.query
+      return client
+    }) as typeof spied.connect
+    const broker = new PostgresBroker({ pool: spied, prefix })
+    t.teardown(async () => {
+      await broker.close()
+      await spied.end()
+    })
+    await broker.subscribe('warm', () => undefined) // the LISTEN connection is up
+    sent.length = 0
+    const topics = Array.from({ length: 50 }, (_, i) => `burst:${i}`)
+    const inboxes = topics.map(() => inbox())
+    const offs = await Promise.all(
+      topics.map((topic, i) => broker.subscribe(topic, inboxes[i]!.handler)),
+    )
+    t.equal(sent.length, 1, 'one query')
+    t.equal(sent[0]?.split('; ').length, 50, 'with every LISTEN')
+    await Promise.all(topics.map((topic) => publisher.publish(topic, topic)))
+    await eventually(async () =>
+      inboxes.every(({ got }) => got.length === 1) ? undefined : Promise.reject(),
+    )
+    t.same(
+      inboxes.map(({ got }) => got[0]),
+      topics,
+    )
+    await Promise.all(offs.map((off) => off()))
+    t.equal(sent.length, 2, 'the UNLISTENs in one more')
+    t.match(sent[1], /^UNLISTEN .*; UNLISTEN /)
+  })
+
   t.test('topics longer than 63 bytes are hashed into distinct channels', async (t) => {
     const broker = new PostgresBroker({ pool, prefix })
     t.teardown(() => broker.close())
