@@ -28,6 +28,25 @@ interface Subscription {
   active: boolean
 }
 
+/** A subscribe or an unsubscribe waiting for its batch. */
+interface ChannelChange {
+  readonly subscribe: boolean
+  readonly channel: string
+  readonly resolve: (answer: unknown) => void
+  readonly reject: (error: unknown) => void
+}
+
+/** `changes` cut into runs of one kind, in order. */
+function runsOf(changes: readonly ChannelChange[]): ChannelChange[][] {
+  const runs: ChannelChange[][] = []
+  for (const change of changes) {
+    const last = runs.at(-1)
+    if (last !== undefined && last[0]!.subscribe === change.subscribe) last.push(change)
+    else runs.push([change])
+  }
+  return runs
+}
+
 interface Topic {
   readonly subscriptions: Set<Subscription>
   /** Settles once Redis confirmed the SUBSCRIBE. */
@@ -55,6 +74,11 @@ export class RedisBroker implements Broker {
   readonly #timeoutMs: number
   readonly #onError: (error: unknown, topic?: string) => void
   readonly #topics = new Map<string, Topic>()
+  /** (Un)subscribes not sent yet, in call order: they go as few commands as they can. */
+  #batch: ChannelChange[] | undefined
+  /** Settles once the last batch sent is answered. */
+  #sent: Promise<unknown> = Promise.resolve()
+  #closed = false
 
   constructor(options: RedisBrokerOptions) {
     const { client, prefix } = storeOptions('RedisBroker', options)
@@ -94,13 +118,7 @@ export class RedisBroker implements Broker {
     let entry = this.#topics.get(channel)
     if (entry === undefined) {
       const ready = whenReady(this.#subscriber, this.#timeoutMs).then(() =>
-        bounded(
-          this.#sharded
-            ? this.#subscriber.ssubscribe(channel)
-            : this.#subscriber.subscribe(channel),
-          this.#timeoutMs,
-          'Redis did not subscribe',
-        ),
+        bounded(this.#change(true, channel), this.#timeoutMs, 'Redis did not subscribe'),
       )
       entry = { subscriptions: new Set(), ready }
       this.#topics.set(channel, entry)
@@ -118,6 +136,7 @@ export class RedisBroker implements Broker {
 
   /** Ends every subscription and closes the subscriber connection (not the given client). */
   async close(): Promise<void> {
+    this.#closed = true
     for (const entry of this.#topics.values()) {
       for (const subscription of entry.subscriptions) subscription.active = false
     }
@@ -135,10 +154,62 @@ export class RedisBroker implements Broker {
     if (subscriptions.size > 0) return
     this.#topics.delete(channel)
     if (!subscribed) return
-    const unsubscribed = this.#sharded
-      ? this.#subscriber.sunsubscribe(channel)
-      : this.#subscriber.unsubscribe(channel)
-    unsubscribed.catch(this.#report)
+    this.#change(false, channel).catch(this.#report)
+  }
+
+  /**
+   * Subscribes to `channel` or unsubscribes from it. On one Redis, the changes that come while a
+   * batch is in flight go next, together: a run of subscribes is one `SUBSCRIBE` of every channel
+   * (one write and one parse for a connect burst of new users, not one each), in call order with
+   * the unsubscribes around it. On a Cluster each change is its own command, since one
+   * `SSUBSCRIBE` takes channels of one slot only.
+   */
+  #change(subscribe: boolean, channel: string): Promise<unknown> {
+    if (this.#sharded) {
+      return subscribe
+        ? this.#subscriber.ssubscribe(channel)
+        : this.#subscriber.sunsubscribe(channel)
+    }
+    return new Promise((resolve, reject) => {
+      const change: ChannelChange = { subscribe, channel, resolve, reject }
+      if (this.#batch !== undefined) {
+        this.#batch.push(change)
+        return
+      }
+      const batch = (this.#batch = [change])
+      this.#sent = this.#sent.then(() => {
+        this.#batch = undefined
+        // Closed meanwhile: the connection and its subscriptions are gone already.
+        if (this.#closed) {
+          for (const { resolve } of batch) resolve(undefined)
+          return undefined
+        }
+        return Promise.all(runsOf(batch).map((run) => this.#send(run)))
+      })
+    })
+  }
+
+  /**
+   * One command for a run of changes of one kind; each change settles with it. If it is refused
+   * (an ACL that denies one of its channels), each change of the run is sent again on its own, so
+   * that a subscribe fails only for its own channel.
+   */
+  async #send(run: readonly ChannelChange[]): Promise<void> {
+    const subscriber = this.#subscriber as Redis
+    const command = (channels: string[]) =>
+      run[0]!.subscribe ? subscriber.subscribe(...channels) : subscriber.unsubscribe(...channels)
+    try {
+      const answer = await command(run.map(({ channel }) => channel))
+      for (const change of run) change.resolve(answer)
+    } catch (error) {
+      if (run.length === 1) {
+        run[0]!.reject(error)
+        return
+      }
+      await Promise.all(
+        run.map((change) => command([change.channel]).then(change.resolve, change.reject)),
+      )
+    }
   }
 
   #deliver(channel: string, payload: string): void {
