@@ -415,7 +415,9 @@ async function profile(args: { action: 'start' | 'stop' }): Promise<unknown> {
     profiler = new Session()
     profiler.connect()
     await profiler.post('Profiler.enable')
-    await profiler.post('Profiler.setSamplingInterval', { interval: 100 })
+    await profiler.post('Profiler.setSamplingInterval', {
+      interval: Number(process.env.WSW_PROFILE_INTERVAL_US ?? 100),
+    })
     await profiler.post('Profiler.start')
     return null
   }

@@ -3,7 +3,7 @@
  * credential, per-stream floors), the state saved of it and its encoding, the credential hash.
  */
 import type { Positions } from '@ws-warden/protocol'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomFillSync } from 'node:crypto'
 import type { ResumableSession } from './store-contracts.js'
 import type { Connection } from './types.js'
 
@@ -49,8 +49,23 @@ export class SessionHandle {
 
 /** A new resume credential: 32 random bytes, base64url. */
 export function newCredential(): string {
-  return randomBytes(32).toString('base64url')
+  // One call for the randomness of 128 credentials, as `randomUUID` pools its own: every
+  // connection of a resumable warden makes one.
+  if (pooled === CREDENTIALS_PER_FILL) {
+    randomFillSync(pool)
+    pooled = 0
+  }
+  const start = pooled++ * CREDENTIAL_BYTES
+  const credential = pool.toString('base64url', start, start + CREDENTIAL_BYTES)
+  pool.fill(0, start, start + CREDENTIAL_BYTES) // given out: kept nowhere else
+  return credential
 }
+
+const CREDENTIAL_BYTES = 32
+const CREDENTIALS_PER_FILL = 128
+const pool = Buffer.alloc(CREDENTIAL_BYTES * CREDENTIALS_PER_FILL)
+/** Credentials taken from `pool` since its last fill (full: fill it before the next one). */
+let pooled = CREDENTIALS_PER_FILL
 
 /** The hash a store keeps of a credential, bound to its user. */
 export function hashCredential(userId: string, credential: string): string {

@@ -101,8 +101,17 @@ export function markFailed(span: TracerSpan, error: unknown): void {
  * names follow the `stores` option's keys (camelCase); metrics and spans spell them snake_case.
  */
 export function snakeCase(name: string): string {
-  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
+  let spelled = SNAKE_CASE.get(name)
+  if (spelled === undefined) {
+    spelled = name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
+    // Only the core's own names come here (the `stores` option's keys): the cache stays small.
+    SNAKE_CASE.set(name, spelled)
+  }
+  return spelled
 }
+
+/** Names already spelled: every store call of a warden with metrics or a tracer asks. */
+const SNAKE_CASE = new Map<string, string>()
 
 /**
  * Runs one admission inside a `ws-warden.admit` span: its outcome, and for a rejection its reason

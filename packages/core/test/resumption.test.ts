@@ -13,7 +13,7 @@ import {
   MemorySessionStore,
 } from '../src/stores.js'
 import { MAX_HELD_FRAMES } from '../src/connection.js'
-import { decodeState, hashCredential } from '../src/session.js'
+import { decodeState, hashCredential, newCredential } from '../src/session.js'
 import type { Client } from './helpers/server.js'
 import { SECRET, startServer, until } from './helpers/server.js'
 
@@ -948,6 +948,18 @@ t.test('saved state that cannot be read, or names another user, starts fresh', a
   t.match(replayed, { resumed: true, complete: true, channels: ['room'] })
   await until(() => other.messages.length >= 2)
   t.same(after(other, replayed), ['channel:room:since'])
+})
+
+t.test('credentials: 32 random bytes each, never the same, across pool refills', async (t) => {
+  const credentials = Array.from({ length: 1000 }, () => newCredential())
+  t.equal(new Set(credentials).size, 1000)
+  t.ok(credentials.every((credential) => /^[A-Za-z0-9_-]{43}$/.test(credential)))
+  const bytes = credentials.map((credential) => Buffer.from(credential, 'base64url'))
+  t.ok(bytes.every((credential) => credential.length === 32))
+  t.notOk(
+    bytes.some((credential) => credential.every((byte) => byte === 0)),
+    'none left unfilled',
+  )
 })
 
 t.test('decodeState accepts only the shape the core writes', async (t) => {
