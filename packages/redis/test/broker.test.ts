@@ -93,7 +93,11 @@ if (client !== undefined) {
     ])
     t.match(allowed, { status: 'fulfilled' }, 'sent with the denied one, then again alone')
     t.match(denied, { status: 'rejected', reason: { message: /NOPERM/ } })
-    await t.rejects(broker.subscribe('denied:alone', () => undefined), /NOPERM/, 'alone too')
+    await t.rejects(
+      broker.subscribe('denied:alone', () => undefined),
+      /NOPERM/,
+      'alone too',
+    )
     await own.publish(`${prefix}:topic:ok:1`, 'one')
     await own.publish(`${prefix}:topic:ok:2`, 'two')
     await until(() => got.length === 2, 'both deliveries')
