@@ -61,7 +61,7 @@ export class Worker {
           'tsx',
           '--expose-gc',
           '--max-old-space-size=2048',
-          // Extra flags for server processes only (src/profile.ts sets `--cpu-prof`).
+          // Extra flags for server processes only (`--cpu-prof`, say, for a whole-process profile).
           ...(script === 'server'
             ? (process.env.WSW_BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean)
             : []),
