@@ -7,6 +7,13 @@ export interface Summary {
 }
 
 /** The median, min and max of the finite values (NaN figures when there are none). */
+/** Adds `value` to the samples `map` keeps under `key`. */
+export function push<K>(map: Map<K, number[]>, key: K, value: number): void {
+  const samples = map.get(key)
+  if (samples === undefined) map.set(key, [value])
+  else samples.push(value)
+}
+
 export function summarize(values: readonly number[]): Summary {
   const finite = values.filter((value) => Number.isFinite(value)).sort((a, b) => a - b)
   if (finite.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN, runs: 0 }

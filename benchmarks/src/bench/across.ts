@@ -8,7 +8,7 @@ import type { BenchContext } from '../harness.js'
 import { ClientGroup, startServer, untilConnections } from '../harness.js'
 import { clusterAvailable, startCluster, type BenchCluster } from '../redis-cluster.js'
 import { cleanup, NATS_URL, REDIS_URL, uniqueName } from '../services.js'
-import { ratios, sleep, summarize } from '../stats.js'
+import { push, ratios, sleep, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table } from '../table.js'
 import type { ServerKind } from '../workers/server.js'
 import { deliver } from './broadcast.js'
@@ -84,11 +84,9 @@ export async function acrossBench(context: BenchContext): Promise<BenchResult> {
   }
   const shapes = SHAPES.map((shape) => ({ shape, ...scale.across[shape] }))
   /** Deliveries per second and ms until done, by shape, then row. */
+  const keyOf = (shape: Shape, row: Row): string => `${shape}:${row}`
   const perSecond = new Map<string, number[]>()
   const times = new Map<string, number[]>()
-  const push = (map: Map<string, number[]>, key: string, value: number): void => {
-    map.set(key, [...(map.get(key) ?? []), value])
-  }
   const nats = await natsAnswers()
   const withCluster = clusterAvailable()
   const servers = SERVERS.filter(
@@ -136,8 +134,8 @@ export async function acrossBench(context: BenchContext): Promise<BenchResult> {
             await deliver(a, clients, population, 'all', Math.min(10, messages), bytes) // warm-up
             const result = await deliver(a, clients, population, 'all', messages, bytes)
             if (result.fanoutErrors > 0) publishErrors.push(result.fanoutErrors)
-            push(perSecond, `${shape}:${id}`, result.perSecond)
-            push(times, `${shape}:${id}`, result.ms)
+            push(perSecond, keyOf(shape, id), result.perSecond)
+            push(times, keyOf(shape, id), result.ms)
             await clients.closeAll()
             await Promise.all(started.map((server) => untilConnections(server, 0)))
           }
@@ -152,7 +150,7 @@ export async function acrossBench(context: BenchContext): Promise<BenchResult> {
     await Promise.all([...groups.values()].map((group) => group.stop()))
     await cluster?.stop()
   }
-  const of = (shape: Shape, row: Row): number[] => perSecond.get(`${shape}:${row}`) ?? []
+  const of = (shape: Shape, row: Row): number[] => perSecond.get(keyOf(shape, row)) ?? []
   const tables = shapes.map(({ shape, clients: population, messages }): Table => {
     const io = of(shape, 'socketio')
     return {
@@ -175,7 +173,7 @@ export async function acrossBench(context: BenchContext): Promise<BenchResult> {
         return [
           label,
           summarize(values),
-          summarize(times.get(`${shape}:${id}`) ?? []),
+          summarize(times.get(keyOf(shape, id)) ?? []),
           summarize(ratios(values, io)),
           summarize(ratios(values, of(shape, 'warden'))),
           summarize(ratios(values, oneRedis)),

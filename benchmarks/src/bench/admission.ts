@@ -5,7 +5,7 @@ import type { Measured } from '../measured.js'
 import { startMeasured } from '../measured.js'
 import type { StoreKind } from '../services.js'
 import { STORE_KINDS } from '../services.js'
-import { ratios, summarize } from '../stats.js'
+import { push, ratios, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table, TargetLine } from '../table.js'
 import { median } from '../table.js'
 import type { ServerKind } from '../workers/server.js'
@@ -77,10 +77,10 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
           failures.set(combo.key, (failures.get(combo.key) ?? 0) + result.failed)
           if (result.firstError !== undefined) errors.push(`${combo.key}: ${result.firstError}`)
         }
-        rates.set(combo.key, [...(rates.get(combo.key) ?? []), (result.opened / result.ms) * 1000])
+        push(rates, combo.key, (result.opened / result.ms) * 1000)
         if (before !== undefined && after !== undefined) {
           const perConnection = (after - before) / Math.max(1, result.opened)
-          cpu.set(combo.key, [...(cpu.get(combo.key) ?? []), perConnection])
+          push(cpu, combo.key, perConnection)
         }
       }
       log(`admission: run ${run + 1}/${scale.runs} done`)

@@ -10,7 +10,7 @@ import { openStores, type OpenedStores } from '../open-stores.js'
 import { clusterAvailable, startCluster } from '../redis-cluster.js'
 import type { StoreKind } from '../services.js'
 import { cleanup, STORE_KINDS, uniqueName } from '../services.js'
-import { ratios, summarize } from '../stats.js'
+import { push, ratios, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table } from '../table.js'
 import { measureOps } from './stores.js'
 
@@ -72,7 +72,7 @@ export async function admitBench(context: BenchContext): Promise<BenchResult> {
         )
         if (figures.firstError !== undefined) errors.push(`${kind} ${way}: ${figures.firstError}`)
         const key = `${kind}:${way}:${callers}`
-        rates.set(key, [...(rates.get(key) ?? []), figures.opsPerSec])
+        push(rates, key, figures.opsPerSec)
       }
     }
   }

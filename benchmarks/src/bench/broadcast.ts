@@ -1,7 +1,7 @@
 /** Benchmark 3: fan-out to everyone and to a channel, against a raw ws loop and Socket.IO 4. */
 import type { BenchContext, RunningServer } from '../harness.js'
 import { ClientGroup, startServer, untilConnections } from '../harness.js'
-import { ratios, sleep, summarize } from '../stats.js'
+import { push, ratios, sleep, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table, TargetLine } from '../table.js'
 import { median } from '../table.js'
 import type { ServerKind } from '../workers/server.js'
@@ -47,9 +47,6 @@ export async function broadcastBench(context: BenchContext): Promise<BenchResult
   const { messages, bytes } = scale.broadcast
   const perSecond = new Map<string, number[]>()
   const times = new Map<string, number[]>()
-  const push = (map: Map<string, number[]>, key: string, value: number): void => {
-    map.set(key, [...(map.get(key) ?? []), value])
-  }
   const clients = await ClientGroup.start(scale.clientProcesses)
   const servers = await Promise.all(
     SERVERS.map(({ kind }) => startServer(kind, 'memory', { heartbeatMs: 0, autoJoin: CHANNEL })),

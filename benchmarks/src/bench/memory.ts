@@ -1,7 +1,7 @@
 /** Benchmark 5: server memory per idle connection, and the CPU its heartbeats cost. */
 import type { BenchContext } from '../harness.js'
 import { ClientGroup, startServer, untilConnections, withServer } from '../harness.js'
-import { sleep, summarize } from '../stats.js'
+import { push, sleep, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table, TargetLine } from '../table.js'
 import type { ServerKind } from '../workers/server.js'
 
@@ -46,9 +46,6 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
   const rss = new Map<ServerKind, number[]>()
   const heap = new Map<ServerKind, number[]>()
   const cpu = new Map<ServerKind, number[]>()
-  const push = (map: Map<ServerKind, number[]>, kind: ServerKind, value: number): void => {
-    map.set(kind, [...(map.get(kind) ?? []), value])
-  }
   const dropped: string[] = []
   const clients = await ClientGroup.start(scale.clientProcesses)
   try {

@@ -6,7 +6,7 @@ import { openStores } from '../open-stores.js'
 import type { StoreKind } from '../services.js'
 import { cleanup, STORE_KINDS, uniqueName } from '../services.js'
 import type { Summary } from '../stats.js'
-import { percentile, sleep, summarize } from '../stats.js'
+import { percentile, push, sleep, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table } from '../table.js'
 
 type Operation = 'consume' | 'hit' | 'add' | 'touch'
@@ -163,9 +163,6 @@ export async function storesBench(context: BenchContext): Promise<BenchResult> {
   const failures = new Map<string, { errors: number; first: string }>()
   const sweepMs = new Map<StoreKind, number[]>()
   const sweepRemoved = new Map<StoreKind, number[]>()
-  const push = (map: Map<string, number[]>, key: string, value: number): void => {
-    map.set(key, [...(map.get(key) ?? []), value])
-  }
   for (let run = 0; run < scale.runs; run++) {
     for (const kind of kinds) {
       const name = uniqueName(`s${kind.slice(0, 2)}`)
@@ -199,8 +196,8 @@ export async function storesBench(context: BenchContext): Promise<BenchResult> {
         await fillExpiredTokens(kind, stores, scale.stores.sweepRecords, skew)
         const t = performance.now()
         const removed = await stores.tokens.sweep(Date.now() + skew.ms)
-        sweepMs.set(kind, [...(sweepMs.get(kind) ?? []), performance.now() - t])
-        sweepRemoved.set(kind, [...(sweepRemoved.get(kind) ?? []), removed])
+        push(sweepMs, kind, performance.now() - t)
+        push(sweepRemoved, kind, removed)
         log(`stores: run ${run + 1} ${kind} done`)
       } finally {
         await stores.close().catch(() => undefined)
