@@ -9,3 +9,13 @@ export * from './store-contracts.js'
 export * from './memory/index.js'
 export { ComposedAdmission } from './composed-admission.js'
 export type { StoreCall } from './composed-admission.js'
+// The option validators core's own options readers use, so a store's options read the same way.
+export {
+  clockOption,
+  countOption,
+  isNonEmptyString,
+  isPositiveInteger,
+  nonEmpty,
+  positiveInteger,
+  systemClock,
+} from './validate.js'
