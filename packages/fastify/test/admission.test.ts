@@ -190,3 +190,33 @@ t.test('an attached connection keeps no listener of ours on its raw socket', asy
   const ours = raw?.listeners('close').filter((listener) => listener.name === 'releaseUnattached')
   t.same(ours, [], 'the pre-attach close listener was removed')
 })
+
+t.test(
+  'after admission, the request holds no credential and not the bytes it was read in',
+  async (t) => {
+    const warden = testWarden(t)
+    const { app, listen, open } = testApp(t)
+    await app.register(wardenFastify, { warden })
+    const seen: { url: string; query: unknown; head: boolean }[] = []
+    const heads = new Set<Buffer>()
+    app.get('/ws', { websocket: true, warden: true }, (_connection, request) => {
+      const raw = request.raw as unknown as Record<symbol, unknown>
+      const kept = Object.getOwnPropertySymbols(raw).some((key) => heads.has(raw[key] as Buffer))
+      seen.push({ url: request.url, query: request.query, head: kept })
+    })
+    const base = await listen()
+    // Heard after @fastify/websocket's own listener, with the same head.
+    app.server.on('upgrade', (_request: unknown, _socket: unknown, head: Buffer) => heads.add(head))
+    const token = await tokenFor(warden, 'alice')
+    t.equal((await open(`${base}/ws?ws_token=${token}&ws_resume=s.c&x=1`)).status, 101)
+    await until(() => seen.length === 1)
+    t.same(seen, [
+      {
+        url: '/ws?ws_token=[redacted]&ws_resume=[redacted]&x=1',
+        query: { ws_token: '[redacted]', ws_resume: '[redacted]', x: '1' },
+        head: false,
+      },
+    ])
+    t.equal(heads.size, 1, 'the head was heard')
+  },
+)

@@ -25,7 +25,7 @@ export type {
   ForwardingHeader,
   TrustProxy,
 } from './client-ip.js'
-export { redactToken } from './redact.js'
+export { redactQuery, redactToken } from './redact.js'
 export { rejectionAnswer, retryAfterSeconds } from './rejection.js'
 export type { HttpAnswer } from './rejection.js'
 export {

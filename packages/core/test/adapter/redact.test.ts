@@ -1,5 +1,5 @@
 import t from 'tap'
-import { redactToken } from '../../src/adapter/redact.js'
+import { redactQuery, redactToken } from '../../src/adapter/redact.js'
 
 t.test('the connect token is cut out of a URL, and nothing else', async (t) => {
   t.equal(redactToken('/ws?ws_token=abc.def.ghi'), '/ws?ws_token=[redacted]')
@@ -17,4 +17,13 @@ t.test('the resume credential is cut out too', async (t) => {
   )
   t.equal(redactToken('/ws?ws_resume=sid.cred'), '/ws?ws_resume=[redacted]')
   t.equal(redactToken('/ws?not_ws_resume=a'), '/ws?not_ws_resume=a', 'another parameter')
+})
+
+t.test('a parsed query loses the credentials, in place, and keeps the rest', async (t) => {
+  const query: Record<string, unknown> = { ws_token: 'a.b.c', ws_resume: ['s.c', 'x'], x: '1' }
+  redactQuery(query)
+  t.same(query, { ws_token: '[redacted]', ws_resume: '[redacted]', x: '1' })
+  const plain: Record<string, unknown> = { x: '1' }
+  redactQuery(plain)
+  t.same(plain, { x: '1' }, 'nothing added where there was no credential')
 })
