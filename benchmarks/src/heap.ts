@@ -1,7 +1,8 @@
 /**
  * Shows what a server keeps per idle connection: `node --import tsx src/heap.ts [kind] [store]
  * [connections]`. The server runs with `--heapsnapshot-signal`; a snapshot is taken before and
- * after the connections open, and the objects they added are summed by type and constructor.
+ * after the connections open, and the objects they added are summed by type and constructor,
+ * by shape (their first retainers), and by owner (the nearest class-made object holding them).
  */
 import {
   closeSync,
@@ -48,7 +49,13 @@ function nodeIds(file: string): Set<number> {
  * The nodes of `file` whose id is not in `old`, by type, name and (objects, arrays) the names
  * of their first properties: which object literals a connection adds.
  */
-function added(file: string, old: Set<number>): Map<string, { count: number; bytes: number }> {
+function added(
+  file: string,
+  old: Set<number>,
+): {
+  byShape: Map<string, { count: number; bytes: number }>
+  byOwner: Map<string, { count: number; bytes: number }>
+} {
   const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot
   const meta = snap.snapshot.meta
   const width = meta.node_fields.length
@@ -93,7 +100,20 @@ function added(file: string, old: Set<number>): Map<string, { count: number; byt
     }
     edge += edgeCount * ew
   }
+  // The nearest first-retainer ancestor made by a class of its own (LiveConnection, WebSocket,
+  // a store), within a few steps: who a plain object, array or number is there for.
+  const generic = /^(Object|Array|Map|Set|system \/ .*|\(.*\)|hidden|number|code|closure|)$/
+  const ownerOf = (i: number): string => {
+    let at: number | undefined = parent.get(i)
+    for (let step = 0; at !== undefined && step < 8; step++, at = parent.get(at)) {
+      const type = types[snap.nodes[at + typeAt] as number] as string
+      const name = nameOf(at)
+      if (type === 'object' && !generic.test(name)) return name
+    }
+    return '(no named owner within 8 steps)'
+  }
   const out = new Map<string, { count: number; bytes: number }>()
+  const byOwner = new Map<string, { count: number; bytes: number }>()
   for (let i = 0; i < snap.nodes.length; i += width) {
     if ((snap.nodes[i + sizeAt] as number) > 20_000) {
       const isNew = old.has(snap.nodes[i + idAt] as number) ? 'old' : 'new'
@@ -110,8 +130,13 @@ function added(file: string, old: Set<number>): Map<string, { count: number; byt
     entry.count += 1
     entry.bytes += snap.nodes[i + sizeAt] as number
     out.set(key, entry)
+    const ownerKey = `${type}:${name.slice(0, 30)} for ${ownerOf(i)}`
+    const owned = byOwner.get(ownerKey) ?? { count: 0, bytes: 0 }
+    owned.count += 1
+    owned.bytes += snap.nodes[i + sizeAt] as number
+    byOwner.set(ownerKey, owned)
   }
-  return out
+  return { byShape: out, byOwner }
 }
 
 /** Count and self size per `type:name` (names of strings and code are folded). */
@@ -231,9 +256,10 @@ const print = (list: { key: string; count: number; bytes: number }[]): void => {
 }
 print(rows)
 console.log('\nobjects new in the second snapshot, by shape:\n')
-print(
-  [...added(second, nodeIds(first))]
-    .map(([key, entry]) => ({ key, ...entry }))
-    .sort((x, y) => y.bytes - x.bytes),
-)
+const { byShape, byOwner } = added(second, nodeIds(first))
+const sorted = (map: Map<string, { count: number; bytes: number }>) =>
+  [...map].map(([key, entry]) => ({ key, ...entry })).sort((x, y) => y.bytes - x.bytes)
+print(sorted(byShape))
+console.log('\nobjects new in the second snapshot, by the nearest named object holding them:\n')
+print(sorted(byOwner))
 rmSync(dir, { recursive: true, force: true })
