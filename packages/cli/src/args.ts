@@ -1,6 +1,8 @@
 /**
  * Command-line arguments: strict option parsing for every command, the options shared by the
  * commands that talk to a store, `--help` detection, and durations (`30s`, `5m`) in and out.
+ *
+ * @module
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { UsageError } from './errors.js'

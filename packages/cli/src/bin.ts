@@ -2,6 +2,8 @@
 /**
  * The `ws-warden` executable: runs the command line and exits with its code, without waiting
  * on a driver's stray socket.
+ *
+ * @module
  */
 import { runCli } from './cli.js'
 

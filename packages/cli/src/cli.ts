@@ -1,6 +1,8 @@
 /**
  * The command dispatcher: picks the command from argv, prints the general help and version, and
  * turns every failure into one line on stderr and an exit code.
+ *
+ * @module
  */
 import { createRequire } from 'node:module'
 import { wantsHelp } from './args.js'

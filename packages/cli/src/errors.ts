@@ -1,7 +1,11 @@
 /**
  * The exit codes of `ws-warden`, and the errors that carry them. Every failure ends as one line on
  * stderr and one of these codes, so a cron job or a CI step can tell a typo from an outage.
+ *
+ * @module
  */
+
+/** The exit codes of `ws-warden`: what a script or CI step can tell apart. */
 export const ExitCode = {
   /** The command did what it was asked. */
   ok: 0,

@@ -1,6 +1,8 @@
 /**
  * Store URLs: which kind of store a URL names, its checks, and the redaction of its password so
  * that only the redacted form is ever printed (and the secrets scrubbed from drivers' errors).
+ *
+ * @module
  */
 import { UsageError } from './errors.js'
 

@@ -1,6 +1,8 @@
 /**
  * The admission pipeline: from an upgrade request to a ticket or a typed rejection (origin, rate
  * limits, token, replay, permissions, caps, the session reservation and its resumption claim).
+ *
+ * @module
  */
 import { ErrorCode, TOKEN_QUERY_PARAM } from '@ws-warden/protocol'
 import { ipRateLimitKey } from './adapter/client-ip.js'

@@ -2,6 +2,8 @@
  * The default {@link AdmissionStore}: the three separate store calls of an admission, in order.
  * Used for stores that have no one-round-trip `admit` of their own, and the reference a native
  * `admit` must answer exactly like.
+ *
+ * @module
  */
 import type {
   AdmissionStore,

@@ -1,6 +1,8 @@
 /**
  * A live connection: its socket's listeners, sends bounded by buffered bytes and time, frames held
  * while its session starts, closing and cutting off, and the one `ended` call to its host.
+ *
+ * @module
  */
 import type { Envelope } from '@ws-warden/protocol'
 import { limitCloseReason } from '@ws-warden/protocol'

@@ -1,4 +1,8 @@
-/** `defineHandler`: a handler with a schema, its `message` typed by what the schema produces. */
+/**
+ * `defineHandler`: a handler with a schema, its `message` typed by what the schema produces.
+ *
+ * @module
+ */
 import type { InferOutput, StandardSchemaV1 } from './schema.js'
 import { isStandardSchema } from './schema.js'
 import type { Handler, HandlerContext } from './types.js'

@@ -1,6 +1,8 @@
 /**
  * The drain of a graceful shutdown: closes connections spread over a window, waits for their
  * closing handshakes up to a timeout, terminates the rest. Generic over what a connection is.
+ *
+ * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 

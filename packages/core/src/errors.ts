@@ -1,6 +1,8 @@
 /**
  * The typed errors ws-warden raises: each class carries a `code` from the `ErrorCode` union, the
  * HTTP status of a rejected handshake and the close code used after the upgrade.
+ *
+ * @module
  */
 import type { ErrorCodeValue } from '@ws-warden/protocol'
 import { CloseCode, ErrorCode } from '@ws-warden/protocol'

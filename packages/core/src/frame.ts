@@ -2,7 +2,11 @@
  * A text message framed once (RFC 6455, server to client: FIN, text opcode, no mask, no RSV bit)
  * and written as it is to every recipient: a fan-out to 5,000 connections serializes and frames
  * once, not 5,000 times.
+ *
+ * @module
  */
+
+/** One text message's frame, built once and written to every recipient as it is. */
 export class TextFrame {
   /** The whole frame: header, then the UTF-8 payload. */
   readonly wire: Buffer

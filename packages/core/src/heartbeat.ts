@@ -1,5 +1,7 @@
 /**
  * The heartbeat's timer: one cycle (ping, then check after the timeout) for every connection.
+ *
+ * @module
  */
 /** What the heartbeat drives. */
 export interface HeartbeatTarget {

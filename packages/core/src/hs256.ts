@@ -14,6 +14,8 @@
  * tokens are always refused as invalid (a `jose` error that maps to `token_invalid`) where
  * `jose` may accept them, or call one `token_expired`; no token `jose` refuses is accepted here
  * (`test/hs256.differential.test.ts`).
+ *
+ * @module
  */
 import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'

@@ -1,5 +1,7 @@
 /**
  * Connection and session ids: random UUIDs kept as flat strings.
+ *
+ * @module
  */
 import { randomUUID } from 'node:crypto'
 

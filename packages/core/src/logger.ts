@@ -1,5 +1,7 @@
 /**
  * The default logger, which says nothing.
+ *
+ * @module
  */
 import type { Logger } from './types.js'
 

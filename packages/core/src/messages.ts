@@ -1,6 +1,8 @@
 /**
  * Inbound messages: size and rate limits, parsing, the handler allow-list and permissions, one
  * handler at a time per connection, and the error frames answering a failure.
+ *
+ * @module
  */
 import type { Envelope, ErrorFrame } from '@ws-warden/protocol'
 import { CloseCode, ErrorCode, isReservedType } from '@ws-warden/protocol'

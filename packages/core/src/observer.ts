@@ -1,6 +1,8 @@
 /**
  * The observer events a metrics exporter (or any observer) receives through `warden.observe()`,
  * and the fixed sets their reasons come from.
+ *
+ * @module
  */
 import type { SweepReport } from './sweep.js'
 import type { DisconnectCause } from './types.js'

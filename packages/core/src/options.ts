@@ -1,6 +1,8 @@
 /**
  * The warden's options: their types, their defaults, and `resolveOptions`, which applies and
  * checks them (with the validators of `validate.ts`).
+ *
+ * @module
  */
 import type { TrustProxy } from './adapter/client-ip.js'
 import type { OriginPolicy, ResolvedOrigins } from './origins.js'

@@ -1,5 +1,7 @@
 /**
  * The per-connection message token bucket: no I/O, no timer.
+ *
+ * @module
  */
 /** A token bucket's state: the tokens left and when they were last refilled. */
 export interface BucketState {

@@ -4,6 +4,8 @@
  * (`$refresh`); the client sends one (`{ type: '$refresh', token }`) and the connection is
  * extended to the new token's expiry. A connection that has not refreshed `graceMs` after its
  * expiry is closed with 4101 (unauthorized: reconnect with a fresh token).
+ *
+ * @module
  */
 import type { Envelope } from '@ws-warden/protocol'
 import { CloseCode, ErrorCode, FrameType } from '@ws-warden/protocol'

@@ -1,5 +1,7 @@
 /**
  * The registry of this instance's live connections, indexed by id, user and channel.
+ *
+ * @module
  */
 /** Anything the registry can index: an id, a user and a set of channels. */
 export interface Registrable {

@@ -13,6 +13,8 @@
  * - a reconnect claims the session atomically (single use), rejoins the channels (re-authorized),
  *   reads each stream after `max(floor, client position)` and replays before anything else: live
  *   frames are held meanwhile and those already replayed are dropped.
+ *
+ * @module
  */
 import type { SessionFrame } from '@ws-warden/protocol'
 import {

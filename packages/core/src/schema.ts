@@ -2,6 +2,8 @@
  * Message schemas: the Standard Schema interface (https://standardschema.dev, v1), declared here
  * so that ws-warden has no runtime dependency on a schema library. Zod, Valibot, ArkType and
  * others implement it; a handler given a `schema` gets its messages validated, and typed, first.
+ *
+ * @module
  */
 
 /** A schema any Standard Schema library makes: `~standard` carries its validator. */

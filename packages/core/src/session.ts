@@ -1,6 +1,8 @@
 /**
  * A resumable session's own data: the handle a live connection holds (id, single-use
  * credential, per-stream floors), the state saved of it and its encoding, the credential hash.
+ *
+ * @module
  */
 import type { Positions } from '@ws-warden/protocol'
 import { createHash, randomFillSync } from 'node:crypto'

@@ -3,6 +3,8 @@
  * Redis, sessions in PostgreSQL). Every method is async; missing data is `null` or `[]`; a
  * failure rejects (the core turns a rejection or a slow answer into a `StoreUnavailableError`).
  * Times are absolute epoch milliseconds, never relative TTLs.
+ *
+ * @module
  */
 
 /** One live connection as every instance sees it through the store. */

@@ -1,6 +1,8 @@
 /**
  * The store guard: every store call bounded in time, its failures turned into
  * `StoreUnavailableError`.
+ *
+ * @module
  */
 import { StoreUnavailableError, WardenError } from './errors.js'
 

@@ -1,5 +1,7 @@
 /**
  * Sweep options, their defaults and report, and the sweep lock's name.
+ *
+ * @module
  */
 import { ageOption } from './validate.js'
 

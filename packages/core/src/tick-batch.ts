@@ -3,6 +3,8 @@
  * the TCP socket underneath, corked until the tick's synchronous work is done, so that the frames
  * a tick sends to one connection leave in one write. This module reads the `ws` 8 internals and
  * keeps the tick's list of corked sockets.
+ *
+ * @module
  */
 import type { WebSocket } from 'ws'
 

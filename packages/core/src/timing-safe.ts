@@ -2,6 +2,8 @@
  * Constant-time comparison of opaque credentials (API keys, resume credentials). JWT signatures
  * are compared elsewhere: HS256 ones with `timingSafeEqual` in `hs256.ts`, key-pair ones inside
  * `jose`.
+ *
+ * @module
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 

@@ -4,6 +4,8 @@
  * (`tokens/options.ts`), the keys (`tokens/keys.ts`), issuing (`tokens/issue.ts`) and
  * verification (`tokens/verify.ts`). Single use is the token store's job
  * (`TokenStore.consume(jti)`), after verification. Nothing here logs.
+ *
+ * @module
  */
 import { ErrorCode } from '@ws-warden/protocol'
 import { errors } from 'jose'

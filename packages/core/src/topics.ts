@@ -1,5 +1,7 @@
 /**
  * Reference-counted broker subscriptions: one subscription per topic while members need it.
+ *
+ * @module
  */
 import type { Broker, BrokerHandler } from './store-contracts.js'
 

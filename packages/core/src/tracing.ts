@@ -3,6 +3,8 @@
  * `Tracer` from `@opentelemetry/api` fits them, and nothing here imports that package), the span
  * and attribute names the warden uses, and the helpers that run admissions and other work inside
  * spans.
+ *
+ * @module
  */
 import type { Admission } from './types.js'
 

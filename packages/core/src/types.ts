@@ -1,6 +1,8 @@
 /**
  * The core's shared types: principals, upgrade requests, admissions, connections, the handler
  * context (and the narrow {@link HandlerWarden} it holds), hooks' payloads, logger and clock.
+ *
+ * @module
  */
 import type { Envelope } from '@ws-warden/protocol'
 import type { WardenError } from './errors.js'

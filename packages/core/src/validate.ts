@@ -1,6 +1,8 @@
 /**
  * The option validators every options reader uses (warden options, memory stores, refresh,
  * resumption, sweep, tokens): each checks one value and throws a `TypeError` naming it.
+ *
+ * @module
  */
 import type { Clock } from './types.js'
 

@@ -2,6 +2,8 @@
  * The public `Warden`: a facade that builds a warden's parts (runtime, admission, connections,
  * channels, delivery, pulse, sweeping, resumption wiring, shutdown; see `src/warden/`) and
  * delegates to them. Adapters call `admit`, then `attach`; applications use the rest.
+ *
+ * @module
  */
 import type { Envelope } from '@ws-warden/protocol'
 import { CloseCode } from '@ws-warden/protocol'

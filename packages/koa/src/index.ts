@@ -3,6 +3,8 @@
  * chain before the upgrade, over `ws` 8.
  *
  * @packageDocumentation
+ *
+ * @module
  */
 export { wardenKoa } from './middleware.js'
 export type {

@@ -2,6 +2,8 @@
  * Reserved frames: the frames the core and the client exchange on their own behalf (sessions,
  * token refresh, liveness). Their `type` starts with `$`; the server handles them itself and never
  * dispatches them to an application's handlers, and the client never emits them as messages.
+ *
+ * @module
  */
 
 /** Every reserved frame type starts with this character. Application types must not. */

@@ -9,6 +9,8 @@
  * `ws_pos` is the base64url (RFC 4648 §5, no padding) of the UTF-8 JSON object
  * `{ "<stream>": <last seq>, ... }`, at most {@link MAX_POSITIONS} streams and
  * {@link MAX_POSITIONS_LENGTH} characters.
+ *
+ * @module
  */
 import { isSeq } from './frames.js'
 

@@ -2,6 +2,8 @@
  * Stream names, defined once: the stream of a fan-out frame (`all`, `channel:<name>`,
  * `user:<id>`) is also its broker topic and its history key. Build them with {@link streamOf},
  * read them back with {@link parseStream}; nothing else spells the prefixes.
+ *
+ * @module
  */
 
 /** The stream of everything sent with `broadcast`. */

@@ -3,6 +3,8 @@
  * carries, and how a name or a header reads. The client offers {@link SUBPROTOCOL}; the server
  * selects it when offered, refuses an offer made only of `ws-warden.*` versions it does not speak,
  * and still serves a client that offers nothing (version 0: the same frames, not negotiated).
+ *
+ * @module
  */
 
 /** The version of the wire protocol this package describes. */

@@ -1,6 +1,8 @@
 /**
  * `ws-warden cleanup`: removes stale sessions, expired token ids and ended rate-limit windows
  * from a store (or, with `--dry-run`, counts them), and reports what it did as text or JSON.
+ *
+ * @module
  */
 import type { RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core/stores'
 import { formatDuration, parseDuration, parseOptions, storeOptions } from '../args.js'

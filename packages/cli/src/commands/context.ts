@@ -1,6 +1,8 @@
 /**
  * What every command shares: the command shape, where it writes, the store URL and its options
  * from flags or `WS_WARDEN_STORE`, the default timeout, and the plain-text table format.
+ *
+ * @module
  */
 import { parseDuration, type ParsedOptions } from '../args.js'
 import { UsageError } from '../errors.js'

@@ -1,6 +1,8 @@
 /**
  * `ws-warden migrate`: brings a PostgreSQL or MySQL/MariaDB store's tables up to the current
  * schema version and reports the versions it applied.
+ *
+ * @module
  */
 import type * as Sql from '@ws-warden/sql'
 import { parseOptions, storeOptions } from '../args.js'

@@ -1,6 +1,8 @@
 /**
  * `ws-warden stats`: the cluster's connections, users and connections per channel, read from
  * the session store, as text or JSON.
+ *
+ * @module
  */
 import type { SessionStats } from '@ws-warden/core/stores'
 import { parseOptions, storeOptions } from '../args.js'

@@ -1,6 +1,8 @@
 /**
  * Opening a store from its URL: checks the URL and its options, connects to the memory, Redis or
  * SQL stores, and says how to fix a store that failed.
+ *
+ * @module
  */
 import { UsageError } from '../errors.js'
 import { parseStoreUrl, type StoreUrl } from '../store-url.js'

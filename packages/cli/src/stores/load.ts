@@ -1,6 +1,8 @@
 /**
  * Loading the optional store packages and drivers (a missing one is an error that says what to
  * install), and the time bound on a store's first answer.
+ *
+ * @module
  */
 import { formatDuration } from '../args.js'
 import { CliError, StoreUnreachableError, messageOf } from '../errors.js'

@@ -1,5 +1,7 @@
 /**
  * The `memory:` store: the in-process stores given by the caller, else fresh empty ones.
+ *
+ * @module
  */
 import { MemoryRateLimitStore, MemorySessionStore, MemoryTokenStore } from '@ws-warden/core/stores'
 import type { StoreUrl } from '../store-url.js'

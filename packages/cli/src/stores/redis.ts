@@ -1,6 +1,8 @@
 /**
  * The `redis://` and `rediss://` stores: connects the Redis stores with a client of their own,
  * within the connect timeout.
+ *
+ * @module
  */
 import type * as Redis from '@ws-warden/redis'
 import { UsageError, messageOf } from '../errors.js'

@@ -1,6 +1,8 @@
 /**
  * The `postgres://` and `mysql://` stores: loads the driver, opens a bounded pool and the SQL
  * stores over it, once the database answers.
+ *
+ * @module
  */
 import type * as MySql from 'mysql2/promise'
 import type * as Sql from '@ws-warden/sql'

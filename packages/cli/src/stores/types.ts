@@ -1,6 +1,8 @@
 /**
  * The types of an opened store: how to reach it, what `memory:` stands for, and the stores and
  * `close` a command gets.
+ *
+ * @module
  */
 import type { RateLimitStore, SessionStore, TokenStore } from '@ws-warden/core/stores'
 import type { StoreUrl } from '../store-url.js'

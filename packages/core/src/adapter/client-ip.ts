@@ -3,6 +3,8 @@
  * `trust proxy` given an address list (the `proxy-addr` package): `X-Forwarded-For` or the
  * standard `Forwarded` header (RFC 7239) is believed only as far as the hops that appended to it
  * are trusted. An address the web framework resolved from its own trust setting wins over both.
+ *
+ * @module
  */
 import { BlockList, isIP } from 'node:net'
 import type { Logger, RequestHeaders } from '../types.js'

@@ -14,6 +14,8 @@
  * - `subprotocol`: `Sec-WebSocket-Protocol` negotiation (`ws-warden.v1`) and its admission check.
  *
  * @packageDocumentation
+ *
+ * @module
  */
 export { adapterFail, checkAdapterOptions, isEndpoint } from './checks.js'
 export type { Fail } from './checks.js'

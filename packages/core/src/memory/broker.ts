@@ -1,5 +1,7 @@
 /**
  * The in-process broker: topics and handlers within one process.
+ *
+ * @module
  */
 import type { Broker, BrokerHandler } from '../store-contracts.js'
 

@@ -1,5 +1,7 @@
 /**
  * The bounded LRU map of expiring values under the memory token and rate-limit stores.
+ *
+ * @module
  */
 import { LRUCache } from 'lru-cache'
 import type { Clock } from '../types.js'

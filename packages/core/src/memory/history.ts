@@ -1,5 +1,7 @@
 /**
  * The in-process history store: each stream's recent fan-out frames with their seqs, for replay.
+ *
+ * @module
  */
 import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '../store-contracts.js'
 import type { Clock } from '../types.js'

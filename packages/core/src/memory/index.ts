@@ -1,5 +1,7 @@
 /**
  * The memory stores: every store contract implemented in process, the defaults of a warden.
+ *
+ * @module
  */
 export { MemoryBroker, type MemoryBrokerOptions } from './broker.js'
 export { MemoryRateLimitStore, type MemoryRateLimitStoreOptions } from './rate-limits.js'

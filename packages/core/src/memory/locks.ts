@@ -1,5 +1,7 @@
 /**
  * The in-process lock store: named locks with a TTL, for one process.
+ *
+ * @module
  */
 import type { Clock } from '../types.js'
 import type { LockStore, ReleaseLock } from '../store-contracts.js'

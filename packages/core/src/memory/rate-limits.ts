@@ -1,5 +1,7 @@
 /**
  * The in-process rate-limit store: fixed windows per key in a bounded LRU map.
+ *
+ * @module
  */
 import type { RateLimitResult, RateLimitStore } from '../store-contracts.js'
 import type { Clock } from '../types.js'

@@ -1,5 +1,7 @@
 /**
  * The in-process resume store: resumable sessions by id, claimed once with their credential hash.
+ *
+ * @module
  */
 import type { ExpiredSession, ResumableSession, ResumeStore } from '../store-contracts.js'
 import { timingSafeEqualStrings } from '../timing-safe.js'

@@ -1,6 +1,8 @@
 /**
  * The in-process session store: live connection records, indexed by user, IP and channel, with
  * the caps checked atomically on add.
+ *
+ * @module
  */
 import type {
   AddSessionResult,

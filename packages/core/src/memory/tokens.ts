@@ -1,5 +1,7 @@
 /**
  * The in-process token store: consumed token ids, kept until they expire, never evicted early.
+ *
+ * @module
  */
 import { StoreUnavailableError } from '../errors.js'
 import type { TokenStore } from '../store-contracts.js'

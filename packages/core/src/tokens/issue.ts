@@ -1,6 +1,8 @@
 /**
  * Issuing connect tokens: signs a principal's claims with `jose` (`SignJWT`) under the
  * `ws-connect+jwt` type, after checking the principal's shape.
+ *
+ * @module
  */
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'

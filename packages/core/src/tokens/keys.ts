@@ -1,6 +1,8 @@
 /**
  * Key handling for connect tokens: picks the one key source the options name (a secret, a key
  * pair, a JSON Web Key Set), checks its keys at construction and imports them once.
+ *
+ * @module
  */
 import { hs256Secrets } from '../hs256.js'
 import { KeyObject, webcrypto } from 'node:crypto'

@@ -1,6 +1,8 @@
 /**
  * What a connect token is configured with: the option types, their defaults, and the reading of
  * the options common to every kind (issuer, audience, lifetimes, clock tolerance).
+ *
+ * @module
  */
 import type { Hs256Secrets } from '../hs256.js'
 import type { CryptoKey, JWTVerifyGetKey } from 'jose'

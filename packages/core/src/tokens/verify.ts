@@ -2,6 +2,8 @@
  * Verifying connect tokens. A {@link SignatureVerifier} checks the signature and the registered
  * claims and answers with the payload (the `jose` one here; another may slot in beside it);
  * {@link readClaims} then turns the payload into a principal, checking every claim it reads.
+ *
+ * @module
  */
 import { ErrorCode } from '@ws-warden/protocol'
 import { errors, jwtVerify } from 'jose'

@@ -1,6 +1,8 @@
 /**
  * Admission wiring: the admission pipeline with the warden's stores, hooks, logging and the
  * resumption claim, and in-band token refresh, which re-runs the token checks of admission.
+ *
+ * @module
  */
 import { Admitter, checkPermissions } from '../admission.js'
 import { createClientIpResolver } from '../adapter/client-ip.js'

@@ -2,6 +2,8 @@
  * Channel membership: join (after `authorizeChannel`) and leave, each recorded in the session
  * store, in the broker subscriptions (the first member subscribes, the last unsubscribes) and in
  * the connection's resumable session.
+ *
+ * @module
  */
 import { streamOf } from '@ws-warden/protocol'
 import type { LiveConnection } from '../connection.js'

@@ -2,6 +2,8 @@
  * A connection's life in a warden: `attach` turns an admitted socket into a registered live
  * connection (its session held until it has started), the host gives each connection its send
  * bounds and reports back, and `ended` is the one removal path, for every way a connection ends.
+ *
+ * @module
  */
 import { CloseCode, streamOf } from '@ws-warden/protocol'
 import type { RawData, WebSocket } from 'ws'

@@ -2,6 +2,8 @@
  * Delivery and fan-out: sends to one connection, a user, a channel or everyone, on this instance
  * and (through the broker) on every other; records each fan-out frame in its stream's history
  * first (resumption on); delivers what other instances publish; relays `disconnectUser`.
+ *
+ * @module
  */
 import type { Envelope } from '@ws-warden/protocol'
 import {

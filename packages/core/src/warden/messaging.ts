@@ -2,6 +2,8 @@
  * Inbound messages of a warden: the dispatcher with the warden's limits and hooks, the context a
  * handler receives, and the core's own reserved frames (`$ping`, `$refresh`), which never reach
  * a handler.
+ *
+ * @module
  */
 import type { Envelope } from '@ws-warden/protocol'
 import { FrameType } from '@ws-warden/protocol'

@@ -2,6 +2,8 @@
  * The heartbeat's pulse: each cycle pings every open connection, touches their session records
  * (and resumable sessions) in one batch, and, at the check, cuts off whoever missed its pong,
  * closes backlogged slow consumers and drives token refresh.
+ *
+ * @module
  */
 import { Heartbeat } from '../heartbeat.js'
 import type { HeartbeatTarget } from '../heartbeat.js'

@@ -2,6 +2,8 @@
  * What every part of a warden shares: the resolved options, the stores (and which of them it
  * created), the registry of live connections, the observers, and the error and background-work
  * plumbing (`guard`, `background`, `settle`, `reportError`). Owns no behaviour of its own.
+ *
+ * @module
  */
 import { randomUUID } from 'node:crypto'
 import type { LiveConnection } from '../connection.js'

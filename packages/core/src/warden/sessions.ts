@@ -2,6 +2,8 @@
  * Wires session resumption into a warden (resumption on): starts each connection's session
  * (`$session` and the replay before anything else), rejoins a resumed session's channels, keeps
  * live sessions resumable from the heartbeat and reports the ones that expired unclaimed.
+ *
+ * @module
  */
 import { CloseCode, ErrorCode, reconnectPolicy } from '@ws-warden/protocol'
 import type { LiveConnection } from '../connection.js'

@@ -2,6 +2,8 @@
  * Graceful shutdown of a warden: stops the timers and admission, drains every connection
  * (`drain`), waits for background writes, releases broker subscriptions and closes the stores
  * the warden created, then reports.
+ *
+ * @module
  */
 import type { LiveConnection } from '../connection.js'
 import { drain } from '../drain.js'

@@ -2,6 +2,8 @@
  * Sweep wiring: `sweep()` (this instance's live sessions touched first, then stale records
  * removed from each store), `sweepExclusive()` under the cluster-wide sweep lock, and the
  * in-process sweeper's timer.
+ *
+ * @module
  */
 import type { SweepOptions, SweepReport } from '../sweep.js'
 import { resolveSweep, SWEEP_LOCK } from '../sweep.js'
