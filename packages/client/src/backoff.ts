@@ -1,6 +1,8 @@
 /**
  * Reconnect backoff: its options and defaults, and the capped full-jitter delay before each
  * attempt.
+ *
+ * @module
  */
 import type { ReconnectPolicy } from '@ws-warden/protocol'
 

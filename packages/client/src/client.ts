@@ -1,129 +1,38 @@
 /**
- * The reconnecting client (`WardenClient`): the connection's lifecycle and states, a fresh token
- * per attempt, reserved frames (sessions, resumption, token refresh, liveness), the send queue,
- * and the events it emits.
+ * The reconnecting client (`WardenClient`): the connection's lifecycle and states, one attempt
+ * after another with a fresh token each, the send queue, and the events it emits. The parts it
+ * drives have modules of their own: the handshake's request (`handshake.ts`), the routing of
+ * inbound frames (`inbound.ts`), resumption (`resumption.ts`), token refresh (`refresh.ts`),
+ * reconnect decisions (`retries.ts`), liveness (`heartbeat.ts`).
+ *
+ * @module
  */
-import type { Envelope, SessionFrame } from '@ws-warden/protocol'
-import {
-  encodePositions,
-  formatResume,
-  FrameType,
-  isReservedType,
-  positionOf,
-  POSITIONS_QUERY_PARAM,
-  reconnectPolicy,
-  RESUME_QUERY_PARAM,
-  SUBPROTOCOL,
-  subprotocolVersion,
-  TOKEN_QUERY_PARAM,
-} from '@ws-warden/protocol'
-import { backoffDelay } from './backoff.js'
+import type { Envelope } from '@ws-warden/protocol'
+import { subprotocolVersion } from '@ws-warden/protocol'
 import { Emitter } from './emitter.js'
 import {
-  BadFrameError,
   ClientClosedError,
   ClientError,
   ConnectError,
   QueueFullError,
-  RefreshRefusedError,
   TokenProviderError,
 } from './errors.js'
+import type { ClientEvents, ClientState } from './events.js'
+import { checkMessage, PING_FRAME } from './frames.js'
+import { openSocket, selectedNoSubprotocol } from './handshake.js'
 import { Heartbeat } from './heartbeat.js'
+import { Inbound } from './inbound.js'
 import type { ClientOptions, ResolvedOptions } from './options.js'
-import { resolveOptions } from './options.js'
-import { StreamPositions } from './positions.js'
+import { isToken, resolveOptions } from './options.js'
 import { SendQueue } from './queue.js'
-import type { SocketCloseEvent, SocketMessageEvent, WebSocketLike } from './socket.js'
-import { OPEN } from './socket.js'
-
-/**
- * Where the client is:
- * - `idle`: created with `autoConnect: false`, `connect()` not called yet;
- * - `connecting`: fetching a token or waiting for the handshake;
- * - `open`: connected;
- * - `waiting`: disconnected, waiting for the next attempt;
- * - `closed`: stopped for good (by `close()`, a "do not reconnect" close code, or `maxAttempts`).
- */
-export type ClientState = 'idle' | 'connecting' | 'open' | 'waiting' | 'closed'
-
-/** The `open` event. */
-export interface OpenEvent {
-  /** Attempts since the last stable connection, this one included (1 for a first success). */
-  readonly attempt: number
-  /** This connect presented a resume credential: a `session` event will say whether it worked. */
-  readonly resuming: boolean
-}
-
-/** The `session` event: the server's `$session` frame, after every connect (resumption on). */
-export interface SessionEvent {
-  readonly id: string
-  /** False for a fresh session, including when a resumption was refused or had expired. */
-  readonly resumed: boolean
-  /** When resumed: nothing missed was lost. Always true for a fresh session. */
-  readonly complete: boolean
-  /** When resumed: how many missed messages are replayed (they follow as `message` events). */
-  readonly missed: number
-  /** When resumed: the channels restored. Empty for a fresh session. */
-  readonly channels: readonly string[]
-}
-
-/** The `resumed` event: a session was resumed. */
-export interface ResumedEvent {
-  readonly complete: boolean
-  readonly missed: number
-  readonly channels: readonly string[]
-}
-
-/** The `close` event, after every attempt or connection that ends. */
-export interface CloseEvent {
-  /** The close code (1006 when the socket ended without one, or never opened). */
-  readonly code: number
-  readonly reason: string
-  /** The connection had opened (false for a failed attempt). */
-  readonly wasOpen: boolean
-  /** Whether the client will try again (a `reconnecting` event follows). */
-  readonly willRetry: boolean
-}
-
-/** The `reconnecting` event: the next attempt is scheduled. */
-export interface ReconnectingEvent {
-  /** The number of the next attempt since the last stable connection. */
-  readonly attempt: number
-  readonly delayMs: number
-}
-
-/** The `refreshed` event: the server accepted an in-band token refresh. */
-export interface RefreshedEvent {
-  readonly expiresAt: number
-}
-
-/** Every event the client emits, with its payload. */
-export interface ClientEvents {
-  open: OpenEvent
-  session: SessionEvent
-  resumed: ResumedEvent
-  /** An application message (never a reserved `$` frame). Fan-out frames keep `$s` and `$q`. */
-  message: Envelope
-  close: CloseEvent
-  reconnecting: ReconnectingEvent
-  refreshed: RefreshedEvent
-  error: ClientError
-}
+import { TokenRefresh } from './refresh.js'
+import { Resumption } from './resumption.js'
+import { Retries } from './retries.js'
+import type { WebSocketLike } from './socket.js'
+import { closeQuietly, listen, OPEN } from './socket.js'
 
 /** The close code the client reports for a socket that ended without one. */
 const ABNORMAL = 1006
-
-/**
- * How Node's `ws` fails a handshake whose answer selected no subprotocol although one was
- * offered (browsers accept such an answer). The client then stops offering `ws-warden.v1`.
- */
-const NO_SUBPROTOCOL = 'Server sent no subprotocol'
-
-interface Session {
-  readonly id: string
-  readonly resume: string
-  readonly ttlMs: number
-}
 
 /**
  * A reconnecting ws-warden client for browsers and Node.
@@ -141,22 +50,18 @@ export class WardenClient {
   private readonly options: ResolvedOptions
   private readonly emitter: Emitter<ClientEvents>
   private readonly queue: SendQueue
-  private readonly positions = new StreamPositions()
   private readonly heartbeat: Heartbeat | undefined
+  private readonly resumption: Resumption
+  private readonly inbound: Inbound
+  private readonly retries: Retries
   private currentState: ClientState = 'idle'
   private socket: WebSocketLike | undefined
   private detach: (() => void) | undefined
   /** Identifies the attempt in flight; answers to older attempts are ignored. */
   private attemptId = 0
-  /** Consecutive failed attempts (never opened, or not open for `stableAfterMs`). */
-  private failures = 0
   private connectTimer: unknown
   private retryTimer: unknown
-  private openedAt = 0
   private resuming = false
-  private session: Session | undefined
-  private lostAt = 0
-  private refreshing = false
   /** False once a server answered an offer of `ws-warden.v1` with no subprotocol at all. */
   private offerSubprotocol = true
   private negotiated: number | undefined
@@ -171,11 +76,15 @@ export class WardenClient {
       }, 0),
     )
     this.queue = new SendQueue(this.options.queue.max, this.options.queue.overflow)
+    this.resumption = new Resumption(this.options.resume, this.emitter)
+    const refresh = new TokenRefresh(this.options, this.emitter, () => this.socket)
+    this.inbound = new Inbound(this.emitter, this.resumption, refresh)
+    this.retries = new Retries(this.options)
     if (this.options.heartbeat) {
       this.heartbeat = new Heartbeat(
         this.options.heartbeat,
         timers,
-        () => this.socket?.send(JSON.stringify({ type: FrameType.Ping })),
+        () => this.socket?.send(PING_FRAME),
         () => this.lost(ABNORMAL, 'heartbeat timeout'),
       )
     }
@@ -188,7 +97,7 @@ export class WardenClient {
 
   /** The current session's id, once the server sent one (resumption on). */
   get sessionId(): string | undefined {
-    return this.session?.id
+    return this.resumption.id
   }
 
   /**
@@ -238,13 +147,7 @@ export class WardenClient {
    * without a string `type` or with a reserved (`$`) one.
    */
   send(message: Envelope): boolean {
-    const type = (message as Partial<Envelope> | null)?.type
-    if (typeof type !== 'string' || type === '') {
-      throw new TypeError('ws-warden client: a message needs a string "type"')
-    }
-    if (isReservedType(type)) {
-      throw new TypeError(`ws-warden client: message type ${type} is reserved`)
-    }
+    checkMessage(message)
     if (this.currentState === 'closed') return false
     const text = JSON.stringify(message)
     if (this.currentState === 'open' && this.socket?.readyState === OPEN) {
@@ -271,20 +174,13 @@ export class WardenClient {
     const wasOpen = this.currentState === 'open'
     this.currentState = 'closed'
     this.attemptId++
-    this.clearTimers()
+    this.options.timers.clearTimeout(this.connectTimer)
+    this.options.timers.clearTimeout(this.retryTimer)
     this.queue.clear()
     const socket = this.release()
-    if (socket) {
-      try {
-        socket.close(code, reason)
-      } catch {
-        // Already closing; nothing left to do.
-      }
-    }
+    if (socket) closeQuietly(socket, code, reason)
     this.emitter.emit('close', { code, reason, wasOpen, willRetry: false })
   }
-
-  // --- internal ---
 
   private attempt(): void {
     const id = ++this.attemptId
@@ -309,13 +205,15 @@ export class WardenClient {
 
   private connectWith(token: unknown): void {
     try {
-      if (typeof token !== 'string' || token === '') {
+      if (!isToken(token)) {
         throw new TokenProviderError(
           'token',
           new TypeError('the token provider must return a non-empty string'),
         )
       }
-      this.open(token)
+      const resume = this.resumption.params(this.options.timers.now())
+      this.resuming = resume !== undefined
+      this.watch(openSocket(this.options, token, resume ?? [], this.offerSubprotocol))
     } catch (error) {
       const failure = error instanceof ClientError ? error : new ConnectError(error)
       this.emitter.emit('error', failure)
@@ -326,183 +224,40 @@ export class WardenClient {
     }
   }
 
-  private open(token: string): void {
-    const now = this.options.timers.now()
-    const session = this.session
-    const resumable = this.options.resume && session && now - this.lostAt < session.ttlMs
-    if (session && !resumable) this.forgetSession()
-    const params = [`${TOKEN_QUERY_PARAM}=${encodeURIComponent(token)}`]
-    if (resumable) {
-      params.push(
-        `${RESUME_QUERY_PARAM}=${encodeURIComponent(formatResume(session.id, session.resume))}`,
-      )
-      if (this.positions.size > 0) {
-        params.push(`${POSITIONS_QUERY_PARAM}=${encodePositions(this.positions.toJSON())}`)
-      }
-    }
-    this.resuming = resumable === true
-    const base = this.options.url()
-    const url = `${base}${base.includes('?') ? '&' : '?'}${params.join('&')}`
-    const { WebSocket } = this.options
-    const protocols = this.offered()
-    const socket = protocols.length === 0 ? new WebSocket(url) : new WebSocket(url, protocols)
-    this.watch(socket)
-  }
-
-  /** `ws-warden.v1` (unless the server selected none before), then the application's own. */
-  private offered(): string[] {
-    const own = this.options.protocols.filter((name) => name !== SUBPROTOCOL)
-    return this.offerSubprotocol ? [SUBPROTOCOL, ...own] : own
-  }
-
   private watch(socket: WebSocketLike): void {
-    const onOpen = (): void => this.opened(socket)
-    const onMessage = (event: SocketMessageEvent): void => {
-      if (socket === this.socket) this.received(event.data)
-    }
-    const onClose = (event: SocketCloseEvent): void => {
-      if (socket === this.socket) this.lost(event.code, event.reason)
-    }
-    // Always followed by `close`, which decides what happens next. Never removed: `ws` throws an
-    // `error` event nobody listens to, and closing a socket that is still connecting emits one.
-    const onError = (event: unknown): void => {
+    this.detach = listen(socket, {
+      open: () => this.opened(socket),
+      message: (event) => {
+        if (socket === this.socket) {
+          this.heartbeat?.received()
+          this.inbound.received(event.data)
+        }
+      },
+      close: (event) => {
+        if (socket === this.socket) this.lost(event.code, event.reason)
+      },
       // `ws` refused a handshake that selected no subprotocol: the next attempt offers none.
-      const message = (event as { message?: unknown } | null | undefined)?.message
-      if (socket === this.socket && message === NO_SUBPROTOCOL) {
-        this.offerSubprotocol = false
-      }
-    }
-    socket.addEventListener('open', onOpen)
-    socket.addEventListener('message', onMessage)
-    socket.addEventListener('close', onClose)
-    socket.addEventListener('error', onError)
+      error: (event) => {
+        if (socket === this.socket && selectedNoSubprotocol(event)) this.offerSubprotocol = false
+      },
+    })
     this.socket = socket
-    this.detach = () => {
-      socket.removeEventListener('open', onOpen)
-      socket.removeEventListener('message', onMessage)
-      socket.removeEventListener('close', onClose)
-    }
   }
 
   private opened(socket: WebSocketLike): void {
-    const { timers } = this.options
-    timers.clearTimeout(this.connectTimer)
+    this.options.timers.clearTimeout(this.connectTimer)
     this.currentState = 'open'
-    this.openedAt = timers.now()
+    this.retries.opened()
     this.negotiated = subprotocolVersion(socket.protocol)
     this.heartbeat?.start()
     for (const text of this.queue.drain()) socket.send(text)
-    this.emitter.emit('open', { attempt: this.failures + 1, resuming: this.resuming })
-  }
-
-  private received(data: unknown): void {
-    this.heartbeat?.received()
-    const frame = parse(data)
-    if (frame === undefined) {
-      this.emitter.emit('error', new BadFrameError())
-      return
-    }
-    if (isReservedType(frame.type)) {
-      this.reserved(frame)
-      return
-    }
-    if (frame.type === 'error' && typeof frame.for === 'string' && isReservedType(frame.for)) {
-      // An answer to one of the client's own frames: a refused refresh, or a server that does
-      // not know `$ping` (still proof of life).
-      if (frame.for === FrameType.Refresh) {
-        const code = typeof frame.code === 'string' ? frame.code : 'unknown'
-        const message = typeof frame.message === 'string' ? frame.message : code
-        this.emitter.emit('error', new RefreshRefusedError(code, message))
-      }
-      return
-    }
-    const position = positionOf(frame)
-    if (position) this.positions.record(position.stream, position.seq)
-    this.emitter.emit('message', frame)
-  }
-
-  private reserved(frame: Envelope): void {
-    switch (frame.type) {
-      case FrameType.Session:
-        this.sessionStarted(frame as unknown as SessionFrame)
-        return
-      case FrameType.Refresh:
-        this.refresh()
-        return
-      case FrameType.Refreshed:
-        if (typeof frame.expiresAt === 'number') {
-          this.emitter.emit('refreshed', { expiresAt: frame.expiresAt })
-        }
-        return
-      default:
-      // `$pong`, and reserved frames of later versions: proof of life, nothing more.
-    }
-  }
-
-  private sessionStarted(frame: SessionFrame): void {
-    if (
-      typeof frame.id !== 'string' ||
-      typeof frame.resume !== 'string' ||
-      typeof frame.ttlMs !== 'number'
-    ) {
-      this.emitter.emit('error', new BadFrameError())
-      return
-    }
-    this.session = { id: frame.id, resume: frame.resume, ttlMs: frame.ttlMs }
-    const resumed = frame.resumed === true
-    if (!resumed) {
-      this.positions.clear()
-      this.emitter.emit('session', {
-        id: frame.id,
-        resumed,
-        complete: true,
-        missed: 0,
-        channels: [],
-      })
-      return
-    }
-    const detail = {
-      complete: frame.complete === true,
-      missed: typeof frame.missed === 'number' ? frame.missed : 0,
-      channels: Array.isArray(frame.channels) ? frame.channels : [],
-    }
-    this.emitter.emit('session', { id: frame.id, resumed, ...detail })
-    this.emitter.emit('resumed', detail)
-  }
-
-  /** The server asked for a fresh token: fetch one and send it on the same connection. */
-  private refresh(): void {
-    if (this.refreshing) return
-    this.refreshing = true
-    const socket = this.socket
-    Promise.resolve()
-      .then(() => this.options.refreshToken())
-      .then((token) => {
-        if (typeof token !== 'string' || token === '') {
-          throw new TypeError('the refreshToken provider must return a non-empty string')
-        }
-        if (socket === this.socket && socket?.readyState === OPEN) {
-          socket.send(JSON.stringify({ type: FrameType.Refresh, token }))
-        }
-      })
-      .catch((error: unknown) => {
-        this.emitter.emit('error', new TokenProviderError('refreshToken', error))
-      })
-      .finally(() => {
-        this.refreshing = false
-      })
+    this.emitter.emit('open', { attempt: this.retries.attempt, resuming: this.resuming })
   }
 
   /** The current attempt failed before opening. */
   private failed(code: number, reason: string): void {
     const socket = this.release()
-    if (socket) {
-      try {
-        socket.close()
-      } catch {
-        // A socket that cannot even be closed is simply dropped.
-      }
-    }
+    if (socket) closeQuietly(socket)
     this.ended(code, reason, false)
   }
 
@@ -511,15 +266,9 @@ export class WardenClient {
     const wasOpen = this.currentState === 'open'
     const socket = this.release()
     if (wasOpen) {
-      this.lostAt = this.options.timers.now()
+      this.resumption.lost(this.options.timers.now())
       // A heartbeat timeout drops the socket without waiting for a close handshake.
-      if (socket && socket.readyState === OPEN) {
-        try {
-          socket.close()
-        } catch {
-          // Nothing left to do.
-        }
-      }
+      if (socket && socket.readyState === OPEN) closeQuietly(socket)
     }
     this.ended(code, reason, wasOpen)
   }
@@ -537,47 +286,18 @@ export class WardenClient {
 
   private ended(code: number, reason: string, wasOpen: boolean): void {
     this.attemptId++
-    const { timers, backoff, maxAttempts, random } = this.options
-    const stable = wasOpen && timers.now() - this.openedAt >= backoff.stableAfterMs
-    if (stable) this.failures = 0
-    else this.failures++
-    const policy = reconnectPolicy(code)
-    if (policy === 'stop' || this.failures >= maxAttempts) {
+    const delayMs = this.retries.ended(code, wasOpen)
+    if (delayMs === undefined) {
       this.currentState = 'closed'
       this.queue.clear()
       this.emitter.emit('close', { code, reason, wasOpen, willRetry: false })
       return
     }
-    const delayMs = backoffDelay(backoff, policy, this.failures, random)
     this.currentState = 'waiting'
     this.emitter.emit('close', { code, reason, wasOpen, willRetry: true })
     if (this.currentState !== 'waiting') return // a listener closed the client
-    this.emitter.emit('reconnecting', { attempt: this.failures + 1, delayMs })
+    this.emitter.emit('reconnecting', { attempt: this.retries.attempt, delayMs })
     if (this.currentState !== 'waiting') return
-    this.retryTimer = timers.setTimeout(() => this.attempt(), delayMs)
+    this.retryTimer = this.options.timers.setTimeout(() => this.attempt(), delayMs)
   }
-
-  private forgetSession(): void {
-    this.session = undefined
-    this.positions.clear()
-  }
-
-  private clearTimers(): void {
-    const { timers } = this.options
-    timers.clearTimeout(this.connectTimer)
-    timers.clearTimeout(this.retryTimer)
-  }
-}
-
-function parse(data: unknown): Envelope | undefined {
-  if (typeof data !== 'string') return undefined
-  let value: unknown
-  try {
-    value = JSON.parse(data)
-  } catch {
-    return undefined
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined
-  const type = (value as { type?: unknown }).type
-  return typeof type === 'string' && type !== '' ? (value as Envelope) : undefined
 }

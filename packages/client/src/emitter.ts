@@ -1,5 +1,7 @@
 /**
  * The client's typed event emitter, for browsers and Node alike.
+ *
+ * @module
  */
 /** A listener of one event. */
 export type Listener<T> = (payload: T) => void

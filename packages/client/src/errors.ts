@@ -1,6 +1,8 @@
 /**
  * The client's errors: the `ClientError` base and one class for each way the client fails (token
  * provider, connect, refused refresh, bad frame, full queue, closed client).
+ *
+ * @module
  */
 /** Every error the client reports (through its `error` event or by throwing) is one of these. */
 export class ClientError extends Error {

@@ -1,6 +1,8 @@
 /**
  * Liveness on the client: its options, and the watch over one open connection that sends a
  * `$ping` after silence and drops the connection when nothing answers.
+ *
+ * @module
  */
 import type { Timers } from './timers.js'
 

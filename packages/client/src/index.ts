@@ -4,7 +4,7 @@
  * honours the server's close codes, dead-server detection, a bounded send queue, transparent
  * session resumption and in-band token refresh.
  *
- * @packageDocumentation
+ * @module
  */
 export { WardenClient } from './client.js'
 export type {
@@ -16,7 +16,7 @@ export type {
   RefreshedEvent,
   ResumedEvent,
   SessionEvent,
-} from './client.js'
+} from './events.js'
 export type { ClientOptions, TokenProvider } from './options.js'
 export type { BackoffOptions } from './backoff.js'
 export { backoffDelay } from './backoff.js'

@@ -1,6 +1,9 @@
 /**
  * The client's options: what `new WardenClient()` accepts, their defaults, and their checks (a bad
- * option throws at construction).
+ * option throws at construction), with the check on what a token provider returns. The client's
+ * only validators: it cannot use core's (it runs in browsers, without `@ws-warden/core`).
+ *
+ * @module
  */
 import type { BackoffOptions, ResolvedBackoff } from './backoff.js'
 import type { HeartbeatOptions } from './heartbeat.js'
@@ -126,6 +129,11 @@ function bool(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback
   if (typeof value !== 'boolean') fail(name, 'a boolean')
   return value
+}
+
+/** True for what a token provider may return: a non-empty string. */
+export function isToken(value: unknown): value is string {
+  return typeof value === 'string' && value !== ''
 }
 
 /** Applies defaults and validates; every error names the option. */

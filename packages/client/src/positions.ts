@@ -1,6 +1,8 @@
 /**
  * Resumption positions: the last sequence number seen in each stream, bounded in how many
  * streams it remembers.
+ *
+ * @module
  */
 import { MAX_POSITIONS, type Positions } from '@ws-warden/protocol'
 

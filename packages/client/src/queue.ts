@@ -1,6 +1,8 @@
 /**
  * The send queue: messages sent while the connection is not open, bounded, with the policy for
  * when it is full, flushed in order once it opens.
+ *
+ * @module
  */
 /**
  * What the client's send queue does with a message when it is full:

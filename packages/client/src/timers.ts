@@ -1,4 +1,10 @@
 /**
+ * The client's clock and timers: the `Timers` it reads the time from and sets its timers with,
+ * and the platform's, used unless another is given.
+ *
+ * @module
+ */
+/**
  * Where the client reads the time and sets its timers. Injectable, so that tests can drive time
  * (and simulate a throttled or suspended tab) without waiting.
  */

@@ -1,10 +1,12 @@
 /**
  * The NATS broker: ws-warden's publish/subscribe between instances over NATS core pub/sub. Owns
  * the connection's lifecycle (connect, reconnect, drain on close) when it opens the connection
- * itself, the topic-to-subject mapping and the per-topic subscriptions.
+ * itself, and the per-topic subscriptions; its options are read in `options.ts`, topics become
+ * subjects in `subjects.ts`.
+ *
+ * @module
  */
 import type { Broker, BrokerHandler } from '@ws-warden/core/stores'
-import { StoreUnavailableError } from '@ws-warden/core'
 import { connect } from '@nats-io/transport-node'
 import type {
   Msg,
@@ -12,48 +14,9 @@ import type {
   NodeConnectionOptions,
   Subscription as NatsSubscription,
 } from '@nats-io/transport-node'
-import { NatsPayloadTooLargeError } from './errors.js'
-import { checkPrefix, encodeTopic } from './subjects.js'
-
-/** Options of {@link NatsBroker}. */
-export interface NatsBrokerOptions {
-  /**
-   * An open NATS connection to use. The broker never closes or drains it (it belongs to the
-   * caller); `close()` ends the broker's subscriptions on it. Give this or `servers`.
-   */
-  readonly connection?: NatsConnection | undefined
-  /**
-   * The servers to connect to when no `connection` is given (`nats://host:port`, or several for
-   * a cluster). The broker then owns the connection: it reconnects for ever and drains it on
-   * `close()`.
-   * @default 'nats://127.0.0.1:4222'
-   */
-  readonly servers?: string | readonly string[] | undefined
-  /**
-   * More options for the connection the broker opens (authentication, TLS, `name`, reconnect
-   * timing). `servers`, `reconnect` and `maxReconnectAttempts` are the broker's.
-   */
-  readonly connectOptions?:
-    Omit<NodeConnectionOptions, 'servers' | 'reconnect' | 'maxReconnectAttempts'> | undefined
-  /**
-   * The first subject tokens of every subject, so several deployments (and test runs) share one
-   * NATS without meeting: topic `t` is the subject `<prefix>.topic.<encoded t>`.
-   * @default 'ws_warden'
-   */
-  readonly prefix?: string | undefined
-  /**
-   * How long `ready`, `subscribe` and `publish` wait for NATS (a connection, the server's answer
-   * to a flush) before they reject with a `StoreUnavailableError`.
-   * @default 2000
-   */
-  readonly timeoutMs?: number | undefined
-  /**
-   * Receives connection trouble (a failed connect, a disconnect, a server error) and what a
-   * handler threw, with the topic when there is one. The broker never lets them crash the process.
-   * @default errors are ignored
-   */
-  readonly onError?: ((error: unknown, topic?: string) => void) | undefined
-}
+import { NatsPayloadTooLargeError, bounded, closedError, unavailable } from './errors.js'
+import { readOptions, type NatsBrokerOptions } from './options.js'
+import { encodeTopic } from './subjects.js'
 
 interface Subscription {
   readonly handler: BrokerHandler
@@ -95,42 +58,17 @@ export class NatsBroker implements Broker {
   #flushing: Promise<void> | undefined
 
   constructor(options: NatsBrokerOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError('ws-warden: NatsBroker options must be an object')
-    }
-    if (options.onError !== undefined && typeof options.onError !== 'function') {
-      throw new TypeError('ws-warden: NatsBroker option onError must be a function')
-    }
-    this.#prefix = `${checkPrefix('NatsBroker option prefix', options.prefix ?? 'ws_warden')}.topic.`
-    this.#timeoutMs = positive('NatsBroker option timeoutMs', options.timeoutMs, 2000)
-    this.#onError = options.onError ?? (() => {})
-    const { connection } = options
-    if (connection !== undefined) {
-      if (typeof connection?.subscribe !== 'function' || typeof connection.flush !== 'function') {
-        throw new TypeError('ws-warden: NatsBroker option connection must be a NatsConnection')
-      }
-      if (options.servers !== undefined || options.connectOptions !== undefined) {
-        throw new TypeError(
-          'ws-warden: NatsBroker takes a connection or servers/connectOptions, not both',
-        )
-      }
+    const settings = readOptions(options)
+    this.#prefix = settings.subjectPrefix
+    this.#timeoutMs = settings.timeoutMs
+    this.#onError = settings.onError
+    if ('connection' in settings.use) {
       this.#owned = false
-      this.#attach(connection)
+      this.#attach(settings.use.connection)
       return
     }
-    const servers = options.servers ?? 'nats://127.0.0.1:4222'
-    const list = typeof servers === 'string' ? [servers] : [...servers]
-    if (list.length === 0 || list.some((server) => typeof server !== 'string' || server === '')) {
-      throw new TypeError('ws-warden: NatsBroker option servers must be non-empty strings')
-    }
     this.#owned = true
-    this.#open({
-      timeout: this.#timeoutMs,
-      ...options.connectOptions,
-      servers: list,
-      reconnect: true,
-      maxReconnectAttempts: -1,
-    })
+    this.#open(settings.use.connect)
   }
 
   /**
@@ -365,31 +303,4 @@ export class NatsBroker implements Broker {
       // A throwing onError has nowhere left to report to.
     }
   }
-}
-
-function unavailable(message: string): StoreUnavailableError {
-  return new StoreUnavailableError('broker', `ws-warden: ${message}`)
-}
-
-function closedError(): Error {
-  return new Error('ws-warden: the NatsBroker is closed')
-}
-
-/** `value` if it is a positive integer (or `fallback` if it is undefined); else a TypeError. */
-function positive(what: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new TypeError(`ws-warden: ${what} must be a positive integer, got ${String(value)}`)
-  }
-  return value
-}
-
-/** Rejects with a `StoreUnavailableError` if `promise` has not settled within `ms`. */
-function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(unavailable(`${what} within ${ms} ms`)), ms)
-    timer.unref()
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }

@@ -1,7 +1,11 @@
 /**
- * The NATS broker's own error: a payload NATS would refuse. Unavailability (not connected, no
- * answer in time) is the core's `StoreUnavailableError` with `store: 'broker'`.
+ * The NATS broker's errors: its own `NatsPayloadTooLargeError`, a payload NATS would refuse;
+ * the core's `StoreUnavailableError` with `store: 'broker'` for unavailability (not connected, no
+ * answer in time, which `bounded` turns a slow wait into); and the error of a closed broker.
+ *
+ * @module
  */
+import { StoreUnavailableError } from '@ws-warden/core'
 
 /**
  * A payload larger than the server's `max_payload` (1 MiB by default). Raised before anything is
@@ -23,4 +27,24 @@ export class NatsPayloadTooLargeError extends Error {
     this.bytes = bytes
     this.maxPayload = maxPayload
   }
+}
+
+/** The broker's `StoreUnavailableError` saying `message`. */
+export function unavailable(message: string): StoreUnavailableError {
+  return new StoreUnavailableError('broker', `ws-warden: ${message}`)
+}
+
+/** What a closed broker's calls reject with. */
+export function closedError(): Error {
+  return new Error('ws-warden: the NatsBroker is closed')
+}
+
+/** Rejects with a `StoreUnavailableError` if `promise` has not settled within `ms`. */
+export function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(unavailable(`${what} within ${ms} ms`)), ms)
+    timer.unref()
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }

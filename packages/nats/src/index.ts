@@ -11,8 +11,9 @@
  * // on shutdown: await warden.close(); await broker.close()
  * ```
  *
- * @packageDocumentation
+ * @module
  */
-export { NatsBroker, type NatsBrokerOptions } from './broker.js'
+export { NatsBroker } from './broker.js'
+export type { NatsBrokerOptions } from './options.js'
 export { NatsPayloadTooLargeError } from './errors.js'
 export { checkPrefix, decodeTopic, encodeTopic } from './subjects.js'

@@ -8,6 +8,8 @@
  * `[A-Za-z0-9_:-]` stay as they are, every other byte becomes `%XX` (upper-case hex), and the empty
  * topic becomes `%` alone (never produced otherwise, since `%` is always followed by two digits).
  * Encoding and decoding are inverse for every string that is well-formed UTF-16.
+ *
+ * @module
  */
 
 const SAFE = /^[A-Za-z0-9_:-]$/
