@@ -21,7 +21,7 @@ export type {
   WardenHooks,
   WardenOptions,
 } from './options.js'
-export type { ResumptionOptions } from './resumption.js'
+export type { ResumptionOptions } from './resumption-options.js'
 export type { RefreshOptions } from './refresh.js'
 export type { WardenStores } from './store-contracts.js'
 export { ConnectTokens, CONNECT_TOKEN_TYPE, timingSafeEqualStrings } from './tokens.js'

@@ -34,7 +34,7 @@ import { decodeState, encodeState, hashCredential, SessionHandle } from './sessi
 import type { StoreCall } from './store-guard.js'
 import type { ResumeOutcome } from './observer.js'
 import type { ResumeInfo } from './types.js'
-import { featureOption, integerOption } from './validate.js'
+import type { ResumptionOptions } from './resumption-options.js'
 import type {
   ExpiredSession,
   HistoryLimits,
@@ -42,35 +42,6 @@ import type {
   ResumableSession,
   ResumeStore,
 } from './store-contracts.js'
-
-/** Resumption settings. */
-export interface ResumptionOptions {
-  /**
-   * How long after its connection is lost a session can be resumed, and how long each stream's
-   * frames are kept for replay, in ms.
-   * @default 120000
-   */
-  readonly ttlMs?: number
-  /**
-   * Frames kept per stream (channel, user, everyone) for replay; older ones are dropped and a
-   * session that missed them resumes with `complete: false`.
-   * @default 1000
-   */
-  readonly maxMessages?: number
-}
-
-/** Resumption options with defaults applied, or `false`; a bad value throws a `TypeError`. */
-export function resolveResumption(
-  value: ResumptionOptions | boolean | undefined,
-  heartbeat: boolean,
-): Required<ResumptionOptions> | false {
-  const options = featureOption('resumption', value, heartbeat)
-  if (!options) return false
-  return {
-    ttlMs: integerOption('resumption.ttlMs', options.ttlMs, 120_000),
-    maxMessages: integerOption('resumption.maxMessages', options.maxMessages, 1_000),
-  }
-}
 
 /** Floors that skip no held frame. */
 const NO_FLOORS: ReadonlyMap<string, number> = new Map()
