@@ -4,10 +4,10 @@
  * order, and the retention sweep of stored payloads.
  */
 import type { Clock } from '@ws-warden/core'
-import type { Broker, BrokerHandler } from '@ws-warden/core/stores'
+import { countOption, type Broker, type BrokerHandler } from '@ws-warden/core/stores'
 import type { Database, PgClient, PgPool } from './database.js'
 import { digest } from './dialects.js'
-import { positiveInteger, resolve, time } from './options.js'
+import { onErrorOption, resolve, time } from './options.js'
 
 /**
  * The largest payload sent inside the NOTIFY itself (PostgreSQL wants NOTIFY payloads shorter
@@ -191,14 +191,14 @@ export class PostgresBroker implements Broker {
       throw new TypeError('ws-warden: PostgresBroker needs a pg.Pool or a postgres:// url')
     }
     const option = (name: string, value: unknown, fallback: number) =>
-      value === undefined ? fallback : positiveInteger(`PostgresBroker option ${name}`, value)
+      countOption('PostgresBroker', name, value, fallback)
     this.#db = db
     this.#owned = owned
     this.#prefix = options.prefix ?? 'ws_warden_'
     this.#table = resolved.tables.brokerPayloads
     this.#batchSize = resolved.batchSize
     this.#clock = resolved.clock
-    this.#timeoutMs = option('timeoutMs', options.timeoutMs, 5_000)
+    this.#timeoutMs = resolved.timeoutMs
     this.#maxPayloadBytes = option('maxPayloadBytes', options.maxPayloadBytes, 16_777_216)
     this.#retentionMs = option('retentionMs', options.retentionMs, 60_000)
     this.#reconnectDelayMs = option('reconnectDelayMs', options.reconnectDelayMs, 1_000)
@@ -207,10 +207,7 @@ export class PostgresBroker implements Broker {
       options.sweepIntervalMs === false
         ? false
         : option('sweepIntervalMs', options.sweepIntervalMs, 30_000)
-    if (options.onError !== undefined && typeof options.onError !== 'function') {
-      throw new TypeError('ws-warden: PostgresBroker option onError must be a function')
-    }
-    this.#onError = options.onError
+    this.#onError = onErrorOption('PostgresBroker', options.onError)
     this.#health = setInterval(() => void this.#check(), healthCheckMs).unref()
     if (sweepIntervalMs !== false) {
       this.#sweeper = setInterval(() => void this.#sweepRetained(), sweepIntervalMs).unref()

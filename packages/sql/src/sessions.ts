@@ -2,13 +2,14 @@
  * The SQL session store: live connections and their channels as rows, adds that never exceed the
  * user, IP and total caps, joins, touches, stats and the sweep of stale records.
  */
-import type {
-  AddSessionResult,
-  ConnectionCaps,
-  SessionFilter,
-  SessionRecord,
-  SessionStats,
-  SessionStore,
+import {
+  positiveInteger,
+  type AddSessionResult,
+  type ConnectionCaps,
+  type SessionFilter,
+  type SessionRecord,
+  type SessionStats,
+  type SessionStore,
 } from '@ws-warden/core/stores'
 import {
   Committed,
@@ -19,15 +20,7 @@ import {
   type Row,
   type Run,
 } from './database.js'
-import {
-  closer,
-  key,
-  positiveInteger,
-  resolve,
-  time,
-  type Resolved,
-  type SqlStoreOptions,
-} from './options.js'
+import { closer, key, resolve, time, type Resolved, type SqlStoreOptions } from './options.js'
 
 const accepted: AddSessionResult = Object.freeze({ ok: true })
 /** A PostgreSQL add found the session bound at the cap: it runs again, counting. */
