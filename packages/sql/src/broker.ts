@@ -185,13 +185,25 @@ export class PostgresBroker implements Broker {
   #closed = false
 
   constructor(options: PostgresBrokerOptions) {
-    const resolved = resolve('PostgresBroker', options)
+    // The broker's own options first, as the stores read theirs: a refused one opens no pool.
+    const owner = 'PostgresBroker'
+    const given = options ?? {}
+    const maxPayloadBytes = countOption(owner, 'maxPayloadBytes', given.maxPayloadBytes, 16_777_216)
+    const retentionMs = countOption(owner, 'retentionMs', given.retentionMs, 60_000)
+    const reconnectDelayMs = countOption(owner, 'reconnectDelayMs', given.reconnectDelayMs, 1_000)
+    const healthCheckMs = countOption(owner, 'healthCheckMs', given.healthCheckMs, 30_000)
+    const sweepIntervalMs =
+      given.sweepIntervalMs === false
+        ? false
+        : countOption(owner, 'sweepIntervalMs', given.sweepIntervalMs, 30_000)
+    const onError = onErrorOption(owner, given.onError)
+    const resolved = resolve(owner, options)
     const { db, owned } = resolved
     if (db.dialect.name !== 'postgres') {
+      // A pool made from a mysql:// url: the broker made it, so it ends it.
+      if (owned) void db.end().catch(() => {})
       throw new TypeError('ws-warden: PostgresBroker needs a pg.Pool or a postgres:// url')
     }
-    const option = (name: string, value: unknown, fallback: number) =>
-      countOption('PostgresBroker', name, value, fallback)
     this.#db = db
     this.#owned = owned
     this.#prefix = options.prefix ?? 'ws_warden_'
@@ -199,15 +211,10 @@ export class PostgresBroker implements Broker {
     this.#batchSize = resolved.batchSize
     this.#clock = resolved.clock
     this.#timeoutMs = resolved.timeoutMs
-    this.#maxPayloadBytes = option('maxPayloadBytes', options.maxPayloadBytes, 16_777_216)
-    this.#retentionMs = option('retentionMs', options.retentionMs, 60_000)
-    this.#reconnectDelayMs = option('reconnectDelayMs', options.reconnectDelayMs, 1_000)
-    const healthCheckMs = option('healthCheckMs', options.healthCheckMs, 30_000)
-    const sweepIntervalMs =
-      options.sweepIntervalMs === false
-        ? false
-        : option('sweepIntervalMs', options.sweepIntervalMs, 30_000)
-    this.#onError = onErrorOption('PostgresBroker', options.onError)
+    this.#maxPayloadBytes = maxPayloadBytes
+    this.#retentionMs = retentionMs
+    this.#reconnectDelayMs = reconnectDelayMs
+    this.#onError = onError
     this.#health = setInterval(() => void this.#check(), healthCheckMs).unref()
     if (sweepIntervalMs !== false) {
       this.#sweeper = setInterval(() => void this.#sweepRetained(), sweepIntervalMs).unref()
