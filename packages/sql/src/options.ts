@@ -75,6 +75,8 @@ export interface Resolved {
   /** Whether the store created the pool, and so ends it. */
   readonly owned: boolean
   readonly tables: Tables
+  /** The option `prefix`, checked (also the broker's channel prefix). */
+  readonly prefix: string
   /** `prefix + name`, quoted and unqualified: an index name (PostgreSQL puts it in its table's schema). */
   readonly bare: (name: string) => string
   readonly schema: string | undefined
@@ -175,6 +177,7 @@ export function resolve(owner: string, options: SqlStoreOptions): Resolved {
     db,
     owned: pool === undefined,
     tables,
+    prefix,
     bare: (name) => quote(prefix + name),
     schema: schema === undefined ? undefined : quote(schema),
     batchSize,
