@@ -14,7 +14,7 @@ import { digest } from './dialects.js'
 import { closer, key, resolve, time, type Resolved } from './options.js'
 import type { SqlStoreOptions } from './options.js'
 import type { SqlRateLimitStore } from './rate-limits.js'
-import { prepareAdd, type Add } from './sessions.js'
+import { prepareAdd, type Add } from './sessions-add.js'
 import type { SqlSessionStore } from './sessions.js'
 import type { SqlTokenStore } from './tokens.js'
 
