@@ -1,6 +1,8 @@
 /**
  * The SQL admission store: a handshake's rate-limit hits, token consume and capped session add in
  * one database round trip (a stored procedure), falling back to the separate stores' calls.
+ *
+ * @module
  */
 import {
   ComposedAdmission,

@@ -1,6 +1,8 @@
 /**
  * The SQL history store: per-stream consecutive sequence numbers and bounded, expiring entries for
  * resumption, the replay with what it misses, and the sweep of expired entries and idle streams.
+ *
+ * @module
  */
 import {
   countOption,

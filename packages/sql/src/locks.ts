@@ -1,5 +1,7 @@
 /**
  * The SQL lock store: named expiring locks as rows, released only by their holder.
+ *
+ * @module
  */
 import { randomUUID } from 'node:crypto'
 import { positiveInteger, type LockStore, type ReleaseLock } from '@ws-warden/core/stores'

@@ -1,6 +1,9 @@
 /**
  * The SQL stores' options: how to reach the tables (pool or URL, schema, prefix), their resolved
- * form, the checks on keys, contents and times, and who closes the pool.
+ * form, the checks on keys, contents, times and `onError` (counts and clocks are read with core's
+ * validators, from `@ws-warden/core/stores`), and who closes the pool.
+ *
+ * @module
  */
 import type { Clock } from '@ws-warden/core'
 import { clockOption, countOption, isNonEmptyString } from '@ws-warden/core/stores'

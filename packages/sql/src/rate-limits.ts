@@ -1,6 +1,8 @@
 /**
  * The SQL rate-limit store: fixed-window counters, one atomic upsert per hit, with optional
  * fail-open, and the sweep of ended windows.
+ *
+ * @module
  */
 import {
   countOption,
