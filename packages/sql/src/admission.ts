@@ -1,19 +1,22 @@
 /**
  * The SQL admission store: a handshake's rate-limit hits, token consume and capped session add in
  * one database round trip (a stored procedure), falling back to the separate stores' calls.
+ *
+ * @module
  */
 import {
   ComposedAdmission,
+  positiveInteger,
   type AdmissionStore,
   type AdmitRequest,
   type AdmitResult,
 } from '@ws-warden/core/stores'
 import { retryDeadlocks, type Row } from './database.js'
 import { digest } from './dialects.js'
-import { closer, key, positiveInteger, resolve, time, type Resolved } from './options.js'
+import { closer, key, resolve, time, type Resolved } from './options.js'
 import type { SqlStoreOptions } from './options.js'
 import type { SqlRateLimitStore } from './rate-limits.js'
-import { prepareAdd, type Add } from './sessions.js'
+import { prepareAdd, type Add } from './sessions-add.js'
 import type { SqlSessionStore } from './sessions.js'
 import type { SqlTokenStore } from './tokens.js'
 
@@ -85,7 +88,7 @@ export class SqlAdmissionStore implements AdmissionStore {
     this.#composed = new ComposedAdmission({ sessions, tokens, rateLimits })
     this.#close = closer(this.#s)
     // As Dialect.begin waits for a cap lock: half of a statement's time.
-    this.#lockWaitMs = Math.ceil((options.timeoutMs ?? 5_000) / 2)
+    this.#lockWaitMs = Math.ceil(this.#s.timeoutMs / 2)
     const { admit } = this.#s.tables
     this.#sql =
       this.#s.db.dialect.name === 'postgres'

@@ -1,6 +1,8 @@
 /**
  * The database the SQL stores share: pools from a URL, the dialect and namespace over them,
  * transactions with deadlock retries, the count behind dry runs, and the insert-unless-held claim.
+ *
+ * @module
  */
 import { createRequire } from 'node:module'
 import type * as MySql from 'mysql2/promise'

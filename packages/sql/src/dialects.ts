@@ -1,6 +1,8 @@
 /**
  * The PostgreSQL and MySQL/MariaDB dialects behind one interface: connections, transactions and
  * their advisory locks, rate-limit hits, and the SQL that differs between the two.
+ *
+ * @module
  */
 import { createHash } from 'node:crypto'
 import type { MySqlPool, PgPool, PgResult, Result, Row, Run } from './driver.js'

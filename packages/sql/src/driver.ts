@@ -1,6 +1,8 @@
 /**
  * The driver-facing types both the database layer and the dialects use: the parts of `pg` and
  * `mysql2` pools the stores call, a row, a statement's result, the statement runner.
+ *
+ * @module
  */
 
 /** A row as both drivers return it: column name to value. */

@@ -1,14 +1,22 @@
 /**
  * The SQL history store: per-stream consecutive sequence numbers and bounded, expiring entries for
  * resumption, the replay with what it misses, and the sweep of expired entries and idle streams.
+ *
+ * @module
  */
-import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core/stores'
+import {
+  countOption,
+  positiveInteger,
+  type HistoryEntry,
+  type HistoryLimits,
+  type HistoryRead,
+  type HistoryStore,
+} from '@ws-warden/core/stores'
 import { retryDeadlocks, str, type Row, type Run } from './database.js'
 import {
   closer,
   content,
   key,
-  positiveInteger,
   resolve,
   time,
   type Resolved,
@@ -63,11 +71,12 @@ export class SqlHistoryStore implements HistoryStore {
 
   constructor(options: SqlHistoryStoreOptions) {
     const owner = 'SqlHistoryStore'
-    const retention = options?.streamRetentionMs
-    this.#retentionMs =
-      retention === undefined
-        ? 86_400_000
-        : positiveInteger(`${owner} option streamRetentionMs`, retention)
+    this.#retentionMs = countOption(
+      owner,
+      'streamRetentionMs',
+      options?.streamRetentionMs,
+      86_400_000,
+    )
     this.#s = resolve(owner, options)
     this.#close = closer(this.#s)
   }

@@ -26,12 +26,8 @@ export type {
 } from './database.js'
 export { migrate, migrations, type Migration, type MigrationReport } from './migrations.js'
 export { MAX_KEY_BYTES, type SqlConnectionOptions, type SqlStoreOptions } from './options.js'
-export {
-  MAX_INLINE_BYTES,
-  PayloadTooLargeError,
-  PostgresBroker,
-  type PostgresBrokerOptions,
-} from './broker.js'
+export { PostgresBroker, type PostgresBrokerOptions } from './broker.js'
+export { MAX_INLINE_BYTES, PayloadTooLargeError } from './broker-payloads.js'
 export {
   SqlAdmissionStore,
   SqlHistoryStore,

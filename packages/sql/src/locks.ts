@@ -1,17 +1,12 @@
 /**
  * The SQL lock store: named expiring locks as rows, released only by their holder.
+ *
+ * @module
  */
 import { randomUUID } from 'node:crypto'
-import type { LockStore, ReleaseLock } from '@ws-warden/core/stores'
+import { positiveInteger, type LockStore, type ReleaseLock } from '@ws-warden/core/stores'
 import { claim } from './database.js'
-import {
-  closer,
-  key,
-  positiveInteger,
-  resolve,
-  type Resolved,
-  type SqlStoreOptions,
-} from './options.js'
+import { closer, key, resolve, type Resolved, type SqlStoreOptions } from './options.js'
 
 /**
  * The {@link LockStore} on PostgreSQL or MySQL/MariaDB: one row per held lock in

@@ -1,6 +1,8 @@
 /**
  * The SQL schema: every migration for PostgreSQL and MySQL/MariaDB, and `migrate`, which applies
  * the ones a database lacks, one version at a time.
+ *
+ * @module
  */
 import { mysqlAdmit, postgresAdmit } from './admission-sql.js'
 import { resolve, type Resolved, type SqlConnectionOptions } from './options.js'

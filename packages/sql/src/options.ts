@@ -1,8 +1,12 @@
 /**
  * The SQL stores' options: how to reach the tables (pool or URL, schema, prefix), their resolved
- * form, the checks on keys, contents and times, and who closes the pool.
+ * form, the checks on keys, contents, times and `onError` (counts and clocks are read with core's
+ * validators, from `@ws-warden/core/stores`), and who closes the pool.
+ *
+ * @module
  */
 import type { Clock } from '@ws-warden/core'
+import { clockOption, countOption, isNonEmptyString } from '@ws-warden/core/stores'
 import { createPool, openDatabase, type Database, type SqlPool } from './database.js'
 
 /** Where the tables are and how to reach them: shared by the stores and {@link migrate}. */
@@ -74,10 +78,14 @@ export interface Resolved {
   /** Whether the store created the pool, and so ends it. */
   readonly owned: boolean
   readonly tables: Tables
+  /** The option `prefix`, checked (also the broker's channel prefix). */
+  readonly prefix: string
   /** `prefix + name`, quoted and unqualified: an index name (PostgreSQL puts it in its table's schema). */
   readonly bare: (name: string) => string
   readonly schema: string | undefined
   readonly batchSize: number
+  /** How long one statement may run (the option `timeoutMs`, checked). */
+  readonly timeoutMs: number
   readonly clock: Clock
 }
 
@@ -86,21 +94,10 @@ const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** The largest id, key or channel name in bytes (MySQL's `VARBINARY(512)` columns). */
 export const MAX_KEY_BYTES = 512
 
-/** Returns `value` if it is a positive integer; otherwise throws a `TypeError` naming `what`. */
-export function positiveInteger(what: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new TypeError(`ws-warden: ${what} must be a positive integer, got ${String(value)}`)
-  }
-  return value
-}
-
 /** Whether `value` is a non-empty string that fits the key columns. */
 export function isKey(value: unknown): value is string {
   return (
-    typeof value === 'string' &&
-    value !== '' &&
-    !value.includes('\0') &&
-    Buffer.byteLength(value) <= MAX_KEY_BYTES
+    isNonEmptyString(value) && !value.includes('\0') && Buffer.byteLength(value) <= MAX_KEY_BYTES
   )
 }
 
@@ -146,14 +143,10 @@ export function resolve(owner: string, options: SqlStoreOptions): Resolved {
   if (schema !== undefined && (typeof schema !== 'string' || !identifier.test(schema))) {
     throw new TypeError(`ws-warden: ${owner} option schema must be letters, digits and _`)
   }
-  const option = (name: string, value: unknown, fallback: number) =>
-    value === undefined ? fallback : positiveInteger(`${owner} option ${name}`, value)
-  const timeoutMs = option('timeoutMs', options.timeoutMs, 5_000)
-  const batchSize = option('batchSize', options.batchSize, 5_000)
-  const clock = options.clock ?? { now: () => Date.now() }
-  if (typeof clock.now !== 'function') {
-    throw new TypeError(`ws-warden: ${owner} option clock must be an object with a now() method`)
-  }
+  const timeoutMs = countOption(owner, 'timeoutMs', options.timeoutMs, 5_000)
+  const batchSize = countOption(owner, 'batchSize', options.batchSize, 5_000)
+  // `?? undefined`: a null clock has always meant the system clock here.
+  const clock = clockOption(owner, options.clock ?? undefined)
   if (url !== undefined && typeof url !== 'string') {
     throw new TypeError(`ws-warden: ${owner} option url must be a string`)
   }
@@ -187,11 +180,24 @@ export function resolve(owner: string, options: SqlStoreOptions): Resolved {
     db,
     owned: pool === undefined,
     tables,
+    prefix,
     bare: (name) => quote(prefix + name),
     schema: schema === undefined ? undefined : quote(schema),
     batchSize,
+    timeoutMs,
     clock,
   }
+}
+
+/** The option `onError` of `owner`: a function, or undefined when it is undefined. */
+export function onErrorOption<F extends (...args: never[]) => void>(
+  owner: string,
+  value: F | undefined,
+): F | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
+  }
+  return value
 }
 
 /** Ends a store's pool once, if the store created it. */

@@ -1,13 +1,20 @@
 /**
  * The SQL rate-limit store: fixed-window counters, one atomic upsert per hit, with optional
  * fail-open, and the sweep of ended windows.
+ *
+ * @module
  */
-import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
+import {
+  countOption,
+  positiveInteger,
+  type RateLimitResult,
+  type RateLimitStore,
+} from '@ws-warden/core/stores'
 import { countWhere } from './database.js'
 import {
   closer,
   key,
-  positiveInteger,
+  onErrorOption,
   resolve,
   time,
   type Resolved,
@@ -50,13 +57,9 @@ export class SqlRateLimitStore implements RateLimitStore {
   constructor(options: SqlRateLimitStoreOptions) {
     const owner = 'SqlRateLimitStore'
     const { failOpen, failOpenAfterMs, onError } = options ?? {}
-    if (onError !== undefined && typeof onError !== 'function') {
-      throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
-    }
-    if (failOpenAfterMs !== undefined)
-      positiveInteger(`${owner} option failOpenAfterMs`, failOpenAfterMs)
-    this.#failOpenAfterMs = failOpen === true ? (failOpenAfterMs ?? 1000) : undefined
-    this.#onError = onError ?? (() => {})
+    this.#onError = onErrorOption(owner, onError) ?? (() => {})
+    const afterMs = countOption(owner, 'failOpenAfterMs', failOpenAfterMs, 1000)
+    this.#failOpenAfterMs = failOpen === true ? afterMs : undefined
     this.#s = resolve(owner, options)
     this.#close = closer(this.#s)
   }

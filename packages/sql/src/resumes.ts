@@ -1,6 +1,8 @@
 /**
  * The SQL resume store: resumable sessions as rows (save, update, claim that exactly one caller
  * wins, touch) and the sweep of expired ones.
+ *
+ * @module
  */
 import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core/stores'
 import { retryDeadlocks, str, type Row } from './database.js'

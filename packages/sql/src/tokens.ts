@@ -1,6 +1,8 @@
 /**
  * The SQL token store: single-use token ids, each kept until its token expires, and the sweep of
  * expired ones.
+ *
+ * @module
  */
 import type { TokenStore } from '@ws-warden/core/stores'
 import { claim, countWhere } from './database.js'

@@ -1,7 +1,9 @@
 import t from 'tap'
+import mysqlDriver from 'mysql2/promise'
+import pg from 'pg'
 import { PostgresBroker, type PgPool } from '../src/index.js'
 import { TcpProxy } from './helpers/proxy.js'
-import { mysqlPool, PG_URL, pgPool, randomName, reachable } from './helpers/servers.js'
+import { MYSQL_URL, mysqlPool, PG_URL, pgPool, randomName, reachable } from './helpers/servers.js'
 import { eventually, sleep } from './helpers/timing.js'
 
 const pool = pgPool()
@@ -163,6 +165,10 @@ if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
 
   t.test('bad input and closed brokers get clear errors', async (t) => {
     t.throws(() => new PostgresBroker({}), /exactly one of the options pool and url/)
+    t.throws(
+      () => new PostgresBroker(undefined as never),
+      /exactly one of the options pool and url/,
+    )
     const mysql = mysqlPool()
     t.teardown(() => mysql.end())
     t.throws(
@@ -195,6 +201,43 @@ if (await reachable(t, 'PostgreSQL', () => pool.query('SELECT 1'))) {
     const idle = new PostgresBroker({ pool, prefix, healthCheckMs: 5 })
     await sleep(30) // health checks with nothing to check
     await idle.close()
+  })
+
+  t.test('a broker refused at construction ends the pool it made from its url', async (t) => {
+    // The drivers' own modules, which the broker loads: every pool it creates is recorded.
+    const made: { ended: () => boolean }[] = []
+    const { Pool } = pg
+    const { createPool } = mysqlDriver
+    pg.Pool = class extends Pool {
+      constructor(config?: pg.PoolConfig) {
+        super(config)
+        made.push({ ended: () => this.ending })
+      }
+    }
+    mysqlDriver.createPool = ((config: mysqlDriver.PoolOptions) => {
+      const created = createPool(config)
+      const core = created.pool as unknown as { _closed: boolean }
+      made.push({ ended: () => core._closed })
+      return created
+    }) as typeof createPool
+    t.teardown(() => {
+      pg.Pool = Pool
+      mysqlDriver.createPool = createPool
+    })
+    const refused = [
+      [{ url: PG_URL, maxPayloadBytes: 0 }, /option maxPayloadBytes must be a positive integer/],
+      [{ url: PG_URL, retentionMs: -1 }, /option retentionMs must be a positive integer/],
+      [{ url: PG_URL, sweepIntervalMs: 1.5 }, /option sweepIntervalMs must be a positive integer/],
+      [{ url: PG_URL, onError: 'no' as never }, /option onError must be a function/],
+      [{ url: MYSQL_URL }, /needs a pg.Pool or a postgres:\/\/ url/],
+    ] as const
+    for (const [options, message] of refused) {
+      t.throws(() => new PostgresBroker(options), message)
+    }
+    t.ok(
+      made.every((pool) => pool.ended()),
+      `every pool made is ended (${made.filter((pool) => !pool.ended()).length} of ${made.length} left open)`,
+    )
   })
 
   t.test(
