@@ -9,8 +9,6 @@
  * ```
  *
  * @packageDocumentation
- *
- * @module
  */
 export { runCli, VERSION, type RunCliOptions } from './cli.js'
 export { CliError, ExitCode, StoreUnreachableError, UsageError } from './errors.js'

@@ -4,7 +4,7 @@
  * honours the server's close codes, dead-server detection, a bounded send queue, transparent
  * session resumption and in-band token refresh.
  *
- * @module
+ * @packageDocumentation
  */
 export { WardenClient } from './client.js'
 export type {

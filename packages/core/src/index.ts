@@ -6,8 +6,6 @@
  * the memory stores are in `@ws-warden/core/stores`; metrics in `@ws-warden/core/prometheus`.
  *
  * @packageDocumentation
- *
- * @module
  */
 export { createWarden, Warden } from './warden.js'
 export type { DropReason, ResumeOutcome, WardenObserver } from './observer.js'

@@ -7,8 +7,6 @@
  * kinds, drop reasons, resumption outcomes), every one of them snake_case.
  *
  * @packageDocumentation
- *
- * @module
  */
 import type { Registry } from 'prom-client'
 import { Counter, Gauge, Histogram } from 'prom-client'

@@ -3,7 +3,7 @@
  * need: every store contract, the in-process memory stores a warden uses by default, and the
  * composed admission a store without a one-trip `admit` gets.
  *
- * @module
+ * @packageDocumentation
  */
 export * from './store-contracts.js'
 export * from './memory/index.js'

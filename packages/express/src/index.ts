@@ -2,8 +2,6 @@
  * `@ws-warden/express`: ws-warden for Express, with express-ws's `app.ws()` routes over `ws` 8.
  *
  * @packageDocumentation
- *
- * @module
  */
 export { wardenExpress } from './routes.js'
 export type {

@@ -2,8 +2,6 @@
  * `@ws-warden/fastify`: ws-warden for Fastify 5, over `@fastify/websocket` 11.
  *
  * @packageDocumentation
- *
- * @module
  */
 export { wardenFastify, wardenFastify as default } from './plugin.js'
 export type {

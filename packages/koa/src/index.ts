@@ -3,8 +3,6 @@
  * chain before the upgrade, over `ws` 8.
  *
  * @packageDocumentation
- *
- * @module
  */
 export { wardenKoa } from './middleware.js'
 export type {

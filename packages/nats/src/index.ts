@@ -11,7 +11,7 @@
  * // on shutdown: await warden.close(); await broker.close()
  * ```
  *
- * @module
+ * @packageDocumentation
  */
 export { NatsBroker } from './broker.js'
 export type { NatsBrokerOptions } from './options.js'

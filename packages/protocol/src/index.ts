@@ -28,8 +28,6 @@
  * last ({@link withPosition}, {@link positionOf}, and the query parameters in `resume.ts`).
  *
  * @packageDocumentation
- *
- * @module
  */
 
 export * from './frames.js'

@@ -4,8 +4,6 @@
  * adapter runs. Private: never published.
  *
  * @packageDocumentation
- *
- * @module
  */
 export { Client, listen, open, SECRET, testWarden, tokenFor, until } from './helpers.js'
 export type { Teardown } from './helpers.js'

@@ -14,8 +14,6 @@
  * - `subprotocol`: `Sec-WebSocket-Protocol` negotiation (`ws-warden.v1`) and its admission check.
  *
  * @packageDocumentation
- *
- * @module
  */
 export { adapterFail, checkAdapterOptions, isEndpoint } from './checks.js'
 export type { Fail } from './checks.js'
