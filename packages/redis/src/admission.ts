@@ -1,10 +1,10 @@
 /**
  * Admission in one round trip on a standalone Redis (or Sentinel): the attempt hits, the token
  * consume and the capped session add of one handshake as one Lua script (`ADMIT` in
- * `scripts.ts`, made of the same functions the separate stores' scripts run), over the very keys
- * `hit`, `consume` and `add` use. Only {@link createRedisStores} makes one, over stores it made
- * with one bucket on a client that is not a Cluster: there the keys of one admission are on one
- * server, so one script may touch them all.
+ * `scripts/admission.ts`, made of the same functions the separate stores' scripts run), over the
+ * very keys `hit`, `consume` and `add` use. Only {@link createRedisStores} makes one, over stores
+ * it made with one bucket on a client that is not a Cluster: there the keys of one admission are on
+ * one server, so one script may touch them all.
  */
 import type {
   AdmissionStore,
@@ -16,7 +16,7 @@ import { Buckets } from './buckets.js'
 import { defineScript, positive, type RedisClient, type Reply } from './client.js'
 import type { RedisRateLimitStore } from './rate-limits.js'
 import { windowKey } from './rate-limits.js'
-import { ADMIT } from './scripts.js'
+import { ADMIT } from './scripts/admission.js'
 import { addArgs, KEY_NAMES, type RedisSessionStore } from './sessions.js'
 import { checkToken, INDEX_RETENTION_MS, tokenKey, type RedisTokenStore } from './tokens.js'
 

@@ -12,7 +12,7 @@ import {
   HEAD_HISTORY,
   PRUNE_HISTORY,
   READ_HISTORY,
-} from './scripts.js'
+} from './scripts/history.js'
 import { INDEX_RETENTION_MS } from './tokens.js'
 
 const owner = 'RedisHistoryStore'

@@ -10,7 +10,7 @@ import {
   type RedisClient,
   type RedisStoreOptions,
 } from './client.js'
-import { RELEASE_LOCK } from './scripts.js'
+import { RELEASE_LOCK } from './scripts/locks.js'
 
 /**
  * Expiring locks in Redis: `SET <key> <random token> NX PX <ttl>`; the release deletes the key

@@ -6,7 +6,7 @@ import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
 import { Buckets, sumOver, type Placed, type Placement } from './buckets.js'
 import { bounded, defineScript, positive, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'
-import { COUNT_EXPIRED, HIT_WINDOW, SWEEP_EXPIRED } from './scripts.js'
+import { COUNT_EXPIRED, HIT_WINDOW, SWEEP_EXPIRED } from './scripts/expiring-keys.js'
 import { INDEX_RETENTION_MS } from './tokens.js'
 
 /** Options of {@link RedisRateLimitStore}. */

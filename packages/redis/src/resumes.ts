@@ -11,7 +11,7 @@ import {
   SAVE_RESUME,
   SWEEP_RESUMES,
   TOUCH_RESUMES,
-} from './scripts.js'
+} from './scripts/resumes.js'
 import { INDEX_RETENTION_MS } from './tokens.js'
 
 const owner = 'RedisResumeStore'

@@ -13,7 +13,8 @@ import type {
 import { Buckets, bucketOf } from './buckets.js'
 import { defineScript, positive, storeOptions } from './client.js'
 import type { RedisClient, RedisStoreOptions, Reply } from './client.js'
-import { CAPS_SCRIPTS, SESSION_SCRIPTS } from './scripts.js'
+import { CAPS_SCRIPTS } from './scripts/caps.js'
+import { SESSION_SCRIPTS } from './scripts/sessions.js'
 
 /** Options of {@link RedisSessionStore}. */
 export interface RedisSessionStoreOptions extends RedisStoreOptions {
@@ -26,7 +27,7 @@ export interface RedisSessionStoreOptions extends RedisStoreOptions {
   readonly ttlMs?: number | undefined
 }
 
-/** The key names, in the order every session script takes them (see `scripts.ts`). */
+/** The key names, in the order every session script takes them (see `scripts/sessions.ts`). */
 export const KEY_NAMES = [
   'records',
   'seen',
@@ -351,8 +352,8 @@ function define<T extends Record<string, string>>(
 }
 
 /**
- * The arguments of the add script (`addSession` in `scripts.ts`): id, the record without id and
- * lastSeenAt as the scripts store it (a JSON array of strings: userId, ip, instanceId,
+ * The arguments of the add script (`addSession` in `scripts/sessions.ts`): id, the record without
+ * id and lastSeenAt as the scripts store it (a JSON array of strings: userId, ip, instanceId,
  * connectedAt, then the channels, deduplicated), lastSeenAt, the caps ('' = none), ttl.
  */
 export function addArgs(

@@ -17,7 +17,9 @@ import { admitted, answer } from './admission.js'
 import { Buckets, bucketOf, type Placement } from './buckets.js'
 import { defineScript, positive, type RedisClient, type Reply } from './client.js'
 import { windowKey, type RedisRateLimitStore } from './rate-limits.js'
-import { CAPS_ADMIT, CAPS_RESTORE, REMOVE_SESSIONS, USER_ADMIT, USER_GIVE_BACK } from './scripts.js'
+import { CAPS_ADMIT, USER_ADMIT, USER_GIVE_BACK } from './scripts/admission.js'
+import { CAPS_RESTORE } from './scripts/caps.js'
+import { REMOVE_SESSIONS } from './scripts/sessions.js'
 import {
   addArgs,
   CAPS_NAMES,

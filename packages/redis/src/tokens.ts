@@ -5,7 +5,7 @@
 import type { TokenStore } from '@ws-warden/core/stores'
 import { Buckets, sumOver, type Placed, type Placement } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
-import { CONSUME_TOKEN, COUNT_EXPIRED, SWEEP_EXPIRED } from './scripts.js'
+import { CONSUME_TOKEN, COUNT_EXPIRED, SWEEP_EXPIRED } from './scripts/expiring-keys.js'
 
 /**
  * How long an expiry index keeps an entry after its record expired, for `sweep` to count it (the
