@@ -17,7 +17,8 @@ import { defineScript, positive, type RedisClient, type Reply } from './client.j
 import type { RedisRateLimitStore } from './rate-limits.js'
 import { windowKey } from './rate-limits.js'
 import { ADMIT } from './scripts/admission.js'
-import { addArgs, KEY_NAMES, type RedisSessionStore } from './sessions.js'
+import { addArgs, KEY_NAMES } from './session-layout.js'
+import type { RedisSessionStore } from './sessions.js'
 import { checkToken, INDEX_RETENTION_MS, tokenKey, type RedisTokenStore } from './tokens.js'
 
 /** The one answer of an admission that went through. */

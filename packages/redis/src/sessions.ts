@@ -15,6 +15,15 @@ import { defineScript, positive, storeOptions } from './client.js'
 import type { RedisClient, RedisStoreOptions, Reply } from './client.js'
 import { CAPS_SCRIPTS } from './scripts/caps.js'
 import { SESSION_SCRIPTS } from './scripts/sessions.js'
+import {
+  addArgs,
+  byBucket,
+  CAPS_NAMES,
+  capsTag,
+  decodeRecords,
+  entryBucket,
+  KEY_NAMES,
+} from './session-layout.js'
 
 /** Options of {@link RedisSessionStore}. */
 export interface RedisSessionStoreOptions extends RedisStoreOptions {
@@ -27,24 +36,6 @@ export interface RedisSessionStoreOptions extends RedisStoreOptions {
   readonly ttlMs?: number | undefined
 }
 
-/** The key names, in the order every session script takes them (see `scripts/sessions.ts`). */
-export const KEY_NAMES = [
-  'records',
-  'seen',
-  'by-user',
-  'by-ip',
-  'by-channel',
-  'users',
-  'ips',
-  'channels',
-]
-/** The caps keys of a sharded registry, in the order every caps script takes them. */
-export const CAPS_NAMES = ['ids', 'ips', 'seen']
-
-/** The hash tag of a sharded registry's caps keys (and, in `createRedisStores`, the IPs' windows). */
-export function capsTag(prefix: string): string {
-  return `{${prefix}:sessions:caps}`
-}
 /** Ids per touch script, records per sweep script: bounds the time one script holds Redis. */
 const BATCH = 1000
 
@@ -317,24 +308,7 @@ export class RedisSessionStore implements SessionStore {
     kind: 'id' | 'user' | 'channel',
     value: string,
   ): Promise<SessionRecord[]> {
-    const flat = (await this.#call(bucket, 'read', kind, value)) as string[]
-    const records: SessionRecord[] = []
-    for (let i = 0; i < flat.length; i += 3) {
-      const fields = JSON.parse(flat[i + 1] as string) as string[]
-      const [userId, ip, instanceId, connectedAt, ...channels] = fields
-      records.push(
-        Object.freeze({
-          userId: userId as string,
-          instanceId: instanceId as string,
-          ip: ip as string,
-          channels: Object.freeze(channels),
-          connectedAt: Number(connectedAt),
-          id: flat[i] as string,
-          lastSeenAt: Number(flat[i + 2]),
-        }),
-      )
-    }
-    return records
+    return decodeRecords((await this.#call(bucket, 'read', kind, value)) as string[])
   }
 }
 
@@ -351,49 +325,7 @@ function define<T extends Record<string, string>>(
   return Object.fromEntries(defined) as Record<keyof T, Script>
 }
 
-/**
- * The arguments of the add script (`addSession` in `scripts/sessions.ts`): id, the record without
- * id and lastSeenAt as the scripts store it (a JSON array of strings: userId, ip, instanceId,
- * connectedAt, then the channels, deduplicated), lastSeenAt, the caps ('' = none), ttl.
- */
-export function addArgs(
-  record: SessionRecord,
-  caps: ConnectionCaps,
-  ttl: number,
-): [string, string, number, number | '', number | '', number | '', number] {
-  const { id, userId, ip, instanceId, channels } = record
-  const fields = [userId, ip, instanceId, String(record.connectedAt)]
-  if (channels.length > 0) fields.push(...new Set(channels))
-  const stored = JSON.stringify(fields)
-  return [
-    id,
-    stored,
-    record.lastSeenAt,
-    caps.perUser ?? '',
-    caps.perIp ?? '',
-    caps.total ?? '',
-    ttl,
-  ]
-}
-
 /** An add's answer from a script's: 'ok', or the cap it hit. */
 function outcome(reply: Reply): AddSessionResult {
   return reply === 'ok' ? { ok: true } : { ok: false, limit: reply as Limit }
-}
-
-/** Ids grouped by bucket; ids without one (undefined) are left out. */
-function byBucket(located: Iterable<readonly [string, number | undefined]>): Map<number, string[]> {
-  const groups = new Map<number, string[]>()
-  for (const [id, bucket] of located) {
-    if (bucket === undefined) continue
-    const group = groups.get(bucket)
-    if (group === undefined) groups.set(bucket, [id])
-    else group.push(id)
-  }
-  return groups
-}
-
-/** The bucket of a directory entry `<bucket>:<ip>`; undefined for none. */
-export function entryBucket(entry: string | null): number | undefined {
-  return entry === null ? undefined : Number(entry.slice(0, entry.indexOf(':')))
 }

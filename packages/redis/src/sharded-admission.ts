@@ -20,14 +20,8 @@ import { windowKey, type RedisRateLimitStore } from './rate-limits.js'
 import { CAPS_ADMIT, USER_ADMIT, USER_GIVE_BACK } from './scripts/admission.js'
 import { CAPS_RESTORE } from './scripts/caps.js'
 import { REMOVE_SESSIONS } from './scripts/sessions.js'
-import {
-  addArgs,
-  CAPS_NAMES,
-  capsTag,
-  entryBucket,
-  KEY_NAMES,
-  type RedisSessionStore,
-} from './sessions.js'
+import { addArgs, CAPS_NAMES, capsTag, entryBucket, KEY_NAMES } from './session-layout.js'
+import type { RedisSessionStore } from './sessions.js'
 import { checkToken, INDEX_RETENTION_MS, tokenKey, type RedisTokenStore } from './tokens.js'
 
 /** The rate-limit keys of the core's connect-attempt counters (see core's `admission.ts`). */

@@ -10,7 +10,7 @@
  * id -> lastSeenAt), 3/4/5 by-user/by-ip/by-channel (zsets of `<len>:<value><id>`, read by lex
  * range), 6/7/8 users/ips/channels (hash value -> count). The length prefix makes the member of
  * one value never a prefix of another's. A record is a JSON array of strings: userId, ip,
- * instanceId, connectedAt, then its channels (see `addArgs` in `sessions.ts`): cjson decodes
+ * instanceId, connectedAt, then its channels (see `addArgs` in `session-layout.ts`): cjson decodes
  * that in about half the time of an object with a number. `list` adds (by = 1) or removes
  * (by = -1) an id under a value of index k, `tally` moves the value's count (dropping it at 0),
  * `mark` does both; `keep` refreshes the lifetime of every key.
