@@ -12,8 +12,9 @@ import type {
   AdmitResult,
   AttemptCounter,
 } from '@ws-warden/core/stores'
+import { positiveInteger } from '@ws-warden/core/stores'
 import { Buckets } from './buckets.js'
-import { defineScript, positive, type RedisClient, type Reply } from './client.js'
+import { defineScript, type RedisClient, type Reply } from './client.js'
 import type { RedisRateLimitStore } from './rate-limits.js'
 import { windowKey } from './rate-limits.js'
 import { ADMIT } from './scripts/admission.js'
@@ -63,13 +64,13 @@ export class RedisAdmissionStore implements AdmissionStore {
 
   async admit(request: AdmitRequest): Promise<AdmitResult> {
     const { attempts, windowMs, jti, tokenExpiresAt, session } = request
-    positive('hit(windowMs)', windowMs)
+    positiveInteger('hit(windowMs)', windowMs)
     checkToken(jti, tokenExpiresAt)
     // The keys and arguments of `ADMIT` in one array, the key count first.
     const call: (string | number)[] = [11 + attempts.length, ...this.#sessionKeys]
     call.push(tokenKey(this.#tokenTag, jti), this.#tokenIndex, this.#rateIndex)
     for (const { key, limit } of attempts) {
-      positive('hit(limit)', limit)
+      positiveInteger('hit(limit)', limit)
       call.push(windowKey(this.#rateTag, key))
     }
     call.push(windowMs, INDEX_RETENTION_MS, jti, Math.ceil(tokenExpiresAt))

@@ -2,6 +2,7 @@
  * What every Redis store shares: the client and option types, the key prefix default, option
  * checks, Lua script definition, and time-bounded calls and readiness.
  */
+import { countOption, isNonEmptyString } from '@ws-warden/core/stores'
 import type { Cluster, Redis } from 'ioredis'
 import { CLUSTER_BUCKETS } from './buckets.js'
 
@@ -45,21 +46,12 @@ export function storeOptions(
     throw new TypeError(`ws-warden: ${owner} option client must be an ioredis Redis or Cluster`)
   }
   const prefix = options?.prefix ?? DEFAULT_PREFIX
-  if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
+  if (!isNonEmptyString(prefix) || /[{}]/.test(prefix)) {
     throw new TypeError(`ws-warden: ${owner} option prefix must be a non-empty string without {}`)
   }
   const fallback = client.isCluster ? CLUSTER_BUCKETS : 1
-  const buckets = positive(`${owner} option buckets`, options?.buckets, fallback)
+  const buckets = countOption(owner, 'buckets', options?.buckets, fallback)
   return { client, prefix, buckets }
-}
-
-/** `value` if it is a positive integer (or `fallback` if it is undefined); else a TypeError. */
-export function positive(what: string, value: unknown, fallback?: number): number {
-  if (value === undefined && fallback !== undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new TypeError(`ws-warden: ${what} must be a positive integer, got ${String(value)}`)
-  }
-  return value
 }
 
 /**

@@ -10,8 +10,9 @@ import type {
   SessionStats,
   SessionStore,
 } from '@ws-warden/core/stores'
+import { countOption } from '@ws-warden/core/stores'
 import { Buckets, bucketOf } from './buckets.js'
-import { defineScript, positive, storeOptions } from './client.js'
+import { defineScript, storeOptions } from './client.js'
 import type { RedisClient, RedisStoreOptions, Reply } from './client.js'
 import { CAPS_SCRIPTS } from './scripts/caps.js'
 import { SESSION_SCRIPTS } from './scripts/sessions.js'
@@ -86,7 +87,7 @@ export class RedisSessionStore implements SessionStore {
   constructor(options: RedisSessionStoreOptions) {
     const { client, prefix, buckets } = storeOptions('RedisSessionStore', options)
     this.#client = client
-    this.#ttl = positive('RedisSessionStore option ttlMs', options.ttlMs, SESSION_TTL_MS)
+    this.#ttl = countOption('RedisSessionStore', 'ttlMs', options.ttlMs, SESSION_TTL_MS)
     this.#buckets = new Buckets(prefix, 'sessions', buckets)
     this.#keys = this.#buckets.all.map((tag) => KEY_NAMES.map((name) => `${tag}:${name}`))
     this.#caps = buckets === 1 ? undefined : CAPS_NAMES.map((name) => `${capsTag(prefix)}:${name}`)

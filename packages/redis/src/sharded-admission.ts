@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto'
 import {
   ComposedAdmission,
+  positiveInteger,
   type AdmissionStore,
   type AdmitRequest,
   type AdmitResult,
@@ -15,7 +16,7 @@ import {
 } from '@ws-warden/core/stores'
 import { admitted, answer } from './admission.js'
 import { Buckets, bucketOf, type Placement } from './buckets.js'
-import { defineScript, positive, type RedisClient, type Reply } from './client.js'
+import { defineScript, type RedisClient, type Reply } from './client.js'
 import { windowKey, type RedisRateLimitStore } from './rate-limits.js'
 import { CAPS_ADMIT, USER_ADMIT, USER_GIVE_BACK } from './scripts/admission.js'
 import { CAPS_RESTORE } from './scripts/caps.js'
@@ -164,9 +165,9 @@ export class RedisShardedAdmissionStore implements AdmissionStore {
 
   async admit(request: AdmitRequest): Promise<AdmitResult> {
     const { attempts, windowMs, jti, tokenExpiresAt, userId, session } = request
-    positive('hit(windowMs)', windowMs)
+    positiveInteger('hit(windowMs)', windowMs)
     checkToken(jti, tokenExpiresAt, userId)
-    for (const { limit } of attempts) positive('hit(limit)', limit)
+    for (const { limit } of attempts) positiveInteger('hit(limit)', limit)
     const bucket = bucketOf(userId, this.#bucketKeys.length)
     const rate = this.#rateBases[bucket] as string
     const sides = this.#split(attempts, rate)

@@ -3,6 +3,7 @@
  * of expired ones.
  */
 import type { TokenStore } from '@ws-warden/core/stores'
+import { nonEmpty } from '@ws-warden/core/stores'
 import { Buckets, sumOver, type Placed, type Placement } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
 import { CONSUME_TOKEN, COUNT_EXPIRED, SWEEP_EXPIRED } from './scripts/expiring-keys.js'
@@ -26,9 +27,7 @@ export function checkToken(jti: unknown, expiresAt: unknown, owner?: unknown): v
   if (owner !== undefined && typeof owner !== 'string') {
     throw new TypeError('ws-warden: consume(owner) needs a string when given')
   }
-  if (typeof jti !== 'string' || jti === '') {
-    throw new TypeError('ws-warden: consume(jti) needs a non-empty string')
-  }
+  nonEmpty('consume(jti)', jti)
   if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
     throw new TypeError('ws-warden: consume(expiresAt) needs a finite epoch time in ms')
   }
