@@ -5,6 +5,8 @@
  * very keys `hit`, `consume` and `add` use. Only {@link createRedisStores} makes one, over stores
  * it made with one bucket on a client that is not a Cluster: there the keys of one admission are on
  * one server, so one script may touch them all.
+ *
+ * @module
  */
 import type {
   AdmissionStore,

@@ -1,6 +1,8 @@
 /**
  * The Redis broker: publish/subscribe between instances over Redis pub/sub (sharded pub/sub on a
  * Cluster), with a subscriber connection of its own and bounded subscribes.
+ *
+ * @module
  */
 import type { Broker, BrokerHandler } from '@ws-warden/core/stores'
 import { countOption } from '@ws-warden/core/stores'

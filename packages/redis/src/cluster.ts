@@ -1,6 +1,8 @@
 /**
  * Redis Cluster connection settings: the seed nodes (and their `host:port,host:port` text form,
  * as `REDIS_CLUSTER_NODES` holds it) and the ioredis `Cluster` defaults the stores want.
+ *
+ * @module
  */
 import { isNonEmptyString, isPositiveInteger } from '@ws-warden/core/stores'
 import { Cluster, type ClusterOptions } from 'ioredis'

@@ -1,6 +1,8 @@
 /**
  * The Redis history store: per-stream sequence numbers and bounded, expiring lists of entries for
  * resumption, read back with what was dropped, and the sweep of expired entries.
+ *
+ * @module
  */
 import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core/stores'
 import { nonEmpty, positiveInteger } from '@ws-warden/core/stores'

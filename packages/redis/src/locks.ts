@@ -1,5 +1,7 @@
 /**
  * The Redis lock store: named expiring locks, released only by their holder.
+ *
+ * @module
  */
 import type { LockStore, ReleaseLock } from '@ws-warden/core/stores'
 import { positiveInteger } from '@ws-warden/core/stores'

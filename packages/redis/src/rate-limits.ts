@@ -1,6 +1,8 @@
 /**
- * The Redis rate-limit store: fixed-window counters, one atomic script per hit, with optional
- * fail-open, and the sweep of ended windows.
+ * The Redis rate-limit store: fixed-window counters (and their key), one atomic script per hit,
+ * with optional fail-open, and the sweep of ended windows.
+ *
+ * @module
  */
 import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
 import { countOption, positiveInteger } from '@ws-warden/core/stores'

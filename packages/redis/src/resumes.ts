@@ -1,6 +1,8 @@
 /**
  * The Redis resume store: resumable sessions (save, update, atomic claim, touch) and the sweep
  * that reports each expired session once.
+ *
+ * @module
  */
 import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core/stores'
 import { isNonEmptyString, nonEmpty } from '@ws-warden/core/stores'

@@ -1,6 +1,10 @@
 /**
  * The Redis session store: the cluster-wide record of live connections, adds that never exceed
- * the user, IP and total caps, channel joins, touches, stats and the sweep of stale records.
+ * the user, IP and total caps, channel joins, touches, stats and the sweep of stale records. Its
+ * keys and record encoding are in `session-layout.ts`, its Lua in `scripts/sessions.ts` and
+ * `scripts/caps.ts`.
+ *
+ * @module
  */
 import type {
   AddSessionResult,
@@ -12,8 +16,8 @@ import type {
 } from '@ws-warden/core/stores'
 import { countOption } from '@ws-warden/core/stores'
 import { Buckets, bucketOf } from './buckets.js'
-import { defineScript, storeOptions } from './client.js'
-import type { RedisClient, RedisStoreOptions, Reply } from './client.js'
+import { defineScripts, storeOptions } from './client.js'
+import type { RedisClient, RedisStoreOptions, Reply, Script } from './client.js'
 import { CAPS_SCRIPTS } from './scripts/caps.js'
 import { SESSION_SCRIPTS } from './scripts/sessions.js'
 import {
@@ -43,7 +47,6 @@ const BATCH = 1000
 /** The default lifetime of session keys (option `ttlMs`). */
 export const SESSION_TTL_MS = 86_400_000
 
-type Script = ReturnType<typeof defineScript>
 type ScriptName = keyof typeof SESSION_SCRIPTS
 type CapsName = keyof typeof CAPS_SCRIPTS
 type Limit = 'user' | 'ip' | 'total'
@@ -91,8 +94,8 @@ export class RedisSessionStore implements SessionStore {
     this.#buckets = new Buckets(prefix, 'sessions', buckets)
     this.#keys = this.#buckets.all.map((tag) => KEY_NAMES.map((name) => `${tag}:${name}`))
     this.#caps = buckets === 1 ? undefined : CAPS_NAMES.map((name) => `${capsTag(prefix)}:${name}`)
-    this.#run = define(client, 'wsWardenSession_', KEY_NAMES.length, SESSION_SCRIPTS)
-    this.#capsRun = define(client, 'wsWardenSessionCaps_', CAPS_NAMES.length, CAPS_SCRIPTS)
+    this.#run = defineScripts(client, 'wsWardenSession_', KEY_NAMES.length, SESSION_SCRIPTS)
+    this.#capsRun = defineScripts(client, 'wsWardenSessionCaps_', CAPS_NAMES.length, CAPS_SCRIPTS)
   }
 
   async add(record: SessionRecord, caps: ConnectionCaps = {}): Promise<AddSessionResult> {
@@ -311,19 +314,6 @@ export class RedisSessionStore implements SessionStore {
   ): Promise<SessionRecord[]> {
     return decodeRecords((await this.#call(bucket, 'read', kind, value)) as string[])
   }
-}
-
-/** Defines each script of `scripts` under `<name prefix><its name>`. */
-function define<T extends Record<string, string>>(
-  client: RedisClient,
-  namePrefix: string,
-  keys: number,
-  scripts: T,
-): Record<keyof T, Script> {
-  const defined = Object.entries(scripts).map(([name, lua]) => {
-    return [name, defineScript(client, `${namePrefix}${name}`, keys, lua)]
-  })
-  return Object.fromEntries(defined) as Record<keyof T, Script>
 }
 
 /** An add's answer from a script's: 'ok', or the cap it hit. */

@@ -4,6 +4,8 @@
  * session bucket and one to the caps slot, then a compensation that gives back what one side did
  * when the other side refused. Only {@link createRedisStores} makes one, over stores it made with
  * {@link shardedPlacement}. The semantics are on {@link RedisShardedAdmissionStore}.
+ *
+ * @module
  */
 import { randomBytes } from 'node:crypto'
 import {

@@ -1,6 +1,8 @@
 /**
  * `createRedisStores`: the whole Redis store set and broker from a client, a URL or a Cluster, over
  * one client that it closes only if it opened it.
+ *
+ * @module
  */
 import { countOption } from '@ws-warden/core/stores'
 import { Redis, type ClusterOptions, type RedisOptions } from 'ioredis'

@@ -1,6 +1,8 @@
 /**
  * The Redis token store: single-use token ids, each kept until its token expires, and the sweep
- * of expired ones.
+ * of expired ones; also how long every store's expiry index keeps an expired entry.
+ *
+ * @module
  */
 import type { TokenStore } from '@ws-warden/core/stores'
 import { nonEmpty } from '@ws-warden/core/stores'
