@@ -22,7 +22,9 @@ export const KEY_NAMES = [
 /** The caps keys of a sharded registry, in the order every caps script takes them. */
 export const CAPS_NAMES = ['ids', 'ips', 'seen']
 
-/** The hash tag of a sharded registry's caps keys (and, in `createRedisStores`, the IPs' windows). */
+/**
+ * The hash tag of a sharded registry's caps keys (and, in `createRedisStores`, the IPs' windows).
+ */
 export function capsTag(prefix: string): string {
   return `{${prefix}:sessions:caps}`
 }

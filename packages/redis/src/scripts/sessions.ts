@@ -37,7 +37,10 @@ local function index(id, r, by)
 end
 local function keep(ttl) for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ttl) end end`
 
-/** Session removal as a function of the session helpers: the record, its lastSeenAt, its index entries. */
+/**
+ * Session removal as a function of the session helpers: the record, its lastSeenAt, its index
+ * entries.
+ */
 export const DROP = `local function drop(id)
   redis.call('ZREM', KEYS[2], id)
   local raw = redis.call('HGET', KEYS[1], id)
