@@ -1,10 +1,12 @@
 /**
  * Admission in one round trip on a standalone Redis (or Sentinel): the attempt hits, the token
  * consume and the capped session add of one handshake as one Lua script (`ADMIT` in
- * `scripts.ts`, made of the same functions the separate stores' scripts run), over the very keys
- * `hit`, `consume` and `add` use. Only {@link createRedisStores} makes one, over stores it made
- * with one bucket on a client that is not a Cluster: there the keys of one admission are on one
- * server, so one script may touch them all.
+ * `scripts/admission.ts`, made of the same functions the separate stores' scripts run), over the
+ * very keys `hit`, `consume` and `add` use. Only {@link createRedisStores} makes one, over stores
+ * it made with one bucket on a client that is not a Cluster: there the keys of one admission are on
+ * one server, so one script may touch them all.
+ *
+ * @module
  */
 import type {
   AdmissionStore,
@@ -12,12 +14,14 @@ import type {
   AdmitResult,
   AttemptCounter,
 } from '@ws-warden/core/stores'
+import { positiveInteger } from '@ws-warden/core/stores'
 import { Buckets } from './buckets.js'
-import { defineScript, positive, type RedisClient, type Reply } from './client.js'
+import { defineScript, type RedisClient, type Reply } from './client.js'
 import type { RedisRateLimitStore } from './rate-limits.js'
 import { windowKey } from './rate-limits.js'
-import { ADMIT } from './scripts.js'
-import { addArgs, KEY_NAMES, type RedisSessionStore } from './sessions.js'
+import { ADMIT } from './scripts/admission.js'
+import { addArgs, KEY_NAMES } from './session-layout.js'
+import type { RedisSessionStore } from './sessions.js'
 import { checkToken, INDEX_RETENTION_MS, tokenKey, type RedisTokenStore } from './tokens.js'
 
 /** The one answer of an admission that went through. */
@@ -62,13 +66,13 @@ export class RedisAdmissionStore implements AdmissionStore {
 
   async admit(request: AdmitRequest): Promise<AdmitResult> {
     const { attempts, windowMs, jti, tokenExpiresAt, session } = request
-    positive('hit(windowMs)', windowMs)
+    positiveInteger('hit(windowMs)', windowMs)
     checkToken(jti, tokenExpiresAt)
     // The keys and arguments of `ADMIT` in one array, the key count first.
     const call: (string | number)[] = [11 + attempts.length, ...this.#sessionKeys]
     call.push(tokenKey(this.#tokenTag, jti), this.#tokenIndex, this.#rateIndex)
     for (const { key, limit } of attempts) {
-      positive('hit(limit)', limit)
+      positiveInteger('hit(limit)', limit)
       call.push(windowKey(this.#rateTag, key))
     }
     call.push(windowMs, INDEX_RETENTION_MS, jti, Math.ceil(tokenExpiresAt))

@@ -1,10 +1,13 @@
 /**
  * The Redis broker: publish/subscribe between instances over Redis pub/sub (sharded pub/sub on a
  * Cluster), with a subscriber connection of its own and bounded subscribes.
+ *
+ * @module
  */
 import type { Broker, BrokerHandler } from '@ws-warden/core/stores'
+import { countOption } from '@ws-warden/core/stores'
 import type { Cluster, Redis } from 'ioredis'
-import { bounded, positive, storeOptions, whenReady } from './client.js'
+import { bounded, storeOptions, whenReady } from './client.js'
 import type { RedisClient, RedisStoreOptions } from './client.js'
 
 /** Options of {@link RedisBroker}. */
@@ -87,7 +90,7 @@ export class RedisBroker implements Broker {
     }
     this.#client = client
     this.#prefix = `${prefix}:topic:`
-    this.#timeoutMs = positive('RedisBroker option timeoutMs', options.timeoutMs, 2000)
+    this.#timeoutMs = countOption('RedisBroker', 'timeoutMs', options.timeoutMs, 2000)
     this.#onError = options.onError ?? (() => {})
     this.#sharded = client.isCluster
     // An offline queue on the subscriber only ever holds UNSUBSCRIBEs (a SUBSCRIBE waits for

@@ -12,6 +12,8 @@
  * owner gave is kept in the owner's session bucket, the connect-attempt window of a user in that
  * user's bucket, the window of an IP in the caps slot (see `sharded-admission.ts`). What is not
  * placed stays in the store's own buckets.
+ *
+ * @module
  */
 
 /** The default number of buckets: one on a standalone Redis, 16 on a Cluster client. */

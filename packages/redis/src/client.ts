@@ -1,7 +1,11 @@
 /**
- * What every Redis store shares: the client and option types, the key prefix default, option
- * checks, Lua script definition, and time-bounded calls and readiness.
+ * What every Redis store shares: the client and option types, the key prefix default, the
+ * reading of the common options (with core's validators), Lua script definition (one script or a
+ * named set), and time-bounded calls and readiness.
+ *
+ * @module
  */
+import { countOption, isNonEmptyString } from '@ws-warden/core/stores'
 import type { Cluster, Redis } from 'ioredis'
 import { CLUSTER_BUCKETS } from './buckets.js'
 
@@ -33,7 +37,8 @@ export const DEFAULT_PREFIX = 'ws_warden'
 /** A reply of one of our scripts. */
 export type Reply = string | number | null | Reply[]
 
-type Script = (...args: (string | number)[]) => Promise<Reply>
+/** A defined script: runs it with its keys, then its arguments. */
+export type Script = (...args: (string | number)[]) => Promise<Reply>
 
 /** Validates the common options; returns the client, prefix and number of buckets. */
 export function storeOptions(
@@ -45,21 +50,12 @@ export function storeOptions(
     throw new TypeError(`ws-warden: ${owner} option client must be an ioredis Redis or Cluster`)
   }
   const prefix = options?.prefix ?? DEFAULT_PREFIX
-  if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
+  if (!isNonEmptyString(prefix) || /[{}]/.test(prefix)) {
     throw new TypeError(`ws-warden: ${owner} option prefix must be a non-empty string without {}`)
   }
   const fallback = client.isCluster ? CLUSTER_BUCKETS : 1
-  const buckets = positive(`${owner} option buckets`, options?.buckets, fallback)
+  const buckets = countOption(owner, 'buckets', options?.buckets, fallback)
   return { client, prefix, buckets }
-}
-
-/** `value` if it is a positive integer (or `fallback` if it is undefined); else a TypeError. */
-export function positive(what: string, value: unknown, fallback?: number): number {
-  if (value === undefined && fallback !== undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new TypeError(`ws-warden: ${what} must be a positive integer, got ${String(value)}`)
-  }
-  return value
 }
 
 /**
@@ -76,6 +72,19 @@ export function defineScript(
   client.defineCommand(name, keys === undefined ? { lua } : { numberOfKeys: keys, lua })
   const script = (client as unknown as Record<string, Script>)[name] as Script
   return script.bind(client)
+}
+
+/** Defines each script of `scripts` under `<name prefix><its name>` (see {@link defineScript}). */
+export function defineScripts<T extends Record<string, string>>(
+  client: RedisClient,
+  namePrefix: string,
+  keys: number,
+  scripts: T,
+): Record<keyof T, Script> {
+  const defined = Object.entries(scripts).map(([name, lua]) => {
+    return [name, defineScript(client, `${namePrefix}${name}`, keys, lua)]
+  })
+  return Object.fromEntries(defined) as Record<keyof T, Script>
 }
 
 /** Rejects with `what` if `promise` has not settled within `ms`. */

@@ -1,7 +1,10 @@
 /**
  * Redis Cluster connection settings: the seed nodes (and their `host:port,host:port` text form,
  * as `REDIS_CLUSTER_NODES` holds it) and the ioredis `Cluster` defaults the stores want.
+ *
+ * @module
  */
+import { isNonEmptyString, isPositiveInteger } from '@ws-warden/core/stores'
 import { Cluster, type ClusterOptions } from 'ioredis'
 
 /** One seed node of a cluster. */
@@ -64,8 +67,8 @@ function parseNode(entry: unknown, what: string): ClusterNodeAddress {
   } else if (typeof entry === 'object' && entry !== null) {
     ;({ host, port } = entry as Record<string, unknown>)
   }
-  if (typeof host !== 'string' || host === '') throw bad()
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) throw bad()
+  if (!isNonEmptyString(host)) throw bad()
+  if (!isPositiveInteger(port) || port > 65_535) throw bad()
   return { host, port }
 }
 

@@ -1,10 +1,13 @@
 /**
  * The Redis history store: per-stream sequence numbers and bounded, expiring lists of entries for
  * resumption, read back with what was dropped, and the sweep of expired entries.
+ *
+ * @module
  */
 import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore } from '@ws-warden/core/stores'
+import { nonEmpty, positiveInteger } from '@ws-warden/core/stores'
 import { Buckets } from './buckets.js'
-import { defineScript, positive, storeOptions } from './client.js'
+import { defineScript, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'
 import {
   APPEND_HISTORY,
@@ -12,7 +15,7 @@ import {
   HEAD_HISTORY,
   PRUNE_HISTORY,
   READ_HISTORY,
-} from './scripts.js'
+} from './scripts/history.js'
 import { INDEX_RETENTION_MS } from './tokens.js'
 
 const owner = 'RedisHistoryStore'
@@ -63,12 +66,12 @@ export class RedisHistoryStore implements HistoryStore {
     limits: HistoryLimits,
     except?: readonly string[],
   ): Promise<number> {
-    nonEmpty('append(stream)', stream)
+    nonEmpty(`${owner}.append(stream)`, stream)
     if (typeof frame !== 'string') {
       throw new TypeError(`ws-warden: ${owner}.append(frame) needs a string`)
     }
-    const maxLength = positive(`${owner}.append limits.maxLength`, limits?.maxLength)
-    const ttlMs = positive(`${owner}.append limits.ttlMs`, limits?.ttlMs)
+    const maxLength = positiveInteger(`${owner}.append limits.maxLength`, limits?.maxLength)
+    const ttlMs = positiveInteger(`${owner}.append limits.ttlMs`, limits?.ttlMs)
     // The body: the except list's JSON (never a raw newline in it), a newline, the frame.
     const exceptions = except !== undefined && except.length > 0 ? JSON.stringify(except) : ''
     const body = `${exceptions}\n${frame}`
@@ -78,7 +81,7 @@ export class RedisHistoryStore implements HistoryStore {
   }
 
   async read(stream: string, afterSeq: number): Promise<HistoryRead> {
-    nonEmpty('read(stream)', stream)
+    nonEmpty(`${owner}.read(stream)`, stream)
     if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) {
       throw new TypeError(`ws-warden: ${owner}.read(afterSeq) needs a non-negative integer`)
     }
@@ -88,7 +91,7 @@ export class RedisHistoryStore implements HistoryStore {
   }
 
   async head(stream: string): Promise<number> {
-    nonEmpty('head(stream)', stream)
+    nonEmpty(`${owner}.head(stream)`, stream)
     return Number(await this.#head(this.#key('seq', stream), this.#key('log', stream)))
   }
 
@@ -127,10 +130,4 @@ function parseEntry(raw: string): HistoryEntry {
   const frame = raw.slice(newline + 1)
   if (newline === bodyStart) return { seq, frame }
   return { seq, frame, except: JSON.parse(raw.slice(bodyStart, newline)) as string[] }
-}
-
-function nonEmpty(what: string, value: unknown): void {
-  if (typeof value !== 'string' || value === '') {
-    throw new TypeError(`ws-warden: ${owner}.${what} needs a non-empty string`)
-  }
 }

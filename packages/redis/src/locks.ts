@@ -1,16 +1,13 @@
 /**
  * The Redis lock store: named expiring locks, released only by their holder.
+ *
+ * @module
  */
 import type { LockStore, ReleaseLock } from '@ws-warden/core/stores'
+import { positiveInteger } from '@ws-warden/core/stores'
 import { randomUUID } from 'node:crypto'
-import {
-  defineScript,
-  positive,
-  storeOptions,
-  type RedisClient,
-  type RedisStoreOptions,
-} from './client.js'
-import { RELEASE_LOCK } from './scripts.js'
+import { defineScript, storeOptions, type RedisClient, type RedisStoreOptions } from './client.js'
+import { RELEASE_LOCK } from './scripts/locks.js'
 
 /**
  * Expiring locks in Redis: `SET <key> <random token> NX PX <ttl>`; the release deletes the key
@@ -31,7 +28,7 @@ export class RedisLockStore implements LockStore {
   }
 
   async acquire(name: string, ttlMs: number): Promise<ReleaseLock | null> {
-    positive('acquire(ttlMs)', ttlMs)
+    positiveInteger('acquire(ttlMs)', ttlMs)
     const key = `${this.#prefix}:lock:${name}`
     const token = randomUUID()
     if ((await this.#client.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return null

@@ -1,12 +1,15 @@
 /**
- * The Redis rate-limit store: fixed-window counters, one atomic script per hit, with optional
- * fail-open, and the sweep of ended windows.
+ * The Redis rate-limit store: fixed-window counters (and their key), one atomic script per hit,
+ * with optional fail-open, and the sweep of ended windows.
+ *
+ * @module
  */
 import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
+import { countOption, positiveInteger } from '@ws-warden/core/stores'
 import { Buckets, sumOver, type Placed, type Placement } from './buckets.js'
-import { bounded, defineScript, positive, storeOptions } from './client.js'
+import { bounded, defineScript, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'
-import { COUNT_EXPIRED, HIT_WINDOW, SWEEP_EXPIRED } from './scripts.js'
+import { COUNT_EXPIRED, HIT_WINDOW, SWEEP_EXPIRED } from './scripts/expiring-keys.js'
 import { INDEX_RETENTION_MS } from './tokens.js'
 
 /** Options of {@link RedisRateLimitStore}. */
@@ -67,11 +70,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     this.#placement = (options as Placed).placement
     this.#bases = [...this.#buckets.all, ...(this.#placement?.bases ?? [])]
     this.#failOpen = options.failOpen === true
-    this.#failOpenAfterMs = positive(
-      `${owner} option failOpenAfterMs`,
-      options.failOpenAfterMs,
-      1000,
-    )
+    this.#failOpenAfterMs = countOption(owner, 'failOpenAfterMs', options.failOpenAfterMs, 1000)
     this.#onError = options.onError ?? (() => {})
     this.#hit = defineScript(client, 'wsWardenHitWindow', 2, HIT_WINDOW)
     this.#sweep = defineScript(client, 'wsWardenSweepExpired', 1, SWEEP_EXPIRED)
@@ -79,8 +78,8 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
-    positive('hit(limit)', limit)
-    positive('hit(windowMs)', windowMs)
+    positiveInteger('hit(limit)', limit)
+    positiveInteger('hit(windowMs)', windowMs)
     const tag = this.#placement?.place(key) ?? this.#buckets.tagOf(key)
     const keys = [windowKey(tag, key), `${tag}:expiry`]
     const hit = this.#hit(...keys, windowMs, key, INDEX_RETENTION_MS)

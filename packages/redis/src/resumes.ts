@@ -1,8 +1,11 @@
 /**
  * The Redis resume store: resumable sessions (save, update, atomic claim, touch) and the sweep
  * that reports each expired session once.
+ *
+ * @module
  */
 import type { ExpiredSession, ResumableSession, ResumeStore } from '@ws-warden/core/stores'
+import { isNonEmptyString, nonEmpty } from '@ws-warden/core/stores'
 import { Buckets } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
 import {
@@ -11,7 +14,7 @@ import {
   SAVE_RESUME,
   SWEEP_RESUMES,
   TOUCH_RESUMES,
-} from './scripts.js'
+} from './scripts/resumes.js'
 import { INDEX_RETENTION_MS } from './tokens.js'
 
 const owner = 'RedisResumeStore'
@@ -59,7 +62,7 @@ export class RedisResumeStore implements ResumeStore {
   }
 
   async claim(id: string, credentialHash: string): Promise<ResumableSession | null> {
-    nonEmpty('claim(id)', id)
+    nonEmpty(`${owner}.claim(id)`, id)
     if (typeof credentialHash !== 'string') {
       throw new TypeError(`ws-warden: ${owner}.claim(credentialHash) needs a string`)
     }
@@ -71,7 +74,7 @@ export class RedisResumeStore implements ResumeStore {
   }
 
   async touch(ids: readonly string[], expiresAt: number): Promise<void> {
-    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string' && id !== '')) {
+    if (!Array.isArray(ids) || !ids.every((id) => isNonEmptyString(id))) {
       throw new TypeError(`ws-warden: ${owner}.touch(ids) needs an array of non-empty strings`)
     }
     const at = expiry('touch(expiresAt)', expiresAt)
@@ -89,7 +92,7 @@ export class RedisResumeStore implements ResumeStore {
   }
 
   async remove(id: string): Promise<boolean> {
-    nonEmpty('remove(id)', id)
+    nonEmpty(`${owner}.remove(id)`, id)
     return (await this.#remove(...this.#keys(id), id)) === 1
   }
 
@@ -115,7 +118,7 @@ export class RedisResumeStore implements ResumeStore {
 
   #write(method: string, session: ResumableSession, onlyIfLive: '0' | '1') {
     for (const field of ['id', 'userId', 'credentialHash'] as const) {
-      nonEmpty(`${method} ${field}`, session?.[field])
+      nonEmpty(`${owner}.${method} ${field}`, session?.[field])
     }
     if (typeof session.state !== 'string') {
       throw new TypeError(`ws-warden: ${owner}.${method} needs a string state`)
@@ -142,10 +145,4 @@ function expiry(what: string, value: unknown): { exact: string; ms: number } {
     throw new TypeError(`ws-warden: ${owner}.${what} needs a finite epoch time in ms`)
   }
   return { exact: String(value), ms: Math.max(0, Math.min(Math.ceil(value), 2 ** 53 - 1)) }
-}
-
-function nonEmpty(what: string, value: unknown): void {
-  if (typeof value !== 'string' || value === '') {
-    throw new TypeError(`ws-warden: ${owner}.${what} needs a non-empty string`)
-  }
 }

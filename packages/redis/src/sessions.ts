@@ -1,6 +1,10 @@
 /**
  * The Redis session store: the cluster-wide record of live connections, adds that never exceed
- * the user, IP and total caps, channel joins, touches, stats and the sweep of stale records.
+ * the user, IP and total caps, channel joins, touches, stats and the sweep of stale records. Its
+ * keys and record encoding are in `session-layout.ts`, its Lua in `scripts/sessions.ts` and
+ * `scripts/caps.ts`.
+ *
+ * @module
  */
 import type {
   AddSessionResult,
@@ -10,10 +14,21 @@ import type {
   SessionStats,
   SessionStore,
 } from '@ws-warden/core/stores'
+import { countOption } from '@ws-warden/core/stores'
 import { Buckets, bucketOf } from './buckets.js'
-import { defineScript, positive, storeOptions } from './client.js'
-import type { RedisClient, RedisStoreOptions, Reply } from './client.js'
-import { CAPS_SCRIPTS, SESSION_SCRIPTS } from './scripts.js'
+import { defineScripts, storeOptions } from './client.js'
+import type { RedisClient, RedisStoreOptions, Reply, Script } from './client.js'
+import { CAPS_SCRIPTS } from './scripts/caps.js'
+import { SESSION_SCRIPTS } from './scripts/sessions.js'
+import {
+  addArgs,
+  byBucket,
+  CAPS_NAMES,
+  capsTag,
+  decodeRecords,
+  entryBucket,
+  KEY_NAMES,
+} from './session-layout.js'
 
 /** Options of {@link RedisSessionStore}. */
 export interface RedisSessionStoreOptions extends RedisStoreOptions {
@@ -26,31 +41,12 @@ export interface RedisSessionStoreOptions extends RedisStoreOptions {
   readonly ttlMs?: number | undefined
 }
 
-/** The key names, in the order every session script takes them (see `scripts.ts`). */
-export const KEY_NAMES = [
-  'records',
-  'seen',
-  'by-user',
-  'by-ip',
-  'by-channel',
-  'users',
-  'ips',
-  'channels',
-]
-/** The caps keys of a sharded registry, in the order every caps script takes them. */
-export const CAPS_NAMES = ['ids', 'ips', 'seen']
-
-/** The hash tag of a sharded registry's caps keys (and, in `createRedisStores`, the IPs' windows). */
-export function capsTag(prefix: string): string {
-  return `{${prefix}:sessions:caps}`
-}
 /** Ids per touch script, records per sweep script: bounds the time one script holds Redis. */
 const BATCH = 1000
 
 /** The default lifetime of session keys (option `ttlMs`). */
 export const SESSION_TTL_MS = 86_400_000
 
-type Script = ReturnType<typeof defineScript>
 type ScriptName = keyof typeof SESSION_SCRIPTS
 type CapsName = keyof typeof CAPS_SCRIPTS
 type Limit = 'user' | 'ip' | 'total'
@@ -94,12 +90,12 @@ export class RedisSessionStore implements SessionStore {
   constructor(options: RedisSessionStoreOptions) {
     const { client, prefix, buckets } = storeOptions('RedisSessionStore', options)
     this.#client = client
-    this.#ttl = positive('RedisSessionStore option ttlMs', options.ttlMs, SESSION_TTL_MS)
+    this.#ttl = countOption('RedisSessionStore', 'ttlMs', options.ttlMs, SESSION_TTL_MS)
     this.#buckets = new Buckets(prefix, 'sessions', buckets)
     this.#keys = this.#buckets.all.map((tag) => KEY_NAMES.map((name) => `${tag}:${name}`))
     this.#caps = buckets === 1 ? undefined : CAPS_NAMES.map((name) => `${capsTag(prefix)}:${name}`)
-    this.#run = define(client, 'wsWardenSession_', KEY_NAMES.length, SESSION_SCRIPTS)
-    this.#capsRun = define(client, 'wsWardenSessionCaps_', CAPS_NAMES.length, CAPS_SCRIPTS)
+    this.#run = defineScripts(client, 'wsWardenSession_', KEY_NAMES.length, SESSION_SCRIPTS)
+    this.#capsRun = defineScripts(client, 'wsWardenSessionCaps_', CAPS_NAMES.length, CAPS_SCRIPTS)
   }
 
   async add(record: SessionRecord, caps: ConnectionCaps = {}): Promise<AddSessionResult> {
@@ -316,83 +312,11 @@ export class RedisSessionStore implements SessionStore {
     kind: 'id' | 'user' | 'channel',
     value: string,
   ): Promise<SessionRecord[]> {
-    const flat = (await this.#call(bucket, 'read', kind, value)) as string[]
-    const records: SessionRecord[] = []
-    for (let i = 0; i < flat.length; i += 3) {
-      const fields = JSON.parse(flat[i + 1] as string) as string[]
-      const [userId, ip, instanceId, connectedAt, ...channels] = fields
-      records.push(
-        Object.freeze({
-          userId: userId as string,
-          instanceId: instanceId as string,
-          ip: ip as string,
-          channels: Object.freeze(channels),
-          connectedAt: Number(connectedAt),
-          id: flat[i] as string,
-          lastSeenAt: Number(flat[i + 2]),
-        }),
-      )
-    }
-    return records
+    return decodeRecords((await this.#call(bucket, 'read', kind, value)) as string[])
   }
-}
-
-/** Defines each script of `scripts` under `<name prefix><its name>`. */
-function define<T extends Record<string, string>>(
-  client: RedisClient,
-  namePrefix: string,
-  keys: number,
-  scripts: T,
-): Record<keyof T, Script> {
-  const defined = Object.entries(scripts).map(([name, lua]) => {
-    return [name, defineScript(client, `${namePrefix}${name}`, keys, lua)]
-  })
-  return Object.fromEntries(defined) as Record<keyof T, Script>
-}
-
-/**
- * The arguments of the add script (`addSession` in `scripts.ts`): id, the record without id and
- * lastSeenAt as the scripts store it (a JSON array of strings: userId, ip, instanceId,
- * connectedAt, then the channels, deduplicated), lastSeenAt, the caps ('' = none), ttl.
- */
-export function addArgs(
-  record: SessionRecord,
-  caps: ConnectionCaps,
-  ttl: number,
-): [string, string, number, number | '', number | '', number | '', number] {
-  const { id, userId, ip, instanceId, channels } = record
-  const fields = [userId, ip, instanceId, String(record.connectedAt)]
-  if (channels.length > 0) fields.push(...new Set(channels))
-  const stored = JSON.stringify(fields)
-  return [
-    id,
-    stored,
-    record.lastSeenAt,
-    caps.perUser ?? '',
-    caps.perIp ?? '',
-    caps.total ?? '',
-    ttl,
-  ]
 }
 
 /** An add's answer from a script's: 'ok', or the cap it hit. */
 function outcome(reply: Reply): AddSessionResult {
   return reply === 'ok' ? { ok: true } : { ok: false, limit: reply as Limit }
-}
-
-/** Ids grouped by bucket; ids without one (undefined) are left out. */
-function byBucket(located: Iterable<readonly [string, number | undefined]>): Map<number, string[]> {
-  const groups = new Map<number, string[]>()
-  for (const [id, bucket] of located) {
-    if (bucket === undefined) continue
-    const group = groups.get(bucket)
-    if (group === undefined) groups.set(bucket, [id])
-    else group.push(id)
-  }
-  return groups
-}
-
-/** The bucket of a directory entry `<bucket>:<ip>`; undefined for none. */
-export function entryBucket(entry: string | null): number | undefined {
-  return entry === null ? undefined : Number(entry.slice(0, entry.indexOf(':')))
 }

@@ -4,10 +4,13 @@
  * session bucket and one to the caps slot, then a compensation that gives back what one side did
  * when the other side refused. Only {@link createRedisStores} makes one, over stores it made with
  * {@link shardedPlacement}. The semantics are on {@link RedisShardedAdmissionStore}.
+ *
+ * @module
  */
 import { randomBytes } from 'node:crypto'
 import {
   ComposedAdmission,
+  positiveInteger,
   type AdmissionStore,
   type AdmitRequest,
   type AdmitResult,
@@ -15,17 +18,13 @@ import {
 } from '@ws-warden/core/stores'
 import { admitted, answer } from './admission.js'
 import { Buckets, bucketOf, type Placement } from './buckets.js'
-import { defineScript, positive, type RedisClient, type Reply } from './client.js'
+import { defineScript, type RedisClient, type Reply } from './client.js'
 import { windowKey, type RedisRateLimitStore } from './rate-limits.js'
-import { CAPS_ADMIT, CAPS_RESTORE, REMOVE_SESSIONS, USER_ADMIT, USER_GIVE_BACK } from './scripts.js'
-import {
-  addArgs,
-  CAPS_NAMES,
-  capsTag,
-  entryBucket,
-  KEY_NAMES,
-  type RedisSessionStore,
-} from './sessions.js'
+import { CAPS_ADMIT, USER_ADMIT, USER_GIVE_BACK } from './scripts/admission.js'
+import { CAPS_RESTORE } from './scripts/caps.js'
+import { REMOVE_SESSIONS } from './scripts/sessions.js'
+import { addArgs, CAPS_NAMES, capsTag, entryBucket, KEY_NAMES } from './session-layout.js'
+import type { RedisSessionStore } from './sessions.js'
 import { checkToken, INDEX_RETENTION_MS, tokenKey, type RedisTokenStore } from './tokens.js'
 
 /** The rate-limit keys of the core's connect-attempt counters (see core's `admission.ts`). */
@@ -168,9 +167,9 @@ export class RedisShardedAdmissionStore implements AdmissionStore {
 
   async admit(request: AdmitRequest): Promise<AdmitResult> {
     const { attempts, windowMs, jti, tokenExpiresAt, userId, session } = request
-    positive('hit(windowMs)', windowMs)
+    positiveInteger('hit(windowMs)', windowMs)
     checkToken(jti, tokenExpiresAt, userId)
-    for (const { limit } of attempts) positive('hit(limit)', limit)
+    for (const { limit } of attempts) positiveInteger('hit(limit)', limit)
     const bucket = bucketOf(userId, this.#bucketKeys.length)
     const rate = this.#rateBases[bucket] as string
     const sides = this.#split(attempts, rate)

@@ -1,12 +1,15 @@
 /**
  * `createRedisStores`: the whole Redis store set and broker from a client, a URL or a Cluster, over
  * one client that it closes only if it opened it.
+ *
+ * @module
  */
+import { countOption } from '@ws-warden/core/stores'
 import { Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { RedisAdmissionStore } from './admission.js'
 import { RedisBroker } from './broker.js'
 import { CLUSTER_BUCKETS } from './buckets.js'
-import { DEFAULT_PREFIX, positive, whenReady, type RedisClient } from './client.js'
+import { DEFAULT_PREFIX, whenReady, type RedisClient } from './client.js'
 import { createCluster, type ClusterNodes } from './cluster.js'
 import { RedisHistoryStore } from './history.js'
 import { RedisLockStore } from './locks.js'
@@ -97,7 +100,7 @@ export async function createRedisStores(options: CreateRedisStoresOptions): Prom
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
   }
-  const timeoutMs = positive(`${owner} option connectTimeoutMs`, options.connectTimeoutMs, 5000)
+  const timeoutMs = countOption(owner, 'connectTimeoutMs', options.connectTimeoutMs, 5000)
   const onError = options.onError ?? (() => {})
   let created: RedisClient | undefined
   if (options.cluster !== undefined) {

@@ -1,11 +1,14 @@
 /**
  * The Redis token store: single-use token ids, each kept until its token expires, and the sweep
- * of expired ones.
+ * of expired ones; also how long every store's expiry index keeps an expired entry.
+ *
+ * @module
  */
 import type { TokenStore } from '@ws-warden/core/stores'
+import { nonEmpty } from '@ws-warden/core/stores'
 import { Buckets, sumOver, type Placed, type Placement } from './buckets.js'
 import { defineScript, storeOptions, type RedisStoreOptions } from './client.js'
-import { CONSUME_TOKEN, COUNT_EXPIRED, SWEEP_EXPIRED } from './scripts.js'
+import { CONSUME_TOKEN, COUNT_EXPIRED, SWEEP_EXPIRED } from './scripts/expiring-keys.js'
 
 /**
  * How long an expiry index keeps an entry after its record expired, for `sweep` to count it (the
@@ -26,9 +29,7 @@ export function checkToken(jti: unknown, expiresAt: unknown, owner?: unknown): v
   if (owner !== undefined && typeof owner !== 'string') {
     throw new TypeError('ws-warden: consume(owner) needs a string when given')
   }
-  if (typeof jti !== 'string' || jti === '') {
-    throw new TypeError('ws-warden: consume(jti) needs a non-empty string')
-  }
+  nonEmpty('consume(jti)', jti)
   if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
     throw new TypeError('ws-warden: consume(expiresAt) needs a finite epoch time in ms')
   }

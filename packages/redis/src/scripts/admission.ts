@@ -1,0 +1,130 @@
+/**
+ * The Lua of the admissions in one script per slot, made of the functions the separate stores'
+ * scripts run: `ADMIT` where every key is reachable (not a Cluster), and on a sharded layout the
+ * caps side (`CAPS_ADMIT`), the user side (`USER_ADMIT`) and the user side's give-back
+ * (`USER_GIVE_BACK`).
+ *
+ * @module
+ */
+import { CAPS, RESERVE } from './caps.js'
+import { CONSUME, HIT } from './expiring-keys.js'
+import { ADD, DROP, SESSION } from './sessions.js'
+import { EXPIRY_INDEX, NOW } from './shared.js'
+
+/**
+ * Admission in one script, on a Redis where every key of it is reachable (not a Cluster): the
+ * attempt hits in order, the token consume, then the capped add, each the function its own
+ * store's script runs, stopping at the first refusal. KEYS: the 8 session keys (the session
+ * helpers' order), token key, token expiry index, rate-limit expiry index, then one window
+ * counter per attempt (n: as many as KEYS beyond 11). ARGV: windowMs, retention, jti, token
+ * expiresAt, n pairs of (member, limit), then the `addSession` arguments (none: count and
+ * consume only). Returns { 'attempts', which (1-based), ms left }, { 'replayed' }, { cap hit }
+ * or { 'ok' }.
+ */
+export const ADMIT = `${NOW}
+${EXPIRY_INDEX}
+${HIT}
+${CONSUME}
+${SESSION}
+${ADD}
+local n, retention = #KEYS - 11, ARGV[2] + 0
+for i = 1, n do
+  local count, ttl = hitWindow(KEYS[11 + i], KEYS[11], ARGV[1], ARGV[3 + 2 * i], retention, now)
+  if count > ARGV[4 + 2 * i] + 0 then return { 'attempts', i, ttl } end
+end
+if consumeToken(KEYS[9], KEYS[10], ARGV[4], ARGV[3], retention, now) == 0 then
+  return { 'replayed' }
+end
+local s = 5 + 2 * n
+if not ARGV[s] then return { 'ok' } end
+return { addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
+  ARGV[s + 6]) }`
+
+/**
+ * The caps side of an admission on a sharded registry (see `sharded-admission.ts`), in the caps
+ * slot, where the connect-attempt windows of IPs live too: those attempt hits in order, then the
+ * IP and total reserve, stopping at the first refusal. KEYS: the 3 caps keys, the rate-limit
+ * expiry index, then one window counter per attempt. ARGV: windowMs, retention, attempts n, n
+ * pairs of (member, limit), then the `reserve` arguments (none: count only). Returns
+ * { 'attempts', which (1-based), ms left }, { 'ip' }, { 'total' } or what `reserve` returns
+ * ({ 'ok' } without a reserve).
+ */
+export const CAPS_ADMIT = `${EXPIRY_INDEX}
+${HIT}
+${CAPS}
+${RESERVE}
+local n = tonumber(ARGV[3])
+for i = 1, n do
+  local hits, ttl = hitWindow(KEYS[4 + i], KEYS[4], ARGV[1], ARGV[2 + 2 * i], ARGV[2])
+  if hits > tonumber(ARGV[3 + 2 * i]) then return { 'attempts', i, ttl } end
+end
+local s = 4 + 2 * n
+if not ARGV[s] then return { 'ok' } end
+return reserve(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
+  ARGV[s + 6])`
+
+/**
+ * Token consume that writes `mark` (unique to one admission) instead of `1`, so that the
+ * admission can later give back exactly its own consume (see {@link USER_GIVE_BACK}) and never
+ * another caller's. Otherwise as `consumeToken`.
+ */
+const CONSUME_MARKED = `local function consumeMarked(key, expiry, expiresAt, jti, retention, now, mark)
+  local at = tonumber(expiresAt)
+  if at <= now then return 1 end
+  if not redis.call('SET', key, mark, 'NX', 'PXAT', expiresAt) then return 0 end
+  indexExpiry(expiry, jti, at, now, tonumber(retention))
+  return 1
+end`
+
+/**
+ * The user side of an admission on a sharded registry (see `sharded-admission.ts`), in the
+ * user's session bucket, where that user's connect-attempt windows and the tokens the user owns
+ * live too: those attempt hits in order, the token consume (marked), then the insert under the
+ * per-user cap, stopping at the first refusal. KEYS: the 8 session keys, token key, token expiry
+ * index, rate-limit expiry index, then one window counter per attempt. ARGV: windowMs,
+ * retention, jti, token expiresAt, mark, attempts n, n pairs of (member, limit), then the
+ * `addSession` arguments (none: count and consume only). Returns { 'attempts', which (1-based),
+ * ms left }, { 'replayed' }, { 'user' } or { 'ok' }.
+ */
+export const USER_ADMIT = `${NOW}
+${EXPIRY_INDEX}
+${HIT}
+${CONSUME_MARKED}
+${SESSION}
+${ADD}
+local n = tonumber(ARGV[6])
+for i = 1, n do
+  local hits, ttl = hitWindow(KEYS[11 + i], KEYS[11], ARGV[1], ARGV[5 + 2 * i], ARGV[2])
+  if hits > tonumber(ARGV[6 + 2 * i]) then return { 'attempts', i, ttl } end
+end
+if consumeMarked(KEYS[9], KEYS[10], ARGV[4], ARGV[3], ARGV[2], now, ARGV[5]) == 0 then
+  return { 'replayed' }
+end
+local s = 7 + 2 * n
+if not ARGV[s] then return { 'ok' } end
+return { addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
+  ARGV[s + 6]) }`
+
+/**
+ * The give-back of a {@link USER_ADMIT} whose admission the caps side refused at its attempts
+ * (or failed): what the composed calls, stopping at that refusal, would never have done. KEYS:
+ * the 8 session keys, token key, token expiry index, rate-limit expiry index, then the windows
+ * the user side hit. ARGV: mark, jti, session id ('' = none), then each window's member. Takes
+ * one hit off each window that is still there (a window back at 0 goes, with its index entry,
+ * as if never opened), deletes the token key only if it still holds `mark` (this admission's
+ * consume, not another caller's), and removes the record. Returns 0.
+ */
+export const USER_GIVE_BACK = `${SESSION}
+${DROP}
+for i = 12, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('DECR', KEYS[i]) <= 0 then
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[11], ARGV[i - 8])
+  end
+end
+if redis.call('GET', KEYS[9]) == ARGV[1] then
+  redis.call('DEL', KEYS[9])
+  redis.call('ZREM', KEYS[10], ARGV[2])
+end
+if ARGV[3] ~= '' then drop(ARGV[3]) end
+return 0`
