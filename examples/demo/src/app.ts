@@ -2,6 +2,8 @@
  * The demo, whatever the framework: the warden (with its stores, in-process sweeper and metrics),
  * and every route as a framework-neutral handler. `fastify.ts`, `express.ts` and `koa.ts` only
  * mount these on their framework with its ws-warden adapter.
+ *
+ * @module
  */
 import type { Connection, Logger, Principal, Warden } from '@ws-warden/core'
 import { createWarden } from '@ws-warden/core'

@@ -2,6 +2,8 @@
  * The chat's message handlers and channel rules (DEMO-CONTRACT.md, "WebSocket"). The core does
  * the rest: JSON parsing (`bad_json`), the handler allow-list (`unknown_type`), handler
  * permissions and the message rate limit (`rate_limited`).
+ *
+ * @module
  */
 import type { Connection, Handler, WardenOptions } from '@ws-warden/core'
 import { ErrorCode, MessageError } from '@ws-warden/core'

@@ -1,6 +1,8 @@
 /**
  * The demo's configuration, read from the environment (see CONTRACT.md). Every bad value
  * stops start-up with a {@link ConfigError} naming the variable.
+ *
+ * @module
  */
 import { randomBytes } from 'node:crypto'
 import { parseClusterNodes, type ClusterNodeAddress } from '@ws-warden/redis'

@@ -1,4 +1,8 @@
-/** The demo on Express, with `@ws-warden/express`. */
+/**
+ * The demo on Express, with `@ws-warden/express`.
+ *
+ * @module
+ */
 import { tokenHandler, wardenExpress } from '@ws-warden/express'
 import type { ErrorRequestHandler } from 'express'
 import express from 'express'

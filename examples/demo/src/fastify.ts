@@ -1,4 +1,8 @@
-/** The demo on Fastify, with `@ws-warden/fastify`. */
+/**
+ * The demo on Fastify, with `@ws-warden/fastify`.
+ *
+ * @module
+ */
 import { tokenRoute, wardenFastify } from '@ws-warden/fastify'
 import Fastify from 'fastify'
 import type { DemoRequest, RunningDemo, StartOptions } from './app.js'

@@ -1,4 +1,8 @@
-/** The demo on Koa, with `@ws-warden/koa` and `@koa/router`. */
+/**
+ * The demo on Koa, with `@ws-warden/koa` and `@koa/router`.
+ *
+ * @module
+ */
 import Router from '@koa/router'
 import { tokenHandler, wardenKoa } from '@ws-warden/koa'
 import Koa from 'koa'

@@ -1,6 +1,8 @@
 /**
  * One JSON line per event on stdout, in pino's shape (`level`, `time`, fields, `msg`): the
  * Express and Koa demos log like the Fastify one (whose logger is pino) without a dependency.
+ *
+ * @module
  */
 import type { Logger } from '@ws-warden/core'
 

@@ -3,6 +3,8 @@
  * gracefully on SIGTERM or SIGINT (exit 0): a repeated signal leaves the drain alone, a second
  * SIGINT closes the connections still open with 1012 and exits 0 at once. A bad setting prints
  * one line naming the variable and exits 1.
+ *
+ * @module
  */
 import { ConfigError, parseConfig } from './config.js'
 import type { RunningDemo } from './start.js'

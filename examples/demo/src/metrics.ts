@@ -3,6 +3,8 @@
  * demo's, plus cluster-wide gauges read from the store at scrape time and a count of the errors
  * reported to the warden's `onError` hook. Nothing is registered in prom-client's global
  * registry, so several demos (tests) can run in one process.
+ *
+ * @module
  */
 import type { Warden, WardenHooks } from '@ws-warden/core'
 import type { SessionStats } from '@ws-warden/core/stores'

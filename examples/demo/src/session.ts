@@ -3,6 +3,8 @@
  * browser, most recent last. Several users per browser let two tabs chat as two people; each
  * tab says which of them it is when it asks for a connect token. Framework-neutral: it reads a
  * `Cookie` header and writes a `Set-Cookie` value, so every adapter shares it.
+ *
+ * @module
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 

@@ -1,4 +1,8 @@
-/** Starts the demo on the configured adapter: the same app (app.ts) on Fastify, Express or Koa. */
+/**
+ * Starts the demo on the configured adapter: the same app (app.ts) on Fastify, Express or Koa.
+ *
+ * @module
+ */
 import type { RunningDemo, StartOptions } from './app.js'
 import type { Adapter, DemoConfig } from './config.js'
 import { startExpress } from './express.js'

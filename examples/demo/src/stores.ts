@@ -20,6 +20,8 @@
  * created or upgraded at start-up (`migrate`, an explicit call: a real deployment would run it
  * from its deploy step). A store that cannot be reached at start-up is a {@link ConfigError}
  * naming its variable.
+ *
+ * @module
  */
 import type { Logger } from '@ws-warden/core'
 import type {

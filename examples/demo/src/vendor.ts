@@ -6,6 +6,8 @@
  *
  * Every file is a route of its own, with its exact path: nothing from a request ever becomes a
  * file path, so `..`, encoded slashes and the like can only miss (404), never reach another file.
+ *
+ * @module
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, sep } from 'node:path'

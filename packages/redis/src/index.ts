@@ -13,7 +13,7 @@
  * const clustered = await createRedisStores({ cluster: { nodes: '10.0.0.1:7000,10.0.0.2:7000' } })
  * ```
  *
- * @module
+ * @packageDocumentation
  */
 export type { RedisAdmissionStore } from './admission.js'
 export type { RedisShardedAdmissionStore } from './sharded-admission.js'

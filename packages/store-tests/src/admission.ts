@@ -1,6 +1,8 @@
 /**
  * The admission conformance group: `AdmissionStore.admit` answers exactly like the three calls
  * it stands for (attempts, single-use consume, capped insert), also under concurrent callers.
+ *
+ * @module
  */
 import assert from 'node:assert/strict'
 import type {

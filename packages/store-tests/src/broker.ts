@@ -1,6 +1,8 @@
 /**
  * The broker conformance group: payloads cross instances unchanged, to every subscriber of the
  * topic and only to them, and unsubscribing stops delivery.
+ *
+ * @module
  */
 import assert from 'node:assert/strict'
 import { group, sleep, unique, waitFor, type ConformanceOptions } from './harness.js'

@@ -1,6 +1,8 @@
 /**
  * The conformance harness: the stores a suite provides, how a group gets a fresh set per test and
  * closes it, and the helpers the groups share (unique names, waiting).
+ *
+ * @module
  */
 import type {
   AdmissionStore,

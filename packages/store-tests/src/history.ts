@@ -1,6 +1,8 @@
 /**
  * The history store conformance group: sequence numbers, replay and what it reports missing,
  * trimming, expiry and the sweep.
+ *
+ * @module
  */
 import assert from 'node:assert/strict'
 import type { HistoryLimits, HistoryStore } from '@ws-warden/core/stores'

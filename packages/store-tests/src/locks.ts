@@ -1,5 +1,7 @@
 /**
  * The lock store conformance group: one holder at a time, release, expiry.
+ *
+ * @module
  */
 import assert from 'node:assert/strict'
 import { group, sleep, unique, type ConformanceOptions } from './harness.js'

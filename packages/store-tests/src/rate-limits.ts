@@ -1,6 +1,8 @@
 /**
  * The rate-limit store conformance group: counts, refusals and their retry-after, windows, keys
  * kept apart, and the sweep.
+ *
+ * @module
  */
 import assert from 'node:assert/strict'
 import type { RateLimitResult } from '@ws-warden/core/stores'

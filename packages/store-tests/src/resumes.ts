@@ -1,6 +1,8 @@
 /**
  * The resume store conformance group: save, update, claim (exactly one wins, a wrong credential
  * changes nothing), touch and the sweep of expired sessions.
+ *
+ * @module
  */
 import assert from 'node:assert/strict'
 import type { ResumableSession } from '@ws-warden/core/stores'

@@ -1,6 +1,8 @@
 /**
  * The session store conformance group: add under the caps, lookups by id, user and channel,
  * joins and leaves, touches, stats and the sweep of stale records.
+ *
+ * @module
  */
 import assert from 'node:assert/strict'
 import type { SessionRecord, SessionStore } from '@ws-warden/core/stores'

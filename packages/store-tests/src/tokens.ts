@@ -1,5 +1,7 @@
 /**
  * The token store conformance group: single-use `consume` and the `sweep` of expired ids.
+ *
+ * @module
  */
 import assert from 'node:assert/strict'
 import { group, sleep, unique, type ConformanceOptions } from './harness.js'
