@@ -16,6 +16,7 @@ export {
   isNonEmptyString,
   isPositiveInteger,
   nonEmpty,
+  onErrorOption,
   positiveInteger,
   systemClock,
 } from './validate.js'

@@ -1,6 +1,7 @@
 /**
  * The option validators every options reader uses (warden options, memory stores, refresh,
- * resumption, sweep, tokens): each checks one value and throws a `TypeError` naming it.
+ * resumption, sweep, tokens, and the store packages through `@ws-warden/core/stores`): each checks
+ * one value and throws a `TypeError` naming it.
  *
  * @module
  */
@@ -80,6 +81,17 @@ export function clockOption(owner: string, value: unknown): Clock {
     throw new TypeError(`ws-warden: ${owner} option clock must be an object with a now() method`)
   }
   return value as Clock
+}
+
+/** The `onError` option of `owner` (a store or broker): a function, or undefined. */
+export function onErrorOption<F extends (...args: never[]) => void>(
+  owner: string,
+  value: F | undefined,
+): F | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
+  }
+  return value
 }
 
 /** An option holding an array of non-empty strings, or undefined when it is undefined. */

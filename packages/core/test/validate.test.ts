@@ -11,6 +11,7 @@ import {
   isRecord,
   isStringArray,
   nonEmpty,
+  onErrorOption,
   positiveInteger,
   stringListOption,
   systemClock,
@@ -47,6 +48,18 @@ t.test('clockOption takes anything with now(), else the system clock', async (t)
     t.throws(() => clockOption('Store', value), {
       name: 'TypeError',
       message: 'ws-warden: Store option clock must be an object with a now() method',
+    })
+  }
+})
+
+t.test('onErrorOption takes a function or nothing, and names the owner otherwise', async (t) => {
+  t.equal(onErrorOption('Store', undefined), undefined)
+  const report = () => {}
+  t.equal(onErrorOption('Store', report), report)
+  for (const value of [null, 5, 'log', {}]) {
+    t.throws(() => onErrorOption('Store', value as unknown as () => void), {
+      name: 'TypeError',
+      message: 'ws-warden: Store option onError must be a function',
     })
   }
 })

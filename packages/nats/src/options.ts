@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { countOption, isNonEmptyString } from '@ws-warden/core/stores'
+import { countOption, isNonEmptyString, onErrorOption } from '@ws-warden/core/stores'
 import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node'
 import { checkPrefix } from './subjects.js'
 
@@ -65,9 +65,7 @@ export function readOptions(options: NatsBrokerOptions): BrokerSettings {
   if (options === null || typeof options !== 'object') {
     throw new TypeError('ws-warden: NatsBroker options must be an object')
   }
-  if (options.onError !== undefined && typeof options.onError !== 'function') {
-    throw new TypeError('ws-warden: NatsBroker option onError must be a function')
-  }
+  onErrorOption('NatsBroker', options.onError)
   const subjectPrefix = `${checkPrefix('NatsBroker option prefix', options.prefix ?? 'ws_warden')}.topic.`
   const timeoutMs = countOption('NatsBroker', 'timeoutMs', options.timeoutMs, 2000)
   const onError = options.onError ?? (() => {})

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Broker, BrokerHandler } from '@ws-warden/core/stores'
-import { countOption } from '@ws-warden/core/stores'
+import { countOption, onErrorOption } from '@ws-warden/core/stores'
 import type { Cluster, Redis } from 'ioredis'
 import { bounded, storeOptions, whenReady } from './client.js'
 import type { RedisClient, RedisStoreOptions } from './client.js'
@@ -85,9 +85,7 @@ export class RedisBroker implements Broker {
 
   constructor(options: RedisBrokerOptions) {
     const { client, prefix } = storeOptions('RedisBroker', options)
-    if (options.onError !== undefined && typeof options.onError !== 'function') {
-      throw new TypeError('ws-warden: RedisBroker option onError must be a function')
-    }
+    onErrorOption('RedisBroker', options.onError)
     this.#client = client
     this.#prefix = `${prefix}:topic:`
     this.#timeoutMs = countOption('RedisBroker', 'timeoutMs', options.timeoutMs, 2000)

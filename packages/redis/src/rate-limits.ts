@@ -5,7 +5,7 @@
  * @module
  */
 import type { RateLimitResult, RateLimitStore } from '@ws-warden/core/stores'
-import { countOption, positiveInteger } from '@ws-warden/core/stores'
+import { countOption, onErrorOption, positiveInteger } from '@ws-warden/core/stores'
 import { Buckets, sumOver, type Placed, type Placement } from './buckets.js'
 import { bounded, defineScript, storeOptions } from './client.js'
 import type { RedisStoreOptions } from './client.js'
@@ -63,9 +63,7 @@ export class RedisRateLimitStore implements RateLimitStore {
   constructor(options: RedisRateLimitStoreOptions) {
     const owner = 'RedisRateLimitStore'
     const { client, prefix, buckets } = storeOptions(owner, options)
-    if (options.onError !== undefined && typeof options.onError !== 'function') {
-      throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
-    }
+    onErrorOption(owner, options.onError)
     this.#buckets = new Buckets(prefix, 'rate', buckets)
     this.#placement = (options as Placed).placement
     this.#bases = [...this.#buckets.all, ...(this.#placement?.bases ?? [])]

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { countOption } from '@ws-warden/core/stores'
+import { countOption, onErrorOption } from '@ws-warden/core/stores'
 import { Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { RedisAdmissionStore } from './admission.js'
 import { RedisBroker } from './broker.js'
@@ -97,9 +97,7 @@ export async function createRedisStores(options: CreateRedisStoresOptions): Prom
   if (given.length !== 1) {
     throw new TypeError(`ws-warden: ${owner} needs one of the options client, url and cluster`)
   }
-  if (options.onError !== undefined && typeof options.onError !== 'function') {
-    throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
-  }
+  onErrorOption(owner, options.onError)
   const timeoutMs = countOption(owner, 'connectTimeoutMs', options.connectTimeoutMs, 5000)
   const onError = options.onError ?? (() => {})
   let created: RedisClient | undefined

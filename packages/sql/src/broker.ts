@@ -7,13 +7,13 @@
  * @module
  */
 import type { Clock } from '@ws-warden/core'
-import { countOption, type Broker, type BrokerHandler } from '@ws-warden/core/stores'
+import { countOption, onErrorOption, type Broker, type BrokerHandler } from '@ws-warden/core/stores'
 import { Inbox, type Channel, type Subscription } from './broker-inbox.js'
 import { ListenConnection } from './broker-listen.js'
 import { PayloadTable, PayloadTooLargeError } from './broker-payloads.js'
 import type { Database, PgPool } from './database.js'
 import { digest } from './dialects.js'
-import { onErrorOption, resolve } from './options.js'
+import { resolve } from './options.js'
 
 /** PostgreSQL truncates identifiers, channel names included, to 63 bytes. */
 const MAX_CHANNEL_BYTES = 63

@@ -1,6 +1,6 @@
 /**
  * The SQL stores' options: how to reach the tables (pool or URL, schema, prefix), their resolved
- * form, the checks on keys, contents, times and `onError` (counts and clocks are read with core's
+ * form, the checks on keys, contents and times (counts, clocks and `onError` are read with core's
  * validators, from `@ws-warden/core/stores`), and who closes the pool.
  *
  * @module
@@ -187,17 +187,6 @@ export function resolve(owner: string, options: SqlStoreOptions): Resolved {
     timeoutMs,
     clock,
   }
-}
-
-/** The option `onError` of `owner`: a function, or undefined when it is undefined. */
-export function onErrorOption<F extends (...args: never[]) => void>(
-  owner: string,
-  value: F | undefined,
-): F | undefined {
-  if (value !== undefined && typeof value !== 'function') {
-    throw new TypeError(`ws-warden: ${owner} option onError must be a function`)
-  }
-  return value
 }
 
 /** Ends a store's pool once, if the store created it. */

@@ -7,19 +7,12 @@
 import {
   countOption,
   positiveInteger,
+  onErrorOption,
   type RateLimitResult,
   type RateLimitStore,
 } from '@ws-warden/core/stores'
 import { countWhere } from './database.js'
-import {
-  closer,
-  key,
-  onErrorOption,
-  resolve,
-  time,
-  type Resolved,
-  type SqlStoreOptions,
-} from './options.js'
+import { closer, key, resolve, time, type Resolved, type SqlStoreOptions } from './options.js'
 
 /** Options of {@link SqlRateLimitStore}. */
 export interface SqlRateLimitStoreOptions extends SqlStoreOptions {

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Broker, BrokerHandler } from '../store-contracts.js'
+import { onErrorOption } from '../validate.js'
 
 /** Options of {@link MemoryBroker}. */
 export interface MemoryBrokerOptions {
@@ -32,10 +33,7 @@ export class MemoryBroker implements Broker {
   readonly #onError: ((error: unknown, topic: string) => void) | undefined
 
   constructor(options: MemoryBrokerOptions = {}) {
-    if (options.onError !== undefined && typeof options.onError !== 'function') {
-      throw new TypeError('ws-warden: MemoryBroker option onError must be a function')
-    }
-    this.#onError = options.onError
+    this.#onError = onErrorOption('MemoryBroker', options.onError)
   }
 
   async publish(topic: string, payload: string): Promise<void> {
