@@ -49,12 +49,14 @@ const integration = [
   'schemas',
   'observers',
   'tracing',
+  'admit-now',
 ]
 
 /** Unit tests that answer for more than their own module. */
 const units = {
   connection: ['src/connection.ts', 'src/tick-batch.ts'],
   shutdown: ['src/drain.ts'],
+  'read-token': ['src/admission.ts'],
   tokens: [
     'src/tokens.ts',
     'src/tokens/options.ts',

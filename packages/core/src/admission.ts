@@ -32,7 +32,9 @@ import type {
   TokenStore,
 } from './store-contracts.js'
 import type { ClaimedSession } from './session.js'
+import { MemoryAdmissionStore } from './memory/admission.js'
 import type { StoreCall } from './store-guard.js'
+import { storeFailure } from './store-guard.js'
 import type { ConnectTokens, VerifiedToken } from './tokens.js'
 import type { Admission, EndpointOptions, Principal, Ticket, UpgradeRequest } from './types.js'
 
@@ -48,6 +50,8 @@ export interface AdmissionDeps {
   readonly rateLimits: RateLimitStore
   /** The stores' own one-trip admission; without it, the three calls are composed. */
   readonly admission?: AdmissionStore | undefined
+  /** How `admission` is called; `guard` unless it is in process (no timeout needed). */
+  readonly admissionCall?: StoreCall | undefined
   readonly hooks: WardenHooks<never>
   readonly resolveIp: (request: UpgradeRequest) => string
   readonly guard: StoreCall
@@ -83,6 +87,8 @@ export interface PendingTicket extends Ticket {
 export class Admitter {
   readonly pending = new Map<string, PendingTicket>()
   readonly #admit: (request: AdmitRequest) => Promise<AdmitResult>
+  /** The store step in this tick, when the stores and hooks allow it (see `admitNow`). */
+  readonly #admitSync: ((request: AdmitRequest) => AdmitResult) | undefined
   readonly #caps: ConnectionCaps
 
   constructor(private readonly deps: AdmissionDeps) {
@@ -103,8 +109,15 @@ export class Admitter {
           'ws-warden: stores.admission must work on the very stores given as stores.sessions, stores.tokens and stores.rateLimits',
         )
       }
-      this.#admit = (request) => deps.guard('admission', 'admit', () => admission.admit(request))
+      const call = deps.admissionCall ?? deps.guard
+      this.#admit = (request) => call('admission', 'admit', () => admission.admit(request))
     }
+    this.#admitSync =
+      admission instanceof MemoryAdmissionStore &&
+      deps.hooks.onAdmit === undefined &&
+      deps.claimSession === undefined
+        ? (request) => admission.admitSync(request)
+        : undefined
     const { limits } = deps.options
     this.#caps = {
       perUser: limits.connectionsPerUser,
@@ -118,13 +131,11 @@ export class Admitter {
     const ip = ipRateLimitKey(deps.resolveIp(request))
     let userId = request.userId
     try {
-      if (deps.isClosing()) throw new ShuttingDownError()
-      this.checkOrigin(request)
-      checkSubprotocols(request.headers)
+      this.precheck(request)
       const verified = await this.verify(request, ip)
       userId = verified.principal.userId
       let principal = verified.principal
-      const { limits, permissions } = deps.options
+      const { permissions } = deps.options
       const required = endpoint.permissions ?? []
       // Without an onAdmit hook the principal is final now, so its record goes in the same trip.
       const record =
@@ -136,14 +147,7 @@ export class Admitter {
       const claiming =
         record && deps.claimSession ? settle(deps.claimSession(request.url, userId)) : undefined
       try {
-        const answer = await this.#admit({
-          attempts: this.attempts(ip, userId),
-          windowMs: limits.connectWindowMs,
-          userId,
-          jti: verified.jti,
-          tokenExpiresAt: verified.expiresAt,
-          ...(record && { session: { record, caps: this.#caps } }),
-        })
+        const answer = await this.#admit(this.admitRequest(verified, ip, record))
         if (!answer.ok) throw refusal(answer)
       } catch (error) {
         void claiming?.then((claimed) => {
@@ -172,9 +176,59 @@ export class Admitter {
       }
       return { ok: true, ticket }
     } catch (caught) {
-      const error = asWardenError(caught)
-      deps.hooks.onReject?.(userId === undefined ? { error, ip } : { error, ip, userId })
-      return { ok: false, error }
+      return this.rejected(caught, ip, userId)
+    }
+  }
+
+  /**
+   * {@link admit}, answered in this tick when every step can be: an HS256 token, the memory
+   * stores' one-step admission (`admitSync`), no `onAdmit` hook and no resumption claim. A
+   * refused token, and every other setup, takes the promise `admit` gives.
+   */
+  admitNow(
+    request: UpgradeRequest,
+    endpoint: EndpointOptions = {},
+  ): Admission | Promise<Admission> {
+    const admitSync = this.#admitSync
+    if (admitSync === undefined) return this.admit(request, endpoint)
+    const { deps } = this
+    const ip = ipRateLimitKey(deps.resolveIp(request))
+    let userId = request.userId
+    try {
+      this.precheck(request)
+      let verified: VerifiedToken | Promise<VerifiedToken>
+      try {
+        verified = deps.tokens.verifyNow(readToken(request.url))
+      } catch {
+        // The refusal, with its attempts counted, the way admit gives it.
+        return this.admit(request, endpoint)
+      }
+      if (
+        verified instanceof Promise ||
+        (userId !== undefined && userId !== verified.principal.userId)
+      ) {
+        return this.admit(request, endpoint)
+      }
+      const { principal } = verified
+      userId = principal.userId
+      const required = endpoint.permissions ?? []
+      if (!holdsAll(principal, deps.options.permissions, required)) {
+        return this.admit(request, endpoint)
+      }
+      const record = this.newRecord(principal, ip)
+      let answer: AdmitResult
+      try {
+        answer = admitSync(this.admitRequest(verified, ip, record))
+      } catch (error) {
+        throw storeFailure('admission', error)
+      }
+      if (!answer.ok) throw refusal(answer)
+      return {
+        ok: true,
+        ticket: this.ticket(record, principal, verified.expiresAt, request, required),
+      }
+    } catch (caught) {
+      return this.rejected(caught, ip, userId)
     }
   }
 
@@ -190,6 +244,37 @@ export class Admitter {
   /** Drops every pending ticket (shutdown). */
   releaseAll(): void {
     for (const ticket of [...this.pending.values()]) ticket.release()
+  }
+
+  /** The checks before the token: shutdown, origin, subprotocols. */
+  private precheck(request: UpgradeRequest): void {
+    if (this.deps.isClosing()) throw new ShuttingDownError()
+    this.checkOrigin(request)
+    checkSubprotocols(request.headers)
+  }
+
+  /** What the admission step is asked: the attempts, the token, and the record if it goes in. */
+  private admitRequest(
+    verified: VerifiedToken,
+    ip: string,
+    record: SessionRecord | undefined,
+  ): AdmitRequest {
+    const userId = verified.principal.userId
+    return {
+      attempts: this.attempts(ip, userId),
+      windowMs: this.deps.options.limits.connectWindowMs,
+      userId,
+      jti: verified.jti,
+      tokenExpiresAt: verified.expiresAt,
+      ...(record && { session: { record, caps: this.#caps } }),
+    }
+  }
+
+  /** A refusal as admission answers it, reported to the `onReject` hook. */
+  private rejected(caught: unknown, ip: string, userId: string | undefined): Admission {
+    const error = asWardenError(caught)
+    this.deps.hooks.onReject?.(userId === undefined ? { error, ip } : { error, ip, userId })
+    return { ok: false, error }
   }
 
   private checkOrigin(request: UpgradeRequest): void {
@@ -325,11 +410,21 @@ export function checkPermissions(
   if (!holdsAll(principal, global, endpoint)) throw new ForbiddenError()
 }
 
-/** Reads `?ws_token=` from a request URL; '' when absent. */
+/** Reads `?ws_token=` from a request URL (the first one, as `URLSearchParams`); '' when absent. */
 export function readToken(url: string): string {
   const query = url.indexOf('?')
   if (query === -1) return ''
-  return new URLSearchParams(url.slice(query + 1)).get(TOKEN_QUERY_PARAM) ?? ''
+  const search = url.slice(query + 1)
+  // Without '%' or '+' no name or value needs decoding (tokens are base64url): split by hand.
+  if (search.includes('%') || search.includes('+')) {
+    return new URLSearchParams(search).get(TOKEN_QUERY_PARAM) ?? ''
+  }
+  for (const pair of search.split('&')) {
+    const equals = pair.indexOf('=')
+    const name = equals === -1 ? pair : pair.slice(0, equals)
+    if (name === TOKEN_QUERY_PARAM) return equals === -1 ? '' : pair.slice(equals + 1)
+  }
+  return ''
 }
 
 function asWardenError(error: unknown): WardenError {

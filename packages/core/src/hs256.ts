@@ -95,6 +95,7 @@ export class Hs256Verifier {
   readonly #typ: string
   /** Presence checks, in the order `jose` makes them. */
   readonly #present: readonly string[]
+  #lastHeader: { readonly encoded: string; readonly header: Record<string, unknown> } | undefined
 
   constructor(secrets: readonly Uint8Array[], options: Hs256VerifyOptions) {
     if (secrets.length === 0) throw new TypeError('Hs256Verifier needs at least one secret')
@@ -117,14 +118,7 @@ export class Hs256Verifier {
     if (parts.length !== 3) throw new errors.JWSInvalid('a compact JWS has three parts')
     const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string]
 
-    const header = jsonObject(decode(encodedHeader))
-    if (header === undefined) throw new errors.JWSInvalid('the protected header is not valid')
-    checkExtensions(header)
-    const { alg } = header
-    if (typeof alg !== 'string' || alg === '') {
-      throw new errors.JWSInvalid('the "alg" header is missing or not a string')
-    }
-    if (alg !== 'HS256') throw new errors.JOSEAlgNotAllowed('the "alg" header is not allowed')
+    const header = this.#header(encodedHeader)
     // The signing input must be ASCII; its base64url is checked after the signature, so no
     // unauthenticated payload is decoded.
     if (NON_ASCII.test(encodedPayload)) {
@@ -143,6 +137,26 @@ export class Hs256Verifier {
     if (claims === undefined) throw new errors.JWTInvalid('the claims set is not a JSON object')
     this.#checkClaims(header, claims, epochSeconds(now))
     return claims
+  }
+
+  /**
+   * The protected header, decoded and checked. Every token of one issuer carries the same one,
+   * so the last header that passed is kept with its encoding, and an identical encoding is not
+   * decoded again.
+   */
+  #header(encoded: string): Record<string, unknown> {
+    const last = this.#lastHeader
+    if (last !== undefined && last.encoded === encoded) return last.header
+    const header = jsonObject(decode(encoded))
+    if (header === undefined) throw new errors.JWSInvalid('the protected header is not valid')
+    checkExtensions(header)
+    const { alg } = header
+    if (typeof alg !== 'string' || alg === '') {
+      throw new errors.JWSInvalid('the "alg" header is missing or not a string')
+    }
+    if (alg !== 'HS256') throw new errors.JOSEAlgNotAllowed('the "alg" header is not allowed')
+    this.#lastHeader = { encoded, header }
+    return header
   }
 
   /** Computes and compares the HMAC of every key, with no early exit. */

@@ -70,12 +70,31 @@ export function guardStore<T>(
       },
       (error: unknown) => {
         clearTimeout(timer)
-        reject(
-          error instanceof WardenError
-            ? error
-            : new StoreUnavailableError(store, `${store} store failed`, { cause: error }),
-        )
+        reject(storeFailure(store, error))
       },
     )
   })
+}
+
+/**
+ * Runs one call of an in-process store, which answers in the same tick and cannot hang: no
+ * timer, the same failures as {@link guardStore}.
+ */
+export function inProcessCall<T>(store: string, operation: () => Promise<T>): Promise<T> {
+  let pending: Promise<T>
+  try {
+    pending = operation()
+  } catch (error) {
+    pending = Promise.reject(error)
+  }
+  return pending.catch((error: unknown) => {
+    throw storeFailure(store, error)
+  })
+}
+
+/** A store's failure as the warden reports it: its own errors as they are, the rest wrapped. */
+export function storeFailure(store: string, error: unknown): WardenError {
+  return error instanceof WardenError
+    ? error
+    : new StoreUnavailableError(store, `${store} store failed`, { cause: error })
 }

@@ -183,6 +183,18 @@ export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TD
   }
 
   /**
+   * {@link admit}, answered in this tick when every step can be: an HS256 secret, the warden's
+   * own memory stores (or a `MemoryAdmissionStore`), no `onAdmit` hook, no resumption, no
+   * observer and no tracer. Otherwise, and for a refused token, the promise `admit` gives. For
+   * adapters, which can then complete the handshake in the tick of the upgrade event.
+   */
+  admitNow(request: UpgradeRequest, endpoint?: EndpointOptions): Admission | Promise<Admission> {
+    const { observers, tracer } = this.#runtime
+    if (observers.size > 0 || tracer !== undefined) return this.admit(request, endpoint)
+    return this.#admitter.admitNow(request, endpoint)
+  }
+
+  /**
    * Takes over an upgraded socket admitted with `ticket`. Listeners are attached synchronously,
    * so no early message is lost. Returns undefined (and closes the socket) if the ticket expired,
    * was already used, or the warden is shutting down.

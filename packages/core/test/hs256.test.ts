@@ -336,3 +336,27 @@ t.test('rotation: several secrets verify, the first signs', async (t) => {
     message: 'tokens.secret[1] must be at least 32 bytes',
   })
 })
+
+t.test('a header seen before is not trusted for a different header', async (t) => {
+  const verifier = new Hs256Verifier([SECRET], OPTIONS)
+  t.equal(verifier.verify(token(), NOW).sub, 'u1')
+  rejects(
+    t,
+    verifier,
+    token(CLAIMS, { alg: 'none', typ: CONNECT_TOKEN_TYPE }),
+    errors.JOSEAlgNotAllowed,
+  )
+  rejects(t, verifier, token(CLAIMS, { alg: 'HS256', typ: 'JWT' }), errors.JWTClaimValidationFailed)
+  t.equal(verifier.verify(token(), NOW).sub, 'u1', 'the usual header again')
+  // A header refused is not kept: the same refused header is refused again.
+  const refused = token(CLAIMS, { alg: 'HS256', typ: CONNECT_TOKEN_TYPE, crit: ['b64'], b64: true })
+  rejects(t, verifier, refused, errors.JWSInvalid)
+  rejects(t, verifier, refused, errors.JWSInvalid)
+  // A kept header does not vouch for the signature.
+  rejects(
+    t,
+    verifier,
+    token(CLAIMS, HEADER, randomBytes(32)),
+    errors.JWSSignatureVerificationFailed,
+  )
+})

@@ -4,7 +4,13 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import type { DropReason, ResumeOutcome } from '../src/index.js'
 import type { HistoryStore, ResumableSession } from '../src/stores.js'
-import { MemoryHistoryStore, MemoryResumeStore } from '../src/stores.js'
+import {
+  MemoryHistoryStore,
+  MemoryRateLimitStore,
+  MemoryResumeStore,
+  MemorySessionStore,
+  MemoryTokenStore,
+} from '../src/stores.js'
 import { hashCredential } from '../src/session.js'
 import { startServer, until } from './helpers/server.js'
 
@@ -19,12 +25,28 @@ t.test('every store call is reported with its store, operation and duration', as
     },
   })
   const client = await connect('alice')
-  t.same(calls, ['rateLimits.hit', 'rateLimits.hit', 'tokens.consume', 'sessions.add'])
+  // The warden's own memory stores admit in one step.
+  t.same(calls, ['admission.admit'])
   await warden.stats()
   client.socket.close()
   await until(() => calls.includes('sessions.remove'))
-  t.same(calls.slice(4), ['sessions.stats', 'sessions.remove'])
+  t.same(calls.slice(1), ['sessions.stats', 'sessions.remove'])
   t.ok(durations.every((ms) => ms >= 0))
+})
+
+t.test('given memory stores are called one by one, each reported', async (t) => {
+  const calls: string[] = []
+  const { warden, connect } = await startServer(t, {
+    sweeper: false,
+    stores: {
+      sessions: new MemorySessionStore(),
+      tokens: new MemoryTokenStore(),
+      rateLimits: new MemoryRateLimitStore(),
+    },
+  })
+  warden.observe({ storeCall: (store, operation) => calls.push(`${store}.${operation}`) })
+  await connect('alice')
+  t.same(calls, ['rateLimits.hit', 'rateLimits.hit', 'tokens.consume', 'sessions.add'])
 })
 
 t.test('messages dropped by the rate limit and by the backlog bound, inbound', async (t) => {

@@ -128,14 +128,14 @@ t.test(
     const text = await registry.metrics()
     const count = (labels: string) =>
       value(text, `ws_warden_store_duration_seconds_count{${labels}}`)
-    t.equal(count('store="rate_limits",operation="hit"'), 4)
-    t.equal(count('store="tokens",operation="consume"'), 2)
-    t.equal(count('store="sessions",operation="add"'), 2)
+    // The warden's own memory stores admit in one step.
+    t.equal(count('store="admission",operation="admit"'), 2)
+    t.equal(count('store="rate_limits",operation="hit"'), undefined)
     t.equal(count('store="resumes",operation="claim"'), 1)
     t.equal(count('store="rate_limits",operation="sweep"'), 1)
     t.ok(
       text.includes(
-        'ws_warden_store_duration_seconds_bucket{le="0.0001",store="sessions",operation="add"}',
+        'ws_warden_store_duration_seconds_bucket{le="0.0001",store="admission",operation="admit"}',
       ),
     )
     t.ok((value(text, 'ws_warden_messages_dropped_total{reason="rate_limited"}') ?? 0) >= 1)

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { stat } from 'node:fs'
 import { ForbiddenError, StoreUnavailableError } from '../src/errors.js'
-import { guardStore } from '../src/store-guard.js'
+import { guardStore, inProcessCall } from '../src/store-guard.js'
 
 t.test("passes the store's answer through", async (t) => {
   t.equal(await guardStore('sessions', 1_000, async () => 42), 42)
@@ -102,4 +102,23 @@ t.test('a store that does not answer still fails when the loop was busy', async 
   ).catch((caught: unknown) => caught)
   t.type(error, StoreUnavailableError, 'the extension is bounded, whatever the block')
   t.match(error, { store: 'broker', message: 'broker store did not answer within 40 ms' })
+})
+
+t.test('an in-process call: the answer as it is, failures as the guard gives them', async (t) => {
+  t.equal(await inProcessCall('admission', async () => 7), 7)
+  const cause = new TypeError('bad key')
+  const rejected = await inProcessCall('admission', async () => {
+    throw cause
+  }).catch((caught: unknown) => caught)
+  t.type(rejected, StoreUnavailableError)
+  t.match(rejected, { store: 'admission', message: 'admission store failed', cause })
+  const thrown = await inProcessCall('admission', () => {
+    throw cause
+  }).catch((caught: unknown) => caught)
+  t.match(thrown, { store: 'admission', cause }, 'a synchronous throw too')
+  const forbidden = new ForbiddenError('no')
+  const passed = await inProcessCall('admission', async () => {
+    throw forbidden
+  }).catch((caught: unknown) => caught)
+  t.equal(passed, forbidden, 'a WardenError is passed on as it is')
 })

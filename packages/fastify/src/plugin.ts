@@ -8,7 +8,7 @@
  */
 import type { WebsocketPluginOptions } from '@fastify/websocket'
 import websocket from '@fastify/websocket'
-import type { Connection, EndpointOptions, Ticket, Warden } from '@ws-warden/core'
+import type { Admission, Connection, EndpointOptions, Ticket, Warden } from '@ws-warden/core'
 import { CloseCode } from '@ws-warden/core'
 import type { Fail, HttpAnswer } from '@ws-warden/core/adapter'
 import {
@@ -195,18 +195,40 @@ async function wardenPlugin(fastify: FastifyInstance, options: WardenPluginOptio
   }
   const { warden, getUserId } = options
 
-  /** Admission, the last pre-handler before the upgrade: a rejection is an HTTP answer, not a 101. */
+  /**
+   * Admission, the last pre-handler before the upgrade: a rejection is an HTTP answer, not a 101.
+   * A callback hook, so that an admission the warden answers in this tick (see `admitNow`) goes
+   * on to the handshake in this tick too. Replying, it does not call `done`, as Fastify asks.
+   */
   const admit = (endpoint: EndpointOptions) =>
-    async function admitUpgrade(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-      if (!request.ws) return // a plain GET: @fastify/websocket answers it with a 404
-      const userId = getUserId ? await getUserId(request) : undefined
-      const upgrade = toUpgradeRequest(request.raw, userId, frameworkIp(request))
-      forgetCredentials(request)
-      const admission = await warden.admit(upgrade, endpoint)
-      if (!admission.ok) return send(reply, rejectionAnswer(admission.error))
-      const socket = request.raw.socket
-      unattached.set(socket, admission.ticket)
-      socket.once('close', releaseUnattached)
+    function admitUpgrade(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      done: (error?: Error) => void,
+    ): void {
+      if (!request.ws) return done() // a plain GET: @fastify/websocket answers it with a 404
+      const admitted = (admission: Admission): void => {
+        if (!admission.ok) {
+          send(reply, rejectionAnswer(admission.error))
+          return
+        }
+        const socket = request.raw.socket
+        unattached.set(socket, admission.ticket)
+        socket.once('close', releaseUnattached)
+        done()
+      }
+      const admitAs = (userId: string | undefined): void => {
+        const upgrade = toUpgradeRequest(request.raw, userId, frameworkIp(request))
+        forgetCredentials(request)
+        const admission = warden.admitNow(upgrade, endpoint)
+        if (admission instanceof Promise) admission.then(admitted).catch(done)
+        else admitted(admission)
+      }
+      if (getUserId === undefined) return admitAs(undefined)
+      // getUserId may throw or reject: either way its error goes to Fastify's error handling.
+      new Promise<string | undefined>((resolve) => resolve(getUserId(request)))
+        .then(admitAs)
+        .catch(done)
     }
 
   /** Attaches synchronously, before the user's handler can await anything. */

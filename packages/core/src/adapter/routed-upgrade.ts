@@ -159,7 +159,9 @@ export async function admitRoutedUpgrade<TData>(
   // The request's own URL has the token cut out; admission reads the real one. The object is
   // this call's own: set in place rather than copied.
   ;(upgradeRequest as { url: string }).url = url
-  const admission = await warden.admit(upgradeRequest, options.endpoint)
+  // Awaited only if the warden could not answer in this tick (see `admitNow`).
+  const now = warden.admitNow(upgradeRequest, options.endpoint)
+  const admission = now instanceof Promise ? await now : now
   if (!admission.ok) {
     return { ok: false, error: admission.error, answer: rejectionAnswer(admission.error) }
   }

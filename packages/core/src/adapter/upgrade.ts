@@ -80,7 +80,10 @@ export async function handleUpgrade<TData>(
   head: Buffer,
   options: HandleUpgradeOptions<TData> = {},
 ): Promise<Connection<TData> | undefined> {
-  const admission = await warden.admit(toUpgradeRequest(request, options.userId), options.endpoint)
+  // Awaited only if the warden could not answer in this tick (see `admitNow`); otherwise the 101
+  // goes out in the turn of the upgrade event, as with a bare ws server.
+  const now = warden.admitNow(toUpgradeRequest(request, options.userId), options.endpoint)
+  const admission = now instanceof Promise ? await now : now
   if (!admission.ok) {
     rejectUpgrade(socket, admission.error)
     return undefined

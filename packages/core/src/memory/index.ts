@@ -3,6 +3,7 @@
  *
  * @module
  */
+export { MemoryAdmissionStore } from './admission.js'
 export { MemoryBroker, type MemoryBrokerOptions } from './broker.js'
 export { MemoryRateLimitStore, type MemoryRateLimitStoreOptions } from './rate-limits.js'
 export { MemorySessionStore, type MemorySessionStoreOptions } from './sessions.js'

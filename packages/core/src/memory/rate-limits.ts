@@ -44,6 +44,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 
   async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
+    return this.hitSync(key, limit, windowMs)
+  }
+
+  /** {@link hit}, answered synchronously (for in-process composition, as the memory admission). */
+  hitSync(key: string, limit: number, windowMs: number): RateLimitResult {
     positiveInteger('hit(limit)', limit)
     positiveInteger('hit(windowMs)', windowMs)
     const now = this.#clock.now()

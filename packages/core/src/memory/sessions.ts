@@ -56,6 +56,11 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async add(record: SessionRecord, caps: ConnectionCaps = {}): Promise<AddSessionResult> {
+    return this.addSync(record, caps)
+  }
+
+  /** {@link add}, answered synchronously (for in-process composition, as the memory admission). */
+  addSync(record: SessionRecord, caps: ConnectionCaps = {}): AddSessionResult {
     const previous = this.#records.get(record.id)
     const limit = this.#exceeded(record, previous, caps)
     if (limit !== undefined) return { ok: false, limit }

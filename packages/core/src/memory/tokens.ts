@@ -60,6 +60,15 @@ export class MemoryTokenStore implements TokenStore {
   }
 
   async consume(jti: string, expiresAt: number): Promise<boolean> {
+    return this.consumeSync(jti, expiresAt)
+  }
+
+  /**
+   * {@link consume}, answered synchronously (for in-process composition, as the memory
+   * admission).
+   * @throws TokenStoreFullError when every slot holds an unexpired id.
+   */
+  consumeSync(jti: string, expiresAt: number): boolean {
     if (typeof jti !== 'string' || jti === '') {
       throw new TypeError('ws-warden: consume(jti) needs a non-empty string')
     }

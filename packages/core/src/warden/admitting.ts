@@ -7,6 +7,7 @@
 import { Admitter, checkPermissions } from '../admission.js'
 import { createClientIpResolver } from '../adapter/client-ip.js'
 import type { LiveConnection } from '../connection.js'
+import { MemoryAdmissionStore } from '../memory/admission.js'
 import type { WardenOptions } from '../options.js'
 import { TokenRefresh } from '../refresh.js'
 import type { ClaimedSession } from '../session.js'
@@ -20,13 +21,17 @@ export function createAdmitter<TData>(
   sessions: ResumptionWiring<TData> | undefined,
 ): Admitter {
   const { hooks, logger } = runtime
+  const { admission } = runtime.stores
   return new Admitter({
     options: runtime.options,
     tokens: runtime.tokens,
     sessions: runtime.stores.sessions,
     tokenStore: runtime.stores.tokens,
     rateLimits: runtime.stores.rateLimits,
-    admission: options.stores?.admission,
+    admission,
+    ...(admission instanceof MemoryAdmissionStore && {
+      admissionCall: (store, op, operation) => runtime.guard(store, op, operation, false),
+    }),
     hooks: {
       ...(hooks.onAdmit && { onAdmit: hooks.onAdmit }),
       onReject: (info) => {

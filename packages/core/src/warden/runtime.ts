@@ -10,6 +10,7 @@ import type { LiveConnection } from '../connection.js'
 import { StoreUnavailableError } from '../errors.js'
 import { silentLogger } from '../logger.js'
 import {
+  MemoryAdmissionStore,
   MemoryHistoryStore,
   MemoryLockStore,
   MemoryRateLimitStore,
@@ -20,8 +21,9 @@ import {
 import type { ResolvedOptions, WardenHooks, WardenOptions } from '../options.js'
 import { resolveOptions } from '../options.js'
 import { Registry } from '../registry.js'
-import { guardStore } from '../store-guard.js'
+import { guardStore, inProcessCall } from '../store-guard.js'
 import type {
+  AdmissionStore,
   Broker,
   HistoryStore,
   LockStore,
@@ -41,6 +43,8 @@ export interface RuntimeStores {
   readonly sessions: SessionStore
   readonly tokens: TokenStore
   readonly rateLimits: RateLimitStore
+  /** The one-trip admission: the one given, the memory one on the defaults, or none. */
+  readonly admission: AdmissionStore | undefined
   readonly locks: LockStore
   readonly broker: Broker | undefined
   /** Present when resumption is on. */
@@ -80,10 +84,25 @@ export class WardenRuntime<TData> {
     this.tokens = new ConnectTokens(options.tokens, this.clock)
     const given = options.stores ?? {}
     const clock = this.clock
+    const sessions = given.sessions ?? this.#own(new MemorySessionStore())
+    const tokens = given.tokens ?? this.#own(new MemoryTokenStore({ clock }))
+    const rateLimits = given.rateLimits ?? this.#own(new MemoryRateLimitStore({ clock }))
     this.stores = {
-      sessions: given.sessions ?? this.#own(new MemorySessionStore()),
-      tokens: given.tokens ?? this.#own(new MemoryTokenStore({ clock })),
-      rateLimits: given.rateLimits ?? this.#own(new MemoryRateLimitStore({ clock })),
+      sessions,
+      tokens,
+      rateLimits,
+      // On its own three memory stores, admission is one synchronous step. Given stores keep
+      // their own methods (which a subclass or a test may have replaced): composed, unless
+      // `stores.admission` is given.
+      admission:
+        given.admission ??
+        (sessions !== given.sessions && tokens !== given.tokens && rateLimits !== given.rateLimits
+          ? new MemoryAdmissionStore({
+              sessions: sessions as MemorySessionStore,
+              tokens: tokens as MemoryTokenStore,
+              rateLimits: rateLimits as MemoryRateLimitStore,
+            })
+          : undefined),
       broker: given.broker,
       locks: given.locks ?? this.#own(new MemoryLockStore({ clock })),
       history: this.options.resumption
@@ -101,17 +120,27 @@ export class WardenRuntime<TData> {
 
   /**
    * A store call with the store timeout, in a `ws-warden.store` span (tracer set); its duration
-   * and failure are reported to the observers.
+   * and failure are reported to the observers. `bounded: false` leaves out the timeout, for an
+   * in-process store that answers in the same tick and cannot hang.
    */
-  guard<T>(store: string, op: string, operation: () => Promise<T>): Promise<T> {
+  guard<T>(store: string, op: string, operation: () => Promise<T>, bounded = true): Promise<T> {
     const { tracer } = this
-    if (tracer === undefined) return this.#observed(store, op, operation)
+    if (tracer === undefined) return this.#observed(store, op, operation, bounded)
     const attributes = { [SpanAttribute.Store]: snakeCase(store), [SpanAttribute.Operation]: op }
-    return inSpan(tracer, SpanName.Store, attributes, () => this.#observed(store, op, operation))
+    return inSpan(tracer, SpanName.Store, attributes, () =>
+      this.#observed(store, op, operation, bounded),
+    )
   }
 
-  #observed<T>(store: string, op: string, operation: () => Promise<T>): Promise<T> {
-    const guarded = guardStore(store, this.options.storeTimeoutMs, operation)
+  #observed<T>(
+    store: string,
+    op: string,
+    operation: () => Promise<T>,
+    bounded: boolean,
+  ): Promise<T> {
+    const guarded = bounded
+      ? guardStore(store, this.options.storeTimeoutMs, operation)
+      : inProcessCall(store, operation)
     if (this.observers.size === 0) return guarded
     const started = performance.now()
     const timed = (): void => {
