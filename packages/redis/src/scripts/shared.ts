@@ -15,7 +15,13 @@
  *
  * @module
  */
-/** Milliseconds since the epoch on the server's clock. */
+/** `clock()`: {@link NOW} as a function, for scripts that need the clock only sometimes. */
+export const CLOCK = `local function clock()
+  local t = redis.call('TIME')
+  return t[1] * 1000 + math.floor(t[2] / 1000)
+end`
+
+/** Milliseconds since the epoch on the server's clock (`now`), and the `TIME` it read (`t`). */
 export const NOW = `local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)`
 
@@ -26,11 +32,14 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)`
  * `retention` are trimmed by the writes that extend that lifetime and by those of one
  * millisecond in 16 (a write of each ms would only find nothing to trim). The lifetime is
  * extended a `retention` ahead of need, so that most writes find it long enough: one ZADD and
- * one PTTL per entry where there were four calls. `score`: `at` as the caller's text, if it has
- * it (Lua prints a number slowly).
+ * one PTTL per write where there were four calls. A write indexes every member of `members`
+ * (a list) at the same expiry `at`, so records opened together cost one write: the windows an
+ * admission opens. `score`: `at` as the caller's text, if it has it (Lua prints a number slowly).
  */
-export const EXPIRY_INDEX = `local function indexExpiry(index, member, at, now, retention, score)
-  redis.call('ZADD', index, score or at, member)
+export const EXPIRY_INDEX = `local function indexExpiry(index, members, at, now, retention, score)
+  local entries = {}
+  for i, member in ipairs(members) do entries[2 * i - 1], entries[2 * i] = score or at, member end
+  redis.call('ZADD', index, unpack(entries))
   local keep = at - now + retention
   local extend = redis.call('PTTL', index) < keep
   if extend or now % 16 == 0 then
