@@ -100,7 +100,7 @@ if (client !== undefined) {
     const rate = `{${prefix}:rate}`
     /** The rate-limit expiry index: member -> score. */
     const index = async () => {
-      const flat = await client.zrange(`${rate}:expiry`, 0, -1, 'WITHSCORES')
+      const flat = await client.zrange(`${rate}:expiry`, '0', '-1', 'WITHSCORES')
       const scores = new Map<string, number>()
       for (let i = 0; i < flat.length; i += 2) scores.set(flat[i]!, Number(flat[i + 1]))
       return scores

@@ -93,7 +93,7 @@ if (redis !== undefined) {
     const state = async () => ({
       ids: await client.hgetall(caps('ids')),
       ips: await client.hgetall(caps('ips')),
-      seen: await client.zrange(caps('seen'), 0, -1, 'WITHSCORES'),
+      seen: await client.zrange(caps('seen'), '0', '-1', 'WITHSCORES'),
     })
     const before = await state()
     t.same(before.ips, { '203.0.113.1': '1', '198.51.100.1': '1' })
