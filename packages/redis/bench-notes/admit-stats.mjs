@@ -7,6 +7,7 @@
 //
 //   pnpm --filter @ws-warden/redis build
 //   node packages/redis/bench-notes/admit-stats.mjs [N=5000] [buckets=1] [inflight=32] [ips=one]
+//   VALGRIND=1 node packages/redis/bench-notes/admit-stats.mjs 1000 ...
 //
 // DIST=<a dist folder> measures another build (one copied under packages/redis/node_modules
 // still resolves its imports): so that a before and an after can be run in turn.
@@ -15,7 +16,9 @@
 // connection its own IP (so its IP window opens too), ips=one shares one, as from loopback.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { pathToFileURL } from 'node:url'
 import { Redis } from 'ioredis'
 
@@ -36,11 +39,35 @@ async function freePort() {
 }
 
 const port = await freePort()
-const server = spawn(
-  process.env.REDIS_SERVER ?? '/usr/bin/redis-server',
-  ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-)
+const redisArgs = [
+  '--port',
+  String(port),
+  '--bind',
+  '127.0.0.1',
+  '--save',
+  '',
+  '--appendonly',
+  'no',
+]
+const redisServer = process.env.REDIS_SERVER ?? '/usr/bin/redis-server'
+// VALGRIND=1: the server runs under callgrind, counting only the instructions run inside
+// EVALSHA (the scripts and every command they call): a count that another process' load on the
+// machine does not move, unlike times. About 50 times slower: use a smaller N.
+const callgrindOut = `${tmpdir()}/admit-stats.${port}.callgrind`
+const server = process.env.VALGRIND
+  ? spawn(
+      'valgrind',
+      [
+        '--tool=callgrind',
+        '--toggle-collect=evalShaCommand',
+        `--callgrind-out-file=${callgrindOut}`,
+        `--log-file=${callgrindOut}.log`,
+        redisServer,
+        ...redisArgs,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+  : spawn(redisServer, redisArgs, { stdio: ['ignore', 'pipe', 'inherit'] })
 let output = ''
 server.stdout.on('data', (chunk) => (output += chunk))
 while (!output.includes('Ready to accept connections')) {
@@ -48,7 +75,7 @@ while (!output.includes('Ready to accept connections')) {
   await new Promise((resolve) => setTimeout(resolve, 10))
 }
 
-const client = new Redis({ port, host: '127.0.0.1' })
+const client = new Redis({ port, host: '127.0.0.1', retryStrategy: () => null })
 /** The server's main thread CPU time (user + sys), µs: what every command costs, I/O included. */
 async function mainThreadCpu() {
   const info = await client.info('cpu')
@@ -116,6 +143,18 @@ try {
     )
   }
   await stores.close()
+  if (process.env.VALGRIND) {
+    // callgrind writes its counts when the server exits.
+    await client.shutdown('NOSAVE').catch(() => {})
+    if (server.exitCode === null) await once(server, 'exit')
+    const totals = /^(?:totals|summary): (\d+)/m.exec(readFileSync(callgrindOut, 'utf8'))
+    const each = (Number(totals[1]) / N).toFixed(0)
+    console.log(`instructions inside EVALSHA (callgrind Ir): ${each}/admit`)
+    // KEEP=1 keeps the profile, for callgrind_annotate.
+    if (process.env.KEEP) console.log(`profile: ${callgrindOut}`)
+    else rmSync(callgrindOut, { force: true })
+    rmSync(`${callgrindOut}.log`, { force: true })
+  }
 } finally {
   client.disconnect()
   server.kill('SIGKILL')

@@ -117,6 +117,34 @@ if (redis !== undefined) {
     t.same(await client.hgetall(caps('ips')), { '192.0.2.1': '1', '198.51.100.1': '1' })
   })
 
+  t.test(
+    'a reserve that finds ttlMs left leaves the lifetimes of the caps keys alone',
+    async (t) => {
+      const { prefix } = setup(t)
+      const ttlMs = 6_400_000
+      const sessions = new RedisSessionStore({ client, prefix, buckets: 16, ttlMs })
+      const keys = ['ids', 'ips', 'seen'].map((name) => `{${prefix}:sessions:caps}:${name}`)
+      const deadlines = async () => Promise.all(keys.map((key) => client.pexpiretime(key)))
+      const before = Date.now()
+      await sessions.add(record('c1'))
+      const first = await deadlines()
+      for (const at of first) {
+        t.ok(at >= before + ttlMs && at <= Date.now() + ttlMs + 100_000, 'ttlMs, to 1/64 more')
+      }
+      const next = Date.now()
+      await sessions.add(record('c2', { userId: 'u2', ip: '198.51.100.2' }))
+      t.same(await deadlines(), first, 'no caps key was refreshed')
+      for (const at of first) t.ok(at >= next + ttlMs, 'and each still outlives ttlMs from now')
+      const older = client.multi()
+      for (const key of keys) older.pexpire(key, ttlMs - 1000)
+      await older.exec()
+      const again = Date.now()
+      await sessions.add(record('c3', { userId: 'u3' }))
+      for (const at of await deadlines())
+        t.ok(at >= again + ttlMs, 'less left: every key refreshed')
+    },
+  )
+
   t.test('sweep heals what a dead instance left between the phases', async (t) => {
     const { sessions, caps, bucket } = setup(t)
     // A reservation whose insert never came, one whose entry lost its record, a stray seen.

@@ -26,6 +26,14 @@ export const NOW = `local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)`
 
 /**
+ * `lifetime(ttl)`: how long a refresh of the session registry's keys (a bucket's, the caps
+ * slot's) makes them live: `ttl` and 1/64 more, so that the adds of the next `ttl / 64` find at
+ * least `ttl` left and leave every key's lifetime alone (one PTTL where there was a PEXPIRE per
+ * key): the keys vanish at least `ttl` and at most `ttl + ttl / 64` after the last write.
+ */
+export const LIFETIME = `local function lifetime(ttl) return ttl + math.floor(ttl / 64) end`
+
+/**
  * Helpers of the expiry index (a sorted set of member -> expiry) that lets `sweep` count what
  * Redis expired by itself. It stays bounded even if nobody sweeps: the index key expires at
  * least `retention` (at most twice that) after its last entry, and entries older than
