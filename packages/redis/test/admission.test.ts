@@ -114,6 +114,12 @@ if (client !== undefined) {
     t.same([...(await index()).keys()].sort(), ['connect:ip:192.0.2.7', 'connect:user:wes'])
     await indexedAtEnd('connect:ip:192.0.2.7', 'the IP window, opened with the user window')
     await indexedAtEnd('connect:user:wes', 'the user window')
+    // Three at once (not the core's shape): two in one write, the third in its own.
+    const three = ['k1', 'k2', 'k3'].map((key) => ({ key, limit: 5 }))
+    t.same(await admission.admit(request({ attempts: three })), { ok: true })
+    for (const { key } of three) await indexedAtEnd(key, `${key}, one of three`)
+    for (const { key } of three) await client.del(`${rate}:win:${key}`)
+    await client.zrem(`${rate}:expiry`, 'k1', 'k2', 'k3')
     // Only the user window opens (the IP's is open): it is indexed alone.
     t.same(await admission.admit(request({}, 'ada', '192.0.2.7')), { ok: true })
     await indexedAtEnd('connect:user:ada', 'a window opened beside an open one')

@@ -14,24 +14,33 @@ import { CLOCK, EXPIRY_INDEX, NOW } from './shared.js'
 /**
  * The attempt hits of an admission script, as a function of the hit and expiry index helpers:
  * attempt i (1 to n) hits the window `KEYS[k + i]`, its member and limit are `ARGV[a + 2i]` and
- * `ARGV[a + 2i + 1]`, in order, stopping at the first hit over its limit. The windows it opened
- * are indexed in `expiry` in one write. `now`: the script's clock, if it read it (else `TIME`,
- * only when a window opened). Returns the refused attempt (1-based) and the ms left in its
- * window, or nothing.
+ * `ARGV[a + 2i + 1]`, in order, stopping at the first hit over its limit. The windows it opens
+ * are indexed in `expiry` two to a write (`pending`: one opened, not yet indexed).
+ * `retention`: a number. `now`: the script's clock, if it read it (else `TIME`, only when a
+ * window opened). Returns the refused attempt (1-based) and the ms left in its window, or
+ * nothing.
  */
 const ATTEMPTS = `local function hitAttempts(n, k, a, expiry, windowMs, retention, now)
-  local opened, refused, left = {}, nil, nil
+  local pending, span, refused, left
   for i = 1, n do
-    local count, ttl, new = hitWindow(KEYS[k + i], windowMs)
-    if new then table.insert(opened, ARGV[a + 2 * i]) end
+    local count, ttl, opened = hitWindow(KEYS[k + i], windowMs)
+    if opened then
+      if pending then
+        now = now or clock()
+        indexExpiry(expiry, pending, now + ttl, now, retention, nil, ARGV[a + 2 * i])
+        pending = nil
+      else
+        pending, span = ARGV[a + 2 * i], ttl
+      end
+    end
     if count > ARGV[a + 2 * i + 1] + 0 then
       refused, left = i, ttl
       break
     end
   end
-  if #opened > 0 then
+  if pending then
     now = now or clock()
-    indexExpiry(expiry, opened, now + windowMs, now, retention + 0)
+    indexExpiry(expiry, pending, now + span, now, retention)
   end
   return refused, left
 end`
@@ -54,10 +63,10 @@ ${ATTEMPTS}
 ${CONSUME}
 ${SESSION}
 ${ADD}
-local n = #KEYS - 11
-local refused, left = hitAttempts(n, 11, 3, KEYS[11], ARGV[1], ARGV[2], now)
+local n, retention = #KEYS - 11, ARGV[2] + 0
+local refused, left = hitAttempts(n, 11, 3, KEYS[11], ARGV[1], retention, now)
 if refused then return { 'attempts', refused, left } end
-if consumeToken(KEYS[9], KEYS[10], ARGV[4], ARGV[3], ARGV[2], now) == 0 then
+if consumeToken(KEYS[9], KEYS[10], ARGV[4], ARGV[3], retention, now) == 0 then
   return { 'replayed' }
 end
 local s = 5 + 2 * n
@@ -81,7 +90,7 @@ ${ATTEMPTS}
 ${CAPS}
 ${RESERVE}
 local n = ARGV[3] + 0
-local refused, left = hitAttempts(n, 4, 2, KEYS[4], ARGV[1], ARGV[2])
+local refused, left = hitAttempts(n, 4, 2, KEYS[4], ARGV[1], ARGV[2] + 0)
 if refused then return { 'attempts', refused, left } end
 local s = 4 + 2 * n
 if not ARGV[s] then return { 'ok' } end
@@ -97,7 +106,7 @@ const CONSUME_MARKED = `local function consumeMarked(key, expiry, expiresAt, jti
   local at = expiresAt + 0
   if at <= now then return 1 end
   if not redis.call('SET', key, mark, 'NX', 'PXAT', expiresAt) then return 0 end
-  indexExpiry(expiry, { jti }, at, now, retention + 0, expiresAt)
+  indexExpiry(expiry, jti, at, now, retention + 0, expiresAt)
   return 1
 end`
 
@@ -119,10 +128,10 @@ ${ATTEMPTS}
 ${CONSUME_MARKED}
 ${SESSION}
 ${ADD}
-local n = ARGV[6] + 0
-local refused, left = hitAttempts(n, 11, 5, KEYS[11], ARGV[1], ARGV[2], now)
+local n, retention = ARGV[6] + 0, ARGV[2] + 0
+local refused, left = hitAttempts(n, 11, 5, KEYS[11], ARGV[1], retention, now)
 if refused then return { 'attempts', refused, left } end
-if consumeMarked(KEYS[9], KEYS[10], ARGV[4], ARGV[3], ARGV[2], now, ARGV[5]) == 0 then
+if consumeMarked(KEYS[9], KEYS[10], ARGV[4], ARGV[3], retention, now, ARGV[5]) == 0 then
   return { 'replayed' }
 end
 local s = 7 + 2 * n

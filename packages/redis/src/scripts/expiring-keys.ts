@@ -17,7 +17,7 @@ export const CONSUME = `local function consumeToken(key, expiry, expiresAt, jti,
   local at = expiresAt + 0
   if at <= now then return 1 end
   if not redis.call('SET', key, '1', 'NX', 'PXAT', expiresAt) then return 0 end
-  indexExpiry(expiry, { jti }, at, now, retention + 0, expiresAt)
+  indexExpiry(expiry, jti, at, now, retention + 0, expiresAt)
   return 1
 end`
 
@@ -33,7 +33,7 @@ return consumeToken(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], now)`
  * repaired if lost), so refused hits never extend it. A count of 1 is a key INCR just made, so
  * without an expiry: no PTTL then. Returns count, ms left in the window, and true if the hit
  * opened the window (or repaired it): its expiry index entry is the caller's to write (see
- * `indexExpiry`), so that windows opened together are indexed in one write.
+ * `indexExpiry`), so that two windows opened together are indexed in one write.
  */
 export const HIT = `local function hitWindow(counter, windowMs)
   local count = redis.call('INCR', counter)
@@ -53,7 +53,7 @@ ${HIT}
 local count, ttl, opened = hitWindow(KEYS[1], ARGV[1])
 if opened then
   local now = clock()
-  indexExpiry(KEYS[2], { ARGV[2] }, now + ttl, now, ARGV[3] + 0)
+  indexExpiry(KEYS[2], ARGV[2], now + ttl, now, ARGV[3] + 0)
 end
 return { count, ttl }`
 

@@ -40,14 +40,17 @@ export const LIFETIME = `local function lifetime(ttl) return ttl + math.floor(tt
  * `retention` are trimmed by the writes that extend that lifetime and by those of one
  * millisecond in 16 (a write of each ms would only find nothing to trim). The lifetime is
  * extended a `retention` ahead of need, so that most writes find it long enough: one ZADD and
- * one PTTL per write where there were four calls. A write indexes every member of `members`
- * (a list) at the same expiry `at`, so records opened together cost one write: the windows an
- * admission opens. `score`: `at` as the caller's text, if it has it (Lua prints a number slowly).
+ * one PTTL per write where there were four calls. `score`: `at` as the caller's text, if it has
+ * it (Lua prints a number slowly). `other`: a second member with the same expiry, indexed in the
+ * same write (two windows an admission opens).
  */
-export const EXPIRY_INDEX = `local function indexExpiry(index, members, at, now, retention, score)
-  local entries = {}
-  for i, member in ipairs(members) do entries[2 * i - 1], entries[2 * i] = score or at, member end
-  redis.call('ZADD', index, unpack(entries))
+export const EXPIRY_INDEX = `local function indexExpiry(index, member, at, now, retention, score, other)
+  if other then
+    local s = score or string.format('%.0f', at)
+    redis.call('ZADD', index, s, member, s, other)
+  else
+    redis.call('ZADD', index, score or at, member)
+  end
   local keep = at - now + retention
   local extend = redis.call('PTTL', index) < keep
   if extend or now % 16 == 0 then
