@@ -34,8 +34,9 @@ import {
 export interface RedisSessionStoreOptions extends RedisStoreOptions {
   /**
    * Lifetime of the session keys, refreshed by every add, join and touch: if every instance
-   * stops, the records vanish this long after the last write. Keep it far above the heartbeat
-   * interval (touches refresh it).
+   * stops, the records vanish at least this long after the last write, and at most 1/64 longer
+   * (a refresh sets 1/64 more, so that the adds right after it need not refresh). Keep it far
+   * above the heartbeat interval (touches refresh it).
    * @default 86400000 (one day)
    */
   readonly ttlMs?: number | undefined

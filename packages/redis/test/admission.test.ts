@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis'
 import { createRedisStores, type RedisStores } from '../src/index.js'
 import { admitRequests } from './helpers/admission.js'
 import { sameAsComposed } from './helpers/sharded.js'
-import { deleteKeys, randomPrefix, sharedRedis } from './helpers/redis.js'
+import { deleteKeys, randomPrefix, sharedRedis, until } from './helpers/redis.js'
 
 // The one-script admission of a standalone Redis, beyond the conformance group: one round trip,
 // the same answers as the composed calls over a long mixed sequence, what it is made with.
@@ -87,6 +87,59 @@ if (client !== undefined) {
       { ok: true },
       'no attempts',
     )
+  })
+
+  t.test('the windows an admission opens are indexed at their ends, and swept', async (t) => {
+    const prefix = randomPrefix()
+    const stores = await createRedisStores({ client, prefix })
+    t.teardown(async () => {
+      await stores.close()
+      await deleteKeys(client, prefix)
+    })
+    const admission = stores.admission!
+    const rate = `{${prefix}:rate}`
+    /** The rate-limit expiry index: member -> score. */
+    const index = async () => {
+      const flat = await client.zrange(`${rate}:expiry`, '0', '-1', 'WITHSCORES')
+      const scores = new Map<string, number>()
+      for (let i = 0; i < flat.length; i += 2) scores.set(flat[i]!, Number(flat[i + 1]))
+      return scores
+    }
+    const indexedAtEnd = async (key: string, what: string) => {
+      const end = await client.pexpiretime(`${rate}:win:${key}`)
+      t.ok(end > 0 && Math.abs(((await index()).get(key) ?? 0) - end) <= 1, what)
+    }
+    // Both windows open in one admission: both indexed, each at its end.
+    t.same(await admission.admit(request({}, 'wes', '192.0.2.7')), { ok: true })
+    t.same([...(await index()).keys()].sort(), ['connect:ip:192.0.2.7', 'connect:user:wes'])
+    await indexedAtEnd('connect:ip:192.0.2.7', 'the IP window, opened with the user window')
+    await indexedAtEnd('connect:user:wes', 'the user window')
+    // Three at once (not the core's shape): two in one write, the third in its own.
+    const three = ['k1', 'k2', 'k3'].map((key) => ({ key, limit: 5 }))
+    t.same(await admission.admit(request({ attempts: three })), { ok: true })
+    for (const { key } of three) await indexedAtEnd(key, `${key}, one of three`)
+    for (const { key } of three) await client.del(`${rate}:win:${key}`)
+    await client.zrem(`${rate}:expiry`, 'k1', 'k2', 'k3')
+    // Only the user window opens (the IP's is open): it is indexed alone.
+    t.same(await admission.admit(request({}, 'ada', '192.0.2.7')), { ok: true })
+    await indexedAtEnd('connect:user:ada', 'a window opened beside an open one')
+    // A window that lost its expiry gets it back, and its entry moves to its new end.
+    const ipEnd = (await index()).get('connect:ip:192.0.2.7')
+    await client.persist(`${rate}:win:connect:user:wes`)
+    t.same(await admission.admit(request({}, 'wes', '192.0.2.7')), { ok: true })
+    await indexedAtEnd('connect:user:wes', 'a lost expiry is repaired and re-indexed')
+    t.equal((await index()).get('connect:ip:192.0.2.7'), ipEnd, 'an open window is not re-indexed')
+    // Windows opened together end together, and the sweep finds both.
+    t.same(await admission.admit(request({ windowMs: 20 }, 'bo', '192.0.2.8')), { ok: true })
+    const short = ['connect:ip:192.0.2.8', 'connect:user:bo'].map((key) => `${rate}:win:${key}`)
+    await until(async () => (await client.exists(...short)) === 0, 'the short windows to end')
+    t.equal(await stores.rateLimits.countSweepable(Date.now() + 60_000), 2, 'both ended windows')
+    t.equal(await stores.rateLimits.sweep(Date.now() + 60_000), 2)
+    t.same([...(await index()).keys()].sort(), [
+      'connect:ip:192.0.2.7',
+      'connect:user:ada',
+      'connect:user:wes',
+    ])
   })
 
   t.test('a record stored as add stores it: channels once, replaced by id', async (t) => {

@@ -127,13 +127,15 @@ if (redis !== undefined) {
   t.test('sessions: eight keys under one hash tag, all expiring, refreshed by touch', async (t) => {
     const prefix = fresh(t)
     const sessions = new RedisSessionStore({ client, prefix, ttlMs: 50_000 })
+    const before = Date.now()
     await sessions.add(record('c1', { channels: ['room'] }))
     const names = ['by-channel', 'by-ip', 'by-user', 'channels', 'ips', 'records', 'seen', 'users']
     const keys = names.map((name) => `{${prefix}:sessions}:${name}`)
     t.same(await keysOf(prefix), keys)
     for (const key of keys) {
-      const ttl = await client.pttl(key)
-      t.ok(ttl > 0 && ttl <= 50_000, `${key} expires`)
+      const at = await client.pexpiretime(key)
+      // At least ttlMs after the write, at most 1/64 more (see `lifetime` in the scripts).
+      t.ok(at >= before + 50_000 && at <= Date.now() + 50_000 + 781, `${key} expires`)
     }
     for (const key of keys) await client.pexpire(key, 1000)
     await sessions.touch(['c1'], 2)
@@ -159,6 +161,32 @@ if (redis !== undefined) {
     for (const key of keys) await client.pexpire(key, 1000)
     await sessions.add(record('c4', { userId: 'third' }))
     for (const key of keys) t.ok((await client.pttl(key)) > 1000, `add refreshed ${key}`)
+  })
+
+  t.test('sessions: an add that finds ttlMs left leaves every lifetime alone', async (t) => {
+    const prefix = fresh(t)
+    // 1/64 of it is 100 s: the adds below all come within that of the first.
+    const ttlMs = 6_400_000
+    const sessions = new RedisSessionStore({ client, prefix, ttlMs })
+    const names = ['by-ip', 'by-user', 'ips', 'records', 'seen', 'users']
+    const keys = names.map((name) => `{${prefix}:sessions}:${name}`)
+    const deadlines = async () => Promise.all(keys.map((key) => client.pexpiretime(key)))
+    await sessions.add(record('c1'))
+    const first = await deadlines()
+    const before = Date.now()
+    await sessions.add(record('c2', { userId: 'u2', ip: '198.51.100.2' }))
+    t.same(await deadlines(), first, 'no key was refreshed')
+    for (const at of first) t.ok(at >= before + ttlMs, 'and each still outlives ttlMs from now')
+    // Less than ttlMs left (as an older instance's refresh leaves them, to exactly ttlMs, a second
+    // later): the next add refreshes.
+    const older = client.multi()
+    for (const key of keys) older.pexpire(key, ttlMs - 1000)
+    await older.exec()
+    const again = Date.now()
+    await sessions.add(record('c3', { userId: 'u3' }))
+    for (const at of await deadlines()) {
+      t.ok(at >= again + ttlMs && at <= Date.now() + ttlMs + 100_000, 'every key was refreshed')
+    }
   })
 
   t.test('sessions: a channel list emptied by leave reads back as []', async (t) => {

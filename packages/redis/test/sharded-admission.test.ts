@@ -70,6 +70,20 @@ if (client !== undefined) {
     },
   )
 
+  t.test('each side indexes the windows it opens at their ends', async (t) => {
+    const { admission, prefix } = await open(t)
+    const sides = {
+      'connect:ip:192.0.2.9': `{${prefix}:sessions:caps}:rate`,
+      'connect:user:ivo': `{${prefix}:sessions:${bucketOf('ivo', 16)}}:rate`,
+    }
+    t.same(await admission.admit(request({}, 'ivo', '192.0.2.9')), { ok: true })
+    for (const [key, base] of Object.entries(sides)) {
+      const end = await client.pexpiretime(`${base}:win:${key}`)
+      const score = Number(await client.zscore(`${base}:expiry`, key))
+      t.ok(end > 0 && Math.abs(score - end) <= 1, `${key} is indexed at its end`)
+    }
+  })
+
   t.test('attempts it cannot split into the two sides run as the composed calls', async (t) => {
     const { admission, stores } = await open(t)
     const reference = new ComposedAdmission((await open(t)).stores)

@@ -83,6 +83,68 @@ if (redis !== undefined) {
     t.same(await client.hgetall(caps('ips')), { '203.0.113.1': '1', '198.51.100.2': '1' })
   })
 
+  t.test('a reserve the IP or total cap refuses leaves the caps keys as they were', async (t) => {
+    const { prefix, sessions, caps } = setup(t)
+    t.same(await sessions.add(record('c1'), { perIp: 0 }), { ok: false, limit: 'ip' })
+    t.same(await sessions.add(record('c1'), { total: 0 }), { ok: false, limit: 'total' })
+    t.same(await client.keys(`*${prefix}*`), [], 'a refusal on an empty registry writes nothing')
+    await sessions.add(record('c1'))
+    await sessions.add(record('c2', { userId: 'other', ip: '198.51.100.1' }))
+    const state = async () => ({
+      ids: await client.hgetall(caps('ids')),
+      ips: await client.hgetall(caps('ips')),
+      seen: await client.zrange(caps('seen'), '0', '-1', 'WITHSCORES'),
+    })
+    const before = await state()
+    t.same(before.ips, { '203.0.113.1': '1', '198.51.100.1': '1' })
+    const refusals: [SessionRecord, object, string][] = [
+      [record('c3', { userId: 'third' }), { perIp: 1 }, 'ip'],
+      [record('c3', { userId: 'third', ip: '192.0.2.1' }), { total: 2 }, 'total'],
+      [record('c1', { ip: '198.51.100.1' }), { perIp: 1 }, 'ip'],
+    ]
+    for (const [added, capped, limit] of refusals) {
+      t.same(await sessions.add(added, capped), { ok: false, limit })
+      t.same(await state(), before, `refused on ${limit}: ${added.id} at ${added.ip}`)
+    }
+    // An id already held counts once: at its own IP's cap and at the total it is let in.
+    t.same(await sessions.add(record('c1', { lastSeenAt: 5 }), { perIp: 1, total: 2 }), {
+      ok: true,
+    })
+    t.equal(await client.zscore(caps('seen'), 'c1'), '5')
+    t.same(await sessions.add(record('c1', { ip: '192.0.2.1' }), { perIp: 1, total: 2 }), {
+      ok: true,
+    })
+    t.same(await client.hgetall(caps('ips')), { '192.0.2.1': '1', '198.51.100.1': '1' })
+  })
+
+  t.test(
+    'a reserve that finds ttlMs left leaves the lifetimes of the caps keys alone',
+    async (t) => {
+      const { prefix } = setup(t)
+      const ttlMs = 6_400_000
+      const sessions = new RedisSessionStore({ client, prefix, buckets: 16, ttlMs })
+      const keys = ['ids', 'ips', 'seen'].map((name) => `{${prefix}:sessions:caps}:${name}`)
+      const deadlines = async () => Promise.all(keys.map((key) => client.pexpiretime(key)))
+      const before = Date.now()
+      await sessions.add(record('c1'))
+      const first = await deadlines()
+      for (const at of first) {
+        t.ok(at >= before + ttlMs && at <= Date.now() + ttlMs + 100_000, 'ttlMs, to 1/64 more')
+      }
+      const next = Date.now()
+      await sessions.add(record('c2', { userId: 'u2', ip: '198.51.100.2' }))
+      t.same(await deadlines(), first, 'no caps key was refreshed')
+      for (const at of first) t.ok(at >= next + ttlMs, 'and each still outlives ttlMs from now')
+      const older = client.multi()
+      for (const key of keys) older.pexpire(key, ttlMs - 1000)
+      await older.exec()
+      const again = Date.now()
+      await sessions.add(record('c3', { userId: 'u3' }))
+      for (const at of await deadlines())
+        t.ok(at >= again + ttlMs, 'less left: every key refreshed')
+    },
+  )
+
   t.test('sweep heals what a dead instance left between the phases', async (t) => {
     const { sessions, caps, bucket } = setup(t)
     // A reservation whose insert never came, one whose entry lost its record, a stray seen.

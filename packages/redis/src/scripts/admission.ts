@@ -9,7 +9,41 @@
 import { CAPS, RESERVE } from './caps.js'
 import { CONSUME, HIT } from './expiring-keys.js'
 import { ADD, DROP, SESSION } from './sessions.js'
-import { EXPIRY_INDEX, NOW } from './shared.js'
+import { CLOCK, EXPIRY_INDEX, NOW } from './shared.js'
+
+/**
+ * The attempt hits of an admission script, as a function of the hit and expiry index helpers:
+ * attempt i (1 to n) hits the window `KEYS[k + i]`, its member and limit are `ARGV[a + 2i]` and
+ * `ARGV[a + 2i + 1]`, in order, stopping at the first hit over its limit. The windows it opens
+ * are indexed in `expiry` two to a write (`pending`: one opened, not yet indexed).
+ * `retention`: a number. `now`: the script's clock, if it read it (else `TIME`, only when a
+ * window opened). Returns the refused attempt (1-based) and the ms left in its window, or
+ * nothing.
+ */
+const ATTEMPTS = `local function hitAttempts(n, k, a, expiry, windowMs, retention, now)
+  local pending, span, refused, left
+  for i = 1, n do
+    local count, ttl, opened = hitWindow(KEYS[k + i], windowMs)
+    if opened then
+      if pending then
+        now = now or clock()
+        indexExpiry(expiry, pending, now + ttl, now, retention, nil, ARGV[a + 2 * i])
+        pending = nil
+      else
+        pending, span = ARGV[a + 2 * i], ttl
+      end
+    end
+    if count > ARGV[a + 2 * i + 1] + 0 then
+      refused, left = i, ttl
+      break
+    end
+  end
+  if pending then
+    now = now or clock()
+    indexExpiry(expiry, pending, now + span, now, retention)
+  end
+  return refused, left
+end`
 
 /**
  * Admission in one script, on a Redis where every key of it is reachable (not a Cluster): the
@@ -22,16 +56,16 @@ import { EXPIRY_INDEX, NOW } from './shared.js'
  * or { 'ok' }.
  */
 export const ADMIT = `${NOW}
+${CLOCK}
 ${EXPIRY_INDEX}
 ${HIT}
+${ATTEMPTS}
 ${CONSUME}
 ${SESSION}
 ${ADD}
 local n, retention = #KEYS - 11, ARGV[2] + 0
-for i = 1, n do
-  local count, ttl = hitWindow(KEYS[11 + i], KEYS[11], ARGV[1], ARGV[3 + 2 * i], retention, now)
-  if count > ARGV[4 + 2 * i] + 0 then return { 'attempts', i, ttl } end
-end
+local refused, left = hitAttempts(n, 11, 3, KEYS[11], ARGV[1], retention, now)
+if refused then return { 'attempts', refused, left } end
 if consumeToken(KEYS[9], KEYS[10], ARGV[4], ARGV[3], retention, now) == 0 then
   return { 'replayed' }
 end
@@ -49,15 +83,15 @@ return { addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4],
  * { 'attempts', which (1-based), ms left }, { 'ip' }, { 'total' } or what `reserve` returns
  * ({ 'ok' } without a reserve).
  */
-export const CAPS_ADMIT = `${EXPIRY_INDEX}
+export const CAPS_ADMIT = `${CLOCK}
+${EXPIRY_INDEX}
 ${HIT}
+${ATTEMPTS}
 ${CAPS}
 ${RESERVE}
-local n = tonumber(ARGV[3])
-for i = 1, n do
-  local hits, ttl = hitWindow(KEYS[4 + i], KEYS[4], ARGV[1], ARGV[2 + 2 * i], ARGV[2])
-  if hits > tonumber(ARGV[3 + 2 * i]) then return { 'attempts', i, ttl } end
-end
+local n = ARGV[3] + 0
+local refused, left = hitAttempts(n, 4, 2, KEYS[4], ARGV[1], ARGV[2] + 0)
+if refused then return { 'attempts', refused, left } end
 local s = 4 + 2 * n
 if not ARGV[s] then return { 'ok' } end
 return reserve(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
@@ -69,10 +103,10 @@ return reserve(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV
  * another caller's. Otherwise as `consumeToken`.
  */
 const CONSUME_MARKED = `local function consumeMarked(key, expiry, expiresAt, jti, retention, now, mark)
-  local at = tonumber(expiresAt)
+  local at = expiresAt + 0
   if at <= now then return 1 end
   if not redis.call('SET', key, mark, 'NX', 'PXAT', expiresAt) then return 0 end
-  indexExpiry(expiry, jti, at, now, tonumber(retention))
+  indexExpiry(expiry, jti, at, now, retention + 0, expiresAt)
   return 1
 end`
 
@@ -87,17 +121,17 @@ end`
  * ms left }, { 'replayed' }, { 'user' } or { 'ok' }.
  */
 export const USER_ADMIT = `${NOW}
+${CLOCK}
 ${EXPIRY_INDEX}
 ${HIT}
+${ATTEMPTS}
 ${CONSUME_MARKED}
 ${SESSION}
 ${ADD}
-local n = tonumber(ARGV[6])
-for i = 1, n do
-  local hits, ttl = hitWindow(KEYS[11 + i], KEYS[11], ARGV[1], ARGV[5 + 2 * i], ARGV[2])
-  if hits > tonumber(ARGV[6 + 2 * i]) then return { 'attempts', i, ttl } end
-end
-if consumeMarked(KEYS[9], KEYS[10], ARGV[4], ARGV[3], ARGV[2], now, ARGV[5]) == 0 then
+local n, retention = ARGV[6] + 0, ARGV[2] + 0
+local refused, left = hitAttempts(n, 11, 5, KEYS[11], ARGV[1], retention, now)
+if refused then return { 'attempts', refused, left } end
+if consumeMarked(KEYS[9], KEYS[10], ARGV[4], ARGV[3], retention, now, ARGV[5]) == 0 then
   return { 'replayed' }
 end
 local s = 7 + 2 * n

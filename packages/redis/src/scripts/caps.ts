@@ -5,19 +5,28 @@
  *
  * @module
  */
+import { LIFETIME } from './shared.js'
+
 /**
  * Caps helpers of a sharded session registry (see `RedisSessionStore` in `../sessions.ts`), whose
  * records live in user buckets while what the caps per IP and in total count lives in one slot.
  * KEYS, in every caps script: 1 ids (hash id -> `<bucket>:<ip>`, the directory: where each record
  * lives), 2 ips (hash ip -> count), 3 seen (zset id -> lastSeenAt, so entries whose record never
- * came are swept). The total is `HLEN ids`. `count` moves an ip's count; `release` drops an id's
- * entry and returns it (false if there was none).
+ * came are swept). The total is `HLEN ids`. `count` moves an ip's count and returns it; `release`
+ * drops an id's entry and returns it (false if there was none); `keep` refreshes the lifetime of
+ * every key (see `lifetime`).
  */
 export const CAPS = `local function entryIp(entry) return string.match(entry, '^%d+:(.*)$') end
 local function count(ip, by)
-  if redis.call('HINCRBY', KEYS[2], ip, by) <= 0 then redis.call('HDEL', KEYS[2], ip) end
+  local n = redis.call('HINCRBY', KEYS[2], ip, by)
+  if n <= 0 then redis.call('HDEL', KEYS[2], ip) end
+  return n
 end
-local function keep(ttl) for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end end
+${LIFETIME}
+local function keep(ttl)
+  local ms = lifetime(ttl)
+  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ms) end
+end
 local function release(id)
   redis.call('ZREM', KEYS[3], id)
   local entry = redis.call('HGET', KEYS[1], id)
@@ -33,24 +42,36 @@ end`
  * entry of the same id does not count twice), then writes the id's entry. Returns { 'ok',
  * previous entry or '', its lastSeenAt or '' } (what a rollback restores), or { 'ip' } /
  * { 'total' }.
+ *
+ * A new id (the admission's case) is written first (HSETNX, which tells a new id from a stored
+ * one), then counts its IP up and checks the count it reaches, giving it all back if a cap
+ * refuses: one HSETNX and one HINCRBY where a read and a write were each, and no lastSeenAt to
+ * read for a rollback. The keys' lifetimes are left alone if `seen` still has at least `ttl`
+ * left, as the session add does with its records: a seen entry has its id's entry, which counts
+ * its IP, so the keys this reserve writes existed at that refresh.
  */
 export const RESERVE = `local function reserve(id, bucket, ip, seenAt, perIp, total, ttl)
-  local old = redis.call('HGET', KEYS[1], id)
+  local entry = bucket .. ':' .. ip
+  local old = redis.call('HSETNX', KEYS[1], id, entry) == 0 and redis.call('HGET', KEYS[1], id)
   local oldIp = old and entryIp(old)
-  if oldIp ~= ip and perIp ~= '' then
-    if tonumber(redis.call('HGET', KEYS[2], ip) or '0') >= tonumber(perIp) then return { 'ip' } end
+  local function refuse(cap)
+    if oldIp ~= ip then count(ip, -1) end
+    if not old then redis.call('HDEL', KEYS[1], id) end
+    return { cap }
   end
-  if not old and total ~= '' and redis.call('HLEN', KEYS[1]) >= tonumber(total) then
-    return { 'total' }
+  if oldIp ~= ip and count(ip, 1) > (perIp == '' and math.huge or perIp + 0) then
+    return refuse('ip')
   end
-  local oldSeen = redis.call('ZSCORE', KEYS[3], id)
-  if oldIp ~= ip then
-    if old then count(oldIp, -1) end
-    count(ip, 1)
+  if not old and total ~= '' and redis.call('HLEN', KEYS[1]) > total + 0 then
+    return refuse('total')
   end
-  redis.call('HSET', KEYS[1], id, bucket .. ':' .. ip)
+  local oldSeen = old and redis.call('ZSCORE', KEYS[3], id)
+  if old then
+    if oldIp ~= ip then count(oldIp, -1) end
+    redis.call('HSET', KEYS[1], id, entry)
+  end
   redis.call('ZADD', KEYS[3], seenAt, id)
-  keep(ttl)
+  if redis.call('PTTL', KEYS[3]) < ttl + 0 then keep(ttl) end
   return { 'ok', old or '', oldSeen or '' }
 end`
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { EXPIRY_INDEX, NOW } from './shared.js'
+import { CLOCK, EXPIRY_INDEX, NOW } from './shared.js'
 
 /**
  * Token consume as a function (also run by the admission script). `expiry`: the expiry index;
@@ -29,34 +29,33 @@ return consumeToken(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], now)`
 
 /**
  * Rate-limit hit as a function (also run by the admission scripts), a fixed window opened by the
- * key's first hit. `expiry`: the expiry index; `member`: the caller's key; `now`: the server's
- * clock if the caller read it already (else `TIME`, only when a window opens). Every hit counts,
- * refused ones too; the expiry is set once per window (or repaired if lost), so refused hits
- * never extend it. A count of 1 is a key INCR just made, so without an expiry: no PTTL then.
- * Returns count, ms left in the window.
+ * key's first hit. Every hit counts, refused ones too; the expiry is set once per window (or
+ * repaired if lost), so refused hits never extend it. A count of 1 is a key INCR just made, so
+ * without an expiry: no PTTL then. Returns count, ms left in the window, and true if the hit
+ * opened the window (or repaired it): its expiry index entry is the caller's to write (see
+ * `indexExpiry`), so that two windows opened together are indexed in one write.
  */
-export const HIT = `local function hitWindow(counter, expiry, windowMs, member, retention, now)
+export const HIT = `local function hitWindow(counter, windowMs)
   local count = redis.call('INCR', counter)
   local ttl = count > 1 and redis.call('PTTL', counter) or -1
-  if ttl < 0 then
-    if not now then
-      local t = redis.call('TIME')
-      now = t[1] * 1000 + math.floor(t[2] / 1000)
-    end
-    ttl = windowMs + 0
-    redis.call('PEXPIRE', counter, windowMs)
-    indexExpiry(expiry, member, now + ttl, now, retention + 0)
-  end
-  return count, ttl
+  if ttl >= 0 then return count, ttl, false end
+  redis.call('PEXPIRE', counter, windowMs)
+  return count, windowMs + 0, true
 end`
 
 /**
  * Rate-limit hit. KEYS: counter, expiry index. ARGV: windowMs, member, retention.
  * Returns { count, ms left in the window }.
  */
-export const HIT_WINDOW = `${EXPIRY_INDEX}
+export const HIT_WINDOW = `${CLOCK}
+${EXPIRY_INDEX}
 ${HIT}
-return { hitWindow(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]) }`
+local count, ttl, opened = hitWindow(KEYS[1], ARGV[1])
+if opened then
+  local now = clock()
+  indexExpiry(KEYS[2], ARGV[2], now + ttl, now, ARGV[3] + 0)
+end
+return { count, ttl }`
 
 /**
  * Sweep of an expiry index (tokens, rate-limit windows). KEYS: index. ARGV: before.

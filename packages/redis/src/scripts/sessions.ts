@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { LIFETIME } from './shared.js'
+
 /**
  * Session helpers. KEYS, in every session script: 1 records (hash id -> record), 2 seen (zset
  * id -> lastSeenAt), 3/4/5 by-user/by-ip/by-channel (zsets of `<len>:<value><id>`, read by lex
@@ -13,7 +15,7 @@
  * instanceId, connectedAt, then its channels (see `addArgs` in `session-layout.ts`): cjson decodes
  * that in about half the time of an object with a number. `list` adds (by = 1) or removes
  * (by = -1) an id under a value of index k, `tally` moves the value's count (dropping it at 0),
- * `mark` does both; `keep` refreshes the lifetime of every key.
+ * `mark` does both; `keep` refreshes the lifetime of every key (see `lifetime`).
  */
 export const SESSION = `local function tag(value) return string.format('%d:', #value) .. value end
 local function list(k, value, id, by)
@@ -35,7 +37,11 @@ local function index(id, r, by)
   mark(4, r[2], id, by)
   for i = 5, #r do mark(5, r[i], id, by) end
 end
-local function keep(ttl) for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ttl) end end`
+${LIFETIME}
+local function keep(ttl)
+  local ms = lifetime(ttl)
+  for i = 1, 8 do redis.call('PEXPIRE', KEYS[i], ms) end
+end`
 
 /**
  * Session removal as a function of the session helpers: the record, its lastSeenAt, its index
@@ -67,10 +73,13 @@ end`
  * A new id (the admission's case) is written first (HSETNX, which tells a new id from a stored
  * one), then counts its user and IP up and checks the counts they reach, giving it all back if a
  * cap refuses: one HSETNX and one HINCRBY each where reads and writes were. Its
- * keys' lifetimes are left alone if the records already had exactly `ttl` left: set in this
- * very millisecond, by a script that refreshed every key, so a PEXPIRE would change nothing. The
- * keys this add writes all existed then (they hold something while the records do), and a
- * record with channels, like a join, refreshes them all anyway.
+ * keys' lifetimes are left alone if the records still have at least `ttl` left: every key was
+ * refreshed with them, by a script that refreshed every key less than `ttl / 64` ago (see
+ * `lifetime`), so the keys outlive `ttl` from now as they would with a refresh. The keys this add
+ * writes all existed then (they hold something while the records do), and a record with
+ * channels, like a join, refreshes them all anyway. (One deleted or evicted behind the
+ * registry's back while records remain comes back without a lifetime until the next refresh: a
+ * touch, or an add once less than `ttl` is left.)
  */
 export const ADD = `local function addSession(id, raw, seenAt, perUser, perIp, total, ttl)
   local r = cjson.decode(raw)
@@ -113,7 +122,7 @@ export const ADD = `local function addSession(id, raw, seenAt, perUser, perIp, t
     list(4, ip, id, 1)
     for i = 5, #r do mark(5, r[i], id, 1) end
   end
-  if stored or #r > 4 or redis.call('PTTL', KEYS[1]) ~= ttl + 0 then keep(ttl) end
+  if stored or #r > 4 or redis.call('PTTL', KEYS[1]) < ttl + 0 then keep(ttl) end
   return 'ok'
 end`
 
