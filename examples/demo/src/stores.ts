@@ -35,6 +35,7 @@ import type {
   TokenStore,
 } from '@ws-warden/core/stores'
 import {
+  MemoryAdmissionStore,
   MemoryHistoryStore,
   MemoryLockStore,
   MemoryRateLimitStore,
@@ -66,7 +67,7 @@ export interface DemoStores {
   readonly history?: HistoryStore
   /** Resumable sessions; with `history`, or not at all. */
   readonly resumes?: ResumeStore
-  /** The store set's one-round-trip admission (Redis, PostgreSQL, MySQL), when it has one. */
+  /** The store set's one-round-trip admission (memory, Redis, PostgreSQL, MySQL), when it has one. */
   readonly admission?: AdmissionStore
   close(): Promise<void>
 }
@@ -122,6 +123,8 @@ async function memoryStores(): Promise<DemoStores> {
     locks,
     history,
     resumes,
+    // The memory stores' admission in one synchronous step, as a warden's own memory stores get.
+    admission: new MemoryAdmissionStore({ sessions, tokens, rateLimits }),
     async close() {
       await Promise.all(all.map((store) => store.close()))
     },
