@@ -72,6 +72,13 @@ export interface SqlStoresOptions extends SqlStoreOptions {
   /** Receives the errors that `rateLimitFailOpen` turned into an allowed hit. @default ignored */
   readonly onError?: ((error: unknown) => void) | undefined
   /**
+   * PostgreSQL only: `'off'` lets an admission answer before its commit is flushed to disk; a
+   * crash of the database server can then lose the last moments' admissions, and let their
+   * tokens be used once more (see `admissionSynchronousCommit` of {@link SqlAdmissionStore}).
+   * @default 'on'
+   */
+  readonly admissionSynchronousCommit?: 'on' | 'off' | undefined
+  /**
    * How long the history store keeps a stream's record once its newest entry expired
    * (`streamRetentionMs` of {@link SqlHistoryStore}).
    * @default 86400000 (a day)
