@@ -59,7 +59,9 @@ DECLARE
   v_count bigint;
   v_lock bigint;
   v_locked boolean := true;
-  v_durable boolean := false;
+  -- Whether the attempts and the token committed before a cap lock wait (then nothing is left
+  -- to flush: that commit waited for it).
+  v_committed boolean := false;
   -- SqlAdmissionStore's admissionSynchronousCommit 'off' comes in as answer's input.
   v_flush boolean := answer IS DISTINCT FROM 'unflushed';
 BEGIN
@@ -106,14 +108,15 @@ BEGIN
     END IF;
     -- The capped insert, as sessions.add runs it, under the user's and the IP's locks (the
     -- caller's order, ascending), tried without waiting. If one is taken, what was counted and
-    -- used commits durably first, as the composed calls leave it, and the wait (which may give up
-    -- after half of a statement's time) and the insert run in a transaction of their own.
+    -- used commits first (durably, unless admissionSynchronousCommit is 'off'), as the composed
+    -- calls leave it, and the wait (which may give up after half of a statement's time) and the
+    -- insert run in a transaction of their own.
     FOREACH v_lock IN ARRAY coalesce(p_locks, '{}') LOOP
       v_locked := v_locked AND pg_try_advisory_xact_lock(v_lock);
     END LOOP;
     IF NOT v_locked THEN
       COMMIT;
-      v_durable := true;
+      v_committed := true;
       PERFORM set_config('synchronous_commit', 'off', true),
         set_config('lock_timeout', p_lock_timeout || 'ms', true);
       FOREACH v_lock IN ARRAY p_locks LOOP
@@ -171,7 +174,7 @@ BEGIN
     END IF;
     answer := 'ok';
   END admission;
-  IF NOT v_durable THEN
+  IF NOT v_committed THEN
     -- One commit for all of it, without waiting for the flush, so that no row it locked (the
     -- attempts' rows, the session bound's) is held across one; then the call's own durable
     -- commit, of a transaction that holds nothing. WAL is flushed in order, so its flush makes
