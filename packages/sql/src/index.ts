@@ -26,6 +26,7 @@ export type {
 } from './database.js'
 export { migrate, migrations, type Migration, type MigrationReport } from './migrations.js'
 export { MAX_KEY_BYTES, type SqlConnectionOptions, type SqlStoreOptions } from './options.js'
+export { setSessionTablesUnlogged } from './unlogged.js'
 export { PostgresBroker, type PostgresBrokerOptions } from './broker.js'
 export { MAX_INLINE_BYTES, PayloadTooLargeError } from './broker-payloads.js'
 export {
