@@ -16,18 +16,21 @@ import type { Tables } from './options.js'
  * `CREATE OR REPLACE PROCEDURE <prefix>admit(...)`: idempotent, so installing it again (or a newer
  * body) is one statement. Called with one `CALL`, it answers its `INOUT` parameters as one row.
  *
- * It commits three times, so that no row many admissions share is locked across a disk flush,
- * yet everything it answered for is as durable as the calls it stands for. The attempts commit
- * first without waiting for the flush (every admission from one IP raises the same row), then
- * the token id commits durably: WAL is flushed in order, so that flush makes the attempts durable
- * too, before the call answers (a lost consume would let a token be used again, a lost hit let a
- * client past its limit). A refusal of the attempts commits them durably itself. Then the capped
- * insert runs in a third transaction that commits without waiting for the flush, as
- * `sessions.add` does (see there), so the session bound is never locked across one either. A
- * crash in between leaves what the composed calls would leave: the attempts counted, the token
- * used, no session. The advisory lock ids and the lock timeout come from the caller, as
- * `Dialect.begin` computes them, so that an admission and a `sessions.add` of the same user or IP
- * take the very same locks.
+ * One transaction holds the whole admission and commits without waiting for the flush, so
+ * that no row many admissions share (the attempts' rows of one IP, the session bound's) is
+ * locked across a disk flush; a durable commit of a bare transaction id follows, whose flush
+ * (WAL is flushed in order) makes the admission durable before the call answers, as durable as
+ * the calls it stands for (a lost consume would let a token be used again, a lost hit let a
+ * client past its limit). The session record is soft state, as in `sessions.add`, but it rides
+ * along: one commit and one flush per admission. A crash before that flush loses the whole call,
+ * which never answered.
+ *
+ * The cap locks (advisory, per user and per IP) are tried without waiting. When one is taken,
+ * the attempts and the token commit durably first and the wait, which gives up after half of a
+ * statement's time, and the insert run in a transaction of their own: what a failed wait leaves
+ * is what the composed calls leave (the attempts counted, the token used, no session). The
+ * advisory lock ids and the lock timeout come from the caller, as `Dialect.begin` computes them,
+ * so that an admission and a `sessions.add` of the same user or IP take the very same locks.
  *
  * The per-user and per-IP counts are skipped when the session bound (never below the number of
  * records, see `sessions.add`) is below the cap: no user or IP can be at it then.
@@ -51,9 +54,16 @@ function procedure(t: Tables): string {
   LANGUAGE plpgsql AS $admit$
 DECLARE
   v_hits bigint;
+  v_user bigint;
+  v_ip bigint;
   v_count bigint;
-  v_bound bigint;
   v_lock bigint;
+  v_locked boolean := true;
+  -- Whether the attempts and the token committed before a cap lock wait (then nothing is left
+  -- to flush: that commit waited for it).
+  v_committed boolean := false;
+  -- SqlAdmissionStore's admissionSynchronousCommit 'off' comes in as answer's input.
+  v_flush boolean := answer IS DISTINCT FROM 'unflushed';
 BEGIN
   -- Each statement below must see what committed before it (a count after a lock sees its last
   -- holder's insert): READ COMMITTED, as every transaction of the stores. It cannot be set here.
@@ -61,99 +71,124 @@ BEGIN
     RAISE EXCEPTION 'ws-warden: admit needs READ COMMITTED, not %',
       current_setting('transaction_isolation');
   END IF;
-  -- The attempts, as db.hit counts them. A refusal returns, and commits what was counted (durably:
-  -- the call's own commit).
-  FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
-    INSERT INTO ${t.rateLimits} AS r (name, hits, expires_at) VALUES (p_keys[i], 1, p_now + p_window)
-      ON CONFLICT (name) DO UPDATE SET
-        hits = CASE WHEN r.expires_at <= p_now THEN 1 ELSE r.hits + 1 END,
-        expires_at = CASE WHEN r.expires_at <= p_now THEN EXCLUDED.expires_at ELSE r.expires_at END
-      RETURNING r.hits, r.expires_at INTO v_hits, window_ends;
-    IF v_hits > p_limits[i] THEN
-      answer := 'attempts';
-      attempt := i;
-      RETURN;
-    END IF;
-  END LOOP;
-  window_ends := NULL;
-  IF coalesce(array_length(p_keys, 1), 0) > 0 THEN
-    -- Their rows are released now: the next commit's flush, durable, takes this one with it. A
-    -- transaction id makes sure that commit has a record to flush, whatever the token does.
-    PERFORM set_config('synchronous_commit', 'off', true);
-    COMMIT;
-    PERFORM txid_current();
-  END IF;
-  -- The token id, as claim() takes it: a row left by an expired token of the same id is replaced.
-  -- A token that has expired already is not stored.
-  IF p_token_expires > p_now THEN
-    INSERT INTO ${t.tokens} AS k (jti, expires_at) VALUES (p_jti, p_token_expires)
-      ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE k.expires_at <= p_now;
-    IF NOT FOUND THEN
-      answer := 'replayed';
-      RETURN;
-    END IF;
-  END IF;
-  IF p_id IS NULL THEN
-    answer := 'ok';
-    RETURN;
-  END IF;
-  COMMIT;
-  -- The capped insert, as sessions.add runs it: soft state, its commit does not wait for the
-  -- flush; a lock wait gives up after half of a statement's time.
-  PERFORM set_config('synchronous_commit', 'off', true);
-  PERFORM set_config('lock_timeout', p_lock_timeout || 'ms', true);
-  -- Counts under the user's and the IP's locks (in the caller's order, ascending), the record's
-  -- own id not counted.
-  FOREACH v_lock IN ARRAY coalesce(p_locks, '{}') LOOP
-    PERFORM pg_advisory_xact_lock(v_lock);
-  END LOOP;
-  IF p_per_user IS NOT NULL OR p_per_ip IS NOT NULL THEN
-    SELECT value INTO v_bound FROM ${t.counters} WHERE name = 'sessions';
-  END IF;
-  IF p_per_user IS NOT NULL AND coalesce(v_bound >= p_per_user, true) THEN
-    SELECT count(*) INTO v_count FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id;
-    IF v_count >= p_per_user THEN
-      answer := 'user';
-      RETURN;
-    END IF;
-  END IF;
-  IF p_per_ip IS NOT NULL AND coalesce(v_bound >= p_per_ip, true) THEN
-    SELECT count(*) INTO v_count FROM ${t.sessions} WHERE ip = p_ip AND id <> p_id;
-    IF v_count >= p_per_ip THEN
-      answer := 'ip';
-      RETURN;
-    END IF;
-  END IF;
-  -- The total's bound, raised as sessions.add raises it, and recounted under its row lock when it
-  -- is at the cap. Before the insert, so that a refusal has nothing to undo (no savepoint): the
-  -- bound's row is then locked for the insert as well, a few statements inside this call.
-  IF p_total IS NULL THEN
-    UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions';
-  ELSE
-    UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions' AND value < p_total;
-    IF NOT FOUND THEN
-      PERFORM 1 FROM ${t.counters} WHERE name = 'sessions' FOR UPDATE;
-      SELECT count(*) INTO v_count FROM ${t.sessions} WHERE id <> p_id;
-      IF v_count >= p_total THEN
-        answer := 'total';
-        RETURN;
+  PERFORM set_config('lock_timeout', p_lock_timeout || 'ms', true),
+    set_config('synchronous_commit',
+      CASE WHEN v_flush THEN current_setting('synchronous_commit') ELSE 'off' END, true);
+  <<admission>> BEGIN
+    -- The attempts, as db.hit counts them, up to the first refusal.
+    FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
+      INSERT INTO ${t.rateLimits} AS r (name, hits, expires_at)
+        VALUES (p_keys[i], 1, p_now + p_window)
+        ON CONFLICT (name) DO UPDATE SET
+          hits = CASE WHEN r.expires_at <= p_now THEN 1 ELSE r.hits + 1 END,
+          expires_at = CASE WHEN r.expires_at <= p_now THEN EXCLUDED.expires_at
+            ELSE r.expires_at END
+        RETURNING r.hits, r.expires_at INTO v_hits, window_ends;
+      IF v_hits > p_limits[i] THEN
+        answer := 'attempts';
+        attempt := i;
+        EXIT admission;
       END IF;
-      INSERT INTO ${t.counters} (name, value) VALUES ('sessions', v_count + 1)
-        ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
+    END LOOP;
+    window_ends := NULL;
+    -- The token id, as claim() takes it: a row left by an expired token of the same id is
+    -- replaced. A token that has expired already is not stored.
+    IF p_token_expires > p_now THEN
+      INSERT INTO ${t.tokens} AS k (jti, expires_at) VALUES (p_jti, p_token_expires)
+        ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
+        WHERE k.expires_at <= p_now;
+      IF NOT FOUND THEN
+        answer := 'replayed';
+        EXIT admission;
+      END IF;
+    END IF;
+    IF p_id IS NULL THEN
+      answer := 'ok';
+      EXIT admission;
+    END IF;
+    -- The capped insert, as sessions.add runs it, under the user's and the IP's locks (the
+    -- caller's order, ascending), tried without waiting. If one is taken, what was counted and
+    -- used commits first (durably, unless admissionSynchronousCommit is 'off'), as the composed
+    -- calls leave it, and the wait (which may give up after half of a statement's time) and the
+    -- insert run in a transaction of their own.
+    FOREACH v_lock IN ARRAY coalesce(p_locks, '{}') LOOP
+      v_locked := v_locked AND pg_try_advisory_xact_lock(v_lock);
+    END LOOP;
+    IF NOT v_locked THEN
+      COMMIT;
+      v_committed := true;
+      PERFORM set_config('synchronous_commit', 'off', true),
+        set_config('lock_timeout', p_lock_timeout || 'ms', true);
+      FOREACH v_lock IN ARRAY p_locks LOOP
+        PERFORM pg_advisory_xact_lock(v_lock);
+      END LOOP;
+    END IF;
+    -- The per-user and per-IP counts, the record's own id not counted, only when the session
+    -- bound (never below the number of records) reaches the cap: below it no user or IP can be
+    -- at the cap.
+    IF p_per_user IS NOT NULL OR p_per_ip IS NOT NULL THEN
+      SELECT
+        CASE WHEN p_per_user IS NOT NULL AND coalesce(b.value >= p_per_user, true) THEN
+          (SELECT count(*) FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id) END,
+        CASE WHEN p_per_ip IS NOT NULL AND coalesce(b.value >= p_per_ip, true) THEN
+          (SELECT count(*) FROM ${t.sessions} WHERE ip = p_ip AND id <> p_id) END
+        INTO v_user, v_ip
+        FROM (SELECT (SELECT value FROM ${t.counters} WHERE name = 'sessions') AS value) AS b;
+      IF v_user >= p_per_user THEN
+        answer := 'user';
+        EXIT admission;
+      END IF;
+      IF v_ip >= p_per_ip THEN
+        answer := 'ip';
+        EXIT admission;
+      END IF;
+    END IF;
+    -- The total's bound, raised as sessions.add raises it, and recounted under its row lock when
+    -- it is at the cap. Before the insert, so that a refusal has nothing to undo (no savepoint):
+    -- the bound's row is then locked for the insert as well, a few statements inside this call.
+    IF p_total IS NULL THEN
+      UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions';
+    ELSE
+      UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions' AND value < p_total;
+      IF NOT FOUND THEN
+        PERFORM 1 FROM ${t.counters} WHERE name = 'sessions' FOR UPDATE;
+        SELECT count(*) INTO v_count FROM ${t.sessions} WHERE id <> p_id;
+        IF v_count >= p_total THEN
+          answer := 'total';
+          EXIT admission;
+        END IF;
+        INSERT INTO ${t.counters} (name, value) VALUES ('sessions', v_count + 1)
+          ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
+      END IF;
+    END IF;
+    INSERT INTO ${t.sessions} (id, user_id, instance_id, ip, connected_at, last_seen_at)
+      VALUES (p_id, p_user_id, p_instance_id, p_ip, p_connected_at, p_last_seen_at)
+      ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id,
+        instance_id = EXCLUDED.instance_id, ip = EXCLUDED.ip,
+        connected_at = EXCLUDED.connected_at, last_seen_at = EXCLUDED.last_seen_at;
+    -- Channels it no longer has go, new ones come: no row is both deleted and inserted.
+    DELETE FROM ${t.channels} WHERE session_id = p_id AND channel <> ALL(p_channels);
+    IF cardinality(p_channels) > 0 THEN
+      INSERT INTO ${t.channels} (session_id, channel)
+        SELECT p_id, ch FROM unnest(p_channels) AS ch ON CONFLICT DO NOTHING;
+    END IF;
+    answer := 'ok';
+  END admission;
+  IF NOT v_committed THEN
+    -- One commit for all of it, without waiting for the flush, so that no row it locked (the
+    -- attempts' rows, the session bound's) is held across one; then the call's own durable
+    -- commit, of a transaction that holds nothing. WAL is flushed in order, so its flush makes
+    -- the admission durable before the call answers (a lost consume would let a token be used
+    -- again, a lost hit let a client past its limit). A crash before it loses the whole call,
+    -- which never answered. A commit waits for the flush only if its transaction has an id and
+    -- wrote WAL: a transactional logical message (prefix 'ws-warden', no content) does both,
+    -- and touches no table.
+    PERFORM set_config('synchronous_commit', 'off', true);
+    IF v_flush THEN
+      COMMIT;
+      PERFORM pg_logical_emit_message(true, 'ws-warden', '');
     END IF;
   END IF;
-  INSERT INTO ${t.sessions} (id, user_id, instance_id, ip, connected_at, last_seen_at)
-    VALUES (p_id, p_user_id, p_instance_id, p_ip, p_connected_at, p_last_seen_at)
-    ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id,
-      instance_id = EXCLUDED.instance_id, ip = EXCLUDED.ip,
-      connected_at = EXCLUDED.connected_at, last_seen_at = EXCLUDED.last_seen_at;
-  -- Channels it no longer has go, new ones come: no row is both deleted and inserted.
-  DELETE FROM ${t.channels} WHERE session_id = p_id AND channel <> ALL(p_channels);
-  IF cardinality(p_channels) > 0 THEN
-    INSERT INTO ${t.channels} (session_id, channel)
-      SELECT p_id, ch FROM unnest(p_channels) AS ch ON CONFLICT DO NOTHING;
-  END IF;
-  answer := 'ok';
 END
 $admit$`
 }
@@ -164,12 +199,15 @@ $admit$`
  * channels as a JSON array of strings (a procedure takes no arrays); the `GET_LOCK` names (at
  * most two, sorted) and their wait come from the caller, as `Dialect.begin` makes them.
  *
- * Two transactions, as in PostgreSQL: the attempts and the token commit first; then, holding the
- * cap locks (`GET_LOCK` is a session lock, not a transactional one, so it works in a procedure as
- * in `sessions.add`: taken before the second transaction, released after its `COMMIT`), the
- * capped insert. A failure rolls back the transaction it happened in and frees the locks; the
- * error goes on to the caller. Every commit is as durable as the server's
- * `innodb_flush_log_at_trx_commit` makes it (MySQL has no setting for one transaction).
+ * One transaction, one commit, under the cap locks (`GET_LOCK` is a session lock, not a
+ * transactional one, so it works in a procedure as in `sessions.add`), taken once the token is
+ * used and released after the `COMMIT`. A wait for one that gives up commits the attempts and the
+ * token first, as the composed calls leave them. InnoDB releases row locks before it flushes a
+ * commit, so the rows of an IP's attempts and the session bound are not held across the flush;
+ * the cap locks are, as in `sessions.add`. A failure rolls back the transaction and frees the
+ * locks; the error goes on to the caller. Every commit is as durable as the server's
+ * `innodb_flush_log_at_trx_commit` makes it (MySQL has no setting for one transaction): with one
+ * commit, one redo flush per admission (v5 had two).
  */
 export function mysqlAdmit(t: Tables): string[] {
   const text = 'LONGTEXT CHARACTER SET utf8mb4'
@@ -191,28 +229,18 @@ BEGIN
   DECLARE v_hits BIGINT;
   DECLARE v_ends BIGINT DEFAULT NULL;
   DECLARE v_count BIGINT;
-  DECLARE v_bound BIGINT DEFAULT NULL;
+  DECLARE v_user BIGINT DEFAULT NULL;
+  DECLARE v_ip BIGINT DEFAULT NULL;
   DECLARE v_answer VARCHAR(16);
   DECLARE v_attempt INT DEFAULT NULL;
   DECLARE v_got INT;
-  DECLARE v_phase INT DEFAULT 1;
+  -- A failure rolls back all the call did (a deadlock's victim lost nothing: the caller runs it
+  -- again), but for what a lock wait that gave up committed.
   DECLARE EXIT HANDLER FOR SQLEXCEPTION
   BEGIN
     ROLLBACK;
     DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
     RESIGNAL;
-  END;
-  -- A deadlock's victim in the first transaction lost nothing, and the caller runs it again; in
-  -- the second the token is used already: an error of another number, which it does not retry.
-  DECLARE EXIT HANDLER FOR 1213
-  BEGIN
-    ROLLBACK;
-    DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
-    IF v_phase = 1 THEN
-      RESIGNAL;
-    END IF;
-    SIGNAL SQLSTATE '40001'
-      SET MESSAGE_TEXT = 'ws-warden: the session insert was a deadlock victim', MYSQL_ERRNO = 1644;
   END;
   SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
   START TRANSACTION;
@@ -254,36 +282,37 @@ BEGIN
       SET v_answer = 'ok';
       LEAVE admission;
     END IF;
-    COMMIT;
-    -- The capped insert, as sessions.add runs it: the cap locks, then a transaction.
-    SET v_phase = 2;
+    -- The capped insert, as sessions.add runs it, under the cap locks. A wait that gives up
+    -- commits what was counted and used first, as the composed calls leave it.
     IF p_lock1 IS NOT NULL THEN
       SET v_got = GET_LOCK(p_lock1, p_lock_wait);
       IF v_got IS NULL OR v_got <> 1 THEN
+        COMMIT;
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
       END IF;
     END IF;
     IF p_lock2 IS NOT NULL THEN
       SET v_got = GET_LOCK(p_lock2, p_lock_wait);
       IF v_got IS NULL OR v_got <> 1 THEN
+        COMMIT;
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
       END IF;
     END IF;
-    SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
-    START TRANSACTION;
+    -- The per-user and per-IP counts, the record's own id not counted, only when the session
+    -- bound (never below the number of records) reaches the cap; one statement for all three.
     IF p_per_user IS NOT NULL OR p_per_ip IS NOT NULL THEN
-      SELECT MAX(value) INTO v_bound FROM ${t.counters} WHERE name = 'sessions';
-    END IF;
-    IF p_per_user IS NOT NULL AND COALESCE(v_bound >= p_per_user, TRUE) THEN
-      SELECT COUNT(*) INTO v_count FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id;
-      IF v_count >= p_per_user THEN
+      SELECT
+        IF(p_per_user IS NOT NULL AND COALESCE(b.value >= p_per_user, TRUE),
+          (SELECT COUNT(*) FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id), NULL),
+        IF(p_per_ip IS NOT NULL AND COALESCE(b.value >= p_per_ip, TRUE),
+          (SELECT COUNT(*) FROM ${t.sessions} WHERE ip = p_ip AND id <> p_id), NULL)
+        INTO v_user, v_ip
+        FROM (SELECT (SELECT value FROM ${t.counters} WHERE name = 'sessions') AS value) AS b;
+      IF v_user >= p_per_user THEN
         SET v_answer = 'user';
         LEAVE admission;
       END IF;
-    END IF;
-    IF p_per_ip IS NOT NULL AND COALESCE(v_bound >= p_per_ip, TRUE) THEN
-      SELECT COUNT(*) INTO v_count FROM ${t.sessions} WHERE ip = p_ip AND id <> p_id;
-      IF v_count >= p_per_ip THEN
+      IF v_ip >= p_per_ip THEN
         SET v_answer = 'ip';
         LEAVE admission;
       END IF;

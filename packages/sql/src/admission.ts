@@ -43,16 +43,30 @@ export interface SqlAdmissionStoreOptions extends SqlStoreOptions {
   readonly tokens: SqlTokenStore
   /** Without `failOpen`: admission counts its attempts in the same transaction, so it fails whole. */
   readonly rateLimits: SqlRateLimitStore
+  /**
+   * PostgreSQL only. `'off'`: an admission answers without waiting for its commit to be flushed
+   * to disk (`synchronous_commit = off` for its transactions), which saves a WAL flush per
+   * admission (the most of its latency on one connection). The price is paid only if the
+   * database server itself crashes (or its machine does): the admissions of the last moments
+   * before (up to three times `wal_writer_delay`, 600 ms by default) are lost although they were
+   * answered, their connect attempts and their used token ids with them, so each such token can
+   * be used once more, until it expires, and those attempts do not count against their limits.
+   * Sessions, soft state, are lost there either way. Requires migration 6; before it, admissions
+   * stay flushed.
+   * @default 'on'
+   */
+  readonly admissionSynchronousCommit?: 'on' | 'off' | undefined
 }
 
 /**
  * The {@link AdmissionStore} on PostgreSQL or MySQL/MariaDB: an admission is ONE round trip, a
- * `CALL` of the procedure that migration 3 installs (`<prefix>admit`; migration 5 renews its
- * body). It counts the attempts and uses the token, durably committed before the call answers,
- * then inserts the capped record in a transaction of its own, each step as its store runs it;
- * PostgreSQL commits the insert without waiting for the flush, as `sessions.add` does, and never
- * holds a row every admission shares across a flush (see `admission-sql.ts`). On PostgreSQL the
- * `CALL` is a prepared statement, parsed once per connection.
+ * `CALL` of the procedure that migration 3 installs (`<prefix>admit`; migrations 5 and 6 renew
+ * its body). The whole admission (attempts, token, capped insert, each step as its store runs it)
+ * is one transaction, durably committed before the call answers: one commit and one flush, and
+ * no row every admission shares is held across the flush (see `admission-sql.ts`). Only when a
+ * cap lock is taken do the attempts and the token commit first, and the wait and the insert run
+ * in a transaction of their own. On PostgreSQL the `CALL` is a prepared statement, parsed once
+ * per connection.
  *
  * Its answers are those of {@link ComposedAdmission} over the same stores (the conformance group
  * checks both), and so is what a failure leaves: a lock wait that gives up in the insert leaves
@@ -73,6 +87,8 @@ export class SqlAdmissionStore implements AdmissionStore {
   /** The name the CALL is prepared under on each connection (unique to its text). */
   readonly #name: string
   readonly #lockWaitMs: number
+  /** The input of the routine's `answer` (v6): `unflushed` for `admissionSynchronousCommit: 'off'`. */
+  readonly #unflushed: 'unflushed' | null
 
   constructor(options: SqlAdmissionStoreOptions) {
     const { sessions, tokens, rateLimits } = options ?? {}
@@ -81,7 +97,19 @@ export class SqlAdmissionStore implements AdmissionStore {
         'ws-warden: SqlAdmissionStore needs the options sessions, tokens and rateLimits',
       )
     }
+    const commit = options.admissionSynchronousCommit ?? 'on'
+    if (commit !== 'on' && commit !== 'off') {
+      throw new TypeError(
+        "ws-warden: SqlAdmissionStore option admissionSynchronousCommit must be 'on' or 'off'",
+      )
+    }
     this.#s = resolve('SqlAdmissionStore', options)
+    if (commit === 'off' && this.#s.db.dialect.name !== 'postgres') {
+      throw new TypeError(
+        'ws-warden: SqlAdmissionStore option admissionSynchronousCommit is for PostgreSQL only',
+      )
+    }
+    this.#unflushed = commit === 'off' ? 'unflushed' : null
     this.sessions = sessions
     this.tokens = tokens
     this.rateLimits = rateLimits
@@ -94,7 +122,7 @@ export class SqlAdmissionStore implements AdmissionStore {
       this.#s.db.dialect.name === 'postgres'
         ? `CALL ${admit}(?::bigint, ?::bigint, ?::text[], ?::bigint[], ?::text, ?::bigint, ` +
           '?::text, ?::text, ?::text, ?::text, ?::bigint, ?::bigint, ?::text[], ?::bigint, ' +
-          '?::bigint, ?::bigint, ?::bigint[], ?::integer, NULL, NULL, NULL)'
+          '?::bigint, ?::bigint, ?::bigint[], ?::integer, ?::text, NULL, NULL)'
         : `CALL ${admit}(${Array.from({ length: 18 }, () => '?').join(', ')})`
     this.#name = `wsw_admit_${digest(this.#sql).toString('hex', 0, 12)}`
   }
@@ -175,7 +203,7 @@ export class SqlAdmissionStore implements AdmissionStore {
       cap('ip') ?? null,
       add?.total ?? null,
       ...(postgres
-        ? [locks, this.#lockWaitMs]
+        ? [locks, this.#lockWaitMs, this.#unflushed]
         : [locks[0] ?? null, locks[1] ?? null, this.#lockWaitMs / 1000]),
     ]
   }

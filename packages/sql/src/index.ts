@@ -26,6 +26,7 @@ export type {
 } from './database.js'
 export { migrate, migrations, type Migration, type MigrationReport } from './migrations.js'
 export { MAX_KEY_BYTES, type SqlConnectionOptions, type SqlStoreOptions } from './options.js'
+export { setSessionTablesUnlogged } from './unlogged.js'
 export { PostgresBroker, type PostgresBrokerOptions } from './broker.js'
 export { MAX_INLINE_BYTES, PayloadTooLargeError } from './broker-payloads.js'
 export {
@@ -71,6 +72,13 @@ export interface SqlStoresOptions extends SqlStoreOptions {
   readonly rateLimitFailOpen?: boolean | undefined
   /** Receives the errors that `rateLimitFailOpen` turned into an allowed hit. @default ignored */
   readonly onError?: ((error: unknown) => void) | undefined
+  /**
+   * PostgreSQL only: `'off'` lets an admission answer before its commit is flushed to disk; a
+   * crash of the database server can then lose the last moments' admissions, and let their
+   * tokens be used once more (see `admissionSynchronousCommit` of {@link SqlAdmissionStore}).
+   * @default 'on'
+   */
+  readonly admissionSynchronousCommit?: 'on' | 'off' | undefined
   /**
    * How long the history store keeps a stream's record once its newest entry expired
    * (`streamRetentionMs` of {@link SqlHistoryStore}).

@@ -308,6 +308,37 @@ eachDatabase(t, async (t, db) => {
   })
 
   if (db.name === 'postgres') {
+    t.test('PostgreSQL: the call answers once its admission is flushed to disk', async (t) => {
+      // The admission commits without waiting for the flush, then flushes: right after each
+      // call, the WAL flushed covers the last change to the tokens' page (pageinspect reads its
+      // LSN). Without that flush it would not, but for the rare moment another commit flushed.
+      const own = await db.fresh()
+      const pool = pgPool({ max: 1 })
+      t.teardown(() => pool.end())
+      const created = await pool
+        .query(`CREATE EXTENSION IF NOT EXISTS pageinspect WITH SCHEMA "${own.schema}"`)
+        .catch((error: Error) => error)
+      if (created instanceof Error) return t.plan(0, `no pageinspect: ${created.message}`)
+      const { rows } = await pool.query(
+        "SELECT extnamespace::regnamespace::text AS at FROM pg_extension WHERE extname = 'pageinspect'",
+      )
+      const at = rows[0].at as string
+      const admission = admissionOn({ ...own, pool })
+      const flushed: boolean[] = []
+      for (let i = 0; i < 20; i++) {
+        t.same(await admission.admit(request(record({ userId: `flushed${i}` }))), { ok: true })
+        const { rows } = await pool.query(
+          `SELECT pg_current_wal_flush_lsn() >= (${at}.page_header(${at}.get_raw_page($1, 0))).lsn AS f`,
+          [`${own.schema}.${own.prefix}tokens`],
+        )
+        flushed.push(rows[0].f as boolean)
+      }
+      t.same(
+        flushed,
+        Array.from({ length: 20 }, () => true),
+      )
+    })
+
     t.test('PostgreSQL: a transaction above READ COMMITTED is refused', async (t) => {
       const pool = pgPool({ options: '-c default_transaction_isolation=repeatable\\ read' })
       t.teardown(() => pool.end())
