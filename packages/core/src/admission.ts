@@ -114,6 +114,7 @@ export class Admitter {
     }
     this.#admitSync =
       admission instanceof MemoryAdmissionStore &&
+      deps.tokens.verifiesNow &&
       deps.hooks.onAdmit === undefined &&
       deps.claimSession === undefined
         ? (request) => admission.admitSync(request)
@@ -196,17 +197,15 @@ export class Admitter {
     let userId = request.userId
     try {
       this.precheck(request)
-      let verified: VerifiedToken | Promise<VerifiedToken>
+      let verified: VerifiedToken
       try {
-        verified = deps.tokens.verifyNow(readToken(request.url))
+        // Synchronous: #admitSync exists only when the tokens verify now.
+        verified = deps.tokens.verifyNow(readToken(request.url)) as VerifiedToken
       } catch {
         // The refusal, with its attempts counted, the way admit gives it.
         return this.admit(request, endpoint)
       }
-      if (
-        verified instanceof Promise ||
-        (userId !== undefined && userId !== verified.principal.userId)
-      ) {
+      if (userId !== undefined && userId !== verified.principal.userId) {
         return this.admit(request, endpoint)
       }
       const { principal } = verified

@@ -84,6 +84,14 @@ export class ConnectTokens {
         : new Hs256SignatureVerifier(keys.secrets, this.#settings)
   }
 
+  /**
+   * True if {@link verifyNow} answers synchronously (an HS256 secret); key pairs and key sets
+   * answer with a promise.
+   */
+  get verifiesNow(): boolean {
+    return this.#verifier instanceof Hs256SignatureVerifier
+  }
+
   /** True if this instance holds a signing key (a secret or a private key). */
   get canIssue(): boolean {
     return this.#signing !== undefined

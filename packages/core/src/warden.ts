@@ -183,7 +183,8 @@ export class Warden<TData = Record<string, unknown>> implements HandlerWarden<TD
   }
 
   /**
-   * {@link admit}, answered in this tick when every step can be: an HS256 secret, the warden's
+   * {@link admit}, answered in this tick when every step can be: an HS256 secret (not a key
+   * pair or key set, which verify with a promise), the warden's
    * own memory stores (or a `MemoryAdmissionStore`), no `onAdmit` hook, no resumption, no
    * observer and no tracer. Otherwise, and for a refused token, the promise `admit` gives. For
    * adapters, which can then complete the handshake in the tick of the upgrade event.

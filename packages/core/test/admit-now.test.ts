@@ -1,6 +1,7 @@
 // admitNow: the same answers as admit, in this tick where every step can answer in it (an HS256
 // secret, the warden's own memory stores, no onAdmit, no resumption, no observer, no tracer).
 import t from 'tap'
+import { generateKeyPair } from 'jose'
 import type { Admission, UpgradeRequest, WardenOptions } from '../src/index.js'
 import { createWarden } from '../src/index.js'
 import {
@@ -140,3 +141,13 @@ t.test(
     })
   },
 )
+
+t.test('with a key pair the tokens verify with a promise: admitNow is admit', async (t) => {
+  const { publicKey, privateKey } = await generateKeyPair('ES256')
+  const { warden, request } = setup(t, { tokens: { algorithm: 'ES256', publicKey, privateKey } })
+  const good = await answer(warden.admitNow(await request('alice')))
+  t.same([good.now, good.admission.ok], [false, true])
+  // A bad token is refused once, through admit, with no promise left unhandled.
+  const bad = await answer(warden.admitNow(await request('x', {}, 'not-a-token')))
+  t.same([bad.now, !bad.admission.ok && bad.admission.error.code], [false, 'token_invalid'])
+})

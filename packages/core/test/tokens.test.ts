@@ -750,3 +750,21 @@ t.test('timingSafeEqualStrings', async (t) => {
   t.notOk(timingSafeEqualStrings('\u00e9', 'e\u0301'), 'no Unicode normalisation')
   t.ok(timingSafeEqualStrings('\u{1F600}x', '\u{1F600}x'))
 })
+
+t.test('verifyNow: the claims themselves for a secret, a promise for a key pair', async (t) => {
+  const secret = new ConnectTokens({ secret: SECRET })
+  t.ok(secret.verifiesNow)
+  const { token } = await secret.issue({ userId: 'now', permissions: [] })
+  const claims = secret.verifyNow(token)
+  t.notOk(claims instanceof Promise)
+  t.equal((claims as { principal: { userId: string } }).principal.userId, 'now')
+  t.throws(() => secret.verifyNow(`${token}x`), { code: 'token_invalid' }, 'thrown, not rejected')
+
+  const { publicKey, privateKey } = await generateKeyPair('ES256')
+  const pair = new ConnectTokens({ algorithm: 'ES256', publicKey, privateKey })
+  t.notOk(pair.verifiesNow)
+  const issued = await pair.issue({ userId: 'later', permissions: [] })
+  const pending = pair.verifyNow(issued.token)
+  t.ok(pending instanceof Promise)
+  t.equal((await pending).principal.userId, 'later')
+})
