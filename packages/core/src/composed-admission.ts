@@ -20,8 +20,9 @@ import type { StoreCall } from './store-guard.js'
 export type { StoreCall } from './store-guard.js'
 
 const run: StoreCall = (_store, _op, operation) => operation()
-const admitted: AdmitResult = Object.freeze({ ok: true })
-const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
+/** The answers every admission store shares, one frozen object each. */
+export const admitted: AdmitResult = Object.freeze({ ok: true })
+export const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
 
 /**
  * Counts the attempts in order on `rateLimits`, stopping at the first refusal, which it answers;

@@ -4,13 +4,11 @@
  *
  * @module
  */
+import { admitted, replayed } from '../composed-admission.js'
 import type { AdmissionStore, AdmitRequest, AdmitResult } from '../store-contracts.js'
 import type { MemoryRateLimitStore } from './rate-limits.js'
 import type { MemorySessionStore } from './sessions.js'
 import type { MemoryTokenStore } from './tokens.js'
-
-const admitted: AdmitResult = Object.freeze({ ok: true })
-const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
 
 /**
  * The {@link AdmissionStore} of the memory stores. It answers exactly as the separate calls in
