@@ -20,6 +20,7 @@ import { newId } from './ids.js'
 import { originAllowed } from './origins.js'
 import type { ResolvedOptions, WardenHooks } from './options.js'
 import { ComposedAdmission, hitAttempts } from './composed-admission.js'
+import { AdmissionBatcher } from './admission-batch.js'
 import type {
   AdmissionStore,
   AdmitRequest,
@@ -110,7 +111,15 @@ export class Admitter {
         )
       }
       const call = deps.admissionCall ?? deps.guard
-      this.#admit = (request) => call('admission', 'admit', () => admission.admit(request))
+      const batcher =
+        admission instanceof MemoryAdmissionStore
+          ? undefined
+          : AdmissionBatcher.of(admission, (requests) =>
+              call('admission', 'admitMany', () => admission.admitMany!(requests)),
+            )
+      this.#admit = batcher
+        ? (request) => batcher.admit(request)
+        : (request) => call('admission', 'admit', () => admission.admit(request))
     }
     this.#admitSync =
       admission instanceof MemoryAdmissionStore &&

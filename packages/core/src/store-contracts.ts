@@ -339,6 +339,21 @@ export interface AdmissionStore {
   readonly tokens: TokenStore
   readonly rateLimits: RateLimitStore
   admit(request: AdmitRequest): Promise<AdmitResult>
+  /**
+   * Several admissions in one round trip, answered as `admit` would answer each of them called
+   * one after the other in this order: a later request sees what an earlier one counted, used up
+   * and inserted (two requests with one token: the second is `replayed`; a cap filled by an
+   * earlier one refuses a later one). The answers are in the order of `requests`, one each; an
+   * empty list answers `[]`. It rejects as a whole if the step failed; where the backend allows,
+   * nothing of a failed call is kept.
+   *
+   * Optional: with it, a warden gathers the admissions that arrive while the store is busy (and
+   * those of one turn of the event loop) into one call, so a burst of handshakes shares round
+   * trips and, on SQL, commits. {@link AdmissionStore.admitManyLimit} bounds one call.
+   */
+  admitMany?(requests: readonly AdmitRequest[]): Promise<readonly AdmitResult[]>
+  /** The most requests one `admitMany` call takes (default 64). */
+  readonly admitManyLimit?: number
 }
 
 /** The stores a warden uses. Any left out default to the in-process memory implementation. */

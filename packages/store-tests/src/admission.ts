@@ -12,11 +12,11 @@ import type {
   ConnectionCaps,
   SessionRecord,
 } from '@ws-warden/core/stores'
-import { group, unique, type ConformanceOptions } from './harness.js'
+import { group, unique, type ConformanceOptions, type GroupTest } from './harness.js'
 
-const T = Math.floor(Date.now() / 1000) * 1000
-const WINDOW = 60_000
-const ok: AdmitResult = { ok: true }
+export const T = Math.floor(Date.now() / 1000) * 1000
+export const WINDOW = 60_000
+export const ok: AdmitResult = { ok: true }
 
 interface Handshake {
   readonly ip?: string
@@ -30,7 +30,7 @@ interface Handshake {
 }
 
 /** Keys of one test, so that its attempt counters never meet another test's. */
-function handshakes(): { request: (h?: Handshake) => AdmitRequest; ids: string[] } {
+export function handshakes(): { request: (h?: Handshake) => AdmitRequest; ids: string[] } {
   const scope = unique('adm')
   const ids: string[] = []
   const request = (h: Handshake = {}): AdmitRequest => {
@@ -63,11 +63,11 @@ function handshakes(): { request: (h?: Handshake) => AdmitRequest; ids: string[]
 }
 
 /** The attempts a key has left, read by spending one more. */
-async function left(store: AdmissionStore, key: string, limit: number): Promise<number> {
+export async function left(store: AdmissionStore, key: string, limit: number): Promise<number> {
   return (await store.rateLimits.hit(key, limit, WINDOW)).remaining
 }
 
-function assertAttempts(result: AdmitResult, key: string): void {
+export function assertAttempts(result: AdmitResult, key: string): void {
   assert.equal(result.ok, false)
   assert.ok(
     !result.ok && result.reason === 'attempts',
@@ -79,8 +79,14 @@ function assertAttempts(result: AdmitResult, key: string): void {
 
 /** One-round-trip admission: `admit`. */
 export function admissionConformance(options: ConformanceOptions): void {
-  const test = group(options, 'admission')
+  admissionTests(group(options, 'admission'))
+}
 
+/**
+ * The admission tests, each with a given `test` registrar (`admit` itself, or `admit` through
+ * `admitMany`'s batching: see `admitManyConformance`).
+ */
+export function admissionTests(test: GroupTest<'admission'>): void {
   test('an admitted handshake counts both attempts, uses its token, inserts its record', async (store) => {
     const { request } = handshakes()
     const req = request()

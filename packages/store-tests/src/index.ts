@@ -22,6 +22,7 @@
  * @packageDocumentation
  */
 import { admissionConformance } from './admission.js'
+import { admitManyConformance } from './admission-many.js'
 import { brokerConformance } from './broker.js'
 import { historyConformance } from './history.js'
 import { lockConformance } from './locks.js'
@@ -34,6 +35,7 @@ import { tokenConformance } from './tokens.js'
 export type { ConformanceOptions, ConformanceStores, StoreKind } from './harness.js'
 export {
   admissionConformance,
+  admitManyConformance,
   brokerConformance,
   historyConformance,
   lockConformance,
@@ -57,7 +59,8 @@ const groups: Record<StoreKind, (options: ConformanceOptions) => void> = {
 /**
  * Registers the conformance tests of every store `createStores` returns. It calls `createStores`
  * once (then `cleanup`) to see which stores there are, registers their groups, and resolves
- * with the kinds it registered; the tests themselves run when the runner runs them. Rejects if
+ * with the kinds it registered (an admission store with `admitMany` also gets that group); the
+ * tests themselves run when the runner runs them. Rejects if
  * there is no store at all, or if the first `createStores` fails (a missing server is a failure,
  * never a skip).
  */
@@ -80,5 +83,6 @@ export async function storeConformance(options: ConformanceOptions): Promise<Sto
     )
   }
   for (const kind of kinds) groups[kind](options)
+  if (probe.admission?.admitMany !== undefined) admitManyConformance(options)
   return kinds
 }

@@ -43,6 +43,15 @@ export class MemoryAdmissionStore implements AdmissionStore {
     return this.admitSync(request)
   }
 
+  /**
+   * {@link admit} on each request in order. A warden never batches an in-process store (each
+   * admission answers in its own tick); this is the reference the conformance suite holds the
+   * other stores' `admitMany` to.
+   */
+  async admitMany(requests: readonly AdmitRequest[]): Promise<readonly AdmitResult[]> {
+    return requests.map((request) => this.admitSync(request))
+  }
+
   /** {@link admit}, answered synchronously. */
   admitSync(request: AdmitRequest): AdmitResult {
     for (const { key, limit } of request.attempts) {
