@@ -259,3 +259,79 @@ t.test('with an onAdmit hook the claim waits for the hook, and still resumes', a
   )
   t.same(users, ['alice', 'alice'])
 })
+
+/** A store with admitMany over memory stores: the calls it got, and a switch to fail them. */
+function batchingAdmission() {
+  const stores = {
+    sessions: new MemorySessionStore(),
+    tokens: new MemoryTokenStore(),
+    rateLimits: new MemoryRateLimitStore(),
+  }
+  const composed = new ComposedAdmission(stores)
+  const calls: number[] = []
+  let failWith: Error | undefined
+  const admission: AdmissionStore = {
+    ...stores,
+    admit: () => Promise.reject(new Error('admit is not called when admitMany is there')),
+    admitMany: async (requests) => {
+      calls.push(requests.length)
+      if (failWith) throw failWith
+      // A store that takes a while, as a real one does: handshakes gather behind its calls.
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const answers: AdmitResult[] = []
+      for (const request of requests) answers.push(await composed.admit(request))
+      return answers
+    },
+    admitManyLimit: 8,
+  }
+  return {
+    stores: { ...stores, admission },
+    calls,
+    fail: (error: Error) => (failWith = error),
+    close: () => Promise.all(Object.values(stores).map((store) => store.close())),
+  }
+}
+
+t.test('with admitMany, concurrent handshakes share calls, each with its own answer', async (t) => {
+  const admission = batchingAdmission()
+  t.teardown(admission.close)
+  const { connect, warden } = await startServer(t, {
+    stores: admission.stores,
+    limits: { connectionsPerUser: 3 },
+  })
+  t.equal((await connect('alice')).status, 101, 'a lone handshake goes alone')
+  t.same(admission.calls, [1])
+  const statuses = (await Promise.all(Array.from({ length: 12 }, () => connect('bob')))).map(
+    (client) => client.status,
+  )
+  t.same(
+    statuses.sort(),
+    [101, 101, 101, ...Array<number>(9).fill(429)],
+    'the cap holds across and within calls',
+  )
+  t.ok(admission.calls.length < 13, `fewer calls than handshakes: ${admission.calls}`)
+  t.ok(
+    admission.calls.every((size) => size <= 8),
+    'no call over admitManyLimit',
+  )
+  t.equal(
+    admission.calls.reduce((a, b) => a + b, 0),
+    13,
+    'every handshake in exactly one call',
+  )
+  t.equal([...warden.connections()].length, 4)
+})
+
+t.test(
+  'a failing admitMany fails its handshakes closed, named after the admission store',
+  async (t) => {
+    const admission = batchingAdmission()
+    t.teardown(admission.close)
+    const stores: string[] = []
+    const { connect, warden } = await startServer(t, { stores: admission.stores })
+    warden.observe({ storeError: (store) => stores.push(store) })
+    admission.fail(new Error('connection reset'))
+    t.equal((await connect('alice')).status, 503)
+    t.same(stores, ['admission'])
+  },
+)

@@ -6,7 +6,7 @@ import {
   MemorySessionStore,
   MemoryTokenStore,
 } from '@ws-warden/core/stores'
-import { storeConformance } from '../src/index.js'
+import { admitManyConformance, storeConformance } from '../src/index.js'
 
 const kinds = await storeConformance({
   register: (name, fn) => void t.test(name, async () => fn()),
@@ -26,3 +26,25 @@ const kinds = await storeConformance({
 })
 
 t.same(kinds, ['admission'], 'the admission group runs on MemoryAdmissionStore')
+
+t.test(
+  'admitManyConformance on a store without admitMany fails its tests, not skips',
+  async (t) => {
+    const registered: (() => Promise<void>)[] = []
+    const stores = {
+      sessions: new MemorySessionStore(),
+      tokens: new MemoryTokenStore(),
+      rateLimits: new MemoryRateLimitStore(),
+    }
+    t.teardown(() => Promise.all(Object.values(stores).map((store) => store.close())))
+    const reference = new MemoryAdmissionStore(stores)
+    admitManyConformance({
+      register: (_name, fn) => void registered.push(fn),
+      createStores: async () => ({ admission: { ...stores, admit: (r) => reference.admit(r) } }),
+    })
+    t.ok(registered.length > 10, 'the batched admission tests and its own')
+    for (const fn of [registered[0]!, registered.at(-1)!]) {
+      await t.rejects(fn(), { message: 'this admission store has no admitMany' })
+    }
+  },
+)
