@@ -102,3 +102,34 @@ t.test('a full token store rejects, after the attempts were counted', async (t) 
   const hit = await stores.rateLimits.hit('connect:ip:a', 10, 1_000)
   t.equal(hit.remaining, 7, 'both attempts counted, and this hit')
 })
+
+t.test('admitMany answers as admit on each request in order', async (t) => {
+  const clock = { now: () => 1_000 }
+  const many = new MemoryAdmissionStore(memoryStores(clock))
+  const one = new MemoryAdmissionStore(memoryStores(clock))
+  const requests: AdmitRequest[] = ['a', 'a', 'b'].map((jti, i) => ({
+    attempts: [{ key: 'connect:ip:10.0.0.1', limit: 2 }],
+    windowMs: 1_000,
+    userId: 'u',
+    jti,
+    tokenExpiresAt: 5_000,
+    session: {
+      record: {
+        id: `c${i}`,
+        userId: 'u',
+        instanceId: 'i',
+        ip: '10.0.0.1',
+        channels: [],
+        connectedAt: 1_000,
+        lastSeenAt: 1_000,
+      },
+      caps: {},
+    },
+  }))
+  const expected = []
+  for (const request of requests) expected.push(await one.admit(request))
+  const answers = await many.admitMany(requests)
+  t.same(answers, expected)
+  t.match(answers, [{ ok: true }, { reason: 'replayed' }, { reason: 'attempts' }])
+  t.same(await many.admitMany([]), [])
+})
