@@ -130,7 +130,7 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
     ],
     rows,
     notes: [
-      "Every ws-warden connection runs the full pipeline: origin, token verify (HS256, synchronous node:crypto HMAC), one admission step (attempts per IP and per user, single-use consume, caps + session record: the store's one-trip `admit` where it has one, else the composed calls), permissions, attach. Limits are raised so nothing is refused; heartbeats off.",
+      "Every ws-warden connection runs the full pipeline: origin, token verify (HS256, synchronous node:crypto HMAC), one admission step (attempts per IP and per user, single-use consume, caps + session record: the store's one-trip `admit` where it has one, else the composed calls; where the store has `admitMany`, the warden's batching gathers the handshakes in flight into its calls), permissions, attach. Limits are raised so nothing is refused; heartbeats off.",
       `Each combination runs in its own server process, started once, and first opens ${warmup.toLocaleString('en-US')} connections unmeasured (JIT warm-up); runs interleave the combinations (run 1 of every combination, then run 2...). Clients run in ${scale.clientProcesses} other process(es) and sign their tokens before the clock starts. Ratios are per run (each combination ÷ raw ws of the same run), then summarized. Server CPU: the server process's user + system time over the run ÷ connections opened (its store's own CPU, Redis or the database, is not in it); clients and stores share the same cores, so conn/s falls with the CPU every part spends.`,
       ...(errors.length > 0
         ? [`Failures seen: ${[...new Set(errors)].slice(0, 5).join('; ')}`]
