@@ -3,9 +3,9 @@
  * consume and the capped session add of one handshake as one Lua script (`ADMIT` in
  * `scripts/admission.ts`, made of the same functions the separate stores' scripts run), over the
  * very keys `hit`, `consume` and `add` use; `admitMany` runs up to 64 admissions, in order, in
- * one such script. Only {@link createRedisStores} makes one, over stores
- * it made with one bucket on a client that is not a Cluster: there the keys of one admission are on
- * one server, so one script may touch them all.
+ * one such script. Only {@link createRedisStores} makes one, over stores it made with one bucket
+ * on a client that is not a Cluster: there the keys of one admission are on one server, so one
+ * script may touch them all.
  *
  * @module
  */
@@ -31,9 +31,9 @@ const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
 
 /**
  * The most admissions in one `admitMany` call. Redis serves nothing else while a script runs, so
- * this bounds the wait a call imposes on every other client (64 admissions: the time of about 64
- * `admit` scripts, see `bench-notes/README.md`), while the per-call costs it shares (command
- * building, reply parsing, EVALSHA dispatch) are already spread thin well below it.
+ * this bounds the wait one call imposes on every other client (a call of 64 held the server about
+ * 2.3 ms on a loaded 2-core machine), while the per-call costs it shares (command building, reply
+ * parsing, EVALSHA dispatch) are spread thin by 32 to 64 already: see `bench-notes/README.md`.
  */
 export const ADMIT_MANY_LIMIT = 64
 
