@@ -97,8 +97,13 @@ export class RedisAdmissionStore implements AdmissionStore {
     const keys = [...this.#sharedKeys]
     const args: (string | number)[] = [INDEX_RETENTION_MS, this.#ttl]
     for (const request of requests) this.#push(keys, args, request)
-    const replies = (await this.#admit(keys.length, ...keys, ...args)) as Reply[][]
-    return replies.map((reply, i) => answer((requests[i] as AdmitRequest).attempts, reply))
+    const replies = (await this.#admit(keys.length, ...keys, ...args)) as Reply[]
+    let at = 0
+    return requests.map(({ attempts }) => {
+      const result = answer(attempts, replies, at)
+      at += replies[at] === 'attempts' ? 3 : 1
+      return result
+    })
   }
 
   /** Checks one request as the separate calls would, then adds its keys and arguments. */
@@ -118,14 +123,18 @@ export class RedisAdmissionStore implements AdmissionStore {
   }
 }
 
-/** What an admission script's reply says: admitted, or the first refusal and its details. */
-export function answer(attempts: readonly AttemptCounter[], reply: Reply[]): AdmitResult {
-  const status = reply[0] as string
+/**
+ * What an admission script's reply says, from `reply[at]` on: admitted, or the first refusal and
+ * its details.
+ */
+export function answer(attempts: readonly AttemptCounter[], reply: Reply[], at = 0): AdmitResult {
+  const status = reply[at] as string
   if (status === 'ok') return admitted
   if (status === 'replayed') return replayed
   if (status === 'attempts') {
-    const { key } = attempts[(reply[1] as number) - 1] as AttemptCounter
-    return { ok: false, reason: 'attempts', key, retryAfterMs: Math.max(1, reply[2] as number) }
+    const { key } = attempts[(reply[at + 1] as number) - 1] as AttemptCounter
+    const retryAfterMs = Math.max(1, reply[at + 2] as number)
+    return { ok: false, reason: 'attempts', key, retryAfterMs }
   }
   return { ok: false, reason: 'limit', limit: status as 'user' | 'ip' | 'total' }
 }

@@ -51,19 +51,19 @@ end`
  * refusal. Its token key is `KEYS[k]`, its windows follow; its arguments start at `ARGV[a]`:
  * attempts n, session ('1' | '0'), windowMs, jti, token expiresAt, n pairs of (member, limit),
  * then with a session the `addSession` arguments but ttl. `tokens`/`windows`: the expiry
- * indexes; `retention`, `ttl`: numbers. Returns { 'attempts', which (1-based), ms left },
- * { 'replayed' }, { cap hit } or { 'ok' }.
+ * indexes; `retention`, `ttl`: numbers. Returns 'attempts', which (1-based), ms left; or
+ * 'replayed', a cap hit or 'ok'.
  */
 const ADMIT_ONE = `local function admitOne(k, a, n, tokens, windows, retention, ttl)
   local refused, left = hitAttempts(n, k, a + 3, windows, ARGV[a + 2], retention, now)
-  if refused then return { 'attempts', refused, left } end
+  if refused then return 'attempts', refused, left end
   if consumeToken(KEYS[k], tokens, ARGV[a + 4], ARGV[a + 3], retention, now) == 0 then
-    return { 'replayed' }
+    return 'replayed'
   end
-  if ARGV[a + 1] == '0' then return { 'ok' } end
+  if ARGV[a + 1] == '0' then return 'ok' end
   local s = a + 5 + 2 * n
-  return { addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
-    ttl) }
+  return addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
+    ttl)
 end`
 
 /**
@@ -72,7 +72,8 @@ end`
  * and inserted. KEYS: the 8 session keys (the session helpers' order), the token expiry index,
  * the rate-limit expiry index, then per admission its token key and one window counter per
  * attempt. ARGV: retention, session ttl, then per admission the arguments `admitOne` reads.
- * Returns one reply of `admitOne` per admission, in order. (`admit` is a call of one.)
+ * Returns what `admitOne` returned for each admission, in order, in one flat list (a list per
+ * admission would cost Redis a conversion each). (`admit` is a call of one.)
  */
 export const ADMIT = `${NOW}
 ${CLOCK}
@@ -87,7 +88,12 @@ local retention, ttl = ARGV[1] + 0, ARGV[2] + 0
 local replies, k, a = {}, 11, 3
 while a <= #ARGV do
   local n = ARGV[a] + 0
-  replies[#replies + 1] = admitOne(k, a, n, KEYS[9], KEYS[10], retention, ttl)
+  local status, which, left = admitOne(k, a, n, KEYS[9], KEYS[10], retention, ttl)
+  replies[#replies + 1] = status
+  if which then
+    replies[#replies + 1] = which
+    replies[#replies + 1] = left
+  end
   k = k + 1 + n
   a = a + 5 + 2 * n + (ARGV[a + 1] == '0' and 0 or 6)
 end
