@@ -32,7 +32,7 @@ const replayed: AdmitResult = Object.freeze({ ok: false, reason: 'replayed' })
 /**
  * The most admissions in one `admitMany` call. Redis serves nothing else while a script runs, so
  * this bounds the wait one call imposes on every other client (a call of 64 held the server about
- * 2.3 ms on a loaded 2-core machine), while the per-call costs it shares (command building, reply
+ * 2.2 ms on a loaded 2-core machine), while the per-call costs it shares (command building, reply
  * parsing, EVALSHA dispatch) are spread thin by 32 to 64 already: see `bench-notes/README.md`.
  */
 export const ADMIT_MANY_LIMIT = 64
