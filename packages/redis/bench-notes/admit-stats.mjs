@@ -14,12 +14,15 @@
 // buckets=1 is the one-script layout; buckets=16 the sharded (Cluster) layout, which runs on a
 // single Redis too (its two scripts and what they call are counted together). ips=each gives every
 // connection its own IP (so its IP window opens too), ips=one shares one, as from loopback.
+// BATCH=1 sends the admissions through the warden's batching in front of `admitMany` (one
+// layout: buckets=1), as `admit-many.mjs` does.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { pathToFileURL } from 'node:url'
+import { AdmissionBatcher } from '@ws-warden/core/stores'
 import { Redis } from 'ioredis'
 
 const dist = process.env.DIST ?? new URL('../dist', import.meta.url).pathname
@@ -117,10 +120,13 @@ try {
   await stores.admission.admit(request(-1))
   await client.config('RESETSTAT')
   const cpuBefore = await mainThreadCpu()
+  const { admission } = stores
+  const batcher = new AdmissionBatcher((r) => admission.admitMany(r), admission.admitManyLimit)
+  const admit = process.env.BATCH ? (r) => batcher.admit(r) : (r) => admission.admit(r)
   let next = 0
   const worker = async () => {
     while (next < N) {
-      const answer = await stores.admission.admit(request(next++))
+      const answer = await admit(request(next++))
       if (!answer.ok) throw new Error(JSON.stringify(answer))
     }
   }
@@ -133,7 +139,8 @@ try {
     if (m) rows.push({ cmd: m[1], calls: Number(m[2]), usec: Number(m[3]), perCall: Number(m[4]) })
   }
   rows.sort((a, b) => b.calls - a.calls)
-  console.log(`N=${N} buckets=${buckets} inflight=${inflight} ips=${ips} redis ${port}`)
+  const batch = process.env.BATCH ? ' batched' : ''
+  console.log(`N=${N} buckets=${buckets} inflight=${inflight} ips=${ips}${batch} redis ${port}`)
   console.log(`redis main thread CPU (user+sys): ${(cpuMicros / N).toFixed(2)} us/admit`)
   for (const { cmd, calls, usec, perCall } of rows) {
     if (cmd === 'config' || cmd === 'info') continue

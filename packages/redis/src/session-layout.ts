@@ -39,19 +39,19 @@ export function addArgs(
   caps: ConnectionCaps,
   ttl: number,
 ): [string, string, number, number | '', number | '', number | '', number] {
+  return [...recordArgs(record, caps), ttl]
+}
+
+/** {@link addArgs} but the ttl: what one admission of a call that shares the ttl passes. */
+export function recordArgs(
+  record: SessionRecord,
+  caps: ConnectionCaps,
+): [string, string, number, number | '', number | '', number | ''] {
   const { id, userId, ip, instanceId, channels } = record
   const fields = [userId, ip, instanceId, String(record.connectedAt)]
   if (channels.length > 0) fields.push(...new Set(channels))
   const stored = JSON.stringify(fields)
-  return [
-    id,
-    stored,
-    record.lastSeenAt,
-    caps.perUser ?? '',
-    caps.perIp ?? '',
-    caps.total ?? '',
-    ttl,
-  ]
+  return [id, stored, record.lastSeenAt, caps.perUser ?? '', caps.perIp ?? '', caps.total ?? '']
 }
 
 /**

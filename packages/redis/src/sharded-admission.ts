@@ -111,6 +111,10 @@ export function shardedPlacement(prefix: string, buckets: number): ShardedPlacem
  * `TokenStore.consume`), so a refresh and an admission of one token meet in one key. A request
  * this layout cannot split into the two sides (attempts other than the IP's then the user's, a
  * record of another user than `userId`) runs as the composed calls.
+ *
+ * It has no `admitMany`: the handshakes of one batch belong to users of many buckets, so many
+ * slots, and the keys of one script must be in one slot; each admission stays its own pair of
+ * scripts (pipelined on the connection), and the warden calls `admit` per handshake.
  */
 export class RedisShardedAdmissionStore implements AdmissionStore {
   readonly sessions: RedisSessionStore

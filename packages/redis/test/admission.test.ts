@@ -1,8 +1,7 @@
 import t, { type Test } from 'tap'
 import { ComposedAdmission, type AdmitResult } from '@ws-warden/core/stores'
-import type { Redis } from 'ioredis'
 import { createRedisStores, type RedisStores } from '../src/index.js'
-import { admitRequests } from './helpers/admission.js'
+import { admitRequests, commandsOf } from './helpers/admission.js'
 import { sameAsComposed } from './helpers/sharded.js'
 import { deleteKeys, randomPrefix, sharedRedis, until } from './helpers/redis.js'
 
@@ -27,22 +26,6 @@ if (client !== undefined) {
   }
 
   const request = admitRequests()
-
-  /** The commands a call sends on `redis`, by name. */
-  const commandsOf = async (redis: Redis, call: () => Promise<unknown>): Promise<string[]> => {
-    const sent: string[] = []
-    const send = redis.sendCommand.bind(redis)
-    redis.sendCommand = (command, stream) => {
-      sent.push(command.name)
-      return send(command, stream)
-    }
-    try {
-      await call()
-    } finally {
-      redis.sendCommand = send
-    }
-    return sent
-  }
 
   t.test('an admission is one EVALSHA, a refusal too; composed it is four', async (t) => {
     const own = client.duplicate()

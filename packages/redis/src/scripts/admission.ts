@@ -1,8 +1,8 @@
 /**
  * The Lua of the admissions in one script per slot, made of the functions the separate stores'
- * scripts run: `ADMIT` where every key is reachable (not a Cluster), and on a sharded layout the
- * caps side (`CAPS_ADMIT`), the user side (`USER_ADMIT`) and the user side's give-back
- * (`USER_GIVE_BACK`).
+ * scripts run: `ADMIT` (one admission or several in order) where every key is reachable (not a
+ * Cluster), and on a sharded layout the caps side (`CAPS_ADMIT`), the user side (`USER_ADMIT`)
+ * and the user side's give-back (`USER_GIVE_BACK`).
  *
  * @module
  */
@@ -46,14 +46,34 @@ const ATTEMPTS = `local function hitAttempts(n, k, a, expiry, windowMs, retentio
 end`
 
 /**
- * Admission in one script, on a Redis where every key of it is reachable (not a Cluster): the
- * attempt hits in order, the token consume, then the capped add, each the function its own
- * store's script runs, stopping at the first refusal. KEYS: the 8 session keys (the session
- * helpers' order), token key, token expiry index, rate-limit expiry index, then one window
- * counter per attempt (n: as many as KEYS beyond 11). ARGV: windowMs, retention, jti, token
- * expiresAt, n pairs of (member, limit), then the `addSession` arguments (none: count and
- * consume only). Returns { 'attempts', which (1-based), ms left }, { 'replayed' }, { cap hit }
- * or { 'ok' }.
+ * One admission of {@link ADMIT} as a function: the attempt hits in order, the token consume,
+ * then the capped add, each the function its own store's script runs, stopping at the first
+ * refusal. Its token key is `KEYS[k]`, its windows follow; its arguments start at `ARGV[a]`:
+ * attempts n, session ('1' | '0'), windowMs, jti, token expiresAt, n pairs of (member, limit),
+ * then with a session the `addSession` arguments but ttl. `tokens`/`windows`: the expiry
+ * indexes; `retention`, `ttl`: numbers. Returns 'attempts', which (1-based), ms left; or
+ * 'replayed', a cap hit or 'ok'.
+ */
+const ADMIT_ONE = `local function admitOne(k, a, n, tokens, windows, retention, ttl)
+  local refused, left = hitAttempts(n, k, a + 3, windows, ARGV[a + 2], retention, now)
+  if refused then return 'attempts', refused, left end
+  if consumeToken(KEYS[k], tokens, ARGV[a + 4], ARGV[a + 3], retention, now) == 0 then
+    return 'replayed'
+  end
+  if ARGV[a + 1] == '0' then return 'ok' end
+  local s = a + 5 + 2 * n
+  return addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
+    ttl)
+end`
+
+/**
+ * Admissions in one script, on a Redis where every key of them is reachable (not a Cluster):
+ * each as `admitOne`, in order, so that a later one sees what an earlier one counted, consumed
+ * and inserted. KEYS: the 8 session keys (the session helpers' order), the token expiry index,
+ * the rate-limit expiry index, then per admission its token key and one window counter per
+ * attempt. ARGV: retention, session ttl, then per admission the arguments `admitOne` reads.
+ * Returns what `admitOne` returned for each admission, in order, in one flat list (a list per
+ * admission would cost Redis a conversion each). (`admit` is a call of one.)
  */
 export const ADMIT = `${NOW}
 ${CLOCK}
@@ -63,16 +83,21 @@ ${ATTEMPTS}
 ${CONSUME}
 ${SESSION}
 ${ADD}
-local n, retention = #KEYS - 11, ARGV[2] + 0
-local refused, left = hitAttempts(n, 11, 3, KEYS[11], ARGV[1], retention, now)
-if refused then return { 'attempts', refused, left } end
-if consumeToken(KEYS[9], KEYS[10], ARGV[4], ARGV[3], retention, now) == 0 then
-  return { 'replayed' }
+${ADMIT_ONE}
+local retention, ttl = ARGV[1] + 0, ARGV[2] + 0
+local replies, k, a = {}, 11, 3
+while a <= #ARGV do
+  local n = ARGV[a] + 0
+  local status, which, left = admitOne(k, a, n, KEYS[9], KEYS[10], retention, ttl)
+  replies[#replies + 1] = status
+  if which then
+    replies[#replies + 1] = which
+    replies[#replies + 1] = left
+  end
+  k = k + 1 + n
+  a = a + 5 + 2 * n + (ARGV[a + 1] == '0' and 0 or 6)
 end
-local s = 5 + 2 * n
-if not ARGV[s] then return { 'ok' } end
-return { addSession(ARGV[s], ARGV[s + 1], ARGV[s + 2], ARGV[s + 3], ARGV[s + 4], ARGV[s + 5],
-  ARGV[s + 6]) }`
+return replies`
 
 /**
  * The caps side of an admission on a sharded registry (see `sharded-admission.ts`), in the caps

@@ -1,4 +1,21 @@
 import type { AdmitRequest } from '@ws-warden/core/stores'
+import type { Redis } from 'ioredis'
+
+/** The commands `call` sends on `redis`, by name. */
+export async function commandsOf(redis: Redis, call: () => Promise<unknown>): Promise<string[]> {
+  const sent: string[] = []
+  const send = redis.sendCommand.bind(redis)
+  redis.sendCommand = (command, stream) => {
+    sent.push(command.name)
+    return send(command, stream)
+  }
+  try {
+    await call()
+  } finally {
+    redis.sendCommand = send
+  }
+  return sent
+}
 
 /**
  * The admission test files' request builder: each call is a fresh connection (id `c<n>`, token
