@@ -65,48 +65,8 @@ DECLARE
   -- SqlAdmissionStore's admissionSynchronousCommit 'off' comes in as answer's input.
   v_flush boolean := answer IS DISTINCT FROM 'unflushed';
 BEGIN
-  -- Each statement below must see what committed before it (a count after a lock sees its last
-  -- holder's insert): READ COMMITTED, as every transaction of the stores. It cannot be set here.
-  IF current_setting('transaction_isolation') <> 'read committed' THEN
-    RAISE EXCEPTION 'ws-warden: admit needs READ COMMITTED, not %',
-      current_setting('transaction_isolation');
-  END IF;
-  PERFORM set_config('lock_timeout', p_lock_timeout || 'ms', true),
-    set_config('synchronous_commit',
-      CASE WHEN v_flush THEN current_setting('synchronous_commit') ELSE 'off' END, true);
-  <<admission>> BEGIN
-    -- The attempts, as db.hit counts them, up to the first refusal.
-    FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
-      INSERT INTO ${t.rateLimits} AS r (name, hits, expires_at)
-        VALUES (p_keys[i], 1, p_now + p_window)
-        ON CONFLICT (name) DO UPDATE SET
-          hits = CASE WHEN r.expires_at <= p_now THEN 1 ELSE r.hits + 1 END,
-          expires_at = CASE WHEN r.expires_at <= p_now THEN EXCLUDED.expires_at
-            ELSE r.expires_at END
-        RETURNING r.hits, r.expires_at INTO v_hits, window_ends;
-      IF v_hits > p_limits[i] THEN
-        answer := 'attempts';
-        attempt := i;
-        EXIT admission;
-      END IF;
-    END LOOP;
-    window_ends := NULL;
-    -- The token id, as claim() takes it: a row left by an expired token of the same id is
-    -- replaced. A token that has expired already is not stored.
-    IF p_token_expires > p_now THEN
-      INSERT INTO ${t.tokens} AS k (jti, expires_at) VALUES (p_jti, p_token_expires)
-        ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
-        WHERE k.expires_at <= p_now;
-      IF NOT FOUND THEN
-        answer := 'replayed';
-        EXIT admission;
-      END IF;
-    END IF;
-    IF p_id IS NULL THEN
-      answer := 'ok';
-      EXIT admission;
-    END IF;
-    -- The capped insert, as sessions.add runs it, under the user's and the IP's locks (the
+${postgresPreamble}  <<admission>> BEGIN
+${postgresCounted(t)}    -- The capped insert, as sessions.add runs it, under the user's and the IP's locks (the
     -- caller's order, ascending), tried without waiting. If one is taken, what was counted and
     -- used commits first (durably, unless admissionSynchronousCommit is 'off'), as the composed
     -- calls leave it, and the wait (which may give up after half of a statement's time) and the
@@ -123,72 +83,9 @@ BEGIN
         PERFORM pg_advisory_xact_lock(v_lock);
       END LOOP;
     END IF;
-    -- The per-user and per-IP counts, the record's own id not counted, only when the session
-    -- bound (never below the number of records) reaches the cap: below it no user or IP can be
-    -- at the cap.
-    IF p_per_user IS NOT NULL OR p_per_ip IS NOT NULL THEN
-      SELECT
-        CASE WHEN p_per_user IS NOT NULL AND coalesce(b.value >= p_per_user, true) THEN
-          (SELECT count(*) FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id) END,
-        CASE WHEN p_per_ip IS NOT NULL AND coalesce(b.value >= p_per_ip, true) THEN
-          (SELECT count(*) FROM ${t.sessions} WHERE ip = p_ip AND id <> p_id) END
-        INTO v_user, v_ip
-        FROM (SELECT (SELECT value FROM ${t.counters} WHERE name = 'sessions') AS value) AS b;
-      IF v_user >= p_per_user THEN
-        answer := 'user';
-        EXIT admission;
-      END IF;
-      IF v_ip >= p_per_ip THEN
-        answer := 'ip';
-        EXIT admission;
-      END IF;
-    END IF;
-    -- The total's bound, raised as sessions.add raises it, and recounted under its row lock when
-    -- it is at the cap. Before the insert, so that a refusal has nothing to undo (no savepoint):
-    -- the bound's row is then locked for the insert as well, a few statements inside this call.
-    IF p_total IS NULL THEN
-      UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions';
-    ELSE
-      UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions' AND value < p_total;
-      IF NOT FOUND THEN
-        PERFORM 1 FROM ${t.counters} WHERE name = 'sessions' FOR UPDATE;
-        SELECT count(*) INTO v_count FROM ${t.sessions} WHERE id <> p_id;
-        IF v_count >= p_total THEN
-          answer := 'total';
-          EXIT admission;
-        END IF;
-        INSERT INTO ${t.counters} (name, value) VALUES ('sessions', v_count + 1)
-          ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
-      END IF;
-    END IF;
-    INSERT INTO ${t.sessions} (id, user_id, instance_id, ip, connected_at, last_seen_at)
-      VALUES (p_id, p_user_id, p_instance_id, p_ip, p_connected_at, p_last_seen_at)
-      ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id,
-        instance_id = EXCLUDED.instance_id, ip = EXCLUDED.ip,
-        connected_at = EXCLUDED.connected_at, last_seen_at = EXCLUDED.last_seen_at;
-    -- Channels it no longer has go, new ones come: no row is both deleted and inserted.
-    DELETE FROM ${t.channels} WHERE session_id = p_id AND channel <> ALL(p_channels);
-    IF cardinality(p_channels) > 0 THEN
-      INSERT INTO ${t.channels} (session_id, channel)
-        SELECT p_id, ch FROM unnest(p_channels) AS ch ON CONFLICT DO NOTHING;
-    END IF;
-    answer := 'ok';
-  END admission;
+${postgresInserted(t)}  END admission;
   IF NOT v_committed THEN
-    -- One commit for all of it, without waiting for the flush, so that no row it locked (the
-    -- attempts' rows, the session bound's) is held across one; then the call's own durable
-    -- commit, of a transaction that holds nothing. WAL is flushed in order, so its flush makes
-    -- the admission durable before the call answers (a lost consume would let a token be used
-    -- again, a lost hit let a client past its limit). A crash before it loses the whole call,
-    -- which never answered. A commit waits for the flush only if its transaction has an id and
-    -- wrote WAL: a transactional logical message (prefix 'ws-warden', no content) does both,
-    -- and touches no table.
-    PERFORM set_config('synchronous_commit', 'off', true);
-    IF v_flush THEN
-      COMMIT;
-      PERFORM pg_logical_emit_message(true, 'ws-warden', '');
-    END IF;
-  END IF;
+${postgresFlush}  END IF;
 END
 $admit$`
 }
@@ -245,7 +142,157 @@ BEGIN
   SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
   START TRANSACTION;
   admission: BEGIN
-    WHILE v_i < JSON_LENGTH(p_attempts) DO
+${mysqlCounted(t)}    -- The capped insert, as sessions.add runs it, under the cap locks. A wait that gives up
+    -- commits what was counted and used first, as the composed calls leave it.
+    IF p_lock1 IS NOT NULL THEN
+      SET v_got = GET_LOCK(p_lock1, p_lock_wait);
+      IF v_got IS NULL OR v_got <> 1 THEN
+        COMMIT;
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
+      END IF;
+    END IF;
+    IF p_lock2 IS NOT NULL THEN
+      SET v_got = GET_LOCK(p_lock2, p_lock_wait);
+      IF v_got IS NULL OR v_got <> 1 THEN
+        COMMIT;
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
+      END IF;
+    END IF;
+${mysqlInserted(t)}  END admission;
+  COMMIT;
+  DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
+  SELECT v_answer AS answer, v_attempt AS attempt, v_ends AS window_ends;
+END`,
+  ]
+}
+
+// The steps of one admission, shared by the single routine and the batch one
+// (admission-many-sql.ts): each is text spliced into a procedure body at its indentation. They
+// read the p_* parameters (the batch routine declares them as variables, one request at a time)
+// and set answer/attempt/window_ends (PostgreSQL) or v_answer/v_attempt/v_ends (MySQL).
+
+/** READ COMMITTED checked, the lock timeout and the commit's flush set for the transaction. */
+export const postgresPreamble = `  -- Each statement below must see what committed before it (a count after a lock sees its last
+  -- holder's insert): READ COMMITTED, as every transaction of the stores. It cannot be set here.
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'ws-warden: admit needs READ COMMITTED, not %',
+      current_setting('transaction_isolation');
+  END IF;
+  PERFORM set_config('lock_timeout', p_lock_timeout || 'ms', true),
+    set_config('synchronous_commit',
+      CASE WHEN v_flush THEN current_setting('synchronous_commit') ELSE 'off' END, true);
+`
+
+/** The attempts, then the token; answers and leaves `admission` there, or when no session. */
+export function postgresCounted(t: Tables): string {
+  return `    -- The attempts, as db.hit counts them, up to the first refusal.
+    FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
+      INSERT INTO ${t.rateLimits} AS r (name, hits, expires_at)
+        VALUES (p_keys[i], 1, p_now + p_window)
+        ON CONFLICT (name) DO UPDATE SET
+          hits = CASE WHEN r.expires_at <= p_now THEN 1 ELSE r.hits + 1 END,
+          expires_at = CASE WHEN r.expires_at <= p_now THEN EXCLUDED.expires_at
+            ELSE r.expires_at END
+        RETURNING r.hits, r.expires_at INTO v_hits, window_ends;
+      IF v_hits > p_limits[i] THEN
+        answer := 'attempts';
+        attempt := i;
+        EXIT admission;
+      END IF;
+    END LOOP;
+    window_ends := NULL;
+    -- The token id, as claim() takes it: a row left by an expired token of the same id is
+    -- replaced. A token that has expired already is not stored.
+    IF p_token_expires > p_now THEN
+      INSERT INTO ${t.tokens} AS k (jti, expires_at) VALUES (p_jti, p_token_expires)
+        ON CONFLICT (jti) DO UPDATE SET expires_at = EXCLUDED.expires_at
+        WHERE k.expires_at <= p_now;
+      IF NOT FOUND THEN
+        answer := 'replayed';
+        EXIT admission;
+      END IF;
+    END IF;
+    IF p_id IS NULL THEN
+      answer := 'ok';
+      EXIT admission;
+    END IF;
+`
+}
+
+/** The caps checked and the session inserted, its cap locks held; answers `ok` at the end. */
+export function postgresInserted(t: Tables): string {
+  return `    -- The per-user and per-IP counts, the record's own id not counted, only when the session
+    -- bound (never below the number of records) reaches the cap: below it no user or IP can be
+    -- at the cap.
+    IF p_per_user IS NOT NULL OR p_per_ip IS NOT NULL THEN
+      SELECT
+        CASE WHEN p_per_user IS NOT NULL AND coalesce(b.value >= p_per_user, true) THEN
+          (SELECT count(*) FROM ${t.sessions} WHERE user_id = p_user_id AND id <> p_id) END,
+        CASE WHEN p_per_ip IS NOT NULL AND coalesce(b.value >= p_per_ip, true) THEN
+          (SELECT count(*) FROM ${t.sessions} WHERE ip = p_ip AND id <> p_id) END
+        INTO v_user, v_ip
+        FROM (SELECT (SELECT value FROM ${t.counters} WHERE name = 'sessions') AS value) AS b;
+      IF v_user >= p_per_user THEN
+        answer := 'user';
+        EXIT admission;
+      END IF;
+      IF v_ip >= p_per_ip THEN
+        answer := 'ip';
+        EXIT admission;
+      END IF;
+    END IF;
+    -- The total's bound, raised as sessions.add raises it, and recounted under its row lock when
+    -- it is at the cap. Before the insert, so that a refusal has nothing to undo (no savepoint):
+    -- the bound's row is then locked for the insert as well, a few statements inside this call.
+    IF p_total IS NULL THEN
+      UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions';
+    ELSE
+      UPDATE ${t.counters} SET value = value + 1 WHERE name = 'sessions' AND value < p_total;
+      IF NOT FOUND THEN
+        PERFORM 1 FROM ${t.counters} WHERE name = 'sessions' FOR UPDATE;
+        SELECT count(*) INTO v_count FROM ${t.sessions} WHERE id <> p_id;
+        IF v_count >= p_total THEN
+          answer := 'total';
+          EXIT admission;
+        END IF;
+        INSERT INTO ${t.counters} (name, value) VALUES ('sessions', v_count + 1)
+          ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
+      END IF;
+    END IF;
+    INSERT INTO ${t.sessions} (id, user_id, instance_id, ip, connected_at, last_seen_at)
+      VALUES (p_id, p_user_id, p_instance_id, p_ip, p_connected_at, p_last_seen_at)
+      ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id,
+        instance_id = EXCLUDED.instance_id, ip = EXCLUDED.ip,
+        connected_at = EXCLUDED.connected_at, last_seen_at = EXCLUDED.last_seen_at;
+    -- Channels it no longer has go, new ones come: no row is both deleted and inserted.
+    DELETE FROM ${t.channels} WHERE session_id = p_id AND channel <> ALL(p_channels);
+    IF cardinality(p_channels) > 0 THEN
+      INSERT INTO ${t.channels} (session_id, channel)
+        SELECT p_id, ch FROM unnest(p_channels) AS ch ON CONFLICT DO NOTHING;
+    END IF;
+    answer := 'ok';
+`
+}
+
+/** The end of a call that has not committed yet: one commit, then the durable empty one. */
+export const postgresFlush = `    -- One commit for all of it, without waiting for the flush, so that no row it locked (the
+    -- attempts' rows, the session bound's) is held across one; then the call's own durable
+    -- commit, of a transaction that holds nothing. WAL is flushed in order, so its flush makes
+    -- the admission durable before the call answers (a lost consume would let a token be used
+    -- again, a lost hit let a client past its limit). A crash before it loses the whole call,
+    -- which never answered. A commit waits for the flush only if its transaction has an id and
+    -- wrote WAL: a transactional logical message (prefix 'ws-warden', no content) does both,
+    -- and touches no table.
+    PERFORM set_config('synchronous_commit', 'off', true);
+    IF v_flush THEN
+      COMMIT;
+      PERFORM pg_logical_emit_message(true, 'ws-warden', '');
+    END IF;
+`
+
+/** MySQL: the attempts, then the token; as {@link postgresCounted}. */
+export function mysqlCounted(t: Tables): string {
+  return `    WHILE v_i < JSON_LENGTH(p_attempts) DO
       SET v_key = JSON_UNQUOTE(JSON_EXTRACT(p_attempts, CONCAT('$[', v_i, '][0]')));
       SET v_limit = JSON_EXTRACT(p_attempts, CONCAT('$[', v_i, '][1]'));
       SET v_i = v_i + 1;
@@ -282,23 +329,12 @@ BEGIN
       SET v_answer = 'ok';
       LEAVE admission;
     END IF;
-    -- The capped insert, as sessions.add runs it, under the cap locks. A wait that gives up
-    -- commits what was counted and used first, as the composed calls leave it.
-    IF p_lock1 IS NOT NULL THEN
-      SET v_got = GET_LOCK(p_lock1, p_lock_wait);
-      IF v_got IS NULL OR v_got <> 1 THEN
-        COMMIT;
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
-      END IF;
-    END IF;
-    IF p_lock2 IS NOT NULL THEN
-      SET v_got = GET_LOCK(p_lock2, p_lock_wait);
-      IF v_got IS NULL OR v_got <> 1 THEN
-        COMMIT;
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
-      END IF;
-    END IF;
-    -- The per-user and per-IP counts, the record's own id not counted, only when the session
+`
+}
+
+/** MySQL: the caps and the insert, the cap locks held; as {@link postgresInserted}. */
+export function mysqlInserted(t: Tables): string {
+  return `    -- The per-user and per-IP counts, the record's own id not counted, only when the session
     -- bound (never below the number of records) reaches the cap; one statement for all three.
     IF p_per_user IS NOT NULL OR p_per_ip IS NOT NULL THEN
       SELECT
@@ -344,10 +380,5 @@ BEGIN
       SET v_i = v_i + 1;
     END WHILE;
     SET v_answer = 'ok';
-  END admission;
-  COMMIT;
-  DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
-  SELECT v_answer AS answer, v_attempt AS attempt, v_ends AS window_ends;
-END`,
-  ]
+`
 }
