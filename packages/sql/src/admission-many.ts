@@ -57,7 +57,12 @@ export function admitManyParams(
   unflushed: 'unflushed' | null,
 ): unknown[] {
   if (db.dialect.name === 'mysql') {
-    return [now, JSON.stringify(checked.map(mysqlRequest)), JSON.stringify(locks(db, checked)), lockWaitMs / 1000]
+    return [
+      now,
+      JSON.stringify(checked.map(mysqlRequest)),
+      JSON.stringify(locks(db, checked)),
+      lockWaitMs / 1000,
+    ]
   }
   const column = <T>(f: (c: Checked) => T) => checked.map(f)
   const session = (i: number) => column(({ add }) => (add ? add.values[i] : null))

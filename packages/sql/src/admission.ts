@@ -11,7 +11,13 @@ import {
   type AdmitRequest,
   type AdmitResult,
 } from '@ws-warden/core/stores'
-import { admitManyAnswers, admitManyParams, admitManySql, type Answer, type Checked } from './admission-many.js'
+import {
+  admitManyAnswers,
+  admitManyParams,
+  admitManySql,
+  type Answer,
+  type Checked,
+} from './admission-many.js'
 import { retryDeadlocks, type Row } from './database.js'
 import { digest } from './dialects.js'
 import { closer, key, resolve, time, type Resolved } from './options.js'
