@@ -14,7 +14,8 @@
  *   node <tsx>/dist/cli.mjs scripts/measure-admit.ts <postgres|mysql> [n=3000] [caps=tight|loose]
  *     [rounds=2] [store options as JSON]
  * Environment: VARIANTS (default `current,off`: this routine flushed and with
- * admissionSynchronousCommit 'off'; `git:<ref>` installs the routine of that commit instead),
+ * admissionSynchronousCommit 'off'; `git:<ref>` installs the routine of that commit instead;
+ * `many`: admitMany through the warden's AdmissionBatcher, each caller one handshake in flight),
  * CALLERS (default `1,32`), PATTERN (`grouped`, the default: a user's 4 and an IP's 40
  * admissions one after the other, so concurrent ones share cap locks; `spread`: scattered).
  */
@@ -24,7 +25,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
-import type { AdmitRequest } from '@ws-warden/core/stores'
+import { AdmissionBatcher, type AdmissionStore, type AdmitRequest } from '@ws-warden/core/stores'
 import { createSqlStores, migrate } from '../src/index.js'
 import { resolve, type Tables } from '../src/options.js'
 
@@ -86,6 +87,23 @@ function request(tag: string, i: number, now: number): AdmitRequest {
     tokenExpiresAt: now + 600_000,
     session: { record, caps: CAPS },
   }
+}
+
+/** How a variant admits: `admit` itself, or (`many`) the warden's batching over `admitMany`. */
+function admitter(store: AdmissionStore, variant: string): AdmissionStore['admit'] {
+  if (variant !== 'many') return (request) => store.admit(request)
+  const many = store.admitMany?.bind(store)
+  if (many === undefined) throw new Error('this store has no admitMany')
+  const batcher = new AdmissionBatcher(many, store.admitManyLimit)
+  return (request) => batcher.admit(request)
+}
+
+/** Node's own CPU time (user + system, µs) over `run`, per admission. */
+async function nodeCpu<T>(n: number, run: () => Promise<T>): Promise<[T, number]> {
+  const before = process.cpuUsage()
+  const value = await run()
+  const { user, system } = process.cpuUsage(before)
+  return [value, (user + system) / n]
 }
 
 async function drive(n: number, callers: number, admit: (i: number) => Promise<void>) {
@@ -265,18 +283,21 @@ async function measure(callers: number, round: number, variant: string) {
       const ref = git(variant)
       if (ref !== undefined) await installFrom(ref, { pool, schema, prefix: 'w_' })
       const stores = createSqlStores({ pool, schema, prefix: 'w_', ...options })
+      const admit = admitter(stores.admission!, variant)
       const probe = await pgProbe(schema)
       const now = Date.now()
       // Warm: every pooled connection prepares the call.
-      await drive(64, 8, (i) => stores.admission!.admit(request('warm', i, now)).then(() => {}))
+      await drive(64, 8, (i) => admit(request('warm', i, now)).then(() => {}))
       await probe.before()
-      const seconds = await drive(N, callers, async (i) => {
-        const a = await stores.admission!.admit(request(tag, i, now))
-        if (!a.ok) throw new Error(`refused: ${JSON.stringify(a)}`)
-      })
+      const [seconds, node] = await nodeCpu(N, () =>
+        drive(N, callers, async (i) => {
+          const a = await admit(request(tag, i, now))
+          if (!a.ok) throw new Error(`refused: ${JSON.stringify(a)}`)
+        }),
+      )
       const figures = await probe.after(N)
       await probe.end()
-      return { 'admits/s': N / seconds, ...figures }
+      return { 'admits/s': N / seconds, 'Node CPU us/admit': node, ...figures }
     } finally {
       await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
       await pool.end()
@@ -289,23 +310,27 @@ async function measure(callers: number, round: number, variant: string) {
     const ref = git(variant)
     if (ref !== undefined) await installFrom(ref, { pool, prefix })
     const stores = createSqlStores({ pool, prefix, ...options })
+    const admit = admitter(stores.admission!, variant)
     const probe = await mysqlProbe(pool)
     const now = Date.now()
-    await drive(64, 8, (i) => stores.admission!.admit(request('warm', i, now)).then(() => {}))
+    await drive(64, 8, (i) => admit(request('warm', i, now)).then(() => {}))
     await probe.before()
-    const seconds = await drive(N, callers, async (i) => {
-      const a = await stores.admission!.admit(request(tag, i, now))
-      if (!a.ok) throw new Error(`refused: ${JSON.stringify(a)}`)
-    })
+    const [seconds, node] = await nodeCpu(N, () =>
+      drive(N, callers, async (i) => {
+        const a = await admit(request(tag, i, now))
+        if (!a.ok) throw new Error(`refused: ${JSON.stringify(a)}`)
+      }),
+    )
     const figures = await probe.after(N)
     await probe.end()
-    return { 'admits/s': N / seconds, ...figures }
+    return { 'admits/s': N / seconds, 'Node CPU us/admit': node, ...figures }
   } finally {
     const names = ['session_channels', 'sessions', 'tokens', 'rate_limits', 'locks', 'counters']
     await pool.query(
       `DROP TABLE IF EXISTS ${[...names, 'streams', 'history', 'resumes', 'migrations'].map((t) => `\`${prefix}${t}\``).join(', ')}`,
     )
     await pool.query(`DROP PROCEDURE IF EXISTS \`${prefix}admit\``)
+    await pool.query(`DROP PROCEDURE IF EXISTS \`${prefix}admit_many\``)
     await pool.end()
   }
 }
