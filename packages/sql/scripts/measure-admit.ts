@@ -152,8 +152,9 @@ async function pgProbe(schema: string): Promise<Probe> {
       `SELECT calls, total_time, self_time FROM pg_stat_user_functions WHERE schemaname = $1`,
       [schema],
     )
-    const r = rows[0] ?? { calls: 0, total_time: 0, self_time: 0 }
-    return { calls: Number(r.calls), total: Number(r.total_time), self: Number(r.self_time) }
+    // Both routines (admit and admit_many): only the one a variant calls moves.
+    const sum = (k: string) => rows.reduce((total, r) => total + Number(r[k]), 0)
+    return { calls: sum('calls'), total: sum('total_time'), self: sum('self_time') }
   }
   const walStats = async () => {
     const { rows } = await admin.query('SELECT wal_sync, wal_records, wal_fpi FROM pg_stat_wal')
@@ -172,8 +173,10 @@ async function pgProbe(schema: string): Promise<Probe> {
     async after(n) {
       const { rows } = await admin.query('SELECT pg_current_wal_lsn() - $1::pg_lsn AS b', [lsn])
       const used = (await backendCpu()) - cpu
-      // Stats reach shared memory when a backend goes idle (at most once a second).
-      await new Promise((r) => setTimeout(r, 1100))
+      // Stats reach shared memory when a backend goes idle, at most once a second; one that
+      // reported less than a second ago reports again after 10 s idle (PGSTAT_IDLE_INTERVAL),
+      // which a short run (admitMany's) would miss.
+      await new Promise((r) => setTimeout(r, 11_000))
       const f = await fnStats()
       const w = await walStats()
       return {
