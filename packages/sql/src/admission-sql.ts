@@ -97,9 +97,12 @@ $admit$`
  * most two, sorted) and their wait come from the caller, as `Dialect.begin` makes them.
  *
  * One transaction, one commit, under the cap locks (`GET_LOCK` is a session lock, not a
- * transactional one, so it works in a procedure as in `sessions.add`), taken once the token is
- * used and released after the `COMMIT`. A wait for one that gives up commits the attempts and the
- * token first, as the composed calls leave them. InnoDB releases row locks before it flushes a
+ * transactional one, so it works in a procedure as in `sessions.add`), tried without waiting once
+ * the token is used and released after the `COMMIT`. Since v7, when one is taken, the attempts
+ * and the token commit first and the wait and the insert run in a second transaction, as on
+ * PostgreSQL (v6 waited holding its rows, which an `admit_many` call holding the cap lock could
+ * be waiting for); a wait that gives up leaves the attempts and the token, as the composed calls
+ * leave them. InnoDB releases row locks before it flushes a
  * commit, so the rows of an IP's attempts and the session bound are not held across the flush;
  * the cap locks are, as in `sessions.add`. A failure rolls back the transaction and frees the
  * locks; the error goes on to the caller. Every commit is as durable as the server's
@@ -142,21 +145,33 @@ BEGIN
   SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
   START TRANSACTION;
   admission: BEGIN
-${mysqlCounted(t)}    -- The capped insert, as sessions.add runs it, under the cap locks. A wait that gives up
-    -- commits what was counted and used first, as the composed calls leave it.
+${mysqlCounted(t)}    -- The capped insert, as sessions.add runs it, under the cap locks, tried without waiting
+    -- (v7). If one is taken, what was counted and used commits first, as the composed calls
+    -- leave it, and the wait and the insert run in a transaction of their own: so no row of this
+    -- call is held while it waits (an admit_many call that holds the lock may wait for one).
+    SET v_got = 1;
     IF p_lock1 IS NOT NULL THEN
-      SET v_got = GET_LOCK(p_lock1, p_lock_wait);
+      SET v_got = GET_LOCK(p_lock1, 0);
+    END IF;
+    IF v_got = 1 AND p_lock2 IS NOT NULL THEN
+      SET v_got = GET_LOCK(p_lock2, 0);
       IF v_got IS NULL OR v_got <> 1 THEN
         COMMIT;
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
+        SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+        START TRANSACTION;
+        SET v_got = GET_LOCK(p_lock2, p_lock_wait);
+      END IF;
+    ELSEIF v_got IS NULL OR v_got <> 1 THEN
+      COMMIT;
+      SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+      START TRANSACTION;
+      SET v_got = GET_LOCK(p_lock1, p_lock_wait);
+      IF v_got = 1 AND p_lock2 IS NOT NULL THEN
+        SET v_got = GET_LOCK(p_lock2, p_lock_wait);
       END IF;
     END IF;
-    IF p_lock2 IS NOT NULL THEN
-      SET v_got = GET_LOCK(p_lock2, p_lock_wait);
-      IF v_got IS NULL OR v_got <> 1 THEN
-        COMMIT;
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
-      END IF;
+    IF v_got IS NULL OR v_got <> 1 THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
     END IF;
 ${mysqlInserted(t)}  END admission;
   COMMIT;

@@ -146,10 +146,12 @@ export const migrations: readonly Migration[] = [
   {
     version: 7,
     name: 'admission: many in one call',
-    // A second routine beside the first, which stays as it is: the steps of one admission, run
-    // for each of the call's requests in order, in one transaction (see admission-many-sql.ts).
+    // A second routine beside the first: the steps of one admission, run for each of the call's
+    // requests in order, in one transaction (see admission-many-sql.ts). On MySQL the single
+    // routine again, its cap locks now tried first as on PostgreSQL (it must not wait for one
+    // holding rows an admit_many call may be waiting for).
     postgres: (t) => [postgresAdmitMany(t)],
-    mysql: (t) => mysqlAdmitMany(t),
+    mysql: (t) => [...mysqlAdmit(t), ...mysqlAdmitMany(t)],
   },
 ]
 
