@@ -100,11 +100,11 @@ export interface SqlAdmissionStoreOptions extends SqlStoreOptions {
 /**
  * The {@link AdmissionStore} on PostgreSQL or MySQL/MariaDB: an admission is ONE round trip, a
  * `CALL` of the procedure that migration 3 installs (`<prefix>admit`; migrations 5 and 6, and 7
- * on MySQL, renew its body). The whole admission (attempts, token, capped insert, each step as its store runs it)
- * is one transaction, durably committed before the call answers: one commit and one flush, and
- * no row every admission shares is held across the flush (see `admission-sql.ts`). Only when a
- * cap lock is taken do the attempts and the token commit first, and the wait and the insert run
- * in a transaction of their own. On PostgreSQL the `CALL` is a prepared statement, parsed once
+ * on MySQL, renew its body). The whole admission (attempts, token, capped insert, each step as
+ * its store runs it) is one transaction, durably committed before the call answers: one commit
+ * and one flush, and no row every admission shares is held across the flush (see
+ * `admission-sql.ts`). Only when a cap lock is taken do the attempts and the token commit first,
+ * and the wait and the insert run in a transaction of their own. On PostgreSQL the `CALL` is a prepared statement, parsed once
  * per connection.
  *
  * Its answers are those of {@link ComposedAdmission} over the same stores (the conformance group
