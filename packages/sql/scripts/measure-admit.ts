@@ -14,7 +14,8 @@
  *   node <tsx>/dist/cli.mjs scripts/measure-admit.ts <postgres|mysql> [n=3000] [caps=tight|loose]
  *     [rounds=2] [store options as JSON]
  * Environment: VARIANTS (default `current,off`: this routine flushed and with
- * admissionSynchronousCommit 'off'; `git:<ref>` installs the routine of that commit instead),
+ * admissionSynchronousCommit 'off'; `git:<ref>` installs the routine of that commit instead;
+ * `many`: admitMany through the warden's AdmissionBatcher, each caller one handshake in flight),
  * CALLERS (default `1,32`), PATTERN (`grouped`, the default: a user's 4 and an IP's 40
  * admissions one after the other, so concurrent ones share cap locks; `spread`: scattered).
  */
@@ -24,7 +25,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
-import type { AdmitRequest } from '@ws-warden/core/stores'
+import { AdmissionBatcher, type AdmissionStore, type AdmitRequest } from '@ws-warden/core/stores'
 import { createSqlStores, migrate } from '../src/index.js'
 import { resolve, type Tables } from '../src/options.js'
 
@@ -88,6 +89,23 @@ function request(tag: string, i: number, now: number): AdmitRequest {
   }
 }
 
+/** How a variant admits: `admit` itself, or (`many`) the warden's batching over `admitMany`. */
+function admitter(store: AdmissionStore, variant: string): AdmissionStore['admit'] {
+  if (variant !== 'many') return (request) => store.admit(request)
+  const many = store.admitMany?.bind(store)
+  if (many === undefined) throw new Error('this store has no admitMany')
+  const batcher = new AdmissionBatcher(many, store.admitManyLimit)
+  return (request) => batcher.admit(request)
+}
+
+/** Node's own CPU time (user + system, µs) over `run`, per admission. */
+async function nodeCpu<T>(n: number, run: () => Promise<T>): Promise<[T, number]> {
+  const before = process.cpuUsage()
+  const value = await run()
+  const { user, system } = process.cpuUsage(before)
+  return [value, (user + system) / n]
+}
+
 async function drive(n: number, callers: number, admit: (i: number) => Promise<void>) {
   let next = 0
   const started = process.hrtime.bigint()
@@ -134,8 +152,9 @@ async function pgProbe(schema: string): Promise<Probe> {
       `SELECT calls, total_time, self_time FROM pg_stat_user_functions WHERE schemaname = $1`,
       [schema],
     )
-    const r = rows[0] ?? { calls: 0, total_time: 0, self_time: 0 }
-    return { calls: Number(r.calls), total: Number(r.total_time), self: Number(r.self_time) }
+    // Both routines (admit and admit_many): only the one a variant calls moves.
+    const sum = (k: string) => rows.reduce((total, r) => total + Number(r[k]), 0)
+    return { calls: sum('calls'), total: sum('total_time'), self: sum('self_time') }
   }
   const walStats = async () => {
     const { rows } = await admin.query('SELECT wal_sync, wal_records, wal_fpi FROM pg_stat_wal')
@@ -154,8 +173,10 @@ async function pgProbe(schema: string): Promise<Probe> {
     async after(n) {
       const { rows } = await admin.query('SELECT pg_current_wal_lsn() - $1::pg_lsn AS b', [lsn])
       const used = (await backendCpu()) - cpu
-      // Stats reach shared memory when a backend goes idle (at most once a second).
-      await new Promise((r) => setTimeout(r, 1100))
+      // Stats reach shared memory when a backend goes idle, at most once a second; one that
+      // reported less than a second ago reports again after 10 s idle (PGSTAT_IDLE_INTERVAL),
+      // which a short run (admitMany's) would miss.
+      await new Promise((r) => setTimeout(r, 11_000))
       const f = await fnStats()
       const w = await walStats()
       return {
@@ -265,18 +286,21 @@ async function measure(callers: number, round: number, variant: string) {
       const ref = git(variant)
       if (ref !== undefined) await installFrom(ref, { pool, schema, prefix: 'w_' })
       const stores = createSqlStores({ pool, schema, prefix: 'w_', ...options })
+      const admit = admitter(stores.admission!, variant)
       const probe = await pgProbe(schema)
       const now = Date.now()
       // Warm: every pooled connection prepares the call.
-      await drive(64, 8, (i) => stores.admission!.admit(request('warm', i, now)).then(() => {}))
+      await drive(64, 8, (i) => admit(request('warm', i, now)).then(() => {}))
       await probe.before()
-      const seconds = await drive(N, callers, async (i) => {
-        const a = await stores.admission!.admit(request(tag, i, now))
-        if (!a.ok) throw new Error(`refused: ${JSON.stringify(a)}`)
-      })
+      const [seconds, node] = await nodeCpu(N, () =>
+        drive(N, callers, async (i) => {
+          const a = await admit(request(tag, i, now))
+          if (!a.ok) throw new Error(`refused: ${JSON.stringify(a)}`)
+        }),
+      )
       const figures = await probe.after(N)
       await probe.end()
-      return { 'admits/s': N / seconds, ...figures }
+      return { 'admits/s': N / seconds, 'Node CPU us/admit': node, ...figures }
     } finally {
       await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
       await pool.end()
@@ -289,23 +313,27 @@ async function measure(callers: number, round: number, variant: string) {
     const ref = git(variant)
     if (ref !== undefined) await installFrom(ref, { pool, prefix })
     const stores = createSqlStores({ pool, prefix, ...options })
+    const admit = admitter(stores.admission!, variant)
     const probe = await mysqlProbe(pool)
     const now = Date.now()
-    await drive(64, 8, (i) => stores.admission!.admit(request('warm', i, now)).then(() => {}))
+    await drive(64, 8, (i) => admit(request('warm', i, now)).then(() => {}))
     await probe.before()
-    const seconds = await drive(N, callers, async (i) => {
-      const a = await stores.admission!.admit(request(tag, i, now))
-      if (!a.ok) throw new Error(`refused: ${JSON.stringify(a)}`)
-    })
+    const [seconds, node] = await nodeCpu(N, () =>
+      drive(N, callers, async (i) => {
+        const a = await admit(request(tag, i, now))
+        if (!a.ok) throw new Error(`refused: ${JSON.stringify(a)}`)
+      }),
+    )
     const figures = await probe.after(N)
     await probe.end()
-    return { 'admits/s': N / seconds, ...figures }
+    return { 'admits/s': N / seconds, 'Node CPU us/admit': node, ...figures }
   } finally {
     const names = ['session_channels', 'sessions', 'tokens', 'rate_limits', 'locks', 'counters']
     await pool.query(
       `DROP TABLE IF EXISTS ${[...names, 'streams', 'history', 'resumes', 'migrations'].map((t) => `\`${prefix}${t}\``).join(', ')}`,
     )
     await pool.query(`DROP PROCEDURE IF EXISTS \`${prefix}admit\``)
+    await pool.query(`DROP PROCEDURE IF EXISTS \`${prefix}admit_many\``)
     await pool.end()
   }
 }

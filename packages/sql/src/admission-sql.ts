@@ -65,7 +65,129 @@ DECLARE
   -- SqlAdmissionStore's admissionSynchronousCommit 'off' comes in as answer's input.
   v_flush boolean := answer IS DISTINCT FROM 'unflushed';
 BEGIN
-  -- Each statement below must see what committed before it (a count after a lock sees its last
+${postgresPreamble}  <<admission>> BEGIN
+${postgresCounted(t)}    -- The capped insert, as sessions.add runs it, under the user's and the IP's locks (the
+    -- caller's order, ascending), tried without waiting. If one is taken, what was counted and
+    -- used commits first (durably, unless admissionSynchronousCommit is 'off'), as the composed
+    -- calls leave it, and the wait (which may give up after half of a statement's time) and the
+    -- insert run in a transaction of their own.
+    FOREACH v_lock IN ARRAY coalesce(p_locks, '{}') LOOP
+      v_locked := v_locked AND pg_try_advisory_xact_lock(v_lock);
+    END LOOP;
+    IF NOT v_locked THEN
+      COMMIT;
+      v_committed := true;
+      PERFORM set_config('synchronous_commit', 'off', true),
+        set_config('lock_timeout', p_lock_timeout || 'ms', true);
+      FOREACH v_lock IN ARRAY p_locks LOOP
+        PERFORM pg_advisory_xact_lock(v_lock);
+      END LOOP;
+    END IF;
+${postgresInserted(t)}  END admission;
+  IF NOT v_committed THEN
+${postgresFlush}  END IF;
+END
+$admit$`
+}
+
+/**
+ * The MySQL/MariaDB procedure, one statement to drop and one to create it (there is no
+ * `CREATE OR REPLACE PROCEDURE` in MySQL). Attempts come as a JSON array of `[key, limit]` and
+ * channels as a JSON array of strings (a procedure takes no arrays); the `GET_LOCK` names (at
+ * most two, sorted) and their wait come from the caller, as `Dialect.begin` makes them.
+ *
+ * One transaction, one commit, under the cap locks (`GET_LOCK` is a session lock, not a
+ * transactional one, so it works in a procedure as in `sessions.add`), tried without waiting once
+ * the token is used and released after the `COMMIT`. Since v7, when one is taken, the attempts
+ * and the token commit first and the wait and the insert run in a second transaction, as on
+ * PostgreSQL (v6 waited holding its rows, which an `admit_many` call holding the cap lock could
+ * be waiting for); a wait that gives up leaves the attempts and the token, as the composed calls
+ * leave them. InnoDB releases row locks before it flushes a
+ * commit, so the rows of an IP's attempts and the session bound are not held across the flush;
+ * the cap locks are, as in `sessions.add`. A failure rolls back the transaction and frees the
+ * locks; the error goes on to the caller. Every commit is as durable as the server's
+ * `innodb_flush_log_at_trx_commit` makes it (MySQL has no setting for one transaction): with one
+ * commit, one redo flush per admission (v5 had two).
+ */
+export function mysqlAdmit(t: Tables): string[] {
+  const text = 'LONGTEXT CHARACTER SET utf8mb4'
+  const bin = 'VARBINARY(512)'
+  return [
+    `DROP PROCEDURE IF EXISTS ${t.admit}`,
+    `CREATE PROCEDURE ${t.admit}(
+    IN p_now BIGINT, IN p_window BIGINT, IN p_attempts ${text},
+    IN p_jti ${bin}, IN p_token_expires BIGINT,
+    IN p_id ${bin}, IN p_user_id ${bin}, IN p_instance_id ${bin}, IN p_ip ${bin},
+    IN p_connected_at BIGINT, IN p_last_seen_at BIGINT, IN p_channels ${text},
+    IN p_per_user BIGINT, IN p_per_ip BIGINT, IN p_total BIGINT,
+    IN p_lock1 VARCHAR(64), IN p_lock2 VARCHAR(64), IN p_lock_wait DOUBLE)
+  MODIFIES SQL DATA
+BEGIN
+  DECLARE v_i INT DEFAULT 0;
+  DECLARE v_key ${bin};
+  DECLARE v_limit BIGINT;
+  DECLARE v_hits BIGINT;
+  DECLARE v_ends BIGINT DEFAULT NULL;
+  DECLARE v_count BIGINT;
+  DECLARE v_user BIGINT DEFAULT NULL;
+  DECLARE v_ip BIGINT DEFAULT NULL;
+  DECLARE v_answer VARCHAR(16);
+  DECLARE v_attempt INT DEFAULT NULL;
+  DECLARE v_got INT;
+  -- A failure rolls back all the call did (a deadlock's victim lost nothing: the caller runs it
+  -- again), but for what a lock wait that gave up committed.
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    ROLLBACK;
+    DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
+    RESIGNAL;
+  END;
+  SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+  START TRANSACTION;
+  admission: BEGIN
+${mysqlCounted(t)}    -- The capped insert, as sessions.add runs it, under the cap locks, tried without waiting
+    -- (v7). If one is taken, what was counted and used commits first, as the composed calls
+    -- leave it, and the wait and the insert run in a transaction of their own: so no row of this
+    -- call is held while it waits (an admit_many call that holds the lock may wait for one).
+    SET v_got = 1;
+    IF p_lock1 IS NOT NULL THEN
+      SET v_got = GET_LOCK(p_lock1, 0);
+    END IF;
+    IF v_got = 1 AND p_lock2 IS NOT NULL THEN
+      SET v_got = GET_LOCK(p_lock2, 0);
+      IF v_got IS NULL OR v_got <> 1 THEN
+        COMMIT;
+        SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+        START TRANSACTION;
+        SET v_got = GET_LOCK(p_lock2, p_lock_wait);
+      END IF;
+    ELSEIF v_got IS NULL OR v_got <> 1 THEN
+      COMMIT;
+      SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+      START TRANSACTION;
+      SET v_got = GET_LOCK(p_lock1, p_lock_wait);
+      IF v_got = 1 AND p_lock2 IS NOT NULL THEN
+        SET v_got = GET_LOCK(p_lock2, p_lock_wait);
+      END IF;
+    END IF;
+    IF v_got IS NULL OR v_got <> 1 THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
+    END IF;
+${mysqlInserted(t)}  END admission;
+  COMMIT;
+  DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
+  SELECT v_answer AS answer, v_attempt AS attempt, v_ends AS window_ends;
+END`,
+  ]
+}
+
+// The steps of one admission, shared by the single routine and the batch one
+// (admission-many-sql.ts): each is text spliced into a procedure body at its indentation. They
+// read the p_* parameters (the batch routine declares them as variables, one request at a time)
+// and set answer/attempt/window_ends (PostgreSQL) or v_answer/v_attempt/v_ends (MySQL).
+
+/** READ COMMITTED checked, the lock timeout and the commit's flush set for the transaction. */
+export const postgresPreamble = `  -- Each statement below must see what committed before it (a count after a lock sees its last
   -- holder's insert): READ COMMITTED, as every transaction of the stores. It cannot be set here.
   IF current_setting('transaction_isolation') <> 'read committed' THEN
     RAISE EXCEPTION 'ws-warden: admit needs READ COMMITTED, not %',
@@ -74,8 +196,11 @@ BEGIN
   PERFORM set_config('lock_timeout', p_lock_timeout || 'ms', true),
     set_config('synchronous_commit',
       CASE WHEN v_flush THEN current_setting('synchronous_commit') ELSE 'off' END, true);
-  <<admission>> BEGIN
-    -- The attempts, as db.hit counts them, up to the first refusal.
+`
+
+/** The attempts, then the token; answers and leaves `admission` there, or when no session. */
+export function postgresCounted(t: Tables): string {
+  return `    -- The attempts, as db.hit counts them, up to the first refusal.
     FOR i IN 1 .. coalesce(array_length(p_keys, 1), 0) LOOP
       INSERT INTO ${t.rateLimits} AS r (name, hits, expires_at)
         VALUES (p_keys[i], 1, p_now + p_window)
@@ -106,24 +231,12 @@ BEGIN
       answer := 'ok';
       EXIT admission;
     END IF;
-    -- The capped insert, as sessions.add runs it, under the user's and the IP's locks (the
-    -- caller's order, ascending), tried without waiting. If one is taken, what was counted and
-    -- used commits first (durably, unless admissionSynchronousCommit is 'off'), as the composed
-    -- calls leave it, and the wait (which may give up after half of a statement's time) and the
-    -- insert run in a transaction of their own.
-    FOREACH v_lock IN ARRAY coalesce(p_locks, '{}') LOOP
-      v_locked := v_locked AND pg_try_advisory_xact_lock(v_lock);
-    END LOOP;
-    IF NOT v_locked THEN
-      COMMIT;
-      v_committed := true;
-      PERFORM set_config('synchronous_commit', 'off', true),
-        set_config('lock_timeout', p_lock_timeout || 'ms', true);
-      FOREACH v_lock IN ARRAY p_locks LOOP
-        PERFORM pg_advisory_xact_lock(v_lock);
-      END LOOP;
-    END IF;
-    -- The per-user and per-IP counts, the record's own id not counted, only when the session
+`
+}
+
+/** The caps checked and the session inserted, its cap locks held; answers `ok` at the end. */
+export function postgresInserted(t: Tables): string {
+  return `    -- The per-user and per-IP counts, the record's own id not counted, only when the session
     -- bound (never below the number of records) reaches the cap: below it no user or IP can be
     -- at the cap.
     IF p_per_user IS NOT NULL OR p_per_ip IS NOT NULL THEN
@@ -173,9 +286,11 @@ BEGIN
         SELECT p_id, ch FROM unnest(p_channels) AS ch ON CONFLICT DO NOTHING;
     END IF;
     answer := 'ok';
-  END admission;
-  IF NOT v_committed THEN
-    -- One commit for all of it, without waiting for the flush, so that no row it locked (the
+`
+}
+
+/** The end of a call that has not committed yet: one commit, then the durable empty one. */
+export const postgresFlush = `    -- One commit for all of it, without waiting for the flush, so that no row it locked (the
     -- attempts' rows, the session bound's) is held across one; then the call's own durable
     -- commit, of a transaction that holds nothing. WAL is flushed in order, so its flush makes
     -- the admission durable before the call answers (a lost consume would let a token be used
@@ -188,64 +303,11 @@ BEGIN
       COMMIT;
       PERFORM pg_logical_emit_message(true, 'ws-warden', '');
     END IF;
-  END IF;
-END
-$admit$`
-}
+`
 
-/**
- * The MySQL/MariaDB procedure, one statement to drop and one to create it (there is no
- * `CREATE OR REPLACE PROCEDURE` in MySQL). Attempts come as a JSON array of `[key, limit]` and
- * channels as a JSON array of strings (a procedure takes no arrays); the `GET_LOCK` names (at
- * most two, sorted) and their wait come from the caller, as `Dialect.begin` makes them.
- *
- * One transaction, one commit, under the cap locks (`GET_LOCK` is a session lock, not a
- * transactional one, so it works in a procedure as in `sessions.add`), taken once the token is
- * used and released after the `COMMIT`. A wait for one that gives up commits the attempts and the
- * token first, as the composed calls leave them. InnoDB releases row locks before it flushes a
- * commit, so the rows of an IP's attempts and the session bound are not held across the flush;
- * the cap locks are, as in `sessions.add`. A failure rolls back the transaction and frees the
- * locks; the error goes on to the caller. Every commit is as durable as the server's
- * `innodb_flush_log_at_trx_commit` makes it (MySQL has no setting for one transaction): with one
- * commit, one redo flush per admission (v5 had two).
- */
-export function mysqlAdmit(t: Tables): string[] {
-  const text = 'LONGTEXT CHARACTER SET utf8mb4'
-  const bin = 'VARBINARY(512)'
-  return [
-    `DROP PROCEDURE IF EXISTS ${t.admit}`,
-    `CREATE PROCEDURE ${t.admit}(
-    IN p_now BIGINT, IN p_window BIGINT, IN p_attempts ${text},
-    IN p_jti ${bin}, IN p_token_expires BIGINT,
-    IN p_id ${bin}, IN p_user_id ${bin}, IN p_instance_id ${bin}, IN p_ip ${bin},
-    IN p_connected_at BIGINT, IN p_last_seen_at BIGINT, IN p_channels ${text},
-    IN p_per_user BIGINT, IN p_per_ip BIGINT, IN p_total BIGINT,
-    IN p_lock1 VARCHAR(64), IN p_lock2 VARCHAR(64), IN p_lock_wait DOUBLE)
-  MODIFIES SQL DATA
-BEGIN
-  DECLARE v_i INT DEFAULT 0;
-  DECLARE v_key ${bin};
-  DECLARE v_limit BIGINT;
-  DECLARE v_hits BIGINT;
-  DECLARE v_ends BIGINT DEFAULT NULL;
-  DECLARE v_count BIGINT;
-  DECLARE v_user BIGINT DEFAULT NULL;
-  DECLARE v_ip BIGINT DEFAULT NULL;
-  DECLARE v_answer VARCHAR(16);
-  DECLARE v_attempt INT DEFAULT NULL;
-  DECLARE v_got INT;
-  -- A failure rolls back all the call did (a deadlock's victim lost nothing: the caller runs it
-  -- again), but for what a lock wait that gave up committed.
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION
-  BEGIN
-    ROLLBACK;
-    DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
-    RESIGNAL;
-  END;
-  SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
-  START TRANSACTION;
-  admission: BEGIN
-    WHILE v_i < JSON_LENGTH(p_attempts) DO
+/** MySQL: the attempts, then the token; as {@link postgresCounted}. */
+export function mysqlCounted(t: Tables): string {
+  return `    WHILE v_i < JSON_LENGTH(p_attempts) DO
       SET v_key = JSON_UNQUOTE(JSON_EXTRACT(p_attempts, CONCAT('$[', v_i, '][0]')));
       SET v_limit = JSON_EXTRACT(p_attempts, CONCAT('$[', v_i, '][1]'));
       SET v_i = v_i + 1;
@@ -282,23 +344,12 @@ BEGIN
       SET v_answer = 'ok';
       LEAVE admission;
     END IF;
-    -- The capped insert, as sessions.add runs it, under the cap locks. A wait that gives up
-    -- commits what was counted and used first, as the composed calls leave it.
-    IF p_lock1 IS NOT NULL THEN
-      SET v_got = GET_LOCK(p_lock1, p_lock_wait);
-      IF v_got IS NULL OR v_got <> 1 THEN
-        COMMIT;
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
-      END IF;
-    END IF;
-    IF p_lock2 IS NOT NULL THEN
-      SET v_got = GET_LOCK(p_lock2, p_lock_wait);
-      IF v_got IS NULL OR v_got <> 1 THEN
-        COMMIT;
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
-      END IF;
-    END IF;
-    -- The per-user and per-IP counts, the record's own id not counted, only when the session
+`
+}
+
+/** MySQL: the caps and the insert, the cap locks held; as {@link postgresInserted}. */
+export function mysqlInserted(t: Tables): string {
+  return `    -- The per-user and per-IP counts, the record's own id not counted, only when the session
     -- bound (never below the number of records) reaches the cap; one statement for all three.
     IF p_per_user IS NOT NULL OR p_per_ip IS NOT NULL THEN
       SELECT
@@ -344,10 +395,5 @@ BEGIN
       SET v_i = v_i + 1;
     END WHILE;
     SET v_answer = 'ok';
-  END admission;
-  COMMIT;
-  DO RELEASE_LOCK(p_lock1), RELEASE_LOCK(p_lock2);
-  SELECT v_answer AS answer, v_attempt AS attempt, v_ends AS window_ends;
-END`,
-  ]
+`
 }

@@ -11,6 +11,13 @@ import {
   type AdmitRequest,
   type AdmitResult,
 } from '@ws-warden/core/stores'
+import {
+  admitManyAnswers,
+  admitManyParams,
+  admitManySql,
+  type Answer,
+  type Checked,
+} from './admission-many.js'
 import { retryDeadlocks, type Row } from './database.js'
 import { digest } from './dialects.js'
 import { closer, key, resolve, time, type Resolved } from './options.js'
@@ -37,6 +44,38 @@ function missingRoutine(error: unknown): boolean {
   return failure?.code === '42883' || failure?.code === '42601' || failure?.errno === 1305
 }
 
+/** A request checked as the stores check their arguments; throws a `TypeError` if invalid. */
+function check(request: AdmitRequest): Checked {
+  return {
+    attempts: request.attempts.map(({ key: name, limit }) => ({
+      key: key('hit(key)', name),
+      limit: positiveInteger('hit(limit)', limit),
+    })),
+    windowMs: positiveInteger('hit(windowMs)', request.windowMs),
+    jti: key('consume(jti)', request.jti),
+    expires: time('consume(expiresAt)', request.tokenExpiresAt),
+    add: request.session && prepareAdd(request.session.record, request.session.caps),
+  }
+}
+
+/** A routine's answer for one request as the store answers it. */
+function result({ attempts, windowMs }: Checked, now: number, row: Answer): AdmitResult {
+  switch (row.answer) {
+    case 'ok':
+      return admitted
+    case 'replayed':
+      return replayed
+    case 'attempts': {
+      const { key: refused } = attempts[Number(row.attempt) - 1] as { key: string }
+      // As SqlRateLimitStore: no later than a window from now, and always a little.
+      const retryAfterMs = Math.min(windowMs, Math.max(1, Number(row.windowEnds) - now))
+      return { ok: false, reason: 'attempts', key: refused, retryAfterMs }
+    }
+    default:
+      return limits[row.answer as keyof typeof limits]
+  }
+}
+
 /** Options of {@link SqlAdmissionStore}: the three stores it admits into, and their tables. */
 export interface SqlAdmissionStoreOptions extends SqlStoreOptions {
   readonly sessions: SqlSessionStore
@@ -60,12 +99,12 @@ export interface SqlAdmissionStoreOptions extends SqlStoreOptions {
 
 /**
  * The {@link AdmissionStore} on PostgreSQL or MySQL/MariaDB: an admission is ONE round trip, a
- * `CALL` of the procedure that migration 3 installs (`<prefix>admit`; migrations 5 and 6 renew
- * its body). The whole admission (attempts, token, capped insert, each step as its store runs it)
- * is one transaction, durably committed before the call answers: one commit and one flush, and
- * no row every admission shares is held across the flush (see `admission-sql.ts`). Only when a
- * cap lock is taken do the attempts and the token commit first, and the wait and the insert run
- * in a transaction of their own. On PostgreSQL the `CALL` is a prepared statement, parsed once
+ * `CALL` of the procedure that migration 3 installs (`<prefix>admit`; migrations 5 and 6, and 7
+ * on MySQL, renew its body). The whole admission (attempts, token, capped insert, each step as
+ * its store runs it) is one transaction, durably committed before the call answers: one commit
+ * and one flush, and no row every admission shares is held across the flush (see
+ * `admission-sql.ts`). Only when a cap lock is taken do the attempts and the token commit first,
+ * and the wait and the insert run in a transaction of their own. On PostgreSQL the `CALL` is a prepared statement, parsed once
  * per connection.
  *
  * Its answers are those of {@link ComposedAdmission} over the same stores (the conformance group
@@ -89,6 +128,17 @@ export class SqlAdmissionStore implements AdmissionStore {
   readonly #lockWaitMs: number
   /** The input of the routine's `answer` (v6): `unflushed` for `admissionSynchronousCommit: 'off'`. */
   readonly #unflushed: 'unflushed' | null
+  readonly #manySql: string
+  readonly #manyName: string
+  /**
+   * The most requests one {@link admitMany} call takes: 64. The server runs them one after the
+   * other holding what each locked (the session bound's row, the IPs' attempts, every cap lock of
+   * the call) until the call commits, so a larger call makes concurrent calls wait longer for
+   * little gain (the round trip and the flush are already shared by 64). Far from any parameter
+   * limit: the call has 24 parameters on PostgreSQL (arrays) and 4 on MySQL, whose JSON text, a
+   * few hundred bytes per request, stays far below max_allowed_packet.
+   */
+  readonly admitManyLimit = 64
 
   constructor(options: SqlAdmissionStoreOptions) {
     const { sessions, tokens, rateLimits } = options ?? {}
@@ -125,6 +175,8 @@ export class SqlAdmissionStore implements AdmissionStore {
           '?::bigint, ?::bigint, ?::bigint[], ?::integer, ?::text, NULL, NULL)'
         : `CALL ${admit}(${Array.from({ length: 18 }, () => '?').join(', ')})`
     this.#name = `wsw_admit_${digest(this.#sql).toString('hex', 0, 12)}`
+    this.#manySql = admitManySql(this.#s.db, this.#s.tables.admitMany)
+    this.#manyName = `wsw_admit_many_${digest(this.#manySql).toString('hex', 0, 12)}`
   }
 
   /** Ends the pool if the store created it from `url`; a pool it was given stays open. */
@@ -133,51 +185,68 @@ export class SqlAdmissionStore implements AdmissionStore {
   }
 
   async admit(request: AdmitRequest): Promise<AdmitResult> {
-    const attempts = request.attempts.map(({ key: name, limit }) => ({
-      key: key('hit(key)', name),
-      limit: positiveInteger('hit(limit)', limit),
-    }))
-    const windowMs = positiveInteger('hit(windowMs)', request.windowMs)
-    const jti = key('consume(jti)', request.jti)
-    const expires = time('consume(expiresAt)', request.tokenExpiresAt)
-    const add = request.session && prepareAdd(request.session.record, request.session.caps)
+    const checked = check(request)
+    const { attempts, windowMs, jti, expires, add } = checked
     const { db } = this.#s
     const now = this.#s.clock.now()
     const params = this.#params(now, windowMs, attempts, jti, expires, add)
     let row: Row
     try {
-      // MySQL may choose one of many concurrent claims of a token id as a deadlock's victim: the
-      // procedure answers it only for its first transaction, which was rolled back whole, so it
-      // runs again. PostgreSQL's never deadlocks there (all take their rows in the same order).
-      const call = () => db.run(this.#sql, params, this.#name)
-      const { rows } = await (db.dialect.name === 'mysql' ? retryDeadlocks(call) : call())
+      // MySQL may choose one of many concurrent claims of a token id as a deadlock's victim, and
+      // since admitMany both dialects may (its calls lock rows in request order): the procedure
+      // answers a deadlock only for its first transaction, which was rolled back whole, so it
+      // runs again.
+      const { rows } = await retryDeadlocks(() => db.run(this.#sql, params, this.#name))
       // A CALL answers its SELECT's rows, then the CALL's own status.
       row = (db.dialect.name === 'postgres' ? rows[0] : (rows[0] as unknown as Row[])[0]) as Row
     } catch (error) {
       if (missingRoutine(error)) return this.#composed.admit(request)
       throw error
     }
-    switch (row.answer) {
-      case 'ok':
-        return admitted
-      case 'replayed':
-        return replayed
-      case 'attempts': {
-        const { key: refused } = attempts[Number(row.attempt) - 1] as { key: string }
-        // As SqlRateLimitStore: no later than a window from now, and always a little.
-        const retryAfterMs = Math.min(windowMs, Math.max(1, Number(row.window_ends) - now))
-        return { ok: false, reason: 'attempts', key: refused, retryAfterMs }
-      }
-      default:
-        return limits[row.answer as keyof typeof limits]
+    const attempt = row.attempt === null ? null : Number(row.attempt)
+    const windowEnds = row.window_ends === null ? null : Number(row.window_ends)
+    return result(checked, now, { answer: String(row.answer), attempt, windowEnds })
+  }
+
+  /**
+   * Many admissions in ONE call of migration 7's routine: one round trip, one transaction, one
+   * commit (and on PostgreSQL one flush, as `admit`'s), answered as `admit` one request after
+   * the other. A failure rolls back the whole call (a deadlock's victim runs again). At most
+   * {@link admitManyLimit} requests; each is checked as `admit` checks it, all before the call.
+   * On a database not yet at version 7 it runs `admit` for each in turn.
+   */
+  async admitMany(requests: readonly AdmitRequest[]): Promise<readonly AdmitResult[]> {
+    if (requests.length > this.admitManyLimit) {
+      throw new RangeError(
+        `ws-warden: admitMany takes at most ${this.admitManyLimit} requests, got ${requests.length}`,
+      )
     }
+    const checked = requests.map(check)
+    if (checked.length === 0) return []
+    const { db } = this.#s
+    const now = this.#s.clock.now()
+    const params = admitManyParams(db, now, checked, this.#lockWaitMs, this.#unflushed)
+    let rows: Row[]
+    try {
+      ;({ rows } = await retryDeadlocks(() => db.run(this.#manySql, params, this.#manyName)))
+    } catch (error) {
+      if (missingRoutine(error)) return this.#oneByOne(requests)
+      throw error
+    }
+    return admitManyAnswers(db, rows).map((answer, i) => result(checked[i] as Checked, now, answer))
+  }
+
+  async #oneByOne(requests: readonly AdmitRequest[]): Promise<AdmitResult[]> {
+    const results: AdmitResult[] = []
+    for (const request of requests) results.push(await this.admit(request))
+    return results
   }
 
   /** The routine's arguments, in its order. */
   #params(
     now: number,
     windowMs: number,
-    attempts: readonly { key: string; limit: number }[],
+    attempts: Checked['attempts'],
     jti: string,
     expires: number,
     add: Add | undefined,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { mysqlAdmitMany, postgresAdmitMany } from './admission-many-sql.js'
 import { mysqlAdmit, postgresAdmit } from './admission-sql.js'
 import { resolve, type Resolved, type SqlConnectionOptions } from './options.js'
 
@@ -141,6 +142,16 @@ export const migrations: readonly Migration[] = [
     // waiting, a second transaction only when one is taken; fewer statements.
     postgres: (t) => [postgresAdmit(t)],
     mysql: (t) => mysqlAdmit(t),
+  },
+  {
+    version: 7,
+    name: 'admission: many in one call',
+    // A second routine beside the first: the steps of one admission, run for each of the call's
+    // requests in order, in one transaction (see admission-many-sql.ts). On MySQL the single
+    // routine again, its cap locks now tried first as on PostgreSQL (it must not wait for one
+    // holding rows an admit_many call may be waiting for).
+    postgres: (t) => [postgresAdmitMany(t)],
+    mysql: (t) => [...mysqlAdmit(t), ...mysqlAdmitMany(t)],
   },
 ]
 

@@ -70,6 +70,8 @@ export interface Tables {
   readonly migrations: string
   /** The one-round-trip admission: a PostgreSQL function, a MySQL procedure (not a table). */
   readonly admit: string
+  /** Many admissions in one call (migration 7): a procedure on both dialects. */
+  readonly admitMany: string
 }
 
 /** What a store works with once its options are checked. */
@@ -175,6 +177,7 @@ export function resolve(owner: string, options: SqlStoreOptions): Resolved {
     brokerPayloads: table('broker_payloads'),
     migrations: table('migrations'),
     admit: table('admit'),
+    admitMany: table('admit_many'),
   }
   return {
     db,

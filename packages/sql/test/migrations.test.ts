@@ -3,6 +3,7 @@ import { createSqlStores, migrate, migrations } from '../src/index.js'
 import { applyMigrations } from '../src/migrations.js'
 import { eachDatabase } from './helpers/dialects.js'
 import { randomName } from './helpers/servers.js'
+import { recording, type Statement } from './helpers/recording.js'
 
 const common = [
   'counters',
@@ -17,7 +18,7 @@ const common = [
   'tokens',
 ]
 /** The routines (not tables) of the migrations: dropped with the tables on MySQL. */
-const routines = ['admit']
+const routines = ['admit', 'admit_many']
 const dropRoutines = (prefix: string) =>
   routines.map((name) => `DROP PROCEDURE IF EXISTS \`${prefix}${name}\``)
 const versions = migrations.map((m) => m.version)
@@ -141,6 +142,62 @@ eachDatabase(t, async (t, db) => {
       { ok: true },
       'admission over the upgraded tables',
     )
+  })
+
+  t.test('version 7 installs admit_many: before it, admitMany admits one by one', async (t) => {
+    const pool = db.pool()
+    const prefix = `${randomName('b')}_`
+    if (db.name !== 'postgres') {
+      t.teardown(async () => {
+        await db.admin(
+          `DROP TABLE IF EXISTS ${expected.map((name) => `\`${prefix}${name}\``).join(', ')}`,
+        )
+        for (const drop of dropRoutines(prefix)) await db.admin(drop)
+      })
+    }
+    const options = { pool, prefix, ...(db.schema && { schema: db.schema }) }
+    const before = migrations.filter((m) => m.version < 7)
+    t.same(await applyMigrations(options, before), { applied: versions.slice(0, 6), version: 6 })
+    const log: Statement[] = []
+    const admission = createSqlStores({ ...options, pool: recording(pool, log) }).admission
+    const now = Date.now()
+    const admit = (id: string, jti: string) => ({
+      attempts: [{ key: 'connect:ip:192.0.2.7', limit: 10 }],
+      windowMs: 60_000,
+      userId: 'u',
+      jti,
+      tokenExpiresAt: now + 60_000,
+      session: {
+        record: {
+          id,
+          userId: 'u',
+          instanceId: 'i',
+          ip: '192.0.2.7',
+          channels: [],
+          connectedAt: now,
+          lastSeenAt: now,
+        },
+        caps: { perUser: 2 },
+      },
+    })
+    const three = [admit('a', 'ja'), admit('b', 'ja'), admit('c', 'jc')]
+    t.same(await admission?.admitMany?.(three), [
+      { ok: true },
+      { ok: false, reason: 'replayed' },
+      { ok: true },
+    ])
+    t.same(
+      log.map(({ sql }) => (/admit_many/.test(sql) ? 'many' : /admit/.test(sql) ? 'one' : sql)),
+      ['many', 'one', 'one', 'one'],
+      'the missing routine, then admit for each',
+    )
+    t.same(await migrate(options), { applied: [7], version: 7 })
+    log.length = 0
+    t.same(await admission?.admitMany?.([admit('d', 'jd'), admit('e', 'je')]), [
+      { ok: false, reason: 'limit', limit: 'user' },
+      { ok: false, reason: 'limit', limit: 'user' },
+    ])
+    t.equal(log.length, 1, 'one call once migrated')
   })
 
   t.test('concurrent first runs: exactly one applies each version', async (t) => {

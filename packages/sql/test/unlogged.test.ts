@@ -50,6 +50,20 @@ eachDatabase(t, async (t, db) => {
       session: { record: record('admitted'), caps: { perUser: 3, perIp: 3, total: 10 } },
     })
     t.same(admitted, { ok: true })
+    const many = (id: string) => ({
+      attempts: [{ key: 'connect:ip:192.0.2.1', limit: 10 }],
+      windowMs: 60_000,
+      userId: 'u',
+      jti: `unlogged-${id}`,
+      tokenExpiresAt: now + 60_000,
+      session: { record: record(id), caps: { perUser: 3, perIp: 3, total: 10 } },
+    })
+    t.same(
+      await stores.admission?.admitMany?.([many('many-1'), many('many-2')]),
+      [{ ok: true }, { ok: false, reason: 'limit', limit: 'user' }],
+      'admitMany too, the user at its cap of 3',
+    )
+    t.equal(await stores.sessions.remove('many-1'), true)
     t.equal(await stores.sessions.count({ userId: 'u' }), 2)
     t.equal(await stores.sessions.remove('before'), true)
     t.same(await stores.sessions.listByChannel('room'), [record('admitted')], 'channels cascade')

@@ -57,4 +57,5 @@ export async function dropMysqlTables(pool: mysql.Pool, prefix: string): Promise
   ]
   await pool.query(`DROP TABLE IF EXISTS ${names.map((n) => `\`${prefix}${n}\``).join(', ')}`)
   await pool.query(`DROP PROCEDURE IF EXISTS \`${prefix}admit\``)
+  await pool.query(`DROP PROCEDURE IF EXISTS \`${prefix}admit_many\``)
 }

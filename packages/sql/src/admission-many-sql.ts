@@ -1,0 +1,211 @@
+/**
+ * The server-side half of {@link SqlAdmissionStore.admitMany}: the PostgreSQL and MySQL/MariaDB
+ * procedures that run many admissions in one call and one transaction, installed by migration 7.
+ * Each admission is the very steps of the single routine (`admission-sql.ts`, spliced in from
+ * there), run one request after the other, so a later request sees what an earlier one counted,
+ * used and inserted. What differs, and why:
+ *
+ * - All the cap locks of the call (sorted, each once) are waited for first, before any row is
+ *   touched, in the order `sessions.add` and the single routine take them, so two calls never
+ *   wait for each other's cap locks in a cycle. The single routine's "commit first, then wait"
+ *   is gone: nothing of a failed call is kept, a lock wait that gives up included.
+ * - Rows (attempts, tokens, the session bound) are taken in request order, so two concurrent
+ *   calls can deadlock on them; the server then rolls one back whole and the store runs it again.
+ * - One commit (and on PostgreSQL one durable empty commit) for the whole call.
+ *
+ * @module
+ */
+import {
+  mysqlCounted,
+  mysqlInserted,
+  postgresCounted,
+  postgresFlush,
+  postgresInserted,
+  postgresPreamble,
+} from './admission-sql.js'
+import type { Tables } from './options.js'
+
+/**
+ * `CREATE OR REPLACE PROCEDURE <prefix>admit_many(...)` (PostgreSQL 11 and later): the requests
+ * come as parallel arrays, one element per request; the attempts and the channels of all of them
+ * flattened, with each request's count (`b_attempts`, `b_channel_counts`). It answers three
+ * arrays, one element per request: the answer, and for `attempts` the refusing counter's 1-based
+ * index and its window's end.
+ */
+export function postgresAdmitMany(t: Tables): string {
+  return `DO $install$ BEGIN IF current_setting('server_version_num')::int >= 110000 THEN
+  EXECUTE $body$${postgresProcedure(t)}$body$;
+END IF; END $install$`
+}
+
+function postgresProcedure(t: Tables): string {
+  return `CREATE OR REPLACE PROCEDURE ${t.admitMany}(
+    p_now bigint, b_windows bigint[], b_attempts integer[], b_keys text[], b_limits bigint[],
+    b_jtis text[], b_token_expires bigint[],
+    b_ids text[], b_user_ids text[], b_instance_ids text[], b_ips text[],
+    b_connected_ats bigint[], b_last_seen_ats bigint[], b_channel_counts integer[],
+    b_channels text[], b_per_users bigint[], b_per_ips bigint[], b_totals bigint[],
+    p_locks bigint[], p_lock_timeout integer, p_unflushed text,
+    INOUT answers text[], INOUT refused integer[], INOUT windows_end bigint[])
+  LANGUAGE plpgsql AS $admit_many$
+DECLARE
+  -- One request's arguments of the single routine, under its names.
+  p_window bigint;
+  p_keys text[];
+  p_limits bigint[];
+  p_jti text;
+  p_token_expires bigint;
+  p_id text;
+  p_user_id text;
+  p_instance_id text;
+  p_ip text;
+  p_connected_at bigint;
+  p_last_seen_at bigint;
+  p_channels text[];
+  p_per_user bigint;
+  p_per_ip bigint;
+  p_total bigint;
+  answer text;
+  attempt integer;
+  window_ends bigint;
+  v_hits bigint;
+  v_user bigint;
+  v_ip bigint;
+  v_count bigint;
+  v_lock bigint;
+  v_flush boolean := p_unflushed IS DISTINCT FROM 'unflushed';
+  -- Where the current request's attempts and channels start in the flattened arrays.
+  v_a integer := 0;
+  v_c integer := 0;
+BEGIN
+${postgresPreamble}  -- The cap locks of every request, waited for before any row is locked (see the module).
+  FOREACH v_lock IN ARRAY coalesce(p_locks, '{}') LOOP
+    PERFORM pg_advisory_xact_lock(v_lock);
+  END LOOP;
+  answers := '{}';
+  refused := '{}';
+  windows_end := '{}';
+  FOR r IN 1 .. coalesce(cardinality(b_jtis), 0) LOOP
+    p_window := b_windows[r];
+    p_keys := b_keys[v_a + 1 : v_a + b_attempts[r]];
+    p_limits := b_limits[v_a + 1 : v_a + b_attempts[r]];
+    v_a := v_a + b_attempts[r];
+    p_jti := b_jtis[r];
+    p_token_expires := b_token_expires[r];
+    p_id := b_ids[r];
+    p_user_id := b_user_ids[r];
+    p_instance_id := b_instance_ids[r];
+    p_ip := b_ips[r];
+    p_connected_at := b_connected_ats[r];
+    p_last_seen_at := b_last_seen_ats[r];
+    p_channels := b_channels[v_c + 1 : v_c + b_channel_counts[r]];
+    v_c := v_c + b_channel_counts[r];
+    p_per_user := b_per_users[r];
+    p_per_ip := b_per_ips[r];
+    p_total := b_totals[r];
+    answer := NULL;
+    attempt := NULL;
+  <<admission>> BEGIN
+${postgresCounted(t)}${postgresInserted(t)}  END admission;
+    answers := array_append(answers, answer);
+    refused := array_append(refused, attempt);
+    windows_end := array_append(windows_end, window_ends);
+  END LOOP;
+${postgresFlush}END
+$admit_many$`
+}
+
+/**
+ * The MySQL/MariaDB procedure, dropped and created. The requests come as one JSON array of
+ * objects (a procedure takes no arrays), a key left out for a null; the `GET_LOCK` names of the
+ * call as a JSON array, sorted. It answers one row, `answers`: per request
+ * `answer:attempt:window_ends`, joined by commas.
+ */
+export function mysqlAdmitMany(t: Tables): string[] {
+  const text = 'LONGTEXT CHARACTER SET utf8mb4'
+  const bin = 'VARBINARY(512)'
+  const field = (name: string) => `JSON_EXTRACT(v_req, '$.${name}')`
+  const string = (name: string) => `JSON_UNQUOTE(${field(name)})`
+  const lock = (i: string) => `JSON_UNQUOTE(JSON_EXTRACT(p_locks, CONCAT('$[', ${i}, ']')))`
+  return [
+    `DROP PROCEDURE IF EXISTS ${t.admitMany}`,
+    `CREATE PROCEDURE ${t.admitMany}(
+    IN p_now BIGINT, IN p_requests ${text}, IN p_locks ${text}, IN p_lock_wait DOUBLE)
+  MODIFIES SQL DATA
+BEGIN
+  DECLARE v_r INT DEFAULT 0;
+  DECLARE v_req ${text};
+  DECLARE v_answers ${text} DEFAULT NULL;
+  DECLARE p_window BIGINT;
+  DECLARE p_attempts ${text};
+  DECLARE p_jti ${bin};
+  DECLARE p_token_expires BIGINT;
+  DECLARE p_id ${bin};
+  DECLARE p_user_id ${bin};
+  DECLARE p_instance_id ${bin};
+  DECLARE p_ip ${bin};
+  DECLARE p_connected_at BIGINT;
+  DECLARE p_last_seen_at BIGINT;
+  DECLARE p_channels ${text};
+  DECLARE p_per_user BIGINT;
+  DECLARE p_per_ip BIGINT;
+  DECLARE p_total BIGINT;
+  DECLARE v_i INT DEFAULT 0;
+  DECLARE v_key ${bin};
+  DECLARE v_limit BIGINT;
+  DECLARE v_hits BIGINT;
+  DECLARE v_ends BIGINT DEFAULT NULL;
+  DECLARE v_count BIGINT;
+  DECLARE v_user BIGINT DEFAULT NULL;
+  DECLARE v_ip BIGINT DEFAULT NULL;
+  DECLARE v_answer VARCHAR(16);
+  DECLARE v_attempt INT DEFAULT NULL;
+  DECLARE v_got INT;
+  -- A failure rolls back all of the call (a deadlock's victim lost nothing: the caller runs it
+  -- again) and frees its cap locks (one not held is left alone).
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION
+  BEGIN
+    DECLARE v_j INT DEFAULT 0;
+    ROLLBACK;
+    WHILE v_j < JSON_LENGTH(p_locks) DO
+      DO RELEASE_LOCK(${lock('v_j')});
+      SET v_j = v_j + 1;
+    END WHILE;
+    RESIGNAL;
+  END;
+  SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+  START TRANSACTION;
+  -- The cap locks of every request, waited for before any row is locked (see the module).
+  WHILE v_i < JSON_LENGTH(p_locks) DO
+    SET v_got = GET_LOCK(${lock('v_i')}, p_lock_wait);
+    IF v_got IS NULL OR v_got <> 1 THEN
+      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
+    END IF;
+    SET v_i = v_i + 1;
+  END WHILE;
+  WHILE v_r < JSON_LENGTH(p_requests) DO
+    SET v_req = JSON_EXTRACT(p_requests, CONCAT('$[', v_r, ']'));
+    SET p_window = ${field('w')}, p_attempts = ${field('a')},
+      p_jti = ${string('j')}, p_token_expires = ${field('e')},
+      p_id = ${string('i')}, p_user_id = ${string('u')},
+      p_instance_id = ${string('n')}, p_ip = ${string('p')},
+      p_connected_at = ${field('c')}, p_last_seen_at = ${field('s')},
+      p_channels = ${field('h')}, p_per_user = ${field('pu')},
+      p_per_ip = ${field('pi')}, p_total = ${field('t')};
+    SET v_i = 0, v_ends = NULL, v_attempt = NULL, v_answer = NULL;
+  admission: BEGIN
+${mysqlCounted(t)}${mysqlInserted(t)}  END admission;
+    SET v_answers = CONCAT_WS(',', v_answers,
+      CONCAT(v_answer, ':', IFNULL(v_attempt, ''), ':', IFNULL(v_ends, '')));
+    SET v_r = v_r + 1;
+  END WHILE;
+  COMMIT;
+  SET v_i = 0;
+  WHILE v_i < JSON_LENGTH(p_locks) DO
+    DO RELEASE_LOCK(${lock('v_i')});
+    SET v_i = v_i + 1;
+  END WHILE;
+  SELECT v_answers AS answers;
+END`,
+  ]
+}
