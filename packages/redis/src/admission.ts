@@ -80,7 +80,7 @@ export class RedisAdmissionStore implements AdmissionStore {
 
   /**
    * The admissions in one `ADMIT` script, each as {@link admit} would answer it after the ones
-   * before. It takes at most {@link ADMIT_MANY_LIMIT}. A bad request rejects the call before
+   * before. It takes at most `admitManyLimit` (64). A bad request rejects the call before
    * anything is sent; an error inside the script rejects it too, but Redis keeps what the script
    * wrote before it (as with `admit`).
    */
