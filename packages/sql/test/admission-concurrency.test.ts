@@ -1,8 +1,16 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import type { AdmitRequest, AdmitResult, SessionRecord } from '@ws-warden/core/stores'
-import { createSqlStores, type SqlAdmissionStore, type PgPool, type SqlPool } from '../src/index.js'
-import { admissionOn } from './helpers/admission.js'
+import {
+  createSqlStores,
+  SqlAdmissionStore,
+  SqlRateLimitStore,
+  SqlSessionStore,
+  SqlTokenStore,
+  type PgPool,
+  type SqlPool,
+  type SqlStoreOptions,
+} from '../src/index.js'
 import { eachDatabase, type Target } from './helpers/dialects.js'
 import { recording, type Statement } from './helpers/recording.js'
 import { eventually } from './helpers/timing.js'
@@ -10,6 +18,15 @@ import { eventually } from './helpers/timing.js'
 const WINDOW = 60_000
 const LIMIT = 1_000_000
 let n = 0
+
+function admissionOn(options: SqlStoreOptions & { admissionSynchronousCommit?: 'on' | 'off' }) {
+  return new SqlAdmissionStore({
+    ...options,
+    sessions: new SqlSessionStore(options),
+    tokens: new SqlTokenStore(options),
+    rateLimits: new SqlRateLimitStore(options),
+  })
+}
 
 function request(userId: string, ip: string, caps = {}): AdmitRequest {
   const now = Date.now()
