@@ -117,19 +117,3 @@ export class OwnRedis {
     await once(child, 'exit')
   }
 }
-
-/**
- * A started {@link OwnRedis} on a free port, and the tap `skip` for tests on it: a reason if
- * redis-server cannot start here, false if it did. Under CI a start that fails throws instead.
- */
-export async function startOwnRedis(): Promise<{ redis: OwnRedis; skip: false | string }> {
-  const redis = new OwnRedis(await freePort())
-  const skip = await redis.start().then(
-    () => false as const,
-    (error: unknown) => {
-      if (process.env.CI === 'true') throw error
-      return `cannot start redis-server: ${String(error)}`
-    },
-  )
-  return { redis, skip }
-}
