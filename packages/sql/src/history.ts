@@ -270,24 +270,34 @@ export class SqlHistoryStore implements HistoryStore {
    * raises the floor to their last seq in the same transaction. The floor's exclusive lock waits
    * for every append that is creating a stream; a stream being appended to is skipped (its row
    * is locked) and, once the append commits, is no longer idle.
+   *
+   * On InnoDB a batch can still deadlock with an append: the skipped stream's `expires_at_idx`
+   * entry stays locked by the scan, which the append's `UPDATE` then waits for, while the batch's
+   * `DELETE` waits for that stream's row. A batch is one transaction that chooses its rows
+   * afresh, so a victim (rolled back whole) is simply run again.
    */
   async #forget(cutoff: number): Promise<void> {
     const { db, tables, batchSize } = this.#s
     for (;;) {
-      const forgotten = await db.transaction([], async (run) => {
-        await this.#lockFloor(run)
-        const { rows } = await run(
-          `SELECT stream, last_seq FROM ${tables.streams} ` +
-            `${db.dialect.byIndex('expires_at_idx')} WHERE expires_at < ? ` +
-            `ORDER BY expires_at LIMIT ${batchSize} FOR UPDATE SKIP LOCKED`,
-          [cutoff],
-        )
-        if (rows.length === 0) return 0
-        const top = Math.max(...rows.map((row) => Number(row.last_seq)))
-        await run(db.dialect.deleteAnyOf(tables.streams, 'stream'), [rows.map((row) => row.stream)])
-        await run(`UPDATE ${tables.counters} SET value = GREATEST(value, ?) WHERE ${FLOOR}`, [top])
-        return rows.length
-      })
+      const forgotten = await retryDeadlocks(() =>
+        db.transaction([], async (run) => {
+          await this.#lockFloor(run)
+          const { rows } = await run(
+            `SELECT stream, last_seq FROM ${tables.streams} ` +
+              `${db.dialect.byIndex('expires_at_idx')} WHERE expires_at < ? ` +
+              `ORDER BY expires_at LIMIT ${batchSize} FOR UPDATE SKIP LOCKED`,
+            [cutoff],
+          )
+          if (rows.length === 0) return 0
+          const top = Math.max(...rows.map((row) => Number(row.last_seq)))
+          const streams = rows.map((row) => row.stream)
+          await run(db.dialect.deleteAnyOf(tables.streams, 'stream'), [streams])
+          await run(`UPDATE ${tables.counters} SET value = GREATEST(value, ?) WHERE ${FLOOR}`, [
+            top,
+          ])
+          return rows.length
+        }),
+      )
       if (forgotten < batchSize) return
     }
   }

@@ -266,6 +266,35 @@ eachDatabase(t, async (t, db) => {
     )
   })
 
+  t.test(
+    'a forgetting batch that meets a deadlock is tried again, three times in all',
+    async (t) => {
+      const own = await db.fresh()
+      let deadlocks = 0
+      // The floor's raise is the batch's last statement: a failed try has deleted its rows.
+      const intercept: Intercept = (sql) =>
+        /SET value = GREATEST/.test(sql) && deadlocks-- > 0 ? 'deadlock' : 'run'
+      const pool = recording(own.pool as SqlPool, [], intercept)
+      const clock = clockAt(7_000_000)
+      const history = new SqlHistoryStore({ ...own, pool, clock, streamRetentionMs: 1 })
+      const limits = { maxLength: 10, ttlMs: 1 }
+      for (let i = 0; i < 3; i++) await history.append('channel:a', '{}', limits)
+      await history.append('channel:b', '{}', limits)
+      clock.at += 10
+      deadlocks = 3
+      await t.rejects(history.sweep(clock.at), { code: /40P01|DEADLOCK/ })
+      const streams = await rowsOf(db, `SELECT stream FROM ${table('streams', own)}`)
+      const names = streams.map((row) => String(row.stream)).sort()
+      t.same(names, ['channel:a', 'channel:b'], 'nothing stayed of them')
+      deadlocks = 2
+      // The expired entries went in the call that failed: the sweep's own batches commit each.
+      t.equal(await history.sweep(clock.at), 0, 'the third try worked')
+      t.same(await rowsOf(db, `SELECT stream FROM ${table('streams', own)}`), [])
+      t.equal(await history.head('channel:b'), 3, 'the floor is raised once all is forgotten')
+      t.equal(await history.append('channel:a', '{}', limits), 4)
+    },
+  )
+
   t.test('sweep: thousands of expired entries go in batches; live ones stay', async (t) => {
     const own = await db.fresh()
     const log: Statement[] = []
