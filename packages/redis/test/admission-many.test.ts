@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import type { RedisAdmissionStore } from '../src/admission.js'
 import { createRedisStores, type RedisStores } from '../src/index.js'
 import { admitRequests, commandsOf } from './helpers/admission.js'
-import { deleteKeys, freePort, OwnRedis, randomPrefix, sharedRedis } from './helpers/redis.js'
+import { deleteKeys, randomPrefix, sharedRedis, startOwnRedis } from './helpers/redis.js'
 
 // `admitMany` on a standalone Redis, beyond the conformance group: the limit, the layout of
 // requests of different shapes in one script, and how a call fails.
@@ -127,14 +127,7 @@ if (client !== undefined) {
   })
 }
 
-const redis = new OwnRedis(await freePort())
-const skip = await redis.start().then(
-  () => false,
-  (error: unknown) => {
-    if (process.env.CI === 'true') throw error
-    return `cannot start redis-server: ${String(error)}`
-  },
-)
+const { redis, skip } = await startOwnRedis()
 
 // On a server of its own: SCRIPT FLUSH on the shared one would reach every other test's scripts.
 t.test('after SCRIPT FLUSH the next call loads the script again', { skip }, async (t) => {

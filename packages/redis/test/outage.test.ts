@@ -5,7 +5,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import WebSocket, { WebSocketServer } from 'ws'
 import { createRedisStores, type RedisStores } from '../src/index.js'
-import { OwnRedis, freePort, randomPrefix, until } from './helpers/redis.js'
+import { randomPrefix, startOwnRedis, until } from './helpers/redis.js'
 
 const SECRET = 'a-test-secret-that-is-at-least-32-bytes-long'
 /** The warden's default store timeout: a store must answer (or fail) before the core gives up. */
@@ -48,14 +48,7 @@ async function wsClient(
   return client
 }
 
-const redis = new OwnRedis(await freePort())
-const skip = await redis.start().then(
-  () => false,
-  (error: unknown) => {
-    if (process.env.CI === 'true') throw error
-    return `cannot start redis-server: ${String(error)}`
-  },
-)
+const { redis, skip } = await startOwnRedis()
 
 t.test('Redis goes away and comes back', { skip }, async (t) => {
   t.teardown(() => redis.stop())

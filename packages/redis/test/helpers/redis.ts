@@ -117,3 +117,19 @@ export class OwnRedis {
     await once(child, 'exit')
   }
 }
+
+/**
+ * An {@link OwnRedis} on a free port, started, and the `skip` option for the tests that use it:
+ * false once it runs, or why redis-server could not start (under CI=true that throws instead).
+ */
+export async function startOwnRedis(): Promise<{ redis: OwnRedis; skip: false | string }> {
+  const redis = new OwnRedis(await freePort())
+  const skip = await redis.start().then(
+    () => false as const,
+    (error: unknown) => {
+      if (process.env.CI === 'true') throw error
+      return `cannot start redis-server: ${String(error)}`
+    },
+  )
+  return { redis, skip }
+}
