@@ -1,16 +1,8 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import type { AdmitRequest, AdmitResult, SessionRecord } from '@ws-warden/core/stores'
-import {
-  createSqlStores,
-  SqlAdmissionStore,
-  SqlRateLimitStore,
-  SqlSessionStore,
-  SqlTokenStore,
-  type PgPool,
-  type SqlPool,
-  type SqlStoreOptions,
-} from '../src/index.js'
+import { createSqlStores, type PgPool, type SqlAdmissionStore, type SqlPool } from '../src/index.js'
+import { admissionOn } from './helpers/admission.js'
 import { eachDatabase, type Target } from './helpers/dialects.js'
 import { recording, type Statement } from './helpers/recording.js'
 import { eventually } from './helpers/timing.js'
@@ -18,15 +10,6 @@ import { eventually } from './helpers/timing.js'
 const WINDOW = 60_000
 const LIMIT = 1_000_000
 let n = 0
-
-function admissionOn(options: SqlStoreOptions & { admissionSynchronousCommit?: 'on' | 'off' }) {
-  return new SqlAdmissionStore({
-    ...options,
-    sessions: new SqlSessionStore(options),
-    tokens: new SqlTokenStore(options),
-    rateLimits: new SqlRateLimitStore(options),
-  })
-}
 
 function request(userId: string, ip: string, caps = {}): AdmitRequest {
   const now = Date.now()

@@ -1,32 +1,13 @@
 import t, { type Test } from 'tap'
 import type { AdmitRequest, SessionRecord } from '@ws-warden/core/stores'
-import {
-  SqlAdmissionStore,
-  SqlRateLimitStore,
-  SqlSessionStore,
-  SqlTokenStore,
-  type MySqlPool,
-  type PgPool,
-  type SqlPool,
-  type SqlStoreOptions,
-} from '../src/index.js'
+import type { MySqlPool, PgPool, SqlPool } from '../src/index.js'
+import { admissionOn } from './helpers/admission.js'
 import { eachDatabase, type Target } from './helpers/dialects.js'
 import { recording, type Statement } from './helpers/recording.js'
 import { mysqlPool } from './helpers/servers.js'
 
 const WINDOW = 60_000
 let n = 0
-
-type Options = SqlStoreOptions & { admissionSynchronousCommit?: 'on' | 'off' }
-
-function admissionOn(options: Options): SqlAdmissionStore {
-  return new SqlAdmissionStore({
-    ...options,
-    sessions: new SqlSessionStore(options),
-    tokens: new SqlTokenStore(options),
-    rateLimits: new SqlRateLimitStore(options),
-  })
-}
 
 function request(userId: string, fields: Partial<AdmitRequest> = {}): AdmitRequest {
   const now = Date.now()

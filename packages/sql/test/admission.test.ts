@@ -11,13 +11,10 @@ import {
   migrate,
   migrations,
   SqlAdmissionStore,
-  SqlRateLimitStore,
-  SqlSessionStore,
-  SqlTokenStore,
   type PgPool,
   type SqlPool,
-  type SqlStoreOptions,
 } from '../src/index.js'
+import { admissionOn } from './helpers/admission.js'
 import { eachDatabase, type Target } from './helpers/dialects.js'
 import { recording, type Statement } from './helpers/recording.js'
 import { pgPool } from './helpers/servers.js'
@@ -62,16 +59,6 @@ function request(
     ...(session && { session: { record: session, caps } }),
     ...fields,
   }
-}
-
-/** The three stores and an admission over `options`' tables. */
-function admissionOn(options: SqlStoreOptions): SqlAdmissionStore {
-  return new SqlAdmissionStore({
-    ...options,
-    sessions: new SqlSessionStore(options),
-    tokens: new SqlTokenStore(options),
-    rateLimits: new SqlRateLimitStore(options),
-  })
 }
 
 /** The quoted name of one of the package's objects for `tables`. */
