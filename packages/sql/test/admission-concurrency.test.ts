@@ -9,6 +9,12 @@ import { eventually } from './helpers/timing.js'
 
 const WINDOW = 60_000
 const LIMIT = 1_000_000
+/**
+ * The statement timeout of the stores racing on two pools (their cap-lock wait is half of it):
+ * these tests assert what the races leave, and under a whole suite's load on 2 cores a call has
+ * held its locks past the default's 2.5 s.
+ */
+const RACING = { timeoutMs: 20_000 }
 let n = 0
 
 function request(userId: string, ip: string, caps = {}): AdmitRequest {
@@ -65,10 +71,9 @@ eachDatabase(t, async (t, db) => {
     'parallel admissions on two pools: no cap passed, every attempt counted once',
     async (t) => {
       const tables = await db.fresh()
-      const [a, b] = [db.pool(), db.pool()].map((pool) => admissionOn({ ...tables, pool })) as [
-        SqlAdmissionStore,
-        SqlAdmissionStore,
-      ]
+      const [a, b] = [db.pool(), db.pool()].map((pool) =>
+        admissionOn({ ...tables, pool, ...RACING }),
+      ) as [SqlAdmissionStore, SqlAdmissionStore]
       const caps = { perUser: 2, perIp: 3, total: 10 }
       // Every pair of 6 users and 4 IPs, three times: 72 admissions at once, 20 connections.
       const requests = Array.from({ length: 72 }, (_, i) =>
@@ -108,10 +113,9 @@ eachDatabase(t, async (t, db) => {
 
   t.test('parallel admissions of one user, and of one IP: exactly their caps', async (t) => {
     const tables = await db.fresh()
-    const [a, b] = [db.pool(), db.pool()].map((pool) => admissionOn({ ...tables, pool })) as [
-      SqlAdmissionStore,
-      SqlAdmissionStore,
-    ]
+    const [a, b] = [db.pool(), db.pool()].map((pool) =>
+      admissionOn({ ...tables, pool, ...RACING }),
+    ) as [SqlAdmissionStore, SqlAdmissionStore]
     const caps = { perUser: 2, perIp: 3, total: 1000 }
     const oneUser = Array.from({ length: 20 }, (_, i) => request('solo', `solo-ip${i}`, caps))
     const oneIp = Array.from({ length: 20 }, (_, i) => request(`solo-u${i}`, 'solo-ip', caps))
@@ -126,10 +130,9 @@ eachDatabase(t, async (t, db) => {
 
   t.test('parallel replays of one token: one admitted, nothing else used up', async (t) => {
     const tables = await db.fresh()
-    const [a, b] = [db.pool(), db.pool()].map((pool) => admissionOn({ ...tables, pool })) as [
-      SqlAdmissionStore,
-      SqlAdmissionStore,
-    ]
+    const [a, b] = [db.pool(), db.pool()].map((pool) =>
+      admissionOn({ ...tables, pool, ...RACING }),
+    ) as [SqlAdmissionStore, SqlAdmissionStore]
     const caps = { perUser: 100, perIp: 100, total: 1000 }
     const requests = Array.from({ length: 30 }, (_, i) => ({
       ...request(`r${i % 3}`, 'ip-replay', caps),
@@ -147,10 +150,9 @@ eachDatabase(t, async (t, db) => {
     'concurrent admitMany calls on two pools, in crossed orders: caps exact, attempts once',
     async (t) => {
       const tables = await db.fresh()
-      const [a, b] = [db.pool(), db.pool()].map((pool) => admissionOn({ ...tables, pool })) as [
-        SqlAdmissionStore,
-        SqlAdmissionStore,
-      ]
+      const [a, b] = [db.pool(), db.pool()].map((pool) =>
+        admissionOn({ ...tables, pool, ...RACING }),
+      ) as [SqlAdmissionStore, SqlAdmissionStore]
       const caps = { perUser: 2, perIp: 3, total: 10 }
       // 72 admissions of 6 users and 4 IPs in 8 calls of 9, half of them in reverse order, so
       // that calls lock the same rows in opposite orders (a deadlock's victim runs again), with
@@ -205,10 +207,9 @@ eachDatabase(t, async (t, db) => {
     'one token in concurrent admitMany calls on two pools: exactly one admitted',
     async (t) => {
       const tables = await db.fresh()
-      const [a, b] = [db.pool(), db.pool()].map((pool) => admissionOn({ ...tables, pool })) as [
-        SqlAdmissionStore,
-        SqlAdmissionStore,
-      ]
+      const [a, b] = [db.pool(), db.pool()].map((pool) =>
+        admissionOn({ ...tables, pool, ...RACING }),
+      ) as [SqlAdmissionStore, SqlAdmissionStore]
       const caps = { perUser: 100, perIp: 100, total: 1000 }
       const calls = Array.from({ length: 6 }, (_, c) =>
         Array.from({ length: 5 }, (_, i) => ({
