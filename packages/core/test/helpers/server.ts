@@ -185,10 +185,14 @@ export class Client {
   }
 }
 
-/** Resolves when `check` is (or resolves to) true, polling; throws after `timeoutMs`. */
+/**
+ * Resolves when `check` is (or resolves to) true, polling; throws after `timeoutMs`. The bound
+ * only ends a wait that will never succeed: a loaded CI machine (helpers' suites, 2 cores) has
+ * taken longer than 2 s for a condition that held.
+ */
 export async function until(
   check: () => boolean | Promise<boolean>,
-  timeoutMs = 2_000,
+  timeoutMs = 10_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
