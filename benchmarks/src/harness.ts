@@ -54,6 +54,7 @@ export async function startServer(
       'heartbeatMs' | 'redisFanout' | 'natsFanout' | 'autoJoin' | 'name' | 'redisCluster'
     >
   > = {},
+  nodeFlags: readonly string[] = [],
 ): Promise<RunningServer> {
   const config: ServerConfig = {
     kind,
@@ -66,6 +67,8 @@ export async function startServer(
     'server',
     `server ${kind}/${store}`,
     config,
+    undefined,
+    nodeFlags,
   )
   const base = `${kind === 'socketio' ? 'http' : 'ws'}://127.0.0.1:${ready.port}`
   return {

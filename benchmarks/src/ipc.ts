@@ -50,6 +50,8 @@ export class Worker {
     name: string,
     config: unknown,
     timeoutMs = 30_000,
+    /** Node flags for this process only (`--single-threaded-gc`, say). */
+    nodeFlags: readonly string[] = [],
   ): Promise<{ worker: Worker; ready: TReady }> {
     const child = fork(
       fileURLToPath(new URL(`./workers/${script}.ts`, import.meta.url)),
@@ -65,6 +67,7 @@ export class Worker {
           ...(script === 'server'
             ? (process.env.WSW_BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean)
             : []),
+          ...nodeFlags,
         ],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         serialization: 'advanced',

@@ -6,8 +6,12 @@ import type { BenchResult, Cell, Table, TargetLine } from '../table.js'
 import type { ServerKind } from '../workers/server.js'
 
 const SERVERS: readonly {
+  /** The row's key: its kind, unless one kind has several rows. */
+  id?: string
   kind: ServerKind
   label: string
+  /** Node flags of the server process. */
+  nodeFlags?: readonly string[]
   cpu: 'baseline' | 'heartbeat' | 'none'
   /** The server this row is compared to: its framework without ws-warden. */
   base?: ServerKind
@@ -28,6 +32,15 @@ const SERVERS: readonly {
     cpu: 'none',
     base: 'express-bare',
   },
+  {
+    // The adapter's RSS beyond its V8 heap: is it held, or left in the GC threads' malloc arenas?
+    id: 'express-single-gc',
+    kind: 'express',
+    label: 'ws-warden, Express adapter, `--single-threaded-gc`',
+    nodeFlags: ['--single-threaded-gc'],
+    cpu: 'none',
+    base: 'express-bare',
+  },
   { kind: 'koa-bare', label: 'bare Koa + ws (no heartbeat)', cpu: 'none' },
   { kind: 'koa', label: 'ws-warden, Koa adapter (memory store)', cpu: 'none', base: 'koa-bare' },
   { kind: 'socketio', label: 'Socket.IO 4', cpu: 'heartbeat' },
@@ -43,16 +56,19 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
   const settled = Math.max(settleMs, 1_000 + cpuWindowMs)
   /** Open during the heartbeat window: the base and the measured connections. */
   const total = baseConnections + connections
-  const rss = new Map<ServerKind, number[]>()
-  const heap = new Map<ServerKind, number[]>()
-  const cpu = new Map<ServerKind, number[]>()
+  const rss = new Map<string, number[]>()
+  const heap = new Map<string, number[]>()
+  const committed = new Map<string, number[]>()
+  const outside = new Map<string, number[]>()
+  const cpu = new Map<string, number[]>()
   const dropped: string[] = []
   const clients = await ClientGroup.start(scale.clientProcesses)
   try {
     for (let run = 0; run < scale.runs; run++) {
-      for (const { kind, cpu: cpuMode } of SERVERS) {
+      for (const { id, kind, cpu: cpuMode, nodeFlags } of SERVERS) {
+        const key = id ?? kind
         await withServer(
-          () => startServer(kind, 'memory', { heartbeatMs }),
+          () => startServer(kind, 'memory', { heartbeatMs }, nodeFlags),
           async (server) => {
             // Warm-up: a few connections through every code path, so lazy set-up is not counted.
             await clients.connect(server.url, server.config, 20, 5)
@@ -70,7 +86,7 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
               )
               if (result.opened !== count)
                 throw new Error(
-                  `memory: ${kind} opened ${result.opened}/${count}: ${result.firstError}`,
+                  `memory: ${key} opened ${result.opened}/${count}: ${result.firstError}`,
                 )
               await untilConnections(server, expected)
             }
@@ -86,23 +102,30 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
               const start = await server.stats()
               await sleep(window)
               const end = await server.stats()
-              if (end.connections !== total) dropped.push(`${kind}: ${total - end.connections}`)
+              if (end.connections !== total) dropped.push(`${key}: ${total - end.connections}`)
               const percent = ((end.cpuMicros - start.cpuMicros) / 1000 / (end.at - start.at)) * 100
-              push(cpu, kind, percent)
+              push(cpu, key, percent)
               idle = 1_000 + window
             }
             await sleep(Math.max(0, settled - idle))
             const after = await server.stats(true)
-            push(rss, kind, (after.rss - before.rss) / connections / KIB)
+            const perConnection = (bytes: number) => bytes / connections / KIB
+            push(rss, key, perConnection(after.rss - before.rss))
+            push(committed, key, perConnection(after.heapTotal - before.heapTotal))
+            push(
+              outside,
+              key,
+              perConnection(after.rss - after.heapTotal - (before.rss - before.heapTotal)),
+            )
             push(
               heap,
-              kind,
+              key,
               (after.heapUsed + after.external - before.heapUsed - before.external) /
                 connections /
                 KIB,
             )
             log(
-              `memory: ${kind} ${((after.rss - before.rss) / connections / KIB).toFixed(2)} KiB RSS, ${((after.heapUsed + after.external - before.heapUsed - before.external) / connections / KIB).toFixed(2)} KiB heap + external per connection`,
+              `memory: ${key} ${((after.rss - before.rss) / connections / KIB).toFixed(2)} KiB RSS, ${((after.heapUsed + after.external - before.heapUsed - before.external) / connections / KIB).toFixed(2)} KiB heap + external per connection`,
             )
             await clients.closeAll()
           },
@@ -123,16 +146,21 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
       { title: 'server', unit: 'text' },
       { title: 'RSS per connection', unit: 'kib' },
       { title: 'heap + external per connection', unit: 'kib' },
+      { title: 'V8 heap committed per connection', unit: 'kib' },
+      { title: 'RSS outside the V8 heap per connection', unit: 'kib' },
       { title: 'RSS over raw ws', unit: 'kib' },
       { title: 'RSS over its framework without ws-warden', unit: 'kib' },
     ],
-    rows: SERVERS.map(({ kind, label, base }): Cell[] => {
-      const values = rss.get(kind) ?? []
+    rows: SERVERS.map(({ id, kind, label, base }): Cell[] => {
+      const key = id ?? kind
+      const values = rss.get(key) ?? []
       const baseRss = base === undefined ? Number.NaN : summarize(rss.get(base) ?? []).median
       return [
         label,
         summarize(values),
-        summarize(heap.get(kind) ?? []),
+        summarize(heap.get(key) ?? []),
+        summarize(committed.get(key) ?? []),
+        summarize(outside.get(key) ?? []),
         summarize(values.map((value) => value - wsRss)),
         base === undefined ? '' : summarize(values.map((value) => value - baseRss)),
       ]
@@ -142,6 +170,7 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
         '  ws-warden connections went through admission (session record in the memory store, unique user per connection).',
       'Bare rows: the framework with its usual WebSocket support and no ws-warden (`@fastify/websocket`; Express and Koa with a `ws` server on the upgrade, which is what their adapters build on), a handler that keeps each socket in a set, no heartbeat; each adapter row is compared to its own framework. Raw ws and the bare rows do not ping; every ws-warden row (core and adapters) runs its heartbeat.',
       `Heartbeats run at ${heartbeatMs} ms during this measurement (warden: one timer; Socket.IO: pingInterval).`,
+      "Where RSS goes: V8 heap committed is `heapTotal` (used and free pages); RSS outside the V8 heap is the rest (sockets, buffers, the allocator's arenas). A process whose base phase left free heap pages fits further connections in them, so its committed heap (and RSS) grows by less than its heap used: a raw ws run that does so reads low, and every row's 'over raw ws' with it. The `--single-threaded-gc` row is the Express adapter with V8's parallel GC threads off: the RSS outside the heap that it loses was the malloc arenas of those threads, left holding the garbage of the requests Express routed, not memory a connection keeps.",
     ],
   }
   const baseline = summarize(cpu.get('ws') ?? []).median
@@ -150,8 +179,8 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
     (heartbeatMs / DEFAULT_INTERVAL_MS) *
     (10_000 / total)
   const cpuRows = SERVERS.filter(({ cpu: mode }) => mode !== 'none').map(
-    ({ kind, label, cpu: mode }): Cell[] => {
-      const values = cpu.get(kind) ?? []
+    ({ id, kind, label, cpu: mode }): Cell[] => {
+      const values = cpu.get(id ?? kind) ?? []
       return [
         label,
         summarize(values),

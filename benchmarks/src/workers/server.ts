@@ -51,6 +51,8 @@ export interface ServerReady {
 export interface ServerStats {
   readonly rss: number
   readonly heapUsed: number
+  /** The V8 heap as committed (used and free pages); RSS beyond it is outside the V8 heap. */
+  readonly heapTotal: number
   readonly external: number
   readonly arrayBuffers: number
   /** CPU time used by the process so far, user + system, in microseconds. */
@@ -390,6 +392,7 @@ function stats(gc: boolean): ServerStats {
   return {
     rss: memory.rss,
     heapUsed: memory.heapUsed,
+    heapTotal: memory.heapTotal,
     external: memory.external,
     arrayBuffers: memory.arrayBuffers,
     cpuMicros: cpu.user + cpu.system,
