@@ -33,7 +33,7 @@ const expectedRows: Record<string, number> = {
   broadcast: SMOKE.broadcast.clients.length * 2 * 3,
   across: 5,
   'across-broker': 5,
-  memory: 9,
+  memory: 10,
   'heartbeat-cpu': 3,
   flood: 2,
 }
