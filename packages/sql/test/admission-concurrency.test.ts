@@ -67,13 +67,17 @@ async function waitingForLock(db: Target, prefix: string): Promise<number> {
 }
 
 eachDatabase(t, async (t, db) => {
+  /** Two admissions over `tables`, each on a pool of its own, for the races. */
+  const racingPair = (tables: Awaited<ReturnType<Target['fresh']>>) =>
+    [db.pool(), db.pool()].map((pool) => admissionOn({ ...tables, pool, ...RACING })) as [
+      SqlAdmissionStore,
+      SqlAdmissionStore,
+    ]
   t.test(
     'parallel admissions on two pools: no cap passed, every attempt counted once',
     async (t) => {
       const tables = await db.fresh()
-      const [a, b] = [db.pool(), db.pool()].map((pool) =>
-        admissionOn({ ...tables, pool, ...RACING }),
-      ) as [SqlAdmissionStore, SqlAdmissionStore]
+      const [a, b] = racingPair(tables)
       const caps = { perUser: 2, perIp: 3, total: 10 }
       // Every pair of 6 users and 4 IPs, three times: 72 admissions at once, 20 connections.
       const requests = Array.from({ length: 72 }, (_, i) =>
@@ -113,9 +117,7 @@ eachDatabase(t, async (t, db) => {
 
   t.test('parallel admissions of one user, and of one IP: exactly their caps', async (t) => {
     const tables = await db.fresh()
-    const [a, b] = [db.pool(), db.pool()].map((pool) =>
-      admissionOn({ ...tables, pool, ...RACING }),
-    ) as [SqlAdmissionStore, SqlAdmissionStore]
+    const [a, b] = racingPair(tables)
     const caps = { perUser: 2, perIp: 3, total: 1000 }
     const oneUser = Array.from({ length: 20 }, (_, i) => request('solo', `solo-ip${i}`, caps))
     const oneIp = Array.from({ length: 20 }, (_, i) => request(`solo-u${i}`, 'solo-ip', caps))
@@ -130,9 +132,7 @@ eachDatabase(t, async (t, db) => {
 
   t.test('parallel replays of one token: one admitted, nothing else used up', async (t) => {
     const tables = await db.fresh()
-    const [a, b] = [db.pool(), db.pool()].map((pool) =>
-      admissionOn({ ...tables, pool, ...RACING }),
-    ) as [SqlAdmissionStore, SqlAdmissionStore]
+    const [a, b] = racingPair(tables)
     const caps = { perUser: 100, perIp: 100, total: 1000 }
     const requests = Array.from({ length: 30 }, (_, i) => ({
       ...request(`r${i % 3}`, 'ip-replay', caps),
@@ -150,9 +150,7 @@ eachDatabase(t, async (t, db) => {
     'concurrent admitMany calls on two pools, in crossed orders: caps exact, attempts once',
     async (t) => {
       const tables = await db.fresh()
-      const [a, b] = [db.pool(), db.pool()].map((pool) =>
-        admissionOn({ ...tables, pool, ...RACING }),
-      ) as [SqlAdmissionStore, SqlAdmissionStore]
+      const [a, b] = racingPair(tables)
       const caps = { perUser: 2, perIp: 3, total: 10 }
       // 72 admissions of 6 users and 4 IPs in 8 calls of 9, half of them in reverse order, so
       // that calls lock the same rows in opposite orders (a deadlock's victim runs again), with
@@ -207,9 +205,7 @@ eachDatabase(t, async (t, db) => {
     'one token in concurrent admitMany calls on two pools: exactly one admitted',
     async (t) => {
       const tables = await db.fresh()
-      const [a, b] = [db.pool(), db.pool()].map((pool) =>
-        admissionOn({ ...tables, pool, ...RACING }),
-      ) as [SqlAdmissionStore, SqlAdmissionStore]
+      const [a, b] = racingPair(tables)
       const caps = { perUser: 100, perIp: 100, total: 1000 }
       const calls = Array.from({ length: 6 }, (_, c) =>
         Array.from({ length: 5 }, (_, i) => ({
