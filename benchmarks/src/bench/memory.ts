@@ -110,22 +110,20 @@ export async function memoryBench(context: BenchContext): Promise<BenchResult> {
             await sleep(Math.max(0, settled - idle))
             const after = await server.stats(true)
             const perConnection = (bytes: number) => bytes / connections / KIB
-            push(rss, key, perConnection(after.rss - before.rss))
+            const rssPer = perConnection(after.rss - before.rss)
+            const heapPer = perConnection(
+              after.heapUsed + after.external - before.heapUsed - before.external,
+            )
+            push(rss, key, rssPer)
+            push(heap, key, heapPer)
             push(committed, key, perConnection(after.heapTotal - before.heapTotal))
             push(
               outside,
               key,
               perConnection(after.rss - after.heapTotal - (before.rss - before.heapTotal)),
             )
-            push(
-              heap,
-              key,
-              (after.heapUsed + after.external - before.heapUsed - before.external) /
-                connections /
-                KIB,
-            )
             log(
-              `memory: ${key} ${((after.rss - before.rss) / connections / KIB).toFixed(2)} KiB RSS, ${((after.heapUsed + after.external - before.heapUsed - before.external) / connections / KIB).toFixed(2)} KiB heap + external per connection`,
+              `memory: ${key} ${rssPer.toFixed(2)} KiB RSS, ${heapPer.toFixed(2)} KiB heap + external per connection`,
             )
             await clients.closeAll()
           },
