@@ -118,15 +118,33 @@ $admit_many$`
 /**
  * The MySQL/MariaDB procedure, dropped and created. The requests come as one JSON array of
  * objects (a procedure takes no arrays), a key left out for a null; the `GET_LOCK` names of the
- * call as a JSON array, sorted. It answers one row, `answers`: per request
+ * call as a JSON array of strings, sorted. It answers one row, `answers`: per request
  * `answer:attempt:window_ends`, joined by commas.
+ *
+ * Both arrays are read in one pass (v8), so a call costs the same per request at any size. v7
+ * asked `JSON_LENGTH` of each array at every turn of its loops and `JSON_EXTRACT`ed element `r`,
+ * each a parse from the start of the text: 64 requests and their 128 lock names cost about as
+ * much parsing as the admissions themselves. Now:
+ * - the lock names (`wsw:` and hex, never a quote) are read quote to quote;
+ * - the requests, when the array holds one per line (`[` and the objects joined by `,\n`, as
+ *   `admitManyParams` lays them out: JSON.stringify writes no raw newline, so `,\n` only
+ *   separates requests), are cut between separators. An array laid out otherwise, as a v7 store
+ *   sends it, is read element by element, as v7 did.
+ * Both are walked in a binary copy, whose positions are bytes.
  */
 export function mysqlAdmitMany(t: Tables): string[] {
   const text = 'LONGTEXT CHARACTER SET utf8mb4'
   const bin = 'VARBINARY(512)'
   const field = (name: string) => `JSON_EXTRACT(v_req, '$.${name}')`
   const string = (name: string) => `JSON_UNQUOTE(${field(name)})`
-  const lock = (i: string) => `JSON_UNQUOTE(JSON_EXTRACT(p_locks, CONCAT('$[', ${i}, ']')))`
+  /** Each lock name of the call in turn, as `v_lock`, then `body`; `v_at` is where to look next. */
+  const eachLock = (body: string, indent: string) => `${indent}SET v_at = 1;
+${indent}WHILE LOCATE('"', v_locks, v_at) > 0 DO
+${indent}  SET v_at = LOCATE('"', v_locks, v_at) + 1;
+${indent}  SET v_end = LOCATE('"', v_locks, v_at);
+${indent}  SET v_lock = SUBSTRING(v_locks, v_at, v_end - v_at), v_at = v_end + 1;
+${indent}  ${body}
+${indent}END WHILE;`
   return [
     `DROP PROCEDURE IF EXISTS ${t.admitMany}`,
     `CREATE PROCEDURE ${t.admitMany}(
@@ -134,7 +152,16 @@ export function mysqlAdmitMany(t: Tables): string[] {
   MODIFIES SQL DATA
 BEGIN
   DECLARE v_r INT DEFAULT 0;
+  DECLARE v_n INT;
   DECLARE v_req ${text};
+  DECLARE v_bytes LONGBLOB;
+  DECLARE v_locks LONGBLOB;
+  DECLARE v_lines BOOLEAN;
+  DECLARE v_at INT;
+  DECLARE v_pos INT DEFAULT 2;
+  DECLARE v_end INT;
+  DECLARE v_separator VARBINARY(2) DEFAULT CONCAT(',', CHAR(10));
+  DECLARE v_lock VARBINARY(64);
   DECLARE v_answers ${text} DEFAULT NULL;
   DECLARE p_window BIGINT;
   DECLARE p_attempts ${text};
@@ -165,26 +192,34 @@ BEGIN
   -- again) and frees its cap locks (one not held is left alone).
   DECLARE EXIT HANDLER FOR SQLEXCEPTION
   BEGIN
-    DECLARE v_j INT DEFAULT 0;
     ROLLBACK;
-    WHILE v_j < JSON_LENGTH(p_locks) DO
-      DO RELEASE_LOCK(${lock('v_j')});
-      SET v_j = v_j + 1;
-    END WHILE;
+${eachLock('DO RELEASE_LOCK(v_lock);', '    ')}
     RESIGNAL;
   END;
+  SET v_locks = p_locks, v_bytes = p_requests, v_n = JSON_LENGTH(p_requests);
+  SET v_lines = (v_n = 1 OR LOCATE(v_separator, v_bytes) > 0);
   SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
   START TRANSACTION;
   -- The cap locks of every request, waited for before any row is locked (see the module).
-  WHILE v_i < JSON_LENGTH(p_locks) DO
-    SET v_got = GET_LOCK(${lock('v_i')}, p_lock_wait);
+${eachLock(
+  `SET v_got = GET_LOCK(v_lock, p_lock_wait);
     IF v_got IS NULL OR v_got <> 1 THEN
       SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ws-warden: lock wait exceeded';
+    END IF;`,
+  '  ',
+)}
+  WHILE v_r < v_n DO
+    IF v_lines THEN
+      -- From after the separator (or the opening bracket) to the next one, or to the closing one.
+      SET v_end = LOCATE(v_separator, v_bytes, v_pos);
+      IF v_end = 0 THEN
+        SET v_end = LENGTH(v_bytes);
+      END IF;
+      SET v_req = CONVERT(SUBSTRING(v_bytes, v_pos, v_end - v_pos) USING utf8mb4);
+      SET v_pos = v_end + 2;
+    ELSE
+      SET v_req = JSON_EXTRACT(p_requests, CONCAT('$[', v_r, ']'));
     END IF;
-    SET v_i = v_i + 1;
-  END WHILE;
-  WHILE v_r < JSON_LENGTH(p_requests) DO
-    SET v_req = JSON_EXTRACT(p_requests, CONCAT('$[', v_r, ']'));
     SET p_window = ${field('w')}, p_attempts = ${field('a')},
       p_jti = ${string('j')}, p_token_expires = ${field('e')},
       p_id = ${string('i')}, p_user_id = ${string('u')},
@@ -200,11 +235,7 @@ ${mysqlCounted(t)}${mysqlInserted(t)}  END admission;
     SET v_r = v_r + 1;
   END WHILE;
   COMMIT;
-  SET v_i = 0;
-  WHILE v_i < JSON_LENGTH(p_locks) DO
-    DO RELEASE_LOCK(${lock('v_i')});
-    SET v_i = v_i + 1;
-  END WHILE;
+${eachLock('DO RELEASE_LOCK(v_lock);', '  ')}
   SELECT v_answers AS answers;
 END`,
   ]

@@ -47,7 +47,8 @@ function locks(db: Database, checked: readonly Checked[]): string[] {
 
 /**
  * The routine's arguments. PostgreSQL: parallel arrays, the attempts and channels flattened
- * (typed arrays, nothing to parse on the server). MySQL: one JSON array of requests.
+ * (typed arrays, nothing to parse on the server). MySQL: one JSON array of requests, one per
+ * line.
  */
 export function admitManyParams(
   db: Database,
@@ -59,7 +60,8 @@ export function admitManyParams(
   if (db.dialect.name === 'mysql') {
     return [
       now,
-      JSON.stringify(checked.map(mysqlRequest)),
+      // One request per line, which the routine cuts between separators (admission-many-sql.ts).
+      `[${checked.map((c) => JSON.stringify(mysqlRequest(c))).join(',\n')}]`,
       JSON.stringify(locks(db, checked)),
       lockWaitMs / 1000,
     ]

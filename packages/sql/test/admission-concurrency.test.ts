@@ -49,6 +49,47 @@ function lockKey(tables: { prefix: string; schema?: string }, lock: string, post
   return postgres ? String(hash.readBigInt64BE(0)) : `wsw:${hash.toString('hex', 0, 24)}`
 }
 
+/** Takes the cap lock `lock` of `tables` on a connection of its own; resolves its release. */
+async function holdCapLock(
+  db: Target,
+  tables: { prefix: string; schema?: string },
+  lock: string,
+): Promise<() => Promise<void>> {
+  const pool = db.pool()
+  const key = lockKey(tables, lock, db.name === 'postgres')
+  if ('getConnection' in pool) {
+    const connection = await pool.getConnection()
+    await connection.query({ sql: 'SELECT GET_LOCK(?, 5)', values: [key] })
+    return async () => {
+      await connection.query({ sql: 'SELECT RELEASE_LOCK(?)', values: [key] })
+      connection.release()
+    }
+  }
+  const client = await (pool as PgPool).connect()
+  await client.query({ text: 'SELECT pg_advisory_lock($1::bigint)', values: [key] })
+  return async () => {
+    await client.query({ text: 'SELECT pg_advisory_unlock($1::bigint)', values: [key] })
+    client.release()
+  }
+}
+
+/** Whether no session holds the cap lock `lock` of `tables`. */
+async function capLockFree(
+  db: Target,
+  tables: { prefix: string; schema?: string },
+  lock: string,
+): Promise<boolean> {
+  const key = lockKey(tables, lock, db.name === 'postgres')
+  const [sql, params] =
+    db.name === 'postgres'
+      ? ['SELECT pg_try_advisory_xact_lock($1::bigint) AS free', [key]]
+      : ['SELECT IS_FREE_LOCK(?) AS free', [key]]
+  const result = (await db.admin(sql, params)) as
+    { rows?: { free: unknown }[] } | [{ free: unknown }[]]
+  const rows = Array.isArray(result) ? result[0] : (result.rows ?? [])
+  return rows[0]?.free === true || Number(rows[0]?.free) === 1
+}
+
 /** How many calls of the admit routine of `prefix` wait for a cap lock right now. */
 async function waitingForLock(db: Target, prefix: string): Promise<number> {
   const [sql, params] =
@@ -225,24 +266,7 @@ eachDatabase(t, async (t, db) => {
   t.test('a cap lock held elsewhere for a moment: the admission waits, then gets in', async (t) => {
     const tables = await db.fresh()
     const admission = admissionOn(tables)
-    const pool = db.pool()
-    const key = lockKey(tables, 'user:waiting', db.name === 'postgres')
-    let release: () => Promise<void>
-    if ('getConnection' in pool) {
-      const connection = await pool.getConnection()
-      await connection.query({ sql: 'SELECT GET_LOCK(?, 5)', values: [key] })
-      release = async () => {
-        await connection.query({ sql: 'SELECT RELEASE_LOCK(?)', values: [key] })
-        connection.release()
-      }
-    } else {
-      const client = await (pool as PgPool).connect()
-      await client.query({ text: 'SELECT pg_advisory_lock($1::bigint)', values: [key] })
-      release = async () => {
-        await client.query({ text: 'SELECT pg_advisory_unlock($1::bigint)', values: [key] })
-        client.release()
-      }
-    }
+    const release = await holdCapLock(db, tables, 'user:waiting')
     const req = request('waiting', '198.51.100.80', { perUser: 2, perIp: 2, total: 100 })
     const admitting = admission.admit(req)
     await eventually(async () => {
@@ -259,6 +283,24 @@ eachDatabase(t, async (t, db) => {
     t.equal(await admission.sessions.count({ userId: 'waiting' }), 1)
     const hit = await admission.rateLimits.hit('connect:user:waiting', LIMIT, WINDOW)
     t.equal(hit.remaining, LIMIT - 2, 'its attempt counted once')
+  })
+
+  t.test("admitMany waits for a later request's cap lock, then frees every lock", async (t) => {
+    const tables = await db.fresh()
+    const admission = admissionOn(tables)
+    const caps = { perUser: 2, perIp: 2, total: 100 }
+    const ips = ['198.51.100.90', '198.51.100.91', '198.51.100.92']
+    const requests = ips.map((ip, i) => request(`many-${i}`, ip, caps))
+    const locks = requests.flatMap((r) => [`user:${r.userId}`, `ip:${r.session?.record.ip}`])
+    const release = await holdCapLock(db, tables, 'ip:198.51.100.92')
+    const admitting = admission.admitMany(requests)
+    await eventually(async () => {
+      if ((await waitingForLock(db, tables.prefix)) !== 1) throw new Error('not waiting yet')
+    })
+    t.equal(await admission.sessions.count(), 0, 'nothing inserted while it waits')
+    await release()
+    t.same(await admitting, [{ ok: true }, { ok: true }, { ok: true }])
+    for (const lock of locks) t.equal(await capLockFree(db, tables, lock), true, lock)
   })
 
   t.test("admissionSynchronousCommit: checked, and 'off' for PostgreSQL only", async (t) => {

@@ -96,6 +96,75 @@ eachDatabase(t, async (t, db) => {
     t.equal(log.length, before, 'refused without a call')
   })
 
+  t.test('ids, users, IPs and channels come back as sent, whatever their characters', async (t) => {
+    // The MySQL routine cuts its requests at each `,` + newline between them: none of these may
+    // cut one, nor a quote or bracket end it early.
+    const admission = admissionOn(tables)
+    const odd = ['a,\nb', 'q"},\n{"', ']\n,', 'é,😀\\n', 'tab\t,\r\n']
+    const requests = odd.map((text, i) => {
+      const base = request(`odd-${i}-${text}`)
+      const { record } = base.session!
+      return {
+        ...base,
+        session: {
+          ...base.session!,
+          record: {
+            ...record,
+            id: `${record.id}${text}`,
+            ip: `ip${text}`,
+            channels: [text, `c${i}`],
+          },
+        },
+      }
+    })
+    t.same(
+      await admission.admitMany(requests),
+      requests.map(() => ({ ok: true })),
+    )
+    for (const { session } of requests) {
+      const { record } = session
+      const stored = await admission.sessions.get(record.id)
+      t.same(
+        stored && { ...stored, channels: [...stored.channels].sort() },
+        { ...record, channels: [...record.channels].sort() },
+        JSON.stringify(record.id),
+      )
+    }
+  })
+
+  if (db.name === 'mysql') {
+    t.test('the routine still reads the compact array a version 7 store sends', async (t) => {
+      const log: Statement[] = []
+      const mysql = tables.pool as MySqlPool
+      // The store's call, its requests rewritten as JSON.stringify writes an array.
+      const compacting: MySqlPool = {
+        getConnection: async () => {
+          const connection = await mysql.getConnection()
+          return {
+            query: (options) => {
+              const values = [...(options.values ?? [])]
+              if (/admit_many/.test(options.sql)) {
+                values[1] = JSON.stringify(JSON.parse(values[1] as string))
+                log.push({ sql: options.sql, values })
+              }
+              return connection.query({ ...options, values })
+            },
+            release: () => connection.release(),
+            destroy: () => connection.destroy(),
+          }
+        },
+        end: () => mysql.end(),
+      }
+      const admission = admissionOn({ ...tables, pool: compacting })
+      const first = request('compact')
+      const answers = await admission.admitMany([first, request('compact'), first])
+      t.same(answers, [{ ok: true }, { ok: true }, { ok: false, reason: 'replayed' }])
+      t.equal(log.length, 1)
+      t.notMatch(String(log[0]?.values[1]), /\n/, 'no request on a line of its own')
+      t.equal(await admission.sessions.count({ userId: 'compact' }), 2)
+    })
+  }
+
   t.test('every request is checked as admit checks it, before the call', async (t) => {
     const log: Statement[] = []
     const admission = admissionOn({ ...tables, pool: recording(tables.pool, log) })
