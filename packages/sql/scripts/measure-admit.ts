@@ -14,13 +14,14 @@
  *   node <tsx>/dist/cli.mjs scripts/measure-admit.ts <postgres|mysql> [n=3000] [caps=tight|loose]
  *     [rounds=2] [store options as JSON]
  * Environment: VARIANTS (default `current,off`: this routine flushed and with
- * admissionSynchronousCommit 'off'; `git:<ref>` installs the routine of that commit instead;
- * `many`: admitMany through the warden's AdmissionBatcher, each caller one handshake in flight),
+ * admissionSynchronousCommit 'off'; `git:<ref>` installs the routines of that commit instead;
+ * `many`: admitMany through the warden's AdmissionBatcher, each caller one handshake in flight;
+ * `many:git:<ref>`: the same over the routines of that commit),
  * CALLERS (default `1,32`), PATTERN (`grouped`, the default: a user's 4 and an IP's 40
  * admissions one after the other, so concurrent ones share cap locks; `spread`: scattered).
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
@@ -33,23 +34,51 @@ interface RoutineSource {
   postgresAdmit(t: Tables): string
   mysqlAdmit(t: Tables): string[]
 }
+interface BatchRoutineSource {
+  postgresAdmitMany(t: Tables): string
+  mysqlAdmitMany(t: Tables): string[]
+}
 
-/** Puts the admission routine of commit `ref` in place of the one `migrate` installed. */
+/**
+ * Puts the admission routines of commit `ref` in place of the ones `migrate` installed: `admit`,
+ * and `admit_many` if that commit has it.
+ */
 async function installFrom(
   ref: string,
   options: { pool: unknown; schema?: string; prefix: string },
 ) {
-  const file = join(tmpdir(), `wsw-admission-sql-${ref.replace(/\W/g, '_')}.ts`)
-  const source = execFileSync('git', ['show', `${ref}:packages/sql/src/admission-sql.ts`])
-  writeFileSync(file, source)
-  const routine = (await import(file)) as RoutineSource
+  // Both files in one directory: the batch routine imports the steps of the single one.
+  const dir = mkdtempSync(join(tmpdir(), `wsw-admission-sql-${ref.replace(/\W/g, '_')}-`))
+  const show = (name: string): boolean => {
+    try {
+      const source = execFileSync('git', ['show', `${ref}:packages/sql/src/${name}.ts`], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      })
+      writeFileSync(join(dir, `${name}.ts`), source)
+      return true
+    } catch {
+      return false
+    }
+  }
+  show('admission-sql')
+  const routine = (await import(join(dir, 'admission-sql.ts'))) as RoutineSource
+  const batch = show('admission-many-sql')
+    ? ((await import(join(dir, 'admission-many-sql.ts'))) as BatchRoutineSource)
+    : undefined
   const { db, tables } = resolve('measure', options as never)
-  const statements =
-    db.dialect.name === 'postgres' ? [routine.postgresAdmit(tables)] : routine.mysqlAdmit(tables)
+  const postgres = db.dialect.name === 'postgres'
+  const statements = postgres ? [routine.postgresAdmit(tables)] : routine.mysqlAdmit(tables)
+  if (batch) {
+    statements.push(
+      ...(postgres ? [batch.postgresAdmitMany(tables)] : batch.mysqlAdmitMany(tables)),
+    )
+  }
   for (const statement of statements) await db.run(statement)
 }
 const VARIANTS = (process.env.VARIANTS ?? 'current,off').split(',')
-const git = (variant: string) => (variant.startsWith('git:') ? variant.slice(4) : undefined)
+/** `git:<ref>` and `many:git:<ref>` run the routines of `<ref>`. */
+const git = (variant: string) => /^(?:many:)?git:(.+)$/.exec(variant)?.[1]
+const batched = (variant: string) => variant === 'many' || variant.startsWith('many:')
 
 const [dialect = 'postgres', nArg = '3000', capsArg = 'tight', roundsArg = '2', extra = '{}'] =
   process.argv.slice(2)
@@ -89,9 +118,12 @@ function request(tag: string, i: number, now: number): AdmitRequest {
   }
 }
 
-/** How a variant admits: `admit` itself, or (`many`) the warden's batching over `admitMany`. */
+/**
+ * How a variant admits: `admit` itself, or (`many`, `many:git:<ref>`) the warden's batching over
+ * `admitMany`.
+ */
 function admitter(store: AdmissionStore, variant: string): AdmissionStore['admit'] {
-  if (variant !== 'many') return (request) => store.admit(request)
+  if (!batched(variant)) return (request) => store.admit(request)
   const many = store.admitMany?.bind(store)
   if (many === undefined) throw new Error('this store has no admitMany')
   const batcher = new AdmissionBatcher(many, store.admitManyLimit)

@@ -69,7 +69,6 @@ DECLARE
   attempt integer;
   window_ends bigint;
   v_hits bigint;
-  v_bound bigint;
   v_user bigint;
   v_ip bigint;
   v_count bigint;

@@ -157,9 +157,10 @@ export const migrations: readonly Migration[] = [
     version: 8,
     name: 'admission: many in one call, read in one pass',
     // MySQL's routines again: admit_many reads its requests and lock names in one pass (v7
-    // parsed its JSON from the start for each) and still reads the arrays of a v7 store. On
-    // both, both routines read the session bound on its own, each count only when needed.
-    postgres: (t) => [postgresAdmit(t), postgresAdmitMany(t)],
+    // parsed its JSON from the start for each) and still reads the arrays of a v7 store; both
+    // read the session bound on its own, each count only when needed. PostgreSQL: nothing
+    // changes (typed arrays; the bound read on its own measured within the noise there).
+    postgres: () => [],
     mysql: (t) => [...mysqlAdmit(t), ...mysqlAdmitMany(t)],
   },
 ]
