@@ -104,9 +104,10 @@ export class SqlHistoryStore implements HistoryStore {
       maxLength,
       expiresAt: clock.now() + ttlMs,
     }
-    // A stream that has a row: on PostgreSQL one statement, outside any transaction.
+    // A stream that has a row: on PostgreSQL one statement, outside any transaction (a deadlock's
+    // victim, rolled back whole, runs again as the transaction below does).
     if (db.dialect.name === 'postgres') {
-      const seq = await this.#write(db.run, entry, undefined)
+      const seq = await retryDeadlocks(() => this.#write(db.run, entry, undefined))
       if (seq !== undefined) return seq
     }
     return retryDeadlocks(() =>

@@ -266,6 +266,27 @@ eachDatabase(t, async (t, db) => {
     )
   })
 
+  if (db.name === 'postgres') {
+    t.test('an append to a stream with a row that meets a deadlock is tried again', async (t) => {
+      const log: Statement[] = []
+      let deadlocks = 0
+      // The one-statement append of a stream that has its row.
+      const intercept: Intercept = (sql) =>
+        /^WITH s AS \(UPDATE/.test(sql) && deadlocks-- > 0 ? 'deadlock' : 'run'
+      const history = new SqlHistoryStore({
+        ...tables,
+        pool: recording(tables.pool, log, intercept),
+      })
+      t.equal(await history.append('channel:deadlock-one', '{}', roomy), 1)
+      deadlocks = 2
+      t.equal(await history.append('channel:deadlock-one', '{}', roomy), 2, 'the third try')
+      t.equal(log.filter(({ sql }) => /^WITH s AS \(UPDATE/.test(sql)).length, 4)
+      deadlocks = 3
+      await t.rejects(history.append('channel:deadlock-one', '{}', roomy), { code: '40P01' })
+      t.equal(await history.head('channel:deadlock-one'), 2, 'nothing stayed of it')
+    })
+  }
+
   t.test(
     'a forgetting batch that meets a deadlock is tried again, three times in all',
     async (t) => {
