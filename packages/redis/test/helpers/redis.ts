@@ -101,18 +101,26 @@ export class OwnRedis {
     )
     this.#process = child
     let output = ''
+    // A binary that cannot run (missing, not executable) is an 'error', not an exit: unheard,
+    // it would take the test process down.
+    let failed: Error | undefined
+    child.on('error', (error) => (failed = error))
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
     await until(
-      () => output.includes('Ready to accept connections') || child.exitCode !== null,
+      () =>
+        output.includes('Ready to accept connections') ||
+        child.exitCode !== null ||
+        failed !== undefined,
       'redis-server to start',
     )
+    if (failed !== undefined) throw new Error(`redis-server did not start: ${failed.message}`)
     if (child.exitCode !== null) throw new Error(`redis-server exited: ${output}`)
   }
 
   async stop(): Promise<void> {
     const child = this.#process
     this.#process = undefined
-    if (child === undefined || child.exitCode !== null) return
+    if (child === undefined || child.exitCode !== null || child.pid === undefined) return
     child.kill('SIGKILL')
     await once(child, 'exit')
   }
