@@ -71,9 +71,10 @@ if (mode === 'demo') {
   if (!file) throw new Error(`no profile in ${dir}`)
   profile = within(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, window)
 } else {
+  // As the benchmark runs it: only the broadcast's connections join a channel.
   const server = await startServer(kind as ServerKind, store as StoreKind, {
     heartbeatMs: 0,
-    autoJoin: 'bench',
+    ...(mode === 'broadcast' && { autoJoin: 'bench' }),
   })
   try {
     // Unmeasured: compiles the hot paths, grows the heap, fills the pools.
