@@ -5,6 +5,7 @@ import type { Measured } from '../measured.js'
 import { startMeasured } from '../measured.js'
 import type { StoreKind } from '../services.js'
 import { STORE_KINDS } from '../services.js'
+import { settle } from '../settle.js'
 import { push, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table, TargetLine } from '../table.js'
 import { median } from '../table.js'
@@ -48,6 +49,8 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
   const bracketed = new Map<string, number[]>()
   const failures = new Map<string, number>()
   const errors: string[] = []
+  /** Milliseconds waited for a quiet machine before each measurement. */
+  const settled: number[] = []
   const clients = await ClientGroup.start(scale.clientProcesses)
   // Every server is started once, up front, and measured in turn in every run: the runs of all
   // combinations interleave, so a change of machine load hits them alike.
@@ -70,6 +73,7 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
     /** Opens `connections` on one combination's server; its conn/s. */
     const measure = async (combo: (typeof combos)[number]): Promise<number> => {
       const server = servers.get(combo.key) as Measured
+      settled.push(await settle())
       const before = await server.cpuMicros()
       const result = await clients.connect(server.url, server.config, connections, inflight)
       const after = await server.cpuMicros()
@@ -146,7 +150,7 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
     rows,
     notes: [
       "Every ws-warden connection runs the full pipeline: origin, token verify (HS256, synchronous node:crypto HMAC), one admission step (attempts per IP and per user, single-use consume, caps + session record: the store's one-trip `admit` where it has one, else the composed calls; where the store has `admitMany`, the warden's batching gathers the handshakes in flight into its calls), permissions, attach. Limits are raised so nothing is refused; heartbeats off.",
-      `Each combination runs in its own server process, started once, and first opens ${warmup.toLocaleString('en-US')} connections unmeasured (JIT warm-up); ${2 * scale.runs} runs interleave the combinations (run 1 of every combination, then run 2..., every other run in reverse order). Clients run in ${scale.clientProcesses} other process(es) and sign their tokens before the clock starts. Raw ws is measured before the first combination of a run and after each: a ratio is the combination's conn/s ÷ the mean of the raw ws measurements just before and just after it, then summarized over the runs (this machine's speed drifts by up to half within seconds, so only neighbouring measurements compare). The raw ws row summarizes all its measurements. Server CPU: the server process's user + system time over the run ÷ connections opened (its store's own CPU, Redis or the database, is not in it); clients and stores share the same cores, so conn/s falls with the CPU every part spends.`,
+      `Each combination runs in its own server process, started once, and first opens ${warmup.toLocaleString('en-US')} connections unmeasured (JIT warm-up); ${2 * scale.runs} runs interleave the combinations (run 1 of every combination, then run 2..., every other run in reverse order). Clients run in ${scale.clientProcesses} other process(es) and sign their tokens before the clock starts. Raw ws is measured before the first combination of a run and after each: a ratio is the combination's conn/s ÷ the mean of the raw ws measurements just before and just after it, then summarized over the runs (this machine's speed drifts by up to half within seconds, so only neighbouring measurements compare). The raw ws row summarizes all its measurements. Before each measurement the benchmark waits for a quiet machine (under 15% of its CPU busy over two 100 ms windows, at most 5 s): after a run on PostgreSQL or MySQL the database stays busy for most of a second, and whatever ran next paid for it (waited ${settled.length > 0 ? `${Math.round(summarize(settled).median)} ms per measurement, median; longest ${Math.round(Math.max(...settled))} ms` : 'nothing'}). Server CPU: the server process's user + system time over the run ÷ connections opened (its store's own CPU, Redis or the database, is not in it); clients and stores share the same cores, so conn/s falls with the CPU every part spends.`,
       ...(errors.length > 0
         ? [`Failures seen: ${[...new Set(errors)].slice(0, 5).join('; ')}`]
         : []),

@@ -123,8 +123,8 @@ $admit_many$`
  *
  * Both arrays are read in one pass (v8), so a call costs the same per request at any size. v7
  * asked `JSON_LENGTH` of each array at every turn of its loops and `JSON_EXTRACT`ed element `r`,
- * each a parse from the start of the text: 64 requests and their 128 lock names cost about as
- * much parsing as the admissions themselves. Now:
+ * each a parse from the start of the text: at 50 requests a call, that parsing cost MariaDB more
+ * CPU than the admissions themselves (`bench-notes/README.md`). Now:
  * - the lock names (`wsw:` and hex, never a quote) are read quote to quote;
  * - the requests, when the array holds one per line (`[` and the objects joined by `,\n`, as
  *   `admitManyParams` lays them out: JSON.stringify writes no raw newline, so `,\n` only
