@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
 import t from 'tap'
 import type { AdmitRequest, AdmitResult, SessionRecord } from '@ws-warden/core/stores'
-import { createSqlStores, type PgPool, type SqlAdmissionStore, type SqlPool } from '../src/index.js'
+import { createSqlStores, type SqlAdmissionStore, type SqlPool } from '../src/index.js'
 import { admissionOn } from './helpers/admission.js'
 import { eachDatabase, type Target } from './helpers/dialects.js'
+import { holdLock, lockFree, lockKey } from './helpers/cap-locks.js'
 import { recording, type Statement } from './helpers/recording.js'
 import { eventually } from './helpers/timing.js'
 
@@ -41,53 +41,9 @@ function request(userId: string, ip: string, caps = {}): AdmitRequest {
   }
 }
 
-/** The lock the stores take on the server for `lock`, as the dialects derive its key. */
-function lockKey(tables: { prefix: string; schema?: string }, lock: string, postgres: boolean) {
-  const hash = createHash('sha256')
-    .update(`${tables.schema ?? ''}.${tables.prefix}:${lock}`)
-    .digest()
-  return postgres ? String(hash.readBigInt64BE(0)) : `wsw:${hash.toString('hex', 0, 24)}`
-}
-
 /** Takes the cap lock `lock` of `tables` on a connection of its own; resolves its release. */
-async function holdCapLock(
-  db: Target,
-  tables: { prefix: string; schema?: string },
-  lock: string,
-): Promise<() => Promise<void>> {
-  const pool = db.pool()
-  const key = lockKey(tables, lock, db.name === 'postgres')
-  if ('getConnection' in pool) {
-    const connection = await pool.getConnection()
-    await connection.query({ sql: 'SELECT GET_LOCK(?, 5)', values: [key] })
-    return async () => {
-      await connection.query({ sql: 'SELECT RELEASE_LOCK(?)', values: [key] })
-      connection.release()
-    }
-  }
-  const client = await (pool as PgPool).connect()
-  await client.query({ text: 'SELECT pg_advisory_lock($1::bigint)', values: [key] })
-  return async () => {
-    await client.query({ text: 'SELECT pg_advisory_unlock($1::bigint)', values: [key] })
-    client.release()
-  }
-}
-
-/** Whether no session holds the cap lock `lock` of `tables`. */
-async function capLockFree(
-  db: Target,
-  tables: { prefix: string; schema?: string },
-  lock: string,
-): Promise<boolean> {
-  const key = lockKey(tables, lock, db.name === 'postgres')
-  const [sql, params] =
-    db.name === 'postgres'
-      ? ['SELECT pg_try_advisory_xact_lock($1::bigint) AS free', [key]]
-      : ['SELECT IS_FREE_LOCK(?) AS free', [key]]
-  const result = (await db.admin(sql, params)) as
-    { rows?: { free: unknown }[] } | [{ free: unknown }[]]
-  const rows = Array.isArray(result) ? result[0] : (result.rows ?? [])
-  return rows[0]?.free === true || Number(rows[0]?.free) === 1
+function holdCapLock(db: Target, tables: { prefix: string; schema?: string }, lock: string) {
+  return holdLock(db.pool(), lockKey(db, tables, lock))
 }
 
 /** How many calls of the admit routine of `prefix` wait for a cap lock right now. */
@@ -300,7 +256,7 @@ eachDatabase(t, async (t, db) => {
     t.equal(await admission.sessions.count(), 0, 'nothing inserted while it waits')
     await release()
     t.same(await admitting, [{ ok: true }, { ok: true }, { ok: true }])
-    for (const lock of locks) t.equal(await capLockFree(db, tables, lock), true, lock)
+    for (const lock of locks) t.equal(await lockFree(db, lockKey(db, tables, lock)), true, lock)
   })
 
   t.test("admissionSynchronousCommit: checked, and 'off' for PostgreSQL only", async (t) => {

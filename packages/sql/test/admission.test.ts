@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import t from 'tap'
 import {
   ComposedAdmission,
@@ -11,10 +10,10 @@ import {
   migrate,
   migrations,
   SqlAdmissionStore,
-  type PgPool,
   type SqlPool,
 } from '../src/index.js'
 import { admissionOn } from './helpers/admission.js'
+import { holdLock, lockKey } from './helpers/cap-locks.js'
 import { eachDatabase, type Target } from './helpers/dialects.js'
 import { recording, type Statement } from './helpers/recording.js'
 import { pgPool } from './helpers/servers.js'
@@ -66,34 +65,6 @@ function named(db: Target, tables: { prefix: string; schema?: string }, name: st
   return db.name === 'postgres'
     ? `"${tables.schema}"."${tables.prefix}${name}"`
     : `\`${tables.prefix}${name}\``
-}
-
-/** The lock the stores take on the server for `lock`, as the dialects derive its key. */
-function lockKey(db: Target, tables: { prefix: string; schema?: string }, lock: string): string {
-  const hash = createHash('sha256')
-    .update(`${tables.schema ?? ''}.${tables.prefix}:${lock}`)
-    .digest()
-  return db.name === 'postgres'
-    ? String(hash.readBigInt64BE(0))
-    : `wsw:${hash.toString('hex', 0, 24)}`
-}
-
-/** Holds the server lock `key` on a connection of its own; resolves a function that frees it. */
-async function holdLock(pool: SqlPool, key: string): Promise<() => Promise<void>> {
-  if ('getConnection' in pool) {
-    const connection = await pool.getConnection()
-    await connection.query({ sql: 'SELECT GET_LOCK(?, 5)', values: [key] })
-    return async () => {
-      await connection.query({ sql: 'SELECT RELEASE_LOCK(?)', values: [key] })
-      connection.release()
-    }
-  }
-  const client = await (pool as PgPool).connect()
-  await client.query({ text: 'SELECT pg_advisory_lock($1::bigint)', values: [key] })
-  return async () => {
-    await client.query({ text: 'SELECT pg_advisory_unlock($1::bigint)', values: [key] })
-    client.release()
-  }
 }
 
 eachDatabase(t, async (t, db) => {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import t from 'tap'
 import type { SessionRecord } from '@ws-warden/core/stores'
 import {
@@ -8,6 +7,7 @@ import {
   type PgPool,
   type SqlPool,
 } from '../src/index.js'
+import { holdLock, lockKey } from './helpers/cap-locks.js'
 import { eachDatabase } from './helpers/dialects.js'
 import { crossedUpdates, untilWaiting } from './helpers/locking.js'
 import { pgPool } from './helpers/servers.js'
@@ -30,14 +30,6 @@ function session(id: string, fields: Partial<SessionRecord> = {}): SessionRecord
 /** Alternates calls between two stores, each on its own pool (as two instances would). */
 const across = <S, R>(stores: [S, S], n: number, call: (store: S, i: number) => Promise<R>) =>
   Promise.all(Array.from({ length: n }, (_, i) => call(stores[i % 2] as S, i)))
-
-/** The name a store's lock takes on the server, as the dialects derive it. */
-function lockKey(dialect: 'postgres' | 'mysql', namespace: string, lock: string): string {
-  const hash = createHash('sha256').update(`${namespace}:${lock}`).digest()
-  return dialect === 'postgres'
-    ? String(hash.readBigInt64BE(0))
-    : `wsw:${hash.toString('hex', 0, 24)}`
-}
 
 eachDatabase(t, async (t, db) => {
   const tables = await db.fresh()
@@ -153,7 +145,7 @@ eachDatabase(t, async (t, db) => {
     // The server gives up the lock wait after half of timeoutMs, the client the statement after
     // all of it: the margin is wide, so that a loaded machine still sees the server's answer.
     const sessions = new SqlSessionStore({ ...tables, pool: pools[0], timeoutMs: 4000 })
-    const key = lockKey(db.name, `${tables.schema ?? ''}.${tables.prefix}`, 'user:blocked')
+    const key = lockKey(db, tables, 'user:blocked')
     const holder = await holdLock(pool, key)
     try {
       const outcome = await sessions
@@ -217,24 +209,6 @@ eachDatabase(t, async (t, db) => {
     t.same(await sessions.listByChannel('room'), [])
   })
 })
-
-/** Takes the lock `key` on a connection of its own; resolves a function that frees it. */
-async function holdLock(pool: SqlPool, key: string): Promise<() => Promise<void>> {
-  if ('getConnection' in pool) {
-    const connection = await pool.getConnection()
-    await connection.query({ sql: 'SELECT GET_LOCK(?, 5)', values: [key] })
-    return async () => {
-      await connection.query({ sql: 'SELECT RELEASE_LOCK(?)', values: [key] })
-      connection.release()
-    }
-  }
-  const client = await (pool as PgPool).connect()
-  await client.query({ text: 'SELECT pg_advisory_lock($1::bigint)', values: [key] })
-  return async () => {
-    await client.query({ text: 'SELECT pg_advisory_unlock($1::bigint)', values: [key] })
-    client.release()
-  }
-}
 
 /** Runs `sql` in a transaction left open; resolves a function that commits it. */
 async function transaction(pool: SqlPool, sql: string): Promise<() => Promise<void>> {
