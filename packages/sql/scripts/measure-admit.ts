@@ -39,6 +39,40 @@ interface BatchRoutineSource {
   mysqlAdmitMany(t: Tables): string[]
 }
 
+/** The routines of each commit asked for, read out of git once per run. */
+const sources = new Map<string, Promise<[RoutineSource, BatchRoutineSource | undefined]>>()
+
+/** The admission routines' source of commit `ref`: `admit`'s, and `admit_many`'s if it has one. */
+function routinesOf(ref: string): Promise<[RoutineSource, BatchRoutineSource | undefined]> {
+  let loading = sources.get(ref)
+  if (loading === undefined) {
+    // Both files in one directory: the batch routine imports the steps of the single one.
+    const dir = mkdtempSync(join(tmpdir(), `wsw-admission-sql-${ref.replace(/\W/g, '_')}-`))
+    const show = (name: string, required: boolean): boolean => {
+      try {
+        const source = execFileSync('git', ['show', `${ref}:packages/sql/src/${name}.ts`], {
+          stdio: ['ignore', 'pipe', required ? 'inherit' : 'ignore'],
+        })
+        writeFileSync(join(dir, `${name}.ts`), source)
+        return true
+      } catch (error) {
+        if (required) throw error
+        return false
+      }
+    }
+    show('admission-sql', true)
+    const batched = show('admission-many-sql', false)
+    loading = Promise.all([
+      import(join(dir, 'admission-sql.ts')) as Promise<RoutineSource>,
+      batched
+        ? (import(join(dir, 'admission-many-sql.ts')) as Promise<BatchRoutineSource>)
+        : undefined,
+    ])
+    sources.set(ref, loading)
+  }
+  return loading
+}
+
 /**
  * Puts the admission routines of commit `ref` in place of the ones `migrate` installed: `admit`,
  * and `admit_many` if that commit has it.
@@ -47,24 +81,7 @@ async function installFrom(
   ref: string,
   options: { pool: unknown; schema?: string; prefix: string },
 ) {
-  // Both files in one directory: the batch routine imports the steps of the single one.
-  const dir = mkdtempSync(join(tmpdir(), `wsw-admission-sql-${ref.replace(/\W/g, '_')}-`))
-  const show = (name: string): boolean => {
-    try {
-      const source = execFileSync('git', ['show', `${ref}:packages/sql/src/${name}.ts`], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      })
-      writeFileSync(join(dir, `${name}.ts`), source)
-      return true
-    } catch {
-      return false
-    }
-  }
-  show('admission-sql')
-  const routine = (await import(join(dir, 'admission-sql.ts'))) as RoutineSource
-  const batch = show('admission-many-sql')
-    ? ((await import(join(dir, 'admission-many-sql.ts'))) as BatchRoutineSource)
-    : undefined
+  const [routine, batch] = await routinesOf(ref)
   const { db, tables } = resolve('measure', options as never)
   const postgres = db.dialect.name === 'postgres'
   const statements = postgres ? [routine.postgresAdmit(tables)] : routine.mysqlAdmit(tables)
