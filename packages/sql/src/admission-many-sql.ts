@@ -137,12 +137,12 @@ export function mysqlAdmitMany(t: Tables): string[] {
   const bin = 'VARBINARY(512)'
   const field = (name: string) => `JSON_EXTRACT(v_req, '$.${name}')`
   const string = (name: string) => `JSON_UNQUOTE(${field(name)})`
-  /** Each lock name of the call in turn, as `v_lock`, then `body`; `v_at` is where to look next. */
-  const eachLock = (body: string, indent: string) => `${indent}SET v_at = 1;
-${indent}WHILE LOCATE('"', v_locks, v_at) > 0 DO
-${indent}  SET v_at = LOCATE('"', v_locks, v_at) + 1;
-${indent}  SET v_end = LOCATE('"', v_locks, v_at);
-${indent}  SET v_lock = SUBSTRING(v_locks, v_at, v_end - v_at), v_at = v_end + 1;
+  /** Each lock name of the call in turn, as `v_lock`, then `body`; `v_at` is its opening quote. */
+  const eachLock = (body: string, indent: string) => `${indent}SET v_at = LOCATE('"', v_locks);
+${indent}WHILE v_at > 0 DO
+${indent}  SET v_end = LOCATE('"', v_locks, v_at + 1);
+${indent}  SET v_lock = SUBSTRING(v_locks, v_at + 1, v_end - v_at - 1);
+${indent}  SET v_at = LOCATE('"', v_locks, v_end + 1);
 ${indent}  ${body}
 ${indent}END WHILE;`
   return [
