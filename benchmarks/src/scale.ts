@@ -18,6 +18,11 @@ export interface Scale {
     readonly inflight: number
     /** Connections opened (and closed) on every server before the first measured run: JIT warm-up. */
     readonly warmup: number
+    /**
+     * Connections per slice: a measurement opens `connections` on raw ws and on the combination
+     * in alternating slices of this size, so that both see the same machine.
+     */
+    readonly slice: number
   }
   /** Token verifications per measurement (micro). */
   readonly verify: { readonly ops: number }
@@ -70,7 +75,7 @@ export const FULL: Scale = {
     touchBatch: 1_000,
     sweepRecords: 100_000,
   },
-  admission: { connections: 5_000, inflight: 100, warmup: 1_000 },
+  admission: { connections: 5_000, inflight: 100, warmup: 1_000, slice: 500 },
   verify: { ops: 20_000 },
   broadcast: { clients: [1_000, 5_000], messages: 100, bytes: 100 },
   across: {
@@ -98,7 +103,7 @@ export const SMOKE: Scale = {
     touchBatch: 10,
     sweepRecords: 50,
   },
-  admission: { connections: 6, inflight: 3, warmup: 2 },
+  admission: { connections: 6, inflight: 3, warmup: 2, slice: 3 },
   verify: { ops: 50 },
   broadcast: { clients: [6], messages: 3, bytes: 100 },
   across: { fanout: { clients: 6, messages: 3 }, broker: { clients: 3, messages: 6 } },

@@ -30,7 +30,7 @@ const ADAPTER_GAP = 0.05
 
 export async function admissionBench(context: BenchContext): Promise<BenchResult> {
   const { scale, log } = context
-  const { connections, inflight, warmup } = scale.admission
+  const { connections, inflight, warmup, slice } = scale.admission
   const stores = STORE_KINDS.filter((kind) => context.stores.includes(kind))
   const combos: { kind: ServerKind | 'demo'; store: StoreKind; key: string }[] = [
     { kind: 'ws', store: 'memory', key: 'ws' },
@@ -45,8 +45,8 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
   const rates = new Map<string, number[]>()
   /** Server process CPU (user + system) per opened connection, µs. */
   const cpu = new Map<string, number[]>()
-  /** Each combination's conn/s ÷ the mean of the raw ws measurements just before and after. */
-  const bracketed = new Map<string, number[]>()
+  /** Each combination's conn/s ÷ raw ws's, in the slices of one measurement. */
+  const interleaved = new Map<string, number[]>()
   const failures = new Map<string, number>()
   const errors: string[] = []
   /** Milliseconds waited for a quiet machine before each measurement. */
@@ -70,37 +70,60 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
       await clients.closeAll()
       await server.until(0)
     }
-    /** Opens `connections` on one combination's server; its conn/s. */
-    const measure = async (combo: (typeof combos)[number]): Promise<number> => {
+    const rawServer = servers.get('ws') as Measured
+    const slices = Math.max(1, Math.round(connections / slice))
+    /** Opens `slice` connections on `server`; adds what it saw to `into` and the failures. */
+    const open = async (key: string, server: Measured, into: { ms: number; opened: number }) => {
+      const result = await clients.connect(server.url, server.config, slice, inflight)
+      into.ms += result.ms
+      into.opened += result.opened
+      if (result.failed > 0) {
+        failures.set(key, (failures.get(key) ?? 0) + result.failed)
+        if (result.firstError !== undefined) errors.push(`${key}: ${result.firstError}`)
+      }
+    }
+    /**
+     * One measurement: `slices` slices of raw ws and of the combination, alternating (ABBA:
+     * raw, combination, combination, raw...) so that both see the same machine, and a steady
+     * drift of its speed falls on both alike. Connections stay open until the end, so no slice
+     * pays for another's closes.
+     */
+    const measure = async (combo: (typeof combos)[number], rawFirst: boolean): Promise<void> => {
       const server = servers.get(combo.key) as Measured
       settled.push(await settle())
-      const before = await server.cpuMicros()
-      const result = await clients.connect(server.url, server.config, connections, inflight)
-      const after = await server.cpuMicros()
+      const rawSeen = { ms: 0, opened: 0 }
+      const seen = { ms: 0, opened: 0 }
+      const before = await Promise.all([rawServer.cpuMicros(), server.cpuMicros()])
+      for (let slot = 0; slot < 2 * slices; slot++) {
+        const raw = (slot % 4 === 0 || slot % 4 === 3) === rawFirst
+        await (raw ? open('ws', rawServer, rawSeen) : open(combo.key, server, seen))
+      }
+      const after = await Promise.all([rawServer.cpuMicros(), server.cpuMicros()])
       await clients.closeAll()
-      await server.until(0)
-      if (result.failed > 0) {
-        failures.set(combo.key, (failures.get(combo.key) ?? 0) + result.failed)
-        if (result.firstError !== undefined) errors.push(`${combo.key}: ${result.firstError}`)
-      }
-      const rate = (result.opened / result.ms) * 1000
+      await Promise.all([rawServer.until(0), server.until(0)])
+      const rawRate = (rawSeen.opened / rawSeen.ms) * 1000
+      const rate = (seen.opened / seen.ms) * 1000
+      push(rates, 'ws', rawRate)
       push(rates, combo.key, rate)
-      if (before !== undefined && after !== undefined) {
-        push(cpu, combo.key, (after - before) / Math.max(1, result.opened))
+      push(interleaved, combo.key, rate / rawRate)
+      const cpuPer = (i: 0 | 1, opened: number): number | undefined => {
+        const [start, end] = [before[i], after[i]]
+        return start === undefined || end === undefined ? undefined : (end - start) / opened
       }
-      return rate
+      for (const [key, value] of [
+        ['ws', cpuPer(0, rawSeen.opened)],
+        [combo.key, cpuPer(1, seen.opened)],
+      ] as const) {
+        if (value !== undefined && Number.isFinite(value)) push(cpu, key, value)
+      }
     }
-    const [raw, ...governed] = combos as [(typeof combos)[number], ...typeof combos]
+    const governed = combos.filter((combo) => combo.kind !== 'ws')
     // Twice the runs of the other benchmarks: their ratios spread the widest.
     const runs = 2 * scale.runs
     for (let run = 0; run < runs; run++) {
-      // Raw ws before and after every combination: the ratio is to the mean of those two.
-      let rawBefore = await measure(raw)
+      // Every other run goes in reverse order, and starts its slices on the other side.
       for (const combo of run % 2 === 0 ? governed : [...governed].reverse()) {
-        const rate = await measure(combo)
-        const rawAfter = await measure(raw)
-        push(bracketed, combo.key, rate / ((rawBefore + rawAfter) / 2))
-        rawBefore = rawAfter
+        await measure(combo, run % 2 === 0)
       }
       log(`admission: run ${run + 1}/${runs} done`)
     }
@@ -128,7 +151,7 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
               label,
               store,
               summarize(values),
-              summarize(bracketed.get(`${kind}:${store}`) ?? []),
+              summarize(interleaved.get(`${kind}:${store}`) ?? []),
               summarize(cpu.get(`${kind}:${store}`) ?? []),
               failures.get(`${kind}:${store}`) ?? 0,
             ]
@@ -143,14 +166,14 @@ export async function admissionBench(context: BenchContext): Promise<BenchResult
       { title: 'server', unit: 'text' },
       { title: 'store', unit: 'text' },
       { title: 'conn/s', unit: 'int' },
-      { title: 'vs raw ws (just before and after)', unit: 'ratio' },
+      { title: 'vs raw ws (interleaved)', unit: 'ratio' },
       { title: 'server CPU µs per connection', unit: 'int' },
       { title: 'failed', unit: 'int' },
     ],
     rows,
     notes: [
       "Every ws-warden connection runs the full pipeline: origin, token verify (HS256, synchronous node:crypto HMAC), one admission step (attempts per IP and per user, single-use consume, caps + session record: the store's one-trip `admit` where it has one, else the composed calls; where the store has `admitMany`, the warden's batching gathers the handshakes in flight into its calls), permissions, attach. Limits are raised so nothing is refused; heartbeats off.",
-      `Each combination runs in its own server process, started once, and first opens ${warmup.toLocaleString('en-US')} connections unmeasured (JIT warm-up); ${2 * scale.runs} runs interleave the combinations (run 1 of every combination, then run 2..., every other run in reverse order). Clients run in ${scale.clientProcesses} other process(es) and sign their tokens before the clock starts. Raw ws is measured before the first combination of a run and after each: a ratio is the combination's conn/s ÷ the mean of the raw ws measurements just before and just after it, then summarized over the runs (this machine's speed drifts by up to half within seconds, so only neighbouring measurements compare). The raw ws row summarizes all its measurements. Before each measurement the benchmark waits for a quiet machine (under 15% of its CPU busy over two 100 ms windows, at most 5 s): after a run on PostgreSQL or MySQL the database stays busy for most of a second, and whatever ran next paid for it (waited ${settled.length > 0 ? `${Math.round(summarize(settled).median)} ms per measurement, median; longest ${Math.round(Math.max(...settled))} ms` : 'nothing'}). Server CPU: the server process's user + system time over the run ÷ connections opened (its store's own CPU, Redis or the database, is not in it); clients and stores share the same cores, so conn/s falls with the CPU every part spends.`,
+      `Each combination runs in its own server process, started once, and first opens ${warmup.toLocaleString('en-US')} connections unmeasured (JIT warm-up); ${2 * scale.runs} runs interleave the combinations (run 1 of every combination, then run 2..., every other run in reverse order). Clients run in ${scale.clientProcesses} other process(es) and sign their tokens before the clock starts. A measurement opens ${connections.toLocaleString('en-US')} connections on the combination and as many on raw ws, in alternating slices of ${slice.toLocaleString('en-US')} (raw, combination, combination, raw..., the other way round every other run), and keeps them open to its end; a ratio is the combination's conn/s ÷ raw ws's over the slices of one measurement, then summarized over the runs. This machine's speed jitters: the slices of raw ws inside one measurement range over 2 to 3x, so only what runs side by side compares, and one ratio is read from many slices. The raw ws row summarizes all its measurements. Before each measurement the benchmark waits for a quiet machine (under 15% of its CPU busy over two 100 ms windows, at most 5 s): after a measurement on PostgreSQL or MySQL the database stays busy removing sessions for most of a second (waited ${settled.length > 0 ? `${Math.round(summarize(settled).median)} ms per measurement, median; longest ${Math.round(Math.max(...settled))} ms` : 'nothing'}). Server CPU: the server process's user + system time over the measurement ÷ connections it opened (its store's own CPU, Redis or the database, is not in it); clients and stores share the same cores, so conn/s falls with the CPU every part spends.`,
       ...(errors.length > 0
         ? [`Failures seen: ${[...new Set(errors)].slice(0, 5).join('; ')}`]
         : []),
