@@ -25,6 +25,41 @@ import {
 } from './admission-sql.js'
 import type { Tables } from './options.js'
 
+/** One value of a request as the MySQL routine reads it: its variable, its JSON key, its kind. */
+export interface MysqlField {
+  readonly variable: string
+  readonly key: string
+  readonly kind: 'number' | 'string' | 'json'
+}
+
+const f = (variable: string, key: string, kind: MysqlField['kind']): MysqlField => ({
+  variable,
+  key,
+  kind,
+})
+
+/**
+ * A request's values in the order of v9's fields (`admitManyParams` writes them in this order):
+ * the attempts as a JSON array of `[key, limit]` and the channels as one of strings, which the
+ * steps of `admit` read (`admission-sql.ts`); the session's values and caps null without one.
+ */
+export const mysqlFields: readonly MysqlField[] = [
+  f('p_window', 'w', 'number'),
+  f('p_attempts', 'a', 'json'),
+  f('p_jti', 'j', 'string'),
+  f('p_token_expires', 'e', 'number'),
+  f('p_id', 'i', 'string'),
+  f('p_user_id', 'u', 'string'),
+  f('p_instance_id', 'n', 'string'),
+  f('p_ip', 'p', 'string'),
+  f('p_connected_at', 'c', 'number'),
+  f('p_last_seen_at', 's', 'number'),
+  f('p_channels', 'h', 'json'),
+  f('p_per_user', 'pu', 'number'),
+  f('p_per_ip', 'pi', 'number'),
+  f('p_total', 't', 'number'),
+]
+
 /**
  * `CREATE OR REPLACE PROCEDURE <prefix>admit_many(...)` (PostgreSQL 11 and later): the requests
  * come as parallel arrays, one element per request; the attempts and the channels of all of them
@@ -116,27 +151,49 @@ $admit_many$`
 }
 
 /**
- * The MySQL/MariaDB procedure, dropped and created. The requests come as one JSON array of
- * objects (a procedure takes no arrays), a key left out for a null; the `GET_LOCK` names of the
- * call as a JSON array of strings, sorted. It answers one row, `answers`: per request
- * `answer:attempt:window_ends`, joined by commas.
+ * The MySQL/MariaDB procedure, dropped and created. The requests come as one text (a procedure
+ * takes no arrays); the `GET_LOCK` names of the call as a JSON array of strings, sorted. It
+ * answers one row, `answers`: per request `answer:attempt:window_ends`, joined by commas.
  *
- * Both arrays are read in one pass (v8), so a call costs the same per request at any size. v7
- * asked `JSON_LENGTH` of each array at every turn of its loops and `JSON_EXTRACT`ed element `r`,
- * each a parse from the start of the text: at 50 requests a call, that parsing cost MariaDB more
- * CPU than the admissions themselves (`bench-notes/README.md`). Now:
+ * Since v9 the requests come as fields (`admitManyParams` writes them): `v9`, then each request's
+ * {@link mysqlFields} in their order, each field after a NUL byte, an empty field for a null. No
+ * field holds a NUL (every key is checked to have none, the two JSON arrays escape it), so the
+ * fields need no escaping, and a request is the text up to its 14th NUL after it starts. Cut with
+ * SUBSTRING_INDEX in a binary copy, they cost MariaDB 10.11 next to nothing beside v8's 14
+ * JSON_EXTRACTs (about 2 µs each): about 0.02 ms less mysqld CPU per admission
+ * (`bench-notes/README.md`).
+ *
+ * Rolling upgrades: the call keeps v8's shape and its routine reads the JSON arrays of older
+ * stores, as v8 did (below). A v8 or v7 routine reads no request out of the fields text (`v`
+ * cannot start a JSON value): its first statement, `JSON_LENGTH`, fails (when the routine was
+ * created in a strict `sql_mode`, the default), or answers NULL, and then the routine only takes
+ * and frees the cap locks and answers NULL. Either way the store sends the JSON array instead,
+ * for a minute (`admission.ts`).
+ *
+ * JSON, as stores before v9 send it: both arrays are read in one pass (v8), so a call costs the
+ * same per request at any size. v7 asked `JSON_LENGTH` of each array at every turn of its loops
+ * and `JSON_EXTRACT`ed element `r`, each a parse from the start of the text. Now:
  * - the lock names (`wsw:` and hex, never a quote) are read quote to quote;
- * - the requests, when the array holds one per line (`[` and the objects joined by `,\n`, as
- *   `admitManyParams` lays them out: JSON.stringify writes no raw newline, so `,\n` only
- *   separates requests), are cut between separators. An array laid out otherwise, as a v7 store
- *   sends it, is read element by element, as v7 did.
+ * - the requests, when the array holds one per line (`[` and the objects joined by `,\n`, as a v8
+ *   store lays them out: JSON.stringify writes no raw newline, so `,\n` only separates requests),
+ *   are cut between separators. An array laid out otherwise, as a v7 store sends it, is read
+ *   element by element, as v7 did.
  * Both are walked in a binary copy, whose positions are bytes.
  */
 export function mysqlAdmitMany(t: Tables): string[] {
   const text = 'LONGTEXT CHARACTER SET utf8mb4'
   const bin = 'VARBINARY(512)'
-  const field = (name: string) => `JSON_EXTRACT(v_req, '$.${name}')`
-  const string = (name: string) => `JSON_UNQUOTE(${field(name)})`
+  /** The request's variables, from its JSON object (before v9) or its fields. */
+  const read = (value: (field: MysqlField, i: number) => string) =>
+    mysqlFields.map((field, i) => `${field.variable} = ${value(field, i)}`).join(',\n      ')
+  const fromJson = ({ key, kind }: MysqlField) =>
+    kind === 'string'
+      ? `JSON_UNQUOTE(JSON_EXTRACT(v_req, '$.${key}'))`
+      : `JSON_EXTRACT(v_req, '$.${key}')`
+  const fromFields = ({ kind }: MysqlField, i: number) => {
+    const cut = `NULLIF(SUBSTRING_INDEX(SUBSTRING_INDEX(v_row, 0x00, ${i + 1}), 0x00, -1), '')`
+    return kind === 'json' ? `CONVERT(${cut} USING utf8mb4)` : cut
+  }
   /** Each lock name of the call in turn, as `v_lock`, then `body`; `v_at` is its opening quote. */
   const eachLock = (body: string, indent: string) => `${indent}SET v_at = LOCATE('"', v_locks);
 ${indent}WHILE v_at > 0 DO
@@ -154,6 +211,8 @@ BEGIN
   DECLARE v_r INT DEFAULT 0;
   DECLARE v_n INT;
   DECLARE v_req ${text};
+  DECLARE v_row LONGBLOB;
+  DECLARE v_fields BOOLEAN;
   DECLARE v_bytes LONGBLOB;
   DECLARE v_locks LONGBLOB;
   DECLARE v_lines BOOLEAN;
@@ -197,8 +256,16 @@ BEGIN
 ${eachLock('DO RELEASE_LOCK(v_lock);', '    ')}
     RESIGNAL;
   END;
-  SET v_locks = p_locks, v_bytes = p_requests, v_n = JSON_LENGTH(p_requests);
-  SET v_lines = (v_n = 1 OR LOCATE(v_separator, v_bytes) > 0);
+  SET v_locks = p_locks, v_bytes = p_requests;
+  SET v_fields = (LEFT(v_bytes, 3) = CONCAT('v9', 0x00));
+  IF v_fields THEN
+    -- The fields start after the tag; each request has ${mysqlFields.length} NULs.
+    SET v_pos = 4,
+      v_n = (LENGTH(v_bytes) - LENGTH(REPLACE(v_bytes, 0x00, ''))) DIV ${mysqlFields.length};
+  ELSE
+    SET v_n = JSON_LENGTH(p_requests);
+    SET v_lines = (v_n = 1 OR LOCATE(v_separator, v_bytes) > 0);
+  END IF;
   SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
   START TRANSACTION;
   -- The cap locks of every request, waited for before any row is locked (see the module).
@@ -210,24 +277,25 @@ ${eachLock(
   '  ',
 )}
   WHILE v_r < v_n DO
-    IF v_lines THEN
-      -- From after the separator (or the opening bracket) to the next one, or to the closing one.
-      SET v_end = LOCATE(v_separator, v_bytes, v_pos);
-      IF v_end = 0 THEN
-        SET v_end = LENGTH(v_bytes);
-      END IF;
-      SET v_req = CONVERT(SUBSTRING(v_bytes, v_pos, v_end - v_pos) USING utf8mb4);
-      SET v_pos = v_end + 2;
+    IF v_fields THEN
+      SET v_row = SUBSTRING_INDEX(SUBSTRING(v_bytes, v_pos), 0x00, ${mysqlFields.length});
+      SET v_pos = v_pos + LENGTH(v_row) + 1;
+      SET ${read(fromFields)};
     ELSE
-      SET v_req = JSON_EXTRACT(p_requests, CONCAT('$[', v_r, ']'));
+      IF v_lines THEN
+        -- From after the separator (or the opening bracket) to the next one, or to the closing
+        -- one.
+        SET v_end = LOCATE(v_separator, v_bytes, v_pos);
+        IF v_end = 0 THEN
+          SET v_end = LENGTH(v_bytes);
+        END IF;
+        SET v_req = CONVERT(SUBSTRING(v_bytes, v_pos, v_end - v_pos) USING utf8mb4);
+        SET v_pos = v_end + 2;
+      ELSE
+        SET v_req = JSON_EXTRACT(p_requests, CONCAT('$[', v_r, ']'));
+      END IF;
+      SET ${read(fromJson)};
     END IF;
-    SET p_window = ${field('w')}, p_attempts = ${field('a')},
-      p_jti = ${string('j')}, p_token_expires = ${field('e')},
-      p_id = ${string('i')}, p_user_id = ${string('u')},
-      p_instance_id = ${string('n')}, p_ip = ${string('p')},
-      p_connected_at = ${field('c')}, p_last_seen_at = ${field('s')},
-      p_channels = ${field('h')}, p_per_user = ${field('pu')},
-      p_per_ip = ${field('pi')}, p_total = ${field('t')};
     SET v_i = 0, v_ends = NULL, v_attempt = NULL, v_answer = NULL;
   admission: BEGIN
 ${mysqlCounted(t)}${mysqlInserted(t)}  END admission;

@@ -17,6 +17,7 @@ import {
   admitManySql,
   type Answer,
   type Checked,
+  type MysqlLayout,
 } from './admission-many.js'
 import { retryDeadlocks, type Row } from './database.js'
 import { digest } from './dialects.js'
@@ -42,6 +43,16 @@ const limits = {
 function missingRoutine(error: unknown): boolean {
   const failure = error as { code?: unknown; errno?: unknown } | null
   return failure?.code === '42883' || failure?.code === '42601' || failure?.errno === 1305
+}
+
+/**
+ * MySQL's answer when a routine before v9 was sent fields: the JSON text it expected is invalid
+ * (MariaDB 4038, MySQL 3141). Only a routine created without a strict `sql_mode` answers NULL
+ * instead (`admitManyAnswers`).
+ */
+function invalidJson(error: unknown): boolean {
+  const failure = error as { errno?: unknown } | null
+  return failure?.errno === 4038 || failure?.errno === 3141
 }
 
 /** A request checked as the stores check their arguments; throws a `TypeError` if invalid. */
@@ -75,6 +86,9 @@ function result({ attempts, windowMs }: Checked, now: number, row: Answer): Admi
       return limits[row.answer as keyof typeof limits]
   }
 }
+
+/** How long MySQL's admitMany keeps to the JSON array once a routine before v9 refused fields. */
+const JSON_FOR_MS = 60_000
 
 /** Options of {@link SqlAdmissionStore}: the three stores it admits into, and their tables. */
 export interface SqlAdmissionStoreOptions extends SqlStoreOptions {
@@ -130,6 +144,12 @@ export class SqlAdmissionStore implements AdmissionStore {
   readonly #unflushed: 'unflushed' | null
   readonly #manySql: string
   readonly #manyName: string
+  /**
+   * Until when (store clock, ms) MySQL's admitMany sends the JSON array: a routine before v9 (a
+   * rolling upgrade) refused fields. Then fields are tried again, in case the database was
+   * migrated meanwhile.
+   */
+  #jsonUntil = -Infinity
   /**
    * The most requests one {@link admitMany} call takes: 64. The server runs them one after the
    * other holding what each locked (the session bound's row, the IPs' attempts, every cap lock of
@@ -225,15 +245,28 @@ export class SqlAdmissionStore implements AdmissionStore {
     if (checked.length === 0) return []
     const { db } = this.#s
     const now = this.#s.clock.now()
-    const params = admitManyParams(db, now, checked, this.#lockWaitMs, this.#unflushed)
-    let rows: Row[]
+    const call = async (layout: MysqlLayout) => {
+      const params = admitManyParams(db, now, checked, this.#lockWaitMs, this.#unflushed, layout)
+      const { rows } = await retryDeadlocks(() => db.run(this.#manySql, params, this.#manyName))
+      return admitManyAnswers(db, rows)
+    }
+    const layout = now < this.#jsonUntil ? 'json' : 'fields'
+    let answers: Answer[] | undefined
     try {
-      ;({ rows } = await retryDeadlocks(() => db.run(this.#manySql, params, this.#manyName)))
+      answers = await call(layout).catch((error: unknown) => {
+        if (layout === 'fields' && invalidJson(error)) return undefined
+        throw error
+      })
+      if (answers === undefined) {
+        this.#jsonUntil = now + JSON_FOR_MS
+        answers = await call('json')
+      }
     } catch (error) {
       if (missingRoutine(error)) return this.#oneByOne(requests)
       throw error
     }
-    return admitManyAnswers(db, rows).map((answer, i) => result(checked[i] as Checked, now, answer))
+    if (answers === undefined) throw new Error('ws-warden: admit_many answered no request')
+    return answers.map((answer, i) => result(checked[i] as Checked, now, answer))
   }
 
   async #oneByOne(requests: readonly AdmitRequest[]): Promise<AdmitResult[]> {

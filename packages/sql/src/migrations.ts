@@ -163,6 +163,16 @@ export const migrations: readonly Migration[] = [
     postgres: () => [],
     mysql: (t) => [...mysqlAdmit(t), ...mysqlAdmitMany(t)],
   },
+  {
+    version: 9,
+    name: 'admission: many in one call, requests as fields',
+    // MySQL's admit_many again: it reads the requests as NUL-separated fields (v8 JSON_EXTRACTed
+    // 14 values out of each), and still reads the JSON arrays of v7 and v8 stores. A v9 store
+    // sends the JSON array to a routine before v9, which refuses fields or answers them NULL
+    // (see admission-many-sql.ts). PostgreSQL: nothing changes.
+    postgres: () => [],
+    mysql: (t) => mysqlAdmitMany(t),
+  },
 ]
 
 /** What {@link migrate} did. */

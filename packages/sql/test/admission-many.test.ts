@@ -1,6 +1,10 @@
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { AdmitRequest, SessionRecord } from '@ws-warden/core/stores'
 import type { MySqlPool, PgPool, SqlPool } from '../src/index.js'
+import { resolve, type Tables } from '../src/options.js'
 import { admissionOn } from './helpers/admission.js'
 import { eachDatabase, type Target } from './helpers/dialects.js'
 import { recording, type Statement } from './helpers/recording.js'
@@ -28,6 +32,55 @@ function request(userId: string, fields: Partial<AdmitRequest> = {}): AdmitReque
     tokenExpiresAt: now + WINDOW,
     session: { record, caps: { perUser: 100, perIp: 1000, total: 10_000 } },
     ...fields,
+  }
+}
+
+/** The commit whose admit_many is version 8's (the last before version 9). */
+const V8 = 'a9c7941'
+
+/**
+ * `mysqlAdmitMany` as commit `ref` has it, read out of git (with the steps it imports) into a
+ * directory of the package (where TypeScript's imports resolve as in src), removed after.
+ */
+async function mysqlRoutineOf(t: Test, ref: string): Promise<(t: Tables) => string[]> {
+  mkdirSync(join(import.meta.dirname, '..', '.tmp'), { recursive: true })
+  const dir = mkdtempSync(join(import.meta.dirname, '..', '.tmp', 'routines-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const name of ['admission-sql', 'admission-many-sql']) {
+    const source = execFileSync('git', ['show', `${ref}:packages/sql/src/${name}.ts`])
+    writeFileSync(join(dir, `${name}.ts`), source)
+  }
+  const module = (await import(join(dir, 'admission-many-sql.ts'))) as {
+    mysqlAdmitMany(t: Tables): string[]
+  }
+  return module.mysqlAdmitMany
+}
+
+/**
+ * A pool whose admit_many calls meet a routine before version 9 created without a strict
+ * `sql_mode`: it reads no request out of fields and answers NULL. The JSON array is passed on
+ * through `json`, or answered NULL as well if it gives `undefined`.
+ */
+function oldRoutine(mysql: MySqlPool, json: (sent: string) => string | undefined): MySqlPool {
+  return {
+    getConnection: async () => {
+      const connection = await mysql.getConnection()
+      return {
+        query: (options) => {
+          const values = [...(options.values ?? [])]
+          if (/admit_many/.test(options.sql)) {
+            const sent = /^v9/.test(String(values[1])) ? undefined : json(String(values[1]))
+            if (sent === undefined)
+              return Promise.resolve([[[{ answers: null }], {}], []] as [unknown, unknown])
+            values[1] = sent
+          }
+          return connection.query({ ...options, values })
+        },
+        release: () => connection.release(),
+        destroy: () => connection.destroy(),
+      }
+    },
+    end: () => mysql.end(),
   }
 }
 
@@ -97,71 +150,113 @@ eachDatabase(t, async (t, db) => {
   })
 
   t.test('ids, users, IPs and channels come back as sent, whatever their characters', async (t) => {
-    // The MySQL routine cuts its requests at each `,` + newline between them: none of these may
-    // cut one, nor a quote or bracket end it early.
-    const admission = admissionOn(tables)
+    // MySQL cuts JSON requests at each `,` + newline between them (v8), fields at each NUL (v9):
+    // none of these may cut one, nor a quote or bracket end it early, nor pass for a null or the
+    // fields' tag.
     const odd = ['a,\nb', 'q"},\n{"', ']\n,', 'é,😀\\n', 'tab\t,\r\n']
-    const requests = odd.map((text, i) => {
-      const base = request(`odd-${i}-${text}`)
-      const { record } = base.session!
-      return {
-        ...base,
-        session: {
-          ...base.session!,
-          record: {
-            ...record,
-            id: `${record.id}${text}`,
-            ip: `ip${text}`,
-            channels: [text, `c${i}`],
+    const fieldly = ['v9', '\u0001\u001f', 'ÿ\uffff', '12', '[]', '{"a":1}', '\\0', 'null', ' ']
+    const pools: [string, SqlPool][] = [['fields', tables.pool]]
+    if (db.name === 'mysql') pools.push(['json', oldRoutine(tables.pool as MySqlPool, (s) => s)])
+    for (const [layout, pool] of pools) {
+      const admission = admissionOn({ ...tables, pool })
+      const requests = [...odd, ...fieldly].map((text, i) => {
+        const base = request(`odd-${layout}-${i}-${text}`)
+        const { record } = base.session!
+        return {
+          ...base,
+          jti: `${base.jti}${text}`,
+          session: {
+            ...base.session!,
+            record: {
+              ...record,
+              id: `${record.id}${text}`,
+              instanceId: text,
+              ip: `ip${text}`,
+              channels: [text, `c${i}`],
+            },
           },
-        },
-      }
-    })
-    t.same(
-      await admission.admitMany(requests),
-      requests.map(() => ({ ok: true })),
-    )
-    for (const { session } of requests) {
-      const { record } = session
-      const stored = await admission.sessions.get(record.id)
+        }
+      })
       t.same(
-        stored && { ...stored, channels: [...stored.channels].sort() },
-        { ...record, channels: [...record.channels].sort() },
-        JSON.stringify(record.id),
+        await admission.admitMany(requests),
+        requests.map(() => ({ ok: true })),
+        layout,
+      )
+      for (const { session } of requests) {
+        const { record } = session
+        const stored = await admission.sessions.get(record.id)
+        t.same(
+          stored && { ...stored, channels: [...stored.channels].sort() },
+          { ...record, channels: [...record.channels].sort() },
+          `${layout} ${JSON.stringify(record.id)}`,
+        )
+      }
+      t.same(
+        await admission.admitMany(requests.slice(0, 2)),
+        [
+          { ok: false, reason: 'replayed' },
+          { ok: false, reason: 'replayed' },
+        ],
+        'their token ids stored as sent',
       )
     }
   })
 
   if (db.name === 'mysql') {
-    t.test('the routine still reads the compact array a version 7 store sends', async (t) => {
-      const log: Statement[] = []
-      const mysql = tables.pool as MySqlPool
-      // The store's call, its requests rewritten as JSON.stringify writes an array.
-      const compacting: MySqlPool = {
-        getConnection: async () => {
-          const connection = await mysql.getConnection()
-          return {
-            query: (options) => {
-              const values = [...(options.values ?? [])]
-              if (/admit_many/.test(options.sql)) {
-                values[1] = JSON.stringify(JSON.parse(values[1] as string))
-                log.push({ sql: options.sql, values })
-              }
-              return connection.query({ ...options, values })
-            },
-            release: () => connection.release(),
-            destroy: () => connection.destroy(),
-          }
-        },
-        end: () => mysql.end(),
+    t.test('the routine still reads the arrays of version 8 and 7 stores', async (t) => {
+      for (const compact of [false, true]) {
+        const log: string[] = []
+        // An old routine to the store (it answers NULL to fields), then the JSON array it sends,
+        // as is (v8) or as JSON.stringify writes it (v7).
+        const pool = oldRoutine(tables.pool as MySqlPool, (json) => {
+          const sent = compact ? JSON.stringify(JSON.parse(json)) : json
+          log.push(sent)
+          return sent
+        })
+        const admission = admissionOn({ ...tables, pool })
+        const user = compact ? 'compact' : 'lines'
+        const first = request(user)
+        const answers = await admission.admitMany([first, request(user), first])
+        t.same(answers, [{ ok: true }, { ok: true }, { ok: false, reason: 'replayed' }])
+        t.equal(log.length, 1)
+        t.match(log[0], compact ? /^\[\{[^\n]*\}\]$/ : /^\[\{.*\},\n\{.*\},\n\{.*\}\]$/)
+        t.equal(await admission.sessions.count({ userId: user }), 2)
       }
-      const admission = admissionOn({ ...tables, pool: compacting })
-      const first = request('compact')
-      const answers = await admission.admitMany([first, request('compact'), first])
-      t.same(answers, [{ ok: true }, { ok: true }, { ok: false, reason: 'replayed' }])
-      t.equal(log.length, 1)
-      t.notMatch(String(log[0]?.values[1]), /\n/, 'no request on a line of its own')
-      t.equal(await admission.sessions.count({ userId: 'compact' }), 2)
+    })
+
+    t.test('a routine that answers NULL to the JSON array too fails the call', async (t) => {
+      const pool = oldRoutine(tables.pool as MySqlPool, () => undefined)
+      await t.rejects(admissionOn({ ...tables, pool }).admitMany([request('null')]), {
+        message: /answered no request/,
+      })
+    })
+
+    t.test('a routine before version 9 is sent the JSON array, fields again later', async (t) => {
+      const old = await db.fresh()
+      const { db: database, tables: names } = resolve('test', old)
+      for (const sql of (await mysqlRoutineOf(t, V8))(names)) await database.run(sql)
+      let clock = Date.now()
+      const log: Statement[] = []
+      const pool = recording(old.pool, log)
+      const admission = admissionOn({ ...old, pool, clock: { now: () => clock } })
+      const layouts = () => {
+        const sent = log.map(({ values }) => (/^v9/.test(String(values[1])) ? 'fields' : 'json'))
+        log.length = 0
+        return sent
+      }
+      const first = request('v8')
+      t.same(await admission.admitMany([first, request('v8'), first]), [
+        { ok: true },
+        { ok: true },
+        { ok: false, reason: 'replayed' },
+      ])
+      t.same(layouts(), ['fields', 'json'], 'fields refused, then the array')
+      t.same(await admission.admitMany([request('v8')]), [{ ok: true }])
+      t.same(layouts(), ['json'], 'the array while the routine may still be old')
+      clock += 60_000
+      t.same(await admission.admitMany([request('v8')]), [{ ok: true }])
+      t.same(layouts(), ['fields', 'json'], 'a minute later, fields tried again')
+      t.equal(await admission.sessions.count({ userId: 'v8' }), 4)
     })
   }
 

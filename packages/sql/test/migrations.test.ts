@@ -191,7 +191,7 @@ eachDatabase(t, async (t, db) => {
       ['many', 'one', 'one', 'one'],
       'the missing routine, then admit for each',
     )
-    t.same(await migrate(options), { applied: versions.slice(6), version: latest })
+    t.same(await migrate(options), { applied: [7, 8, 9], version: latest })
     log.length = 0
     t.same(await admission?.admitMany?.([admit('d', 'jd'), admit('e', 'je')]), [
       { ok: false, reason: 'limit', limit: 'user' },
