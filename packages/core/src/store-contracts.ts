@@ -61,6 +61,13 @@ export interface SessionStore {
   add(record: SessionRecord, caps?: ConnectionCaps): Promise<AddSessionResult>
   /** Removes a record; true if it existed. Idempotent. */
   remove(id: string): Promise<boolean>
+  /**
+   * Removes the records with these ids (unknown ids are ignored; an id may repeat) in as few
+   * round trips as the store can; resolves how many records it removed. Optional: a warden
+   * gathers the removals of closing connections into these calls (at most 256 ids each) when
+   * the store has it, and calls `remove` once per connection when it has not.
+   */
+  removeMany?(ids: readonly string[]): Promise<number>
   get(id: string): Promise<SessionRecord | null>
   listByUser(userId: string): Promise<SessionRecord[]>
   listByChannel(channel: string): Promise<SessionRecord[]>

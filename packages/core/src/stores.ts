@@ -12,6 +12,7 @@ export { ComposedAdmission } from './composed-admission.js'
 export type { StoreCall } from './composed-admission.js'
 export { AdmissionBatcher, DEFAULT_ADMIT_MANY_LIMIT } from './admission-batch.js'
 export type { SendBatch } from './admission-batch.js'
+export { REMOVE_MANY_LIMIT } from './session-removals.js'
 // The option validators core's own options readers use, so a store's options read the same way.
 export {
   clockOption,

@@ -317,3 +317,74 @@ t.test('shutdown waits for store writes in flight and counts those that failed',
   ])
   t.equal(await sessions.count(), 1, 'the failed removal left its record behind')
 })
+
+/** A memory session store with `removeMany`, recording each call's size. */
+class BatchingSessions extends MemorySessionStore {
+  readonly calls: number[] = []
+  singles = 0
+  override async remove(id: string): Promise<boolean> {
+    this.singles++
+    return super.remove(id)
+  }
+  async removeMany(ids: readonly string[]): Promise<number> {
+    this.calls.push(ids.length)
+    let removed = 0
+    for (const id of ids) if (await super.remove(id)) removed++
+    return removed
+  }
+}
+
+t.test('a warden gathers the removals of closing connections into removeMany', async (t) => {
+  const sessions = new BatchingSessions()
+  const { connect } = await startServer(t, { stores: { sessions } })
+  const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => connect(`user${i}`)))
+  t.equal(await sessions.count(), 20)
+  for (const client of clients) client.socket.terminate()
+  await Promise.all(clients.map((client) => client.closedWithin()))
+  await until(async () => (await sessions.count()) === 0, 2_000)
+  t.equal(sessions.singles, 0, 'no removal went alone')
+  t.equal(
+    sessions.calls.reduce((sum, n) => sum + n, 0),
+    20,
+    'every record was in a call',
+  )
+  t.ok(sessions.calls.length < 20, `fewer calls than closes (${sessions.calls.join(', ')})`)
+})
+
+t.test('shutdown waits for the batched removals of the connections it closes', async (t) => {
+  const sessions = new BatchingSessions()
+  const { warden, connect } = await startServer(t, { stores: { sessions } })
+  await Promise.all(Array.from({ length: 10 }, (_, i) => connect(`user${i}`)))
+  t.equal(await sessions.count(), 10)
+  await warden.close()
+  t.equal(await sessions.count(), 0, 'every record is gone when close resolves')
+  t.equal(sessions.singles, 0)
+})
+
+t.test(
+  'a failed removeMany is one error for its batch, counted in the shutdown report',
+  async (t) => {
+    const sessions = new BatchingSessions()
+    sessions.removeMany = async (ids) => {
+      sessions.calls.push(ids.length)
+      throw new Error('connection reset')
+    }
+    const errors: unknown[] = []
+    const { warden, connect } = await startServer(t, {
+      stores: { sessions },
+      shutdown: { drainMs: 0 },
+      hooks: { onError: (error) => errors.push(error) },
+    })
+    await Promise.all(Array.from({ length: 6 }, (_, i) => connect(`user${i}`)))
+    const report = await warden.close()
+    t.equal(
+      sessions.calls.reduce((sum, n) => sum + n, 0),
+      6,
+      'every id was sent',
+    )
+    t.equal(errors.length, sessions.calls.length, 'one error per failed call, not per id')
+    t.match(errors, [{ code: 'store_unavailable', store: 'sessions' }])
+    t.equal(report.errors, sessions.calls.length)
+    t.equal(await sessions.count(), 6, 'the records stay, for the sweep')
+  },
+)

@@ -54,10 +54,7 @@ export function createAdmitter<TData>(
     guard: (store, op, operation) => runtime.guard(store, op, operation),
     now: () => runtime.now(),
     isClosing: () => runtime.closing !== undefined,
-    dropReservation: (id) =>
-      runtime.background(
-        runtime.guard('sessions', 'remove', () => runtime.stores.sessions.remove(id)),
-      ),
+    dropReservation: (id) => runtime.removeSession(id),
     ...(sessions && {
       claimSession: (url: string, userId: string) => sessions.resumption.claim(url, userId),
       unclaimSession: (claimed: ClaimedSession) =>

@@ -77,9 +77,7 @@ export class Connections<TData> {
       const error = runtime.closing ? new ShuttingDownError() : undefined
       socket.close(error?.closeCode ?? CloseCode.Unauthorized, error?.code ?? 'ticket_expired')
       if (pending) {
-        runtime.background(
-          runtime.guard('sessions', 'remove', () => runtime.stores.sessions.remove(pending.id)),
-        )
+        runtime.removeSession(pending.id)
       }
       if (pending?.resumed) runtime.background(sessions!.resumption.unclaim(pending.resumed))
       return undefined
@@ -134,9 +132,7 @@ export class Connections<TData> {
     const runtime = this.#runtime
     const { sessions, topics } = this.#deps
     const { lastOfUser, emptiedChannels } = runtime.registry.remove(connection)
-    runtime.background(
-      runtime.guard('sessions', 'remove', () => runtime.stores.sessions.remove(connection.id)),
-    )
+    runtime.removeSession(connection.id)
     if (connection.session) sessions!.ended(connection, cause, socketCode)
     if (topics) {
       if (lastOfUser) runtime.background(topics.release(streamOf.user(connection.userId)))

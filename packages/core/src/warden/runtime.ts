@@ -21,6 +21,7 @@ import {
 import type { ResolvedOptions, WardenHooks, WardenOptions } from '../options.js'
 import { resolveOptions } from '../options.js'
 import { Registry } from '../registry.js'
+import { SessionRemovals } from '../session-removals.js'
 import { guardStore, inProcessCall } from '../store-guard.js'
 import type {
   AdmissionStore,
@@ -73,6 +74,8 @@ export class WardenRuntime<TData> {
   /** Store writes started in the background (removals, joins), awaited on shutdown. */
   readonly #inFlight = new Set<Promise<unknown>>()
   readonly #ownedStores: { close(): Promise<void> }[] = []
+  /** The batching of session removals, when the session store has `removeMany`. */
+  readonly #removals: SessionRemovals | undefined
 
   constructor(options: WardenOptions<TData>) {
     this.options = resolveOptions(options as WardenOptions<unknown>, randomUUID)
@@ -112,6 +115,16 @@ export class WardenRuntime<TData> {
         ? (given.resumes ?? this.#own(new MemoryResumeStore({ clock })))
         : undefined,
     }
+    this.#removals = SessionRemovals.of(sessions, {
+      guard: (operation) => this.guard('sessions', 'removeMany', operation),
+      track: (work) => this.background(work),
+    })
+  }
+
+  /** Removes a session record in the background: batched when the store can, else on its own. */
+  removeSession(id: string): void {
+    if (this.#removals) this.#removals.remove(id)
+    else this.background(this.guard('sessions', 'remove', () => this.stores.sessions.remove(id)))
   }
 
   now(): number {
