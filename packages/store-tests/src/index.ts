@@ -28,6 +28,7 @@ import { historyConformance } from './history.js'
 import { lockConformance } from './locks.js'
 import type { ConformanceOptions, StoreKind } from './harness.js'
 import { rateLimitConformance } from './rate-limits.js'
+import { removeManyConformance } from './remove-many.js'
 import { resumeConformance } from './resumes.js'
 import { sessionConformance } from './sessions.js'
 import { tokenConformance } from './tokens.js'
@@ -40,6 +41,7 @@ export {
   historyConformance,
   lockConformance,
   rateLimitConformance,
+  removeManyConformance,
   resumeConformance,
   sessionConformance,
   tokenConformance,
@@ -59,7 +61,8 @@ const groups: Record<StoreKind, (options: ConformanceOptions) => void> = {
 /**
  * Registers the conformance tests of every store `createStores` returns. It calls `createStores`
  * once (then `cleanup`) to see which stores there are, registers their groups, and resolves
- * with the kinds it registered (an admission store with `admitMany` also gets that group); the
+ * with the kinds it registered (an admission store with `admitMany` also gets that group, a session store with
+ * `removeMany` that one); the
  * tests themselves run when the runner runs them. Rejects if
  * there is no store at all, or if the first `createStores` fails (a missing server is a failure,
  * never a skip).
@@ -84,5 +87,6 @@ export async function storeConformance(options: ConformanceOptions): Promise<Sto
   }
   for (const kind of kinds) groups[kind](options)
   if (probe.admission?.admitMany !== undefined) admitManyConformance(options)
+  if (probe.sessions?.removeMany !== undefined) removeManyConformance(options)
   return kinds
 }
