@@ -150,6 +150,22 @@ export class RedisSessionStore implements SessionStore {
     return removed === 1
   }
 
+  /** One script call (per bucket the ids are in, then the caps release, when sharded). */
+  async removeMany(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0
+    if (this.#caps === undefined) return (await this.#call(0, 'removeMany', ...ids)) as number
+    const buckets = await this.#locate(ids)
+    const located = ids.map((id, i): [string, number | undefined] => [id, buckets[i]])
+    const groups = [...byBucket(located)]
+    if (groups.length === 0) return 0
+    const counts = await Promise.all(
+      groups.map(([bucket, mine]) => this.#call(bucket, 'removeMany', ...mine)),
+    )
+    // The records first, then their entries: the records never outnumber what the caps count.
+    await this.#capsCall('release', ...groups.flatMap(([, mine]) => mine))
+    return counts.reduce<number>((sum, n) => sum + (n as number), 0)
+  }
+
   async get(id: string): Promise<SessionRecord | null> {
     const [bucket] = this.#caps === undefined ? [0] : await this.#locate([id])
     if (bucket === undefined) return null
