@@ -56,6 +56,21 @@ export class SqlSessionStore implements SessionStore {
     return count > 0
   }
 
+  /** One `DELETE` per `batchSize` ids; the channel rows go with their sessions, as in `remove`. */
+  async removeMany(ids: readonly string[]): Promise<number> {
+    const { db, tables, batchSize } = this.#s
+    const valid = ids.map((id) => key('sessions.removeMany(ids)', id))
+    const sql = db.dialect.deleteAnyOf(tables.sessions, 'id')
+    let removed = 0
+    for (let i = 0; i < valid.length; i += batchSize) {
+      const batch = valid.slice(i, i + batchSize)
+      // A deadlock's victim against a touch or a sweep of the same rows is one statement,
+      // rolled back whole: it runs again.
+      removed += (await retryDeadlocks(() => db.run(sql, [batch]))).count
+    }
+    return removed
+  }
+
   async get(id: string): Promise<SessionRecord | null> {
     const [record] = await this.#list('WHERE s.id = ?', key('sessions.get(id)', id))
     return record ?? null

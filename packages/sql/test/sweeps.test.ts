@@ -118,4 +118,24 @@ eachDatabase(t, async (t, db) => {
     t.equal(await stores.sessions.sweep(now + 5), 5, 'only the five records from before')
     t.equal(await stores.sessions.count(), 2500)
   })
+
+  t.test(
+    'removeMany deletes many ids in batches of batchSize, their channels with them',
+    async (t) => {
+      const ids = Array.from({ length: 2500 }, (_, i) => `t-${i}`)
+      await bulkInsert(
+        db,
+        table('session_channels'),
+        ['session_id', 'channel'],
+        ids.slice(0, 700).map((id) => [id, 'room']),
+      )
+      log.length = 0
+      t.equal(await stores.sessions.removeMany([...ids, 'unknown']), 2500)
+      t.equal(deletes(log), 3, 'two full batches of 1000 and a short one')
+      t.equal(await stores.sessions.count(), 0)
+      t.equal(await countRows(db, table('session_channels')), 0)
+      t.equal(await stores.sessions.removeMany([]), 0)
+      t.equal(deletes(log), 3, 'an empty call sends nothing')
+    },
+  )
 })
