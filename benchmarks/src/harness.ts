@@ -33,6 +33,8 @@ export interface RunningServer {
   /** The URL clients connect to. */
   readonly url: string
   stats(gc?: boolean): Promise<ServerStats>
+  /** Records in the warden's session store (0 for servers without one). */
+  storedSessions(): Promise<number>
   /** Starts the server's CPU profiler; `stop` returns the profile (a V8 `.cpuprofile`). */
   profile(action: 'start' | 'stop'): Promise<unknown>
   broadcast(args: BroadcastArgs): Promise<{ t0: number; t1: number; fanoutErrors?: number }>
@@ -51,7 +53,13 @@ export async function startServer(
   extra: Partial<
     Pick<
       ServerConfig,
-      'heartbeatMs' | 'redisFanout' | 'natsFanout' | 'autoJoin' | 'name' | 'redisCluster'
+      | 'heartbeatMs'
+      | 'redisFanout'
+      | 'natsFanout'
+      | 'autoJoin'
+      | 'name'
+      | 'redisCluster'
+      | 'removeOneByOne'
     >
   > = {},
   nodeFlags: readonly string[] = [],
@@ -77,6 +85,7 @@ export async function startServer(
     config,
     url: kind === 'socketio' ? base : `${base}/ws`,
     stats: (gc = false) => worker.request<ServerStats>('stats', { gc }),
+    storedSessions: () => worker.request<number>('storedSessions', {}),
     profile: (action) => worker.request('profile', { action }),
     broadcast: (args) => worker.request('broadcast', args),
     stop: async () => {

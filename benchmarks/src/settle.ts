@@ -6,13 +6,13 @@
 import { readFileSync } from 'node:fs'
 import { sleep } from './stats.js'
 
-interface CpuTimes {
+export interface CpuTimes {
   readonly idle: number
   readonly total: number
 }
 
 /** All cores' CPU times from /proc/stat (clock ticks), or undefined where there is none. */
-function cpuTimes(): CpuTimes | undefined {
+export function cpuTimes(): CpuTimes | undefined {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string
     const ticks = line.trim().split(/\s+/).slice(1).map(Number)

@@ -2,6 +2,7 @@ import { acrossBench } from './bench/across.js'
 import { admissionBench } from './bench/admission.js'
 import { admitBench } from './bench/admit.js'
 import { broadcastBench } from './bench/broadcast.js'
+import { closesBench } from './bench/closes.js'
 import { floodBench } from './bench/flood.js'
 import { memoryBench } from './bench/memory.js'
 import { storesBench } from './bench/stores.js'
@@ -18,6 +19,7 @@ export const BENCHMARKS = {
   admit: admitBench,
   verify: verifyBench,
   admission: admissionBench,
+  closes: closesBench,
   broadcast: broadcastBench,
   across: acrossBench,
   memory: memoryBench,

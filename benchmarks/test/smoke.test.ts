@@ -24,12 +24,13 @@ const context: BenchContext = { scale: { ...SMOKE, runs: 1 }, stores, log: () =>
 
 /** Rows each table must have at smoke scale. */
 const expectedRows: Record<string, number> = {
-  'stores-throughput': 8,
-  'stores-latency': 8,
+  'stores-throughput': 12,
+  'stores-latency': 12,
   'stores-sweep': 4,
   'stores-admission': 10,
   verify: 4,
   admission: 21,
+  closes: 2 * (stores.length - 1),
   broadcast: SMOKE.broadcast.clients.length * 2 * 3,
   across: 5,
   'across-broker': 5,

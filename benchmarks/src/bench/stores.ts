@@ -9,13 +9,17 @@ import type { Summary } from '../stats.js'
 import { percentile, push, sleep, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table } from '../table.js'
 
-type Operation = 'consume' | 'hit' | 'add' | 'touch'
+type Operation = 'consume' | 'hit' | 'add' | 'touch' | 'remove' | 'removeMany'
 
+/** Ids per `removeMany` call: what a warden gathers when a few dozen connections close at once. */
+const REMOVE_BATCH = 64
 const OPERATIONS: readonly { op: Operation; label: string }[] = [
   { op: 'consume', label: 'token consume' },
   { op: 'hit', label: 'rate-limit hit' },
   { op: 'add', label: 'session add (caps checked)' },
   { op: 'touch', label: 'touch 1,000 sessions (one call)' },
+  { op: 'remove', label: 'session remove (one id a call)' },
+  { op: 'removeMany', label: `session removeMany (${REMOVE_BATCH} ids a call)` },
 ]
 const CALLERS = [1, 32] as const
 
@@ -79,6 +83,16 @@ function record(id: string, i: number, at: number): SessionRecord {
   }
 }
 
+/** Adds a record for each id (unmeasured set-up), 100 at a time. */
+async function addSessions(stores: OpenedStores, ids: readonly string[], at: number) {
+  for (let i = 0; i < ids.length; i += 100) {
+    await Promise.all(
+      ids.slice(i, i + 100).map((id, j) => stores.sessions.add(record(id, i + j, at))),
+    )
+  }
+}
+
+/** The figures of `count` operations; undefined where the store has no such operation. */
 async function runOperation(
   stores: OpenedStores,
   op: Operation,
@@ -86,7 +100,7 @@ async function runOperation(
   count: number,
   batch: number,
   tag: string,
-): Promise<OpFigures> {
+): Promise<OpFigures | undefined> {
   const now = Date.now()
   switch (op) {
     case 'consume':
@@ -101,12 +115,25 @@ async function runOperation(
       )
     case 'touch': {
       const ids = Array.from({ length: batch }, (_, i) => `${tag}t${i}`)
-      for (let i = 0; i < ids.length; i += 100) {
-        await Promise.all(
-          ids.slice(i, i + 100).map((id, j) => stores.sessions.add(record(id, i + j, now))),
-        )
-      }
+      await addSessions(stores, ids, now)
       return measureOps(count, callers, () => stores.sessions.touch(ids, Date.now()))
+    }
+    case 'remove': {
+      const ids = Array.from({ length: count }, (_, i) => `${tag}r${i}`)
+      await addSessions(stores, ids, now)
+      return measureOps(count, callers, (i) => stores.sessions.remove(ids[i] as string))
+    }
+    case 'removeMany': {
+      const { sessions } = stores
+      if (sessions.removeMany === undefined) return undefined
+      const removeMany = sessions.removeMany.bind(sessions)
+      const ids = Array.from({ length: count }, (_, i) => `${tag}m${i}`)
+      await addSessions(stores, ids, now)
+      const calls = Math.ceil(count / REMOVE_BATCH)
+      const figures = await measureOps(calls, callers, (i) =>
+        removeMany(ids.slice(i * REMOVE_BATCH, (i + 1) * REMOVE_BATCH)),
+      )
+      return { ...figures, opsPerSec: figures.opsPerSec * (count / calls) }
     }
   }
 }
@@ -180,6 +207,7 @@ export async function storesBench(context: BenchContext): Promise<BenchResult> {
               scale.stores.touchBatch,
               `r${run}c${callers}`,
             )
+            if (figures === undefined) continue
             const key = `${kind}:${op}:${callers}`
             push(throughput, key, figures.opsPerSec)
             push(p50s, key, figures.p50)
@@ -230,6 +258,7 @@ export async function storesBench(context: BenchContext): Promise<BenchResult> {
       `Operations per measurement: ${STORE_KINDS.map((kind) => `${kind} ${scale.stores.ops[kind]}`).join(', ')}; touch calls: ${STORE_KINDS.map((kind) => `${kind} ${scale.stores.touchOps[kind]}`).join(', ')} (each touches ${scale.stores.touchBatch} ids). ${scale.runs} runs, each on a fresh key prefix / schema, cleaned up after.`,
       'SQL stores use a pool of 8 connections (as in the anchors); Redis one ioredis client. Session add passes caps (per user, per IP, total), as admission does.',
       'Memory figures include `performance.now()` around every call, which dominates at this speed: read them as "not the bottleneck".',
+      `Session remove and removeMany: ops/s are records removed per second (each measurement first adds its records, unmeasured); removeMany is what a warden sends as connections close (the closes of a turn, at most 256 ids a call), here ${REMOVE_BATCH} ids a call, with 1 or 32 calls out. The memory store has no removeMany: a warden removes its records one by one, in process.`,
       ...(missing.length > 0
         ? [`Not measured (service not answering): ${missing.join(', ')}.`]
         : []),

@@ -41,6 +41,11 @@ export interface ServerConfig {
   readonly autoJoin?: string
   /** Redis Cluster seeds: the Redis stores (and broker) on that cluster instead of REDIS_URL. */
   readonly redisCluster?: readonly string[]
+  /**
+   * The warden's session store without its `removeMany`: every close removes its record on its
+   * own, as before the batching (the other side of the closes benchmark's A/B).
+   */
+  readonly removeOneByOne?: boolean
 }
 
 export interface ServerReady {
@@ -71,6 +76,8 @@ export interface BroadcastArgs {
 /** What a governed or raw server must be able to do for the benchmarks. */
 interface Target {
   connections(): number
+  /** Records in the session store (a warden on a shared store; 0 elsewhere). */
+  storedSessions?(): Promise<number>
   broadcast(args: BroadcastArgs): void
   close(): Promise<void>
 }
@@ -110,6 +117,10 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
     })
   }
   if (config.natsFanout && stores) stores = await withNatsBroker(stores)
+  // Shadowed on the instance: the admission store must keep working on this very object.
+  if (config.removeOneByOne && stores) {
+    Object.defineProperty(stores.sessions, 'removeMany', { value: undefined })
+  }
   const heartbeatMs = config.heartbeatMs
   const options: WardenOptions = {
     tokens: { secret: config.secret },
@@ -174,7 +185,8 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
     const server = createServer((_, res) => res.end())
     server.on('upgrade', (req, socket, head) => void handleUpgrade(warden, wss, req, socket, head))
     const port = await listen(server)
-    return { port, target: { connections: count, broadcast, close: closeAll } }
+    const storedSessions = () => (stores ? stores.sessions.count() : Promise.resolve(0))
+    return { port, target: { connections: count, storedSessions, broadcast, close: closeAll } }
   }
   if (config.kind === 'fastify') {
     const { default: Fastify } = await import('fastify')
@@ -202,7 +214,8 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
     const governed = wardenExpress(app, { warden, server })
     governed.app.ws('/ws', handler)
     const port = await listen(server)
-    return { port, target: { connections: count, broadcast, close: closeAll } }
+    const storedSessions = () => (stores ? stores.sessions.count() : Promise.resolve(0))
+    return { port, target: { connections: count, storedSessions, broadcast, close: closeAll } }
   }
   if (config.kind === 'koa') {
     type App = Parameters<typeof KoaAdapter.wardenKoa>[0]
@@ -213,7 +226,8 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
     const { ws } = wardenKoa(app, { warden, server })
     app.use(ws(handler))
     const port = await listen(server)
-    return { port, target: { connections: count, broadcast, close: closeAll } }
+    const storedSessions = () => (stores ? stores.sessions.count() : Promise.resolve(0))
+    return { port, target: { connections: count, storedSessions, broadcast, close: closeAll } }
   }
   throw new Error(`not a warden kind: ${config.kind}`)
 }
@@ -434,6 +448,7 @@ async function profile(args: { action: 'start' | 'stop' }): Promise<unknown> {
 serve(
   {
     stats: (args: { gc?: boolean }) => stats(args.gc === true),
+    storedSessions: () => target.storedSessions?.() ?? 0,
     profile,
     broadcast: (args: BroadcastArgs) => {
       const t0 = wallNow()
