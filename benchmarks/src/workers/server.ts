@@ -174,6 +174,8 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
     for (const _ of warden.connections()) n++
     return n
   }
+  const storedSessions = (): Promise<number> =>
+    stores ? stores.sessions.count() : Promise.resolve(0)
   const closeAll = async (): Promise<void> => {
     await warden.close()
     await stores?.close()
@@ -185,7 +187,6 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
     const server = createServer((_, res) => res.end())
     server.on('upgrade', (req, socket, head) => void handleUpgrade(warden, wss, req, socket, head))
     const port = await listen(server)
-    const storedSessions = () => (stores ? stores.sessions.count() : Promise.resolve(0))
     return { port, target: { connections: count, storedSessions, broadcast, close: closeAll } }
   }
   if (config.kind === 'fastify') {
@@ -200,6 +201,7 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
       port,
       target: {
         connections: count,
+        storedSessions,
         broadcast,
         close: () => app.close().then(() => stores?.close()),
       },
@@ -214,7 +216,6 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
     const governed = wardenExpress(app, { warden, server })
     governed.app.ws('/ws', handler)
     const port = await listen(server)
-    const storedSessions = () => (stores ? stores.sessions.count() : Promise.resolve(0))
     return { port, target: { connections: count, storedSessions, broadcast, close: closeAll } }
   }
   if (config.kind === 'koa') {
@@ -226,7 +227,6 @@ async function wardenTarget(): Promise<{ target: Target; port: number }> {
     const { ws } = wardenKoa(app, { warden, server })
     app.use(ws(handler))
     const port = await listen(server)
-    const storedSessions = () => (stores ? stores.sessions.count() : Promise.resolve(0))
     return { port, target: { connections: count, storedSessions, broadcast, close: closeAll } }
   }
   throw new Error(`not a warden kind: ${config.kind}`)
