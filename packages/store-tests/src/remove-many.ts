@@ -5,33 +5,16 @@
  * @module
  */
 import assert from 'node:assert/strict'
-import type { SessionRecord, SessionStore } from '@ws-warden/core/stores'
+import type { SessionStore } from '@ws-warden/core/stores'
 import { REMOVE_MANY_LIMIT } from '@ws-warden/core/stores'
 import { group, type ConformanceOptions } from './harness.js'
-
-const T = Math.floor(Date.now() / 1000) * 1000
-
-function session(id: string, userId: string, channels: string[] = []): SessionRecord {
-  return {
-    id,
-    userId,
-    instanceId: 'instance-1',
-    ip: '203.0.113.9',
-    channels,
-    connectedAt: T,
-    lastSeenAt: T,
-  }
-}
+import { addAll, ids, session } from './sessions.js'
 
 type Removing = SessionStore & Required<Pick<SessionStore, 'removeMany'>>
 
 function removing(store: SessionStore): Removing {
   if (store.removeMany === undefined) throw new Error('this session store has no removeMany')
   return store as Removing
-}
-
-async function addAll(sessions: SessionStore, records: SessionRecord[]): Promise<void> {
-  for (const record of records) assert.deepEqual(await sessions.add(record), { ok: true })
 }
 
 /** Registers the `removeMany` group. `storeConformance` does when the session store has one. */
@@ -41,31 +24,25 @@ export function removeManyConformance(options: ConformanceOptions): void {
     base(`removeMany: ${name}`, (store) => body(removing(store)))
 
   test('an empty call removes nothing', async (sessions) => {
-    await addAll(sessions, [session('s1', 'u1')])
+    await addAll(sessions, [session('s1', { userId: 'u1' })])
     assert.equal(await sessions.removeMany([]), 0)
     assert.equal(await sessions.count(), 1)
   })
 
   test('removes the listed records from every lookup; unknown and repeated ids are ignored', async (sessions) => {
     await addAll(sessions, [
-      session('s1', 'u1', ['room']),
-      session('s2', 'u1', ['room']),
-      session('s3', 'u2', ['room']),
-      session('s4', 'u3'),
+      session('s1', { userId: 'u1', channels: ['room'] }),
+      session('s2', { userId: 'u1', channels: ['room'] }),
+      session('s3', { userId: 'u2', channels: ['room'] }),
+      session('s4', { userId: 'u3' }),
     ])
     assert.equal(await sessions.removeMany(['s1', 'unknown', 's3', 's1']), 2)
     assert.equal(await sessions.get('s1'), null)
     assert.equal(await sessions.get('s3'), null)
     assert.equal((await sessions.get('s2'))?.userId, 'u1')
-    assert.deepEqual(
-      (await sessions.listByUser('u1')).map((record) => record.id),
-      ['s2'],
-    )
+    assert.deepEqual(await ids(sessions.listByUser('u1')), ['s2'])
     assert.deepEqual(await sessions.listByUser('u2'), [])
-    assert.deepEqual(
-      (await sessions.listByChannel('room')).map((record) => record.id),
-      ['s2'],
-    )
+    assert.deepEqual(await ids(sessions.listByChannel('room')), ['s2'])
     assert.equal(await sessions.count(), 2)
     assert.equal(await sessions.removeMany(['s1', 's3']), 0, 'a second call finds nothing')
     const stats = await sessions.stats()
@@ -74,28 +51,40 @@ export function removeManyConformance(options: ConformanceOptions): void {
   })
 
   test('what it removed no longer counts against any cap', async (sessions) => {
-    await addAll(sessions, [session('a1', 'u1'), session('a2', 'u1')])
+    await addAll(sessions, [session('a1', { userId: 'u1' }), session('a2', { userId: 'u1' })])
     const refused = (limit: string) => ({ ok: false, limit })
-    assert.deepEqual(await sessions.add(session('a3', 'u1'), { perUser: 2 }), refused('user'))
-    assert.deepEqual(await sessions.add(session('a3', 'u9'), { perIp: 2 }), refused('ip'))
-    assert.deepEqual(await sessions.add(session('a3', 'u9'), { total: 2 }), refused('total'))
+    assert.deepEqual(
+      await sessions.add(session('a3', { userId: 'u1' }), { perUser: 2 }),
+      refused('user'),
+    )
+    assert.deepEqual(
+      await sessions.add(session('a3', { userId: 'u9' }), { perIp: 2 }),
+      refused('ip'),
+    )
+    assert.deepEqual(
+      await sessions.add(session('a3', { userId: 'u9' }), { total: 2 }),
+      refused('total'),
+    )
     assert.equal(await sessions.removeMany(['a1', 'a2']), 2)
     const caps = { perUser: 2, perIp: 2, total: 2 }
-    assert.deepEqual(await sessions.add(session('a3', 'u1'), caps), { ok: true })
-    assert.deepEqual(await sessions.add(session('a4', 'u1'), caps), { ok: true })
-    assert.deepEqual(await sessions.add(session('a5', 'u1'), { perUser: 2 }), refused('user'))
+    assert.deepEqual(await sessions.add(session('a3', { userId: 'u1' }), caps), { ok: true })
+    assert.deepEqual(await sessions.add(session('a4', { userId: 'u1' }), caps), { ok: true })
+    assert.deepEqual(
+      await sessions.add(session('a5', { userId: 'u1' }), { perUser: 2 }),
+      refused('user'),
+    )
   })
 
   test(`${REMOVE_MANY_LIMIT} ids in one call (a warden's largest) of many users`, async (sessions) => {
     const records = Array.from({ length: REMOVE_MANY_LIMIT + 4 }, (_, i) =>
-      session(`m${i}`, `user${i % 37}`, i % 3 === 0 ? ['many'] : []),
+      session(`m${i}`, { userId: `user${i % 37}`, channels: i % 3 === 0 ? ['many'] : [] }),
     )
     await addAll(sessions, records)
-    const ids = records.slice(0, REMOVE_MANY_LIMIT).map((record) => record.id)
-    assert.equal(await sessions.removeMany(ids), REMOVE_MANY_LIMIT)
+    const removed = records.slice(0, REMOVE_MANY_LIMIT).map((record) => record.id)
+    assert.equal(await sessions.removeMany(removed), REMOVE_MANY_LIMIT)
     assert.equal(await sessions.count(), 4)
     assert.deepEqual(
-      (await sessions.listByChannel('many')).map((record) => record.id).sort(),
+      await ids(sessions.listByChannel('many')),
       records
         .slice(REMOVE_MANY_LIMIT)
         .filter((record) => record.channels.length > 0)

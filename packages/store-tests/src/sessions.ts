@@ -11,7 +11,7 @@ import { group, type ConformanceOptions } from './harness.js'
 /** Epoch ms every record is stamped from (real dates, for stores with date columns). */
 const T = Math.floor(Date.now() / 1000) * 1000
 
-function session(id: string, fields: Partial<SessionRecord> = {}): SessionRecord {
+export function session(id: string, fields: Partial<SessionRecord> = {}): SessionRecord {
   return {
     id,
     userId: 'user-1',
@@ -29,11 +29,11 @@ function normalize(record: SessionRecord | null): SessionRecord | null {
   return record && { ...record, channels: [...record.channels].sort() }
 }
 
-async function ids(records: Promise<SessionRecord[]>): Promise<string[]> {
+export async function ids(records: Promise<SessionRecord[]>): Promise<string[]> {
   return (await records).map((record) => record.id).sort()
 }
 
-async function addAll(sessions: SessionStore, records: SessionRecord[]): Promise<void> {
+export async function addAll(sessions: SessionStore, records: SessionRecord[]): Promise<void> {
   for (const record of records) assert.deepEqual(await sessions.add(record), { ok: true })
 }
 
