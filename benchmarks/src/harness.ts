@@ -170,18 +170,19 @@ export class ClientGroup {
   }
 }
 
-/** Polls `read` until it answers `count` (or `timeoutMs` passes); resolves to what it saw last. */
+/** Polls `read` (every `everyMs`) until it answers `count` or `timeoutMs` passes; what it saw last. */
 export async function until(
   read: () => Promise<number>,
   count: number,
   timeoutMs: number,
+  everyMs = 50,
 ): Promise<number> {
   const deadline = Date.now() + timeoutMs
   let seen = 0
   while (Date.now() < deadline) {
     seen = await read()
     if (seen === count) return seen
-    await sleep(50)
+    await sleep(everyMs)
   }
   return seen
 }

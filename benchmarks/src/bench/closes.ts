@@ -4,12 +4,12 @@
  * machine that takes, with the removals batched into `removeMany` and one by one.
  */
 import type { BenchContext, RunningServer } from '../harness.js'
-import { ClientGroup, startServer, untilConnections } from '../harness.js'
+import { ClientGroup, startServer, until, untilConnections } from '../harness.js'
 import type { StoreKind } from '../services.js'
 import { STORE_KINDS } from '../services.js'
 import type { CpuTimes } from '../settle.js'
 import { cpuTimes, settle } from '../settle.js'
-import { push, sleep, summarize } from '../stats.js'
+import { push, summarize } from '../stats.js'
 import type { BenchResult, Cell, Table } from '../table.js'
 
 const SIDES = [
@@ -17,15 +17,9 @@ const SIDES = [
   { key: 'single', label: 'one by one (`remove` per close)', oneByOne: true },
 ] as const
 
-/** Polls the server's store until it holds `count` records or `timeoutMs` passes. */
-async function untilStored(server: RunningServer, count: number, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const stored = await server.storedSessions()
-    if (stored === count || Date.now() >= deadline) return stored
-    await sleep(5)
-  }
-}
+/** Polls the server's store (every 5 ms) until it holds `count` records; what it saw last. */
+const untilStored = (server: RunningServer, count: number, timeoutMs: number) =>
+  until(() => server.storedSessions(), count, timeoutMs, 5)
 
 /** Busy CPU ticks (all cores) between two readings, in ms of one core. */
 function busyMs(before: CpuTimes | undefined, after: CpuTimes | undefined): number | undefined {
